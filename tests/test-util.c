@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,6 +14,12 @@ const char *test_program(const char *var)
 	if (!p || !*p)
 		g_error("%s is not set: run the tests through meson test", var);
 	return p;
+}
+
+/* an emulator outlives a failed test otherwise, holding meson's pipes open */
+static void die_with_parent(gpointer user_data)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
 }
 
 TestEmu *test_emu_start(const char *const *argv)
@@ -35,7 +42,7 @@ TestEmu *test_emu_start(const char *const *argv)
 	g_ptr_array_add(args, NULL);
 
 	g_spawn_async(NULL, (char **)args->pdata, NULL,
-		      G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &emu->pid, &error);
+		      G_SPAWN_DO_NOT_REAP_CHILD, die_with_parent, NULL, &emu->pid, &error);
 	g_assert_no_error(error);
 
 	/* the emulator renames its socket into place once it listens */
@@ -67,11 +74,14 @@ void test_emu_stop(TestEmu *emu)
 			if (g_get_monotonic_time() > deadline) {
 				kill(emu->pid, SIGKILL);
 				waitpid(emu->pid, &status, 0);
-				break;
+				g_error("ifcvf-emu did not exit within 5 s of SIGTERM");
 			}
 			g_usleep(10 * 1000);
 		}
 		g_spawn_close_pid(emu->pid);
+		/* a clean exit also means no sanitizer report in the emulator */
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			g_error("ifcvf-emu ended with status 0x%x after SIGTERM", status);
 	}
 	if (emu->socket)
 		unlink(emu->socket);

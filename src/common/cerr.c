@@ -22,7 +22,7 @@ int cerr_set(struct cerr *e, int code, const char *fmt, ...)
 int cerr_prefix(struct cerr *e, const char *fmt, ...)
 {
 	char prefix[CERR_MSG_MAX];
-	char old[CERR_MSG_MAX];
+	char joined[2 * CERR_MSG_MAX + 2];
 	va_list ap;
 
 	if (!e)
@@ -30,8 +30,10 @@ int cerr_prefix(struct cerr *e, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
-	memcpy(old, e->msg, sizeof(old));
-	snprintf(e->msg, sizeof(e->msg), "%s: %s", prefix, old);
+	/* join in a buffer large enough for both, then cut to size */
+	snprintf(joined, sizeof(joined), "%s: %s", prefix, e->msg);
+	memcpy(e->msg, joined, sizeof(e->msg) - 1);
+	e->msg[sizeof(e->msg) - 1] = '\0';
 	return -(e->code > 0 ? e->code : EIO);
 }
 

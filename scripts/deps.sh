@@ -1,0 +1,32 @@
+# Sourced by scripts/demo and scripts/test: install the Debian 12 packages the
+# build and the tests need, when any is missing. Needs root (or sudo).
+
+IFCVF_PACKAGES=(
+	meson ninja-build pkg-config gcc libc6-dev
+	libglib2.0-dev libglib2.0-bin libjson-glib-dev
+	libdpdk-dev libvirt-dev
+)
+
+ifcvf_install_deps() {
+	local missing=() p
+	for p in "${IFCVF_PACKAGES[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' \
+			|| missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	echo "installing: ${missing[*]}"
+	local sudo=
+	[ "$(id -u)" -eq 0 ] || sudo=sudo
+	$sudo apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# ifcvf_build DIR [MESON OPTIONS...]: configure once, then build
+ifcvf_build() {
+	local dir=$1
+	shift
+	if [ ! -f "$dir/build.ninja" ]; then
+		meson setup "$dir" "$@"
+	fi
+	ninja -C "$dir"
+}

@@ -1,0 +1,7 @@
+/* Subcommands of ifcvf-helper. Each takes argv with the subcommand name as
+ * argv[0] and returns the process exit status. Main thread only. */
+#pragma once
+
+#include <glib.h>
+
+int ifcvf_cmd_probe(int argc, char **argv);

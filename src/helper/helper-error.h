@@ -1,0 +1,23 @@
+/* The helper's one GError domain, and the bridge from the plain-C layers'
+ * struct cerr into it.
+ *
+ * Threads: any. */
+#pragma once
+
+#include <glib.h>
+
+#include "cerr.h"
+
+#define IFCVF_HELPER_ERROR (ifcvf_helper_error_quark())
+GQuark ifcvf_helper_error_quark(void);
+
+typedef enum {
+	IFCVF_HELPER_ERROR_FAILED,        /* anything else */
+	IFCVF_HELPER_ERROR_INVALID_ARGS,  /* bad address, option or value */
+	IFCVF_HELPER_ERROR_NOT_SUPPORTED, /* the device cannot do what was asked */
+	IFCVF_HELPER_ERROR_DEVICE,        /* the device or its transport failed */
+} IfcvfHelperError;
+
+/* Set @error from @ce, prefixed with @object (the thing that failed, e.g. a
+ * device address). Returns FALSE so callers can `return`. */
+gboolean ifcvf_helper_error_from_cerr(GError **error, const char *object, const struct cerr *ce);

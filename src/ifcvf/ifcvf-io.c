@@ -1,0 +1,71 @@
+#include "ifcvf-io.h"
+
+#include <errno.h>
+
+/* Each block is bounds-checked against its capability length so a bad
+ * offset is a clear error rather than an access elsewhere in the BAR. */
+static int check(const struct ifcvf_cap_loc *loc, const char *what, uint32_t off,
+		 unsigned width, struct cerr *e)
+{
+	if ((uint64_t)off + width > loc->length)
+		return cerr_set(e, EINVAL, "%s register 0x%x is outside the %u-byte block",
+				what, off, loc->length);
+	return 0;
+}
+
+/* registers are little-endian, as is every host this runs on (x86-64) */
+static int block_rw(struct ifcvf_hw *hw, const struct ifcvf_cap_loc *loc, const char *what,
+		    uint32_t off, void *buf, unsigned width, bool write, struct cerr *e)
+{
+	int r = check(loc, what, off, width, e);
+
+	if (r < 0)
+		return r;
+	if (write)
+		return vfio_dev_write(hw->dev, loc->bar, loc->offset + off, buf, width, e);
+	return vfio_dev_read(hw->dev, loc->bar, loc->offset + off, buf, width, e);
+}
+
+#define COMMON_RW(hw, off, p, w, wr) block_rw(hw, &(hw)->caps.common, "common", off, p, w, wr, e)
+#define DEVCFG_RD(hw, off, p, w) block_rw(hw, &(hw)->caps.device, "device config", off, p, w, false, e)
+
+int ifcvf_common_read8(struct ifcvf_hw *hw, uint32_t off, uint8_t *v, struct cerr *e) { return COMMON_RW(hw, off, v, 1, false); }
+int ifcvf_common_read16(struct ifcvf_hw *hw, uint32_t off, uint16_t *v, struct cerr *e) { return COMMON_RW(hw, off, v, 2, false); }
+int ifcvf_common_read32(struct ifcvf_hw *hw, uint32_t off, uint32_t *v, struct cerr *e) { return COMMON_RW(hw, off, v, 4, false); }
+int ifcvf_common_write8(struct ifcvf_hw *hw, uint32_t off, uint8_t v, struct cerr *e) { return COMMON_RW(hw, off, &v, 1, true); }
+int ifcvf_common_write16(struct ifcvf_hw *hw, uint32_t off, uint16_t v, struct cerr *e) { return COMMON_RW(hw, off, &v, 2, true); }
+int ifcvf_common_write32(struct ifcvf_hw *hw, uint32_t off, uint32_t v, struct cerr *e) { return COMMON_RW(hw, off, &v, 4, true); }
+
+int ifcvf_common_write64(struct ifcvf_hw *hw, uint32_t off, uint64_t v, struct cerr *e)
+{
+	int r = ifcvf_common_write32(hw, off, (uint32_t)v, e);
+
+	return r ? r : ifcvf_common_write32(hw, off + 4, (uint32_t)(v >> 32), e);
+}
+
+int ifcvf_devcfg_read8(struct ifcvf_hw *hw, uint32_t off, uint8_t *v, struct cerr *e) { return DEVCFG_RD(hw, off, v, 1); }
+int ifcvf_devcfg_read16(struct ifcvf_hw *hw, uint32_t off, uint16_t *v, struct cerr *e) { return DEVCFG_RD(hw, off, v, 2); }
+int ifcvf_devcfg_read32(struct ifcvf_hw *hw, uint32_t off, uint32_t *v, struct cerr *e) { return DEVCFG_RD(hw, off, v, 4); }
+
+static int lm_check(struct ifcvf_hw *hw, uint32_t off, struct cerr *e)
+{
+	if (!hw->lm_block)
+		return cerr_set(e, ENODEV, "the VF has no live-migration block in BAR4");
+	if ((uint64_t)off + 4 > hw->bar_size[IFCVF_LM_BAR])
+		return cerr_set(e, EINVAL, "live-migration register 0x%x is outside BAR4", off);
+	return 0;
+}
+
+int ifcvf_lm_read32(struct ifcvf_hw *hw, uint32_t off, uint32_t *v, struct cerr *e)
+{
+	int r = lm_check(hw, off, e);
+
+	return r ? r : vfio_dev_read32(hw->dev, IFCVF_LM_BAR, off, v, e);
+}
+
+int ifcvf_lm_write32(struct ifcvf_hw *hw, uint32_t off, uint32_t v, struct cerr *e)
+{
+	int r = lm_check(hw, off, e);
+
+	return r ? r : vfio_dev_write32(hw->dev, IFCVF_LM_BAR, off, v, e);
+}

@@ -1,0 +1,22 @@
+/* Register accessors of the IFCVF driver: the one seam through which every
+ * register of the common, device and BAR4 blocks is read or written. Private
+ * to src/ifcvf. */
+#pragma once
+
+#include "ifcvf-hw.h"
+
+int ifcvf_common_read8(struct ifcvf_hw *hw, uint32_t off, uint8_t *v, struct cerr *e);
+int ifcvf_common_read16(struct ifcvf_hw *hw, uint32_t off, uint16_t *v, struct cerr *e);
+int ifcvf_common_read32(struct ifcvf_hw *hw, uint32_t off, uint32_t *v, struct cerr *e);
+int ifcvf_common_write8(struct ifcvf_hw *hw, uint32_t off, uint8_t v, struct cerr *e);
+int ifcvf_common_write16(struct ifcvf_hw *hw, uint32_t off, uint16_t v, struct cerr *e);
+int ifcvf_common_write32(struct ifcvf_hw *hw, uint32_t off, uint32_t v, struct cerr *e);
+/* a 64-bit register as two 32-bit writes, low word first */
+int ifcvf_common_write64(struct ifcvf_hw *hw, uint32_t off, uint64_t v, struct cerr *e);
+
+int ifcvf_devcfg_read8(struct ifcvf_hw *hw, uint32_t off, uint8_t *v, struct cerr *e);
+int ifcvf_devcfg_read16(struct ifcvf_hw *hw, uint32_t off, uint16_t *v, struct cerr *e);
+int ifcvf_devcfg_read32(struct ifcvf_hw *hw, uint32_t off, uint32_t *v, struct cerr *e);
+
+int ifcvf_lm_read32(struct ifcvf_hw *hw, uint32_t off, uint32_t *v, struct cerr *e);
+int ifcvf_lm_write32(struct ifcvf_hw *hw, uint32_t off, uint32_t v, struct cerr *e);

@@ -1,0 +1,207 @@
+/* Queue-level verbs: programming, enable/disable, ring state in BAR4, the MQ
+ * register, dirty logging and doorbells (reference §3, §5.2–§5.5). */
+#include "ifcvf-hw.h"
+
+#include <errno.h>
+#include <time.h>
+
+#include "ifcvf-io.h"
+
+static int check_qid(struct ifcvf_hw *hw, unsigned qid, struct cerr *e)
+{
+	if (qid >= ifcvf_hw_max_vrings(hw))
+		return cerr_set(e, EINVAL, "queue %u is out of range (the VF has %u vrings)", qid,
+				ifcvf_hw_max_vrings(hw));
+	return 0;
+}
+
+static int select_queue(struct ifcvf_hw *hw, unsigned qid, struct cerr *e)
+{
+	int r = check_qid(hw, qid, e);
+
+	return r ? r : ifcvf_common_write16(hw, VIRTIO_COMMON_Q_SELECT, (uint16_t)qid, e);
+}
+
+uint32_t ifcvf_ring_state_offset(enum ifcvf_dev_type type, unsigned qid)
+{
+	if (type == IFCVF_DEV_NET)
+		return IFCVF_LM_RING_STATE_OFFSET + (qid / 2) * IFCVF_LM_CFG_SIZE + (qid % 2) * 4;
+	return IFCVF_LM_RING_STATE_OFFSET + qid * IFCVF_LM_CFG_SIZE;
+}
+
+uint32_t ifcvf_ring_state_encode(uint16_t last_avail_idx, uint16_t last_used_idx)
+{
+	return (uint32_t)last_used_idx << 16 | last_avail_idx;
+}
+
+void ifcvf_ring_state_decode(enum ifcvf_dev_type type, uint32_t word,
+			     uint16_t *last_avail_idx, uint16_t *last_used_idx)
+{
+	*last_used_idx = (uint16_t)(word >> 16);
+	/* a net VF drops avail entries it fetched but did not use; they are
+	 * fetched again from the used index on resume */
+	*last_avail_idx = type == IFCVF_DEV_NET ? *last_used_idx : (uint16_t)word;
+}
+
+int ifcvf_hw_read_ring_state(struct ifcvf_hw *hw, unsigned qid, uint16_t *last_avail_idx,
+			     uint16_t *last_used_idx, struct cerr *e)
+{
+	uint32_t word;
+	int r = check_qid(hw, qid, e);
+
+	if (r == 0)
+		r = ifcvf_lm_read32(hw, ifcvf_ring_state_offset(hw->type, qid), &word, e);
+	if (r < 0)
+		return cerr_prefix(e, "cannot read ring state of queue %u", qid);
+	ifcvf_ring_state_decode(hw->type, word, last_avail_idx, last_used_idx);
+	return 0;
+}
+
+int ifcvf_hw_write_ring_state(struct ifcvf_hw *hw, unsigned qid, uint16_t last_avail_idx,
+			      uint16_t last_used_idx, struct cerr *e)
+{
+	int r = check_qid(hw, qid, e);
+
+	if (r == 0)
+		r = ifcvf_lm_write32(hw, ifcvf_ring_state_offset(hw->type, qid),
+				     ifcvf_ring_state_encode(last_avail_idx, last_used_idx), e);
+	return r < 0 ? cerr_prefix(e, "cannot write ring state of queue %u", qid) : 0;
+}
+
+int ifcvf_hw_set_mq(struct ifcvf_hw *hw, unsigned nr_enabled_vrings, struct cerr *e)
+{
+	uint32_t value = hw->type == IFCVF_DEV_NET ? nr_enabled_vrings / 2 : nr_enabled_vrings;
+
+	if (!hw->lm_block)
+		return 0;  /* the MQ register lives in the BAR4 block */
+	if (nr_enabled_vrings == 0)
+		return cerr_set(e, EINVAL, "no vring is enabled");
+	return ifcvf_lm_write32(hw, IFCVF_MQ_OFFSET, value, e);
+}
+
+int ifcvf_hw_queue_program(struct ifcvf_hw *hw, unsigned qid,
+			   const struct ifcvf_vring_cfg *cfg, struct cerr *e)
+{
+	uint16_t vector, notify_off;
+	int r;
+
+	if (cfg->size == 0 || (cfg->size & (cfg->size - 1)))
+		return cerr_set(e, EINVAL, "queue %u: size %u is not a power of two", qid, cfg->size);
+	if ((r = select_queue(hw, qid, e)) < 0 ||
+	    (r = ifcvf_common_write64(hw, VIRTIO_COMMON_Q_DESCLO, cfg->desc, e)) < 0 ||
+	    (r = ifcvf_common_write64(hw, VIRTIO_COMMON_Q_AVAILLO, cfg->avail, e)) < 0 ||
+	    (r = ifcvf_common_write64(hw, VIRTIO_COMMON_Q_USEDLO, cfg->used, e)) < 0 ||
+	    (r = ifcvf_common_write16(hw, VIRTIO_COMMON_Q_SIZE, cfg->size, e)) < 0)
+		return cerr_prefix(e, "cannot program queue %u", qid);
+	if (hw->lm_block) {
+		r = ifcvf_hw_write_ring_state(hw, qid, cfg->last_avail_idx, cfg->last_used_idx, e);
+		if (r < 0)
+			return r;
+	}
+	if ((r = ifcvf_common_write16(hw, VIRTIO_COMMON_Q_MSIX, cfg->vector, e)) < 0 ||
+	    (r = ifcvf_common_read16(hw, VIRTIO_COMMON_Q_MSIX, &vector, e)) < 0 ||
+	    (r = ifcvf_common_read16(hw, VIRTIO_COMMON_Q_NOFF, &notify_off, e)) < 0)
+		return cerr_prefix(e, "cannot program queue %u", qid);
+	if (cfg->vector != VIRTIO_MSI_NO_VECTOR && vector == VIRTIO_MSI_NO_VECTOR)
+		return cerr_set(e, ENOSPC, "queue %u: the VF refused MSI-X vector %u", qid, cfg->vector);
+	hw->notify_off[qid] = hw->caps.notify.offset +
+			      (uint64_t)notify_off * hw->caps.notify_off_multiplier;
+	if (hw->notify_off[qid] + 2 > (uint64_t)hw->caps.notify.offset + hw->caps.notify.length)
+		return cerr_set(e, EINVAL, "queue %u: doorbell offset 0x%llx is outside the notify area",
+				qid, (unsigned long long)hw->notify_off[qid]);
+	hw->notify_programmed |= 1ull << qid;
+	return 0;
+}
+
+int ifcvf_hw_queue_enable(struct ifcvf_hw *hw, unsigned qid, struct cerr *e)
+{
+	int r = select_queue(hw, qid, e);
+
+	if (r == 0)
+		r = ifcvf_common_write16(hw, VIRTIO_COMMON_Q_ENABLE, 1, e);
+	return r < 0 ? cerr_prefix(e, "cannot enable queue %u", qid) : 0;
+}
+
+int ifcvf_hw_queue_enabled(struct ifcvf_hw *hw, unsigned qid, bool *ret, struct cerr *e)
+{
+	uint16_t v;
+	int r = select_queue(hw, qid, e);
+
+	if (r == 0)
+		r = ifcvf_common_read16(hw, VIRTIO_COMMON_Q_ENABLE, &v, e);
+	if (r < 0)
+		return cerr_prefix(e, "cannot read queue %u state", qid);
+	*ret = v != 0;
+	return 0;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int ifcvf_hw_queue_disable(struct ifcvf_hw *hw, unsigned qid, int timeout_ms,
+			   uint16_t *last_avail_idx, uint16_t *last_used_idx, struct cerr *e)
+{
+	long long deadline = now_ms() + timeout_ms;
+	bool enabled = true;
+	int r = select_queue(hw, qid, e);
+
+	if (r == 0)
+		r = ifcvf_common_write16(hw, VIRTIO_COMMON_Q_ENABLE, 0, e);
+	if (r < 0)
+		return cerr_prefix(e, "cannot disable queue %u", qid);
+	if (!hw->lm_block)
+		return 0;
+	/* the VF stops taking new buffers first and updates the ring state
+	 * afterwards, so wait for the queue to read disabled */
+	for (;;) {
+		r = ifcvf_hw_queue_enabled(hw, qid, &enabled, e);
+		if (r < 0)
+			return r;
+		if (!enabled)
+			break;
+		if (now_ms() >= deadline)
+			return cerr_set(e, ETIMEDOUT, "queue %u did not stop within %d ms", qid, timeout_ms);
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+	}
+	return ifcvf_hw_read_ring_state(hw, qid, last_avail_idx, last_used_idx, e);
+}
+
+int ifcvf_hw_enable_logging(struct ifcvf_hw *hw, uint64_t log_iova, uint64_t log_size,
+			    struct cerr *e)
+{
+	uint64_t end = log_iova + log_size;
+	int r;
+
+	if (log_size == 0 || end < log_iova)
+		return cerr_set(e, EINVAL, "dirty log range 0x%llx+0x%llx is empty or wraps",
+				(unsigned long long)log_iova, (unsigned long long)log_size);
+	if ((r = ifcvf_lm_write32(hw, IFCVF_LM_BASE_ADDR_LOW, (uint32_t)log_iova, e)) < 0 ||
+	    (r = ifcvf_lm_write32(hw, IFCVF_LM_BASE_ADDR_HIGH, (uint32_t)(log_iova >> 32), e)) < 0 ||
+	    (r = ifcvf_lm_write32(hw, IFCVF_LM_END_ADDR_LOW, (uint32_t)end, e)) < 0 ||
+	    (r = ifcvf_lm_write32(hw, IFCVF_LM_END_ADDR_HIGH, (uint32_t)(end >> 32), e)) < 0 ||
+	    (r = ifcvf_lm_write32(hw, IFCVF_LM_LOGGING_CTRL, IFCVF_LM_ENABLE_VF, e)) < 0)
+		return cerr_prefix(e, "cannot enable dirty logging");
+	return 0;
+}
+
+int ifcvf_hw_disable_logging(struct ifcvf_hw *hw, struct cerr *e)
+{
+	int r = ifcvf_lm_write32(hw, IFCVF_LM_LOGGING_CTRL, IFCVF_LM_DISABLE, e);
+
+	return r < 0 ? cerr_prefix(e, "cannot disable dirty logging") : 0;
+}
+
+int ifcvf_hw_notify_queue(struct ifcvf_hw *hw, unsigned qid, struct cerr *e)
+{
+	uint16_t value = (uint16_t)qid;
+
+	if (qid >= IFCVF_MAX_VRINGS || !(hw->notify_programmed & (1ull << qid)))
+		return cerr_set(e, EINVAL, "queue %u has no doorbell (not programmed)", qid);
+	return vfio_dev_write_posted(hw->dev, hw->caps.notify.bar, hw->notify_off[qid], &value,
+				     sizeof(value), e);
+}

@@ -1,0 +1,30 @@
+/* The JSON capabilities of a vfio-user VERSION message (reference/vfio-user.md
+ * §1.4): a tiny writer for the client's own and a small strict parser for
+ * the server's reply. Plain C, no GLib. Pure functions; any thread. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cerr.h"
+
+struct vfu_caps {
+	uint32_t max_msg_fds;          /* fds the peer takes per message */
+	uint64_t max_data_xfer_size;   /* bytes per REGION/DMA access sent to it */
+	uint64_t pgsizes;              /* DMA page sizes it supports (OR) */
+	uint32_t max_dma_maps;
+};
+
+/* The spec's values for capabilities that are absent. */
+void vfu_caps_defaults(struct vfu_caps *caps);
+
+/* Write {"capabilities":{...}} into @buf; returns its length (without the
+ * NUL) or -ENOSPC. */
+int vfu_caps_format(const struct vfu_caps *caps, char *buf, size_t len);
+
+/* Parse a NUL-terminated JSON text. Known keys must hold non-negative
+ * integers in range (max_msg_fds <= 1024, max_data_xfer_size >= 1,
+ * pgsizes != 0, max_dma_maps >= 1); unknown keys are skipped whatever their
+ * value; anything that is not JSON is refused. Absent keys keep their
+ * defaults. */
+int vfu_caps_parse(const char *json, struct vfu_caps *ret, struct cerr *e);

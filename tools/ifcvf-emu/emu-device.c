@@ -1,0 +1,145 @@
+/* The emulated VF as a whole: assembly and region routing (see emu-device.h). */
+#include "emu-device.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+int emu_device_init(struct emu_device *dev, const struct emu_config *cfg, struct cerr *e)
+{
+	int r;
+
+	memset(dev, 0, sizeof(*dev));
+	dev->cfg = cfg;
+	r = emu_layout_compute(cfg, &dev->layout, e);
+	if (r < 0)
+		return r;
+	emu_pci_init(&dev->pci, cfg, &dev->layout);
+	emu_virtio_init(&dev->virtio, cfg, &dev->layout);
+	emu_dma_init(&dev->dma);
+	emu_irq_init(&dev->irq, dev->layout.msix_entries);
+	return 0;
+}
+
+void emu_device_fini(struct emu_device *dev)
+{
+	emu_device_client_gone(dev);
+}
+
+uint64_t emu_device_region_size(const struct emu_device *dev, unsigned region)
+{
+	if (region < EMU_NUM_BARS)
+		return dev->layout.bar[region].size;
+	if (region == EMU_REGION_CONFIG)
+		return 256;
+	return 0;
+}
+
+static int check_access(const struct emu_device *dev, unsigned region, uint64_t off,
+			size_t len, const char *what, struct cerr *e)
+{
+	uint64_t size = emu_device_region_size(dev, region);
+
+	if (region >= EMU_NUM_REGIONS)
+		return cerr_set(e, EINVAL, "%s of region %u: no such region", what, region);
+	if (!size)
+		return cerr_set(e, EINVAL, "%s of region %u: the region is not implemented", what,
+				region);
+	if (off > size || len > size - off)
+		return cerr_set(e, EINVAL,
+				"%s of %zu bytes at 0x%" PRIx64 " is outside region %u (0x%" PRIx64
+				" bytes)",
+				what, len, off, region, size);
+	return 0;
+}
+
+static int route(struct emu_device *dev, unsigned region, uint64_t off, void *rbuf,
+		 const void *wbuf, size_t len, struct cerr *e)
+{
+	const char *what = rbuf ? "read" : "write";
+	int r = check_access(dev, region, off, len, what, e);
+
+	if (r < 0 || len == 0)
+		return r;
+	if (region == EMU_REGION_CONFIG) {
+		if (rbuf)
+			emu_pci_cfg_read(&dev->pci, (uint32_t)off, rbuf, len);
+		else
+			emu_pci_cfg_write(&dev->pci, (uint32_t)off, wbuf, len);
+		return 0;
+	}
+	switch (dev->layout.bar[region].kind) {
+	case EMU_BAR_VIRTIO:
+		r = rbuf ? emu_virtio_bar_read(&dev->virtio, off, rbuf, len)
+			 : emu_virtio_bar_write(&dev->virtio, off, wbuf, len);
+		break;
+	case EMU_BAR_MSIX:
+		if (rbuf)
+			emu_pci_msix_read(&dev->pci, off, rbuf, len);
+		else
+			emu_pci_msix_write(&dev->pci, off, wbuf, len);
+		break;
+	case EMU_BAR_LM:
+		r = rbuf ? emu_lm_read(&dev->virtio, off, rbuf, len)
+			 : emu_lm_write(&dev->virtio, off, wbuf, len);
+		if (r < 0)
+			return cerr_set(e, EINVAL,
+					"%s of %zu bytes at 0x%" PRIx64
+					" of BAR%u: the live-migration block takes 32-bit accesses",
+					what, len, off, region);
+		break;
+	default:
+		return cerr_set(e, EINVAL, "%s of region %u: the region is not implemented", what,
+				region);
+	}
+	if (r < 0)
+		return cerr_set(e, -r, "%s of %zu bytes at 0x%" PRIx64 " of BAR%u failed", what,
+				len, off, region);
+	return 0;
+}
+
+int emu_device_region_read(struct emu_device *dev, unsigned region, uint64_t off, void *buf,
+			   size_t len, struct cerr *e)
+{
+	return route(dev, region, off, buf, NULL, len, e);
+}
+
+int emu_device_region_write(struct emu_device *dev, unsigned region, uint64_t off,
+			    const void *buf, size_t len, struct cerr *e)
+{
+	return route(dev, region, off, NULL, buf, len, e);
+}
+
+void emu_device_reset(struct emu_device *dev)
+{
+	emu_virtio_function_reset(&dev->virtio);
+}
+
+void emu_device_client_gone(struct emu_device *dev)
+{
+	emu_dma_clear(&dev->dma);
+	emu_irq_clear(&dev->irq);
+}
+
+void emu_device_print_stats(const struct emu_device *dev, FILE *out)
+{
+	const struct emu_virtio *v = &dev->virtio;
+
+	fprintf(out,
+		"ifcvf-emu: device status 0x%02x, features 0x%016" PRIx64 "/0x%016" PRIx64
+		", resets %" PRIu64 ", features refused %" PRIu64 ", ignored writes %" PRIu64
+		", dma maps %u, irq eventfds %u\n",
+		v->status, v->driver_features, v->device_features, v->stats.resets,
+		v->stats.features_refused, v->stats.ignored_writes, dev->dma.n,
+		emu_irq_bound(&dev->irq));
+	for (unsigned q = 0; q < v->nvq; q++) {
+		const struct emu_vq *vq = &v->vq[q];
+
+		fprintf(out,
+			"ifcvf-emu: queue %u: %s size %u vector %u avail %u used %u kicks %" PRIu64
+			" (bad %" PRIu64 ") irqs %" PRIu64 "\n",
+			q, vq->enabled ? "on " : "off", vq->size, vq->msix_vector, vq->last_avail,
+			vq->last_used, vq->kicks, vq->bad_kicks,
+			vq->msix_vector < dev->irq.n ? dev->irq.fired[vq->msix_vector] : 0);
+	}
+}

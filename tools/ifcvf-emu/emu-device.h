@@ -1,0 +1,59 @@
+/* The whole emulated VF: layout, config space, virtio registers and BAR4,
+ * plus what a connected client lends it (DMA mappings, interrupt eventfds).
+ * Routes vfio-user region indices to the right model.
+ *
+ * Device state outlives a client; emu_device_client_gone() drops only what
+ * the client lent (vfio-user spec).
+ *
+ * Threads: owned by the thread serving the vfio-user client (the main loop
+ * for now). */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cerr.h"
+#include "emu-dma.h"
+#include "emu-irq.h"
+#include "emu-layout.h"
+#include "emu-options.h"
+#include "emu-pci.h"
+#include "emu-virtio.h"
+
+/* vfio-user region and irq indices (linux/vfio.h) */
+#define EMU_REGION_CONFIG 7u
+#define EMU_NUM_REGIONS 9u
+#define EMU_IRQ_MSIX 2u
+#define EMU_NUM_IRQS 5u
+
+struct emu_device {
+	const struct emu_config *cfg;
+	struct emu_layout layout;
+	struct emu_pci pci;
+	struct emu_virtio virtio;
+	struct emu_dma dma;
+	struct emu_irq irq;
+};
+
+int emu_device_init(struct emu_device *dev, const struct emu_config *cfg, struct cerr *e);
+void emu_device_fini(struct emu_device *dev);
+
+/* Region size (0: not implemented). */
+uint64_t emu_device_region_size(const struct emu_device *dev, unsigned region);
+
+/* Bounds-checked region access; -EINVAL with a message on a bad index, an
+ * out-of-range access or a BAR4 access that is not 32-bit. */
+int emu_device_region_read(struct emu_device *dev, unsigned region, uint64_t off, void *buf,
+			   size_t len, struct cerr *e);
+int emu_device_region_write(struct emu_device *dev, unsigned region, uint64_t off,
+			    const void *buf, size_t len, struct cerr *e);
+
+/* vfio-user DEVICE_RESET. */
+void emu_device_reset(struct emu_device *dev);
+
+/* The client disconnected: unmap its DMA, close its eventfds. */
+void emu_device_client_gone(struct emu_device *dev);
+
+/* Counters of the device model (SIGUSR1). */
+void emu_device_print_stats(const struct emu_device *dev, FILE *out);

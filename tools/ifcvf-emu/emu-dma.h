@@ -1,0 +1,59 @@
+/* The emulated VF's "IOMMU": the DMA mappings the client granted with
+ * DMA_MAP. A mapping with an fd is mmapped MAP_SHARED and the device reaches
+ * it by pointer; one without an fd is recorded as message-based (a datapath
+ * would reach it with DMA_READ/DMA_WRITE). Lookups refuse any range that is
+ * not wholly inside one mapping with the needed access rights.
+ *
+ * Threads: changed only by the thread serving the client. A later datapath
+ * thread translating concurrently must be quiesced by the server before an
+ * unmap returns (vfio-user: no DMA to a range after its DMA_UNMAP reply). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cerr.h"
+
+/* Advertised as max_dma_maps in the VERSION reply. */
+#define EMU_DMA_MAX_MAPS 1024u
+
+#define EMU_DMA_READ 0x1u    /* the device may read (VFU_DMA_FLAG_READ) */
+#define EMU_DMA_WRITE 0x2u   /* the device may write (VFU_DMA_FLAG_WRITE) */
+
+struct emu_dma_map {
+	uint64_t iova;
+	uint64_t size;
+	uint32_t prot;          /* EMU_DMA_* */
+	uint64_t fd_offset;
+	void *map_base;         /* mmap()ed area, NULL when message-based */
+	size_t map_len;
+	uint8_t *ptr;           /* iova's byte; NULL when message-based */
+};
+
+struct emu_dma {
+	struct emu_dma_map *maps;   /* sorted by iova, never overlapping */
+	unsigned n;
+	unsigned cap;
+};
+
+void emu_dma_init(struct emu_dma *dma);
+
+/* Add [iova, iova+size). @fd (or -1 for message-based) is always consumed:
+ * mapped and closed, or closed on failure. Overlap gives -EEXIST. */
+int emu_dma_add(struct emu_dma *dma, uint64_t iova, uint64_t size, uint32_t prot, int fd,
+		uint64_t fd_offset, struct cerr *e);
+
+/* Remove exactly [iova, iova+size); -ENOENT when no mapping matches. */
+int emu_dma_remove(struct emu_dma *dma, uint64_t iova, uint64_t size, struct cerr *e);
+
+/* Remove every mapping. */
+void emu_dma_clear(struct emu_dma *dma);
+
+/* The mapping holding all of [iova, iova+len) with @prot, or NULL. */
+const struct emu_dma_map *emu_dma_find(const struct emu_dma *dma, uint64_t iova, uint64_t len,
+				       uint32_t prot);
+
+/* Pointer to [iova, iova+len) for the device, or NULL when the range is not
+ * wholly inside one fd-backed mapping allowing @prot. */
+void *emu_dma_translate(const struct emu_dma *dma, uint64_t iova, uint64_t len, uint32_t prot);

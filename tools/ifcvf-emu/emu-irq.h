@@ -1,0 +1,35 @@
+/* MSI-X delivery: one eventfd per vector, bound by the client with
+ * DEVICE_SET_IRQS and dropped when the client goes away. Signalling a vector
+ * is an eventfd write; a vector with no eventfd counts as a lost interrupt.
+ *
+ * Threads: the table is changed only by the thread serving the client. A
+ * later datapath thread may call emu_irq_trigger() concurrently only if the
+ * server quiesces it around assign/unassign (it is not locked). */
+#pragma once
+
+#include <stdint.h>
+
+#include "emu-layout.h"
+
+struct emu_irq {
+	unsigned n;                                /* MSI-X table size */
+	int fd[EMU_MSIX_MAX_ENTRIES];              /* -1: unbound */
+	uint64_t fired[EMU_MSIX_MAX_ENTRIES];
+	uint64_t lost[EMU_MSIX_MAX_ENTRIES];
+};
+
+void emu_irq_init(struct emu_irq *irq, unsigned n);
+
+/* Bind vectors start..start+count-1 to @fds, taking ownership of them and
+ * closing whatever was bound before. The range was validated by the caller. */
+void emu_irq_assign(struct emu_irq *irq, unsigned start, unsigned count, const int *fds);
+
+/* Unbind (and close) a range, or every vector. */
+void emu_irq_unassign(struct emu_irq *irq, unsigned start, unsigned count);
+void emu_irq_clear(struct emu_irq *irq);
+
+/* Raise @vector. Returns 0, -ENOENT when nothing is bound to it (counted as
+ * lost), -EINVAL for a vector outside the table (0xFFFF included). */
+int emu_irq_trigger(struct emu_irq *irq, unsigned vector);
+
+unsigned emu_irq_bound(const struct emu_irq *irq);

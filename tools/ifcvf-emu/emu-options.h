@@ -1,0 +1,65 @@
+/* ifcvf-emu command line: what the emulated VF looks like and which test
+ * faults are switched on. Parsed once at start; read-only afterwards.
+ *
+ * Threads: written by main() before anything else runs, then shared
+ * read-only by every part of the emulator. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cerr.h"
+
+/* Limits that keep every structure inside its fixed-size BAR: 63 pairs give
+ * 127 vrings, whose BAR4 state words end below 0x1000 and whose MSI-X table
+ * (128 entries x 16 bytes) fits below the PBA at 0x800 of the MSI-X BAR. */
+#define EMU_MAX_QUEUE_PAIRS 63u
+#define EMU_MAX_BLK_QUEUES 63u
+#define EMU_MAX_VRINGS (2u * EMU_MAX_QUEUE_PAIRS + 1u)
+#define EMU_MAX_QUEUE_SIZE 32768u
+
+enum emu_type {
+	EMU_TYPE_NET,
+	EMU_TYPE_BLK,
+};
+
+/* --fault KIND: deliberately broken devices for tests of the helper's probe */
+struct emu_faults {
+	bool cap_outside_bar;     /* the DEVICE cap reaches past its BAR */
+	bool cap_loop;            /* the last cap links back to the first one */
+	unsigned missing_caps;    /* bit (1 << cfg_type) per omitted virtio cap */
+	bool wrong_vendor;
+	bool wrong_device;
+	bool wrong_subsystem;
+	bool num_queues_set;      /* num_queues reads num_queues, not 2N+1 / N */
+	uint16_t num_queues;
+	bool cap_bar_set;         /* virtio caps name cap_bar */
+	unsigned cap_bar;
+};
+
+struct emu_config {
+	const char *socket_path;
+	enum emu_type type;
+	unsigned queue_pairs;     /* net */
+	unsigned blk_queues;      /* blk */
+	uint8_t mac[6];
+	bool no_lm;
+	uint64_t capacity;        /* blk, 512-byte sectors */
+	unsigned queue_size_max;
+	bool verbose;
+	struct emu_faults faults;
+};
+
+enum emu_options_result {
+	EMU_OPTIONS_OK,
+	EMU_OPTIONS_HELP,     /* --help was printed: exit 0 */
+	EMU_OPTIONS_BAD,      /* e->msg names the option and the cause: exit 2 */
+};
+
+/* Fill @cfg from argv. Never prints except for --help (to @out). */
+enum emu_options_result emu_options_parse(int argc, char **argv, struct emu_config *cfg,
+					  FILE *out, struct cerr *e);
+
+/* Number of virtqueues the device really has: 2N+1 (net) or N (blk). */
+unsigned emu_config_vrings(const struct emu_config *cfg);

@@ -1,0 +1,511 @@
+/* vfio-user protocol dispatch for one client (see vfu-server.h). */
+#include "vfu-server.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "emu-dma.h"
+#include "vfio-user-wire.h"
+
+#define VFIO_DEVICE_FLAGS_RESET 0x1u
+#define VFIO_DEVICE_FLAGS_PCI 0x2u
+#define VFIO_REGION_INFO_FLAG_READ 0x1u
+#define VFIO_REGION_INFO_FLAG_WRITE 0x2u
+#define VFIO_IRQ_INFO_EVENTFD 0x1u
+#define VFIO_IRQ_SET_DATA_NONE 0x1u
+#define VFIO_IRQ_SET_DATA_BOOL 0x2u
+#define VFIO_IRQ_SET_DATA_EVENTFD 0x4u
+#define VFIO_IRQ_SET_DATA_MASK 0x7u
+#define VFIO_IRQ_SET_ACTION_MASK 0x8u
+#define VFIO_IRQ_SET_ACTION_UNMASK 0x10u
+#define VFIO_IRQ_SET_ACTION_TRIGGER 0x20u
+#define VFIO_IRQ_SET_ACTION_MASKS 0x38u
+#define VFU_DMA_UNMAP_FLAG_DIRTY_BITMAP 0x1u
+
+#define SERVER_MAJOR 0u
+#define SERVER_MINOR 0u
+#define SERVER_MAX_MSG_FDS VFU_MAX_MSG_FDS
+#define REPLY_BUF_SIZE (VFU_MAX_DATA_XFER + sizeof(struct vfu_region_access))
+
+int vfu_conn_open(struct vfu_conn *c, int fd, struct emu_device *dev,
+		  struct vfu_server_stats *stats, bool verbose, struct cerr *e)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = fd;
+	c->dev = dev;
+	c->stats = stats;
+	c->verbose = verbose;
+	c->client_max_xfer = VFU_MAX_DATA_XFER;
+	c->client_max_fds = 1;   /* the spec's default when the client says nothing */
+	c->rbuf = malloc(REPLY_BUF_SIZE);
+	if (!c->rbuf) {
+		close(fd);
+		c->fd = -1;
+		return cerr_set(e, ENOMEM, "out of memory for a client");
+	}
+	stats->clients++;
+	return 0;
+}
+
+void vfu_conn_close(struct vfu_conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	free(c->rbuf);
+	c->rbuf = NULL;
+	emu_device_client_gone(c->dev);
+}
+
+/* ---- VERSION ---- */
+
+/* The number after "key": in a JSON text, or @def when the key is absent.
+ * Enough for the flat numeric capabilities we read; the rest is ignored. */
+static uint64_t json_number(const char *json, const char *key, uint64_t def)
+{
+	char quoted[64];
+	const char *p;
+	char *end;
+	unsigned long long v;
+
+	snprintf(quoted, sizeof(quoted), "\"%s\"", key);
+	p = strstr(json, quoted);
+	if (!p)
+		return def;
+	p += strlen(quoted);
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	if (*p++ != ':')
+		return def;
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	v = strtoull(p, &end, 10);
+	return end == p ? def : v;
+}
+
+static int h_version(struct vfu_conn *c, struct vfu_msg *m, size_t *rlen, struct cerr *e)
+{
+	const struct vfu_version *in = (const void *)m->payload;
+	struct vfu_version out = { .major = SERVER_MAJOR, .minor = SERVER_MINOR };
+	const char *json = "";
+	int n;
+
+	if (c->negotiated)
+		return cerr_set(e, EINVAL, "VERSION was already negotiated");
+	if (m->nfds)
+		return cerr_set(e, EINVAL, "VERSION must not carry fds");
+	if (m->payload_len < sizeof(*in))
+		return cerr_set(e, EINVAL, "VERSION payload of %zu bytes is too short",
+				m->payload_len);
+	if (in->major != SERVER_MAJOR)
+		return cerr_set(e, ENOTSUP, "client protocol major %u, this server speaks %u",
+				in->major, SERVER_MAJOR);
+	if (m->payload_len > sizeof(*in)) {
+		const char *s = (const char *)m->payload + sizeof(*in);
+		size_t slen = m->payload_len - sizeof(*in);
+
+		if (s[slen - 1] != '\0' || memchr(s, '\0', slen) != s + slen - 1)
+			return cerr_set(e, EINVAL, "VERSION capabilities are not a NUL-terminated "
+					"string");
+		json = s;
+		while (*json == ' ' || *json == '\t' || *json == '\n' || *json == '\r')
+			json++;
+		if (*json != '{')
+			return cerr_set(e, EINVAL, "VERSION capabilities are not a JSON object");
+	}
+	c->client_max_fds = (uint32_t)json_number(json, "max_msg_fds", 1);
+	c->client_max_xfer = json_number(json, "max_data_xfer_size", VFU_MAX_DATA_XFER);
+	/* the reply's minor is min(client, ours); ours is 0 */
+	memcpy(c->rbuf, &out, sizeof(out));
+	n = snprintf((char *)c->rbuf + sizeof(out), REPLY_BUF_SIZE - sizeof(out),
+		     "{\"capabilities\":{\"max_msg_fds\":%u,\"max_data_xfer_size\":%u,"
+		     "\"pgsizes\":4096,\"max_dma_maps\":%u}}",
+		     SERVER_MAX_MSG_FDS, VFU_MAX_DATA_XFER, EMU_DMA_MAX_MAPS);
+	*rlen = sizeof(out) + (size_t)n + 1;
+	c->negotiated = true;
+	return 0;
+}
+
+/* ---- device, region and irq info ---- */
+
+static int h_device_info(struct vfu_conn *c, struct vfu_msg *m, size_t *rlen, struct cerr *e)
+{
+	struct vfu_device_info in, out = {
+		.argsz = sizeof(out),
+		.flags = VFIO_DEVICE_FLAGS_RESET | VFIO_DEVICE_FLAGS_PCI,
+		.num_regions = EMU_NUM_REGIONS,
+		.num_irqs = EMU_NUM_IRQS,
+	};
+
+	if (m->payload_len != sizeof(in))
+		return cerr_set(e, EINVAL, "DEVICE_GET_INFO payload of %zu bytes, expected %zu",
+				m->payload_len, sizeof(in));
+	memcpy(&in, m->payload, sizeof(in));
+	if (in.argsz < sizeof(out))
+		return cerr_set(e, EINVAL, "DEVICE_GET_INFO argsz %u is below %zu", in.argsz,
+				sizeof(out));
+	memcpy(c->rbuf, &out, sizeof(out));
+	*rlen = sizeof(out);
+	return 0;
+}
+
+static int h_region_info(struct vfu_conn *c, struct vfu_msg *m, size_t *rlen, struct cerr *e)
+{
+	struct vfu_region_info in, out;
+
+	if (m->payload_len != sizeof(in))
+		return cerr_set(e, EINVAL, "DEVICE_GET_REGION_INFO payload of %zu bytes, "
+				"expected %zu", m->payload_len, sizeof(in));
+	memcpy(&in, m->payload, sizeof(in));
+	if (in.argsz < sizeof(in))
+		return cerr_set(e, EINVAL, "DEVICE_GET_REGION_INFO argsz %u is below %zu",
+				in.argsz, sizeof(in));
+	if (in.index >= EMU_NUM_REGIONS)
+		return cerr_set(e, EINVAL, "no region %u (the device has %u)", in.index,
+				EMU_NUM_REGIONS);
+	/* nothing is mmappable, so there are no caps and no fd: the whole
+	 * answer always fits the 32 bytes every client asks for */
+	memset(&out, 0, sizeof(out));
+	out.argsz = sizeof(out);
+	out.index = in.index;
+	out.size = emu_device_region_size(c->dev, in.index);
+	if (out.size)
+		out.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
+	memcpy(c->rbuf, &out, sizeof(out));
+	*rlen = sizeof(out);
+	return 0;
+}
+
+static int h_irq_info(struct vfu_conn *c, struct vfu_msg *m, size_t *rlen, struct cerr *e)
+{
+	struct vfu_irq_info in, out;
+
+	if (m->payload_len != sizeof(in))
+		return cerr_set(e, EINVAL, "DEVICE_GET_IRQ_INFO payload of %zu bytes, expected %zu",
+				m->payload_len, sizeof(in));
+	memcpy(&in, m->payload, sizeof(in));
+	if (in.argsz < sizeof(in))
+		return cerr_set(e, EINVAL, "DEVICE_GET_IRQ_INFO argsz %u is below %zu", in.argsz,
+				sizeof(in));
+	if (in.index >= EMU_NUM_IRQS)
+		return cerr_set(e, EINVAL, "no irq index %u (the device has %u)", in.index,
+				EMU_NUM_IRQS);
+	out.argsz = sizeof(out);
+	out.flags = VFIO_IRQ_INFO_EVENTFD;
+	out.index = in.index;
+	out.count = in.index == EMU_IRQ_MSIX ? c->dev->irq.n : 0;
+	memcpy(c->rbuf, &out, sizeof(out));
+	*rlen = sizeof(out);
+	return 0;
+}
+
+/* ---- SET_IRQS ---- */
+
+static int irq_trigger_range(struct vfu_conn *c, const struct vfu_irq_set *s,
+			     const uint8_t *bools)
+{
+	for (uint32_t i = 0; i < s->count; i++)
+		if (!bools || bools[i])
+			(void)emu_irq_trigger(&c->dev->irq, s->start + i);
+	return 0;
+}
+
+static int h_set_irqs(struct vfu_conn *c, struct vfu_msg *m, size_t *rlen, struct cerr *e)
+{
+	struct emu_irq *irq = &c->dev->irq;
+	uint32_t data, action;
+	struct vfu_irq_set s;
+
+	(void)rlen;
+	if (m->payload_len < sizeof(s))
+		return cerr_set(e, EINVAL, "DEVICE_SET_IRQS payload of %zu bytes is too short",
+				m->payload_len);
+	memcpy(&s, m->payload, sizeof(s));
+	data = s.flags & VFIO_IRQ_SET_DATA_MASK;
+	action = s.flags & VFIO_IRQ_SET_ACTION_MASKS;
+	if (s.argsz < sizeof(s) || (s.flags & ~(VFIO_IRQ_SET_DATA_MASK | VFIO_IRQ_SET_ACTION_MASKS)) ||
+	    __builtin_popcount(data) != 1 || __builtin_popcount(action) != 1)
+		return cerr_set(e, EINVAL, "DEVICE_SET_IRQS argsz %u flags 0x%x are invalid",
+				s.argsz, s.flags);
+	if (s.index != EMU_IRQ_MSIX)
+		return cerr_set(e, EINVAL, "irq index %u has no vectors (only MSI-X, index %u)",
+				s.index, EMU_IRQ_MSIX);
+	if (action != VFIO_IRQ_SET_ACTION_TRIGGER)
+		return cerr_set(e, EINVAL, "MSI-X vectors cannot be masked through SET_IRQS");
+	if (data != VFIO_IRQ_SET_DATA_EVENTFD && m->nfds)
+		return cerr_set(e, EINVAL, "DEVICE_SET_IRQS carries %u fds without DATA_EVENTFD",
+				m->nfds);
+	if (data == VFIO_IRQ_SET_DATA_NONE && s.count == 0) {
+		if (s.start != 0)
+			return cerr_set(e, EINVAL, "unassigning all vectors needs start 0");
+		emu_irq_clear(irq);
+		return 0;
+	}
+	if (s.count == 0 || s.start >= irq->n || s.count > irq->n - s.start)
+		return cerr_set(e, EINVAL, "vectors %u+%u are outside the MSI-X table of %u",
+				s.start, s.count, irq->n);
+	switch (data) {
+	case VFIO_IRQ_SET_DATA_NONE:
+		return irq_trigger_range(c, &s, NULL);
+	case VFIO_IRQ_SET_DATA_BOOL:
+		if (m->payload_len < sizeof(s) + s.count)
+			return cerr_set(e, EINVAL, "DEVICE_SET_IRQS has %zu bytes for %u booleans",
+					m->payload_len - sizeof(s), s.count);
+		return irq_trigger_range(c, &s, m->payload + sizeof(s));
+	default:
+		break;
+	}
+	if (m->nfds == 0) {
+		emu_irq_unassign(irq, s.start, s.count);
+		return 0;
+	}
+	if (m->nfds != s.count)
+		return cerr_set(e, EINVAL, "DEVICE_SET_IRQS carries %u fds for %u vectors", m->nfds,
+				s.count);
+	emu_irq_assign(irq, s.start, s.count, m->fds);
+	/* the table owns them now */
+	for (unsigned i = 0; i < m->nfds; i++)
+		(void)vfu_msg_steal_fd(m, i);
+	return 0;
+}
+
+/* ---- region access ---- */
+
+static int h_region_read(struct vfu_conn *c, struct vfu_msg *m, size_t *rlen, struct cerr *e)
+{
+	struct vfu_region_access a;
+	int r;
+
+	if (m->payload_len != sizeof(a))
+		return cerr_set(e, EINVAL, "REGION_READ payload of %zu bytes, expected %zu",
+				m->payload_len, sizeof(a));
+	memcpy(&a, m->payload, sizeof(a));
+	if (a.count > VFU_MAX_DATA_XFER)
+		return cerr_set(e, EINVAL, "REGION_READ of %u bytes is above the %u allowed",
+				a.count, VFU_MAX_DATA_XFER);
+	r = emu_device_region_read(c->dev, a.region, a.offset, c->rbuf + sizeof(a), a.count, e);
+	if (r < 0)
+		return r;
+	memcpy(c->rbuf, &a, sizeof(a));
+	*rlen = sizeof(a) + a.count;
+	return 0;
+}
+
+static int h_region_write(struct vfu_conn *c, struct vfu_msg *m, size_t *rlen, struct cerr *e)
+{
+	struct vfu_region_access a;
+	int r;
+
+	if (m->payload_len < sizeof(a))
+		return cerr_set(e, EINVAL, "REGION_WRITE payload of %zu bytes is too short",
+				m->payload_len);
+	memcpy(&a, m->payload, sizeof(a));
+	if (a.count != m->payload_len - sizeof(a))
+		return cerr_set(e, EINVAL, "REGION_WRITE says %u bytes but carries %zu", a.count,
+				m->payload_len - sizeof(a));
+	if (a.count > VFU_MAX_DATA_XFER)
+		return cerr_set(e, EINVAL, "REGION_WRITE of %u bytes is above the %u allowed",
+				a.count, VFU_MAX_DATA_XFER);
+	r = emu_device_region_write(c->dev, a.region, a.offset, m->payload + sizeof(a), a.count,
+				    e);
+	if (r < 0)
+		return r;
+	memcpy(c->rbuf, &a, sizeof(a));
+	*rlen = sizeof(a);
+	return 0;
+}
+
+/* ---- DMA ---- */
+
+static int h_dma_map(struct vfu_conn *c, struct vfu_msg *m, size_t *rlen, struct cerr *e)
+{
+	struct vfu_dma_map d;
+	int fd;
+
+	(void)rlen;
+	if (m->payload_len != sizeof(d))
+		return cerr_set(e, EINVAL, "DMA_MAP payload of %zu bytes, expected %zu",
+				m->payload_len, sizeof(d));
+	memcpy(&d, m->payload, sizeof(d));
+	if (d.argsz < sizeof(d))
+		return cerr_set(e, EINVAL, "DMA_MAP argsz %u is below %zu", d.argsz, sizeof(d));
+	if (!d.flags || (d.flags & ~(VFU_DMA_FLAG_READ | VFU_DMA_FLAG_WRITE)))
+		return cerr_set(e, EINVAL, "DMA_MAP flags 0x%x are not READ and/or WRITE", d.flags);
+	if (m->nfds > 1)
+		return cerr_set(e, EINVAL, "DMA_MAP carries %u fds, at most one is allowed",
+				m->nfds);
+	fd = m->nfds ? vfu_msg_steal_fd(m, 0) : -1;
+	return emu_dma_add(&c->dev->dma, d.address, d.size, d.flags, fd, d.offset, e);
+}
+
+static int h_dma_unmap(struct vfu_conn *c, struct vfu_msg *m, size_t *rlen, struct cerr *e)
+{
+	struct vfu_dma_unmap d;
+	int r;
+
+	if (m->payload_len != sizeof(d))
+		return cerr_set(e, EINVAL, "DMA_UNMAP payload of %zu bytes, expected %zu",
+				m->payload_len, sizeof(d));
+	memcpy(&d, m->payload, sizeof(d));
+	if (d.argsz < sizeof(d))
+		return cerr_set(e, EINVAL, "DMA_UNMAP argsz %u is below %zu", d.argsz, sizeof(d));
+	if (d.flags & VFU_DMA_UNMAP_FLAG_DIRTY_BITMAP)
+		return cerr_set(e, ENOTSUP, "DMA_UNMAP dirty bitmaps are not supported");
+	if (d.flags & ~VFU_DMA_UNMAP_FLAG_ALL)
+		return cerr_set(e, EINVAL, "DMA_UNMAP flags 0x%x are invalid", d.flags);
+	if (d.flags & VFU_DMA_UNMAP_FLAG_ALL) {
+		if (d.address || d.size)
+			return cerr_set(e, EINVAL, "DMA_UNMAP of all mappings needs address and "
+					"size 0");
+		emu_dma_clear(&c->dev->dma);
+	} else {
+		r = emu_dma_remove(&c->dev->dma, d.address, d.size, e);
+		if (r < 0)
+			return r;
+	}
+	d.argsz = sizeof(d);
+	memcpy(c->rbuf, &d, sizeof(d));
+	*rlen = sizeof(d);
+	return 0;
+}
+
+static int h_reset(struct vfu_conn *c, struct vfu_msg *m, size_t *rlen, struct cerr *e)
+{
+	(void)rlen;
+	if (m->payload_len)
+		return cerr_set(e, EINVAL, "DEVICE_RESET takes no payload (got %zu bytes)",
+				m->payload_len);
+	emu_device_reset(c->dev);
+	return 0;
+}
+
+/* ---- dispatch ---- */
+
+typedef int (*handler_fn)(struct vfu_conn *c, struct vfu_msg *m, size_t *rlen, struct cerr *e);
+
+static const struct {
+	handler_fn fn;
+	bool takes_fds;
+} handlers[VFU_CMD_MAX + 1] = {
+	[VFU_CMD_VERSION] = { h_version, false },
+	[VFU_CMD_DMA_MAP] = { h_dma_map, true },
+	[VFU_CMD_DMA_UNMAP] = { h_dma_unmap, false },
+	[VFU_CMD_DEVICE_GET_INFO] = { h_device_info, false },
+	[VFU_CMD_DEVICE_GET_REGION_INFO] = { h_region_info, false },
+	[VFU_CMD_DEVICE_GET_IRQ_INFO] = { h_irq_info, false },
+	[VFU_CMD_DEVICE_SET_IRQS] = { h_set_irqs, true },
+	[VFU_CMD_REGION_READ] = { h_region_read, false },
+	[VFU_CMD_REGION_WRITE] = { h_region_write, false },
+	[VFU_CMD_DEVICE_RESET] = { h_reset, false },
+};
+
+static int dispatch(struct vfu_conn *c, struct vfu_msg *m, size_t *rlen, struct cerr *e)
+{
+	unsigned cmd = m->hdr.command;
+
+	if (cmd == 0 || cmd > VFU_CMD_MAX)
+		return cerr_set(e, EINVAL, "unknown command %u", cmd);
+	if (!c->negotiated && cmd != VFU_CMD_VERSION)
+		return cerr_set(e, EINVAL, "%s before VERSION", vfu_command_name(cmd));
+	if (!handlers[cmd].fn)
+		return cerr_set(e, ENOTSUP, "%s (command %u) is not supported by this device",
+				vfu_command_name(cmd), cmd);
+	if (m->nfds && !handlers[cmd].takes_fds && cmd != VFU_CMD_VERSION)
+		return cerr_set(e, EINVAL, "%s must not carry fds (got %u)", vfu_command_name(cmd),
+				m->nfds);
+	return handlers[cmd].fn(c, m, rlen, e);
+}
+
+static void log_request(const struct vfu_conn *c, const struct vfu_msg *m)
+{
+	const struct vfu_hdr *h = &m->hdr;
+
+	if (!c->verbose)
+		return;
+	if ((h->command == VFU_CMD_REGION_READ || h->command == VFU_CMD_REGION_WRITE) &&
+	    m->payload_len >= sizeof(struct vfu_region_access)) {
+		struct vfu_region_access a;
+
+		memcpy(&a, m->payload, sizeof(a));
+		fprintf(stderr, "ifcvf-emu: <- %s id %u region %u offset 0x%" PRIx64 " count %u%s\n",
+			vfu_command_name(h->command), h->msg_id, a.region, a.offset, a.count,
+			h->flags & VFU_FLAG_NO_REPLY ? " (no reply)" : "");
+		return;
+	}
+	fprintf(stderr, "ifcvf-emu: <- %s id %u size %u fds %u%s\n", vfu_command_name(h->command),
+		h->msg_id, h->msg_size, m->nfds, h->flags & VFU_FLAG_NO_REPLY ? " (no reply)" : "");
+}
+
+static int send_reply(struct vfu_conn *c, const struct vfu_hdr *req, int err, size_t rlen,
+		      struct cerr *e)
+{
+	struct vfu_hdr h = {
+		.msg_id = req->msg_id,
+		.command = req->command,
+		.flags = VFU_FLAG_TYPE_REPLY | (err ? VFU_FLAG_ERROR : 0),
+		.error = (uint32_t)err,
+	};
+
+	return vfu_send(c->fd, &h, err ? NULL : c->rbuf, err ? 0 : rlen, NULL, 0, e);
+}
+
+/* vfu_recv() refuses a message with more fds than it takes only after
+ * reading all of it, so the stream is still framed: answer it and go on. */
+static bool recv_error_is_framed(int r, const struct vfu_msg *m)
+{
+	return r == -EPROTO && m->hdr.msg_size >= VFU_HDR_SIZE &&
+	       m->hdr.msg_size <= VFU_MAX_MSG_SIZE;
+}
+
+int vfu_conn_serve(struct vfu_conn *c, struct cerr *e)
+{
+	struct vfu_msg m = VFU_MSG_INIT;
+	struct cerr herr = { 0 };
+	size_t rlen = 0;
+	bool no_reply;
+	int r;
+
+	r = vfu_recv(c->fd, &m, VFU_MAX_MSG_SIZE, VFU_SERVER_MSG_TIMEOUT_MS, e);
+	if (r < 0 && !recv_error_is_framed(r, &m)) {
+		if (r != -ECONNRESET)
+			c->stats->dropped++;
+		return r;
+	}
+	c->stats->messages++;
+	if ((m.hdr.flags & VFU_FLAG_TYPE_MASK) != VFU_FLAG_TYPE_COMMAND) {
+		/* we never send commands, so no reply is owed to us: ignore it */
+		c->stats->errors++;
+		if (c->verbose)
+			fprintf(stderr, "ifcvf-emu: ignoring a message of type %u (command %u)\n",
+				m.hdr.flags & VFU_FLAG_TYPE_MASK, m.hdr.command);
+		vfu_msg_clear(&m);
+		return 0;
+	}
+	if (m.hdr.command <= VFU_CMD_MAX)
+		c->stats->per_command[m.hdr.command]++;
+	no_reply = m.hdr.flags & VFU_FLAG_NO_REPLY;
+	if (r < 0) {
+		r = cerr_set(&herr, EINVAL, "%s", e->msg);
+		cerr_clear(e);
+	} else {
+		log_request(c, &m);
+		r = dispatch(c, &m, &rlen, &herr);
+	}
+	if (r < 0) {
+		c->stats->errors++;
+		if (c->verbose)
+			fprintf(stderr, "ifcvf-emu: -> error %d (%s)%s\n", -r, herr.msg,
+				no_reply ? ", not sent: no reply wanted" : "");
+	}
+	/* never answer a No_reply request, not even with an error */
+	if (!no_reply && send_reply(c, &m.hdr, r < 0 ? -r : 0, rlen, e) < 0) {
+		vfu_msg_clear(&m);
+		return -(e->code ? e->code : EIO);
+	}
+	vfu_msg_clear(&m);
+	return 0;
+}

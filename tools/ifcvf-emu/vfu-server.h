@@ -1,0 +1,50 @@
+/* vfio-user server end for one connected client (reference/vfio-user.md):
+ * VERSION negotiation, then device info, region info and access, IRQ info
+ * and eventfd binding, DMA map/unmap and reset, all answered from the
+ * emu_device. Every request gets exactly one reply unless it carries
+ * No_reply; a request that is not accepted gets a header-only error reply.
+ * Malformed framing ends the connection (the caller drops the client).
+ *
+ * Threads: a connection is served by one thread (the main loop). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cerr.h"
+#include "emu-device.h"
+#include "vfio-user-proto.h"
+
+/* How long the rest of a message may take once its first byte arrived. */
+#define VFU_SERVER_MSG_TIMEOUT_MS 5000
+
+struct vfu_server_stats {
+	uint64_t clients;
+	uint64_t messages;
+	uint64_t errors;        /* error replies (and refused No_reply requests) */
+	uint64_t dropped;       /* clients dropped for malformed framing */
+	uint64_t per_command[VFU_CMD_MAX + 1];
+};
+
+struct vfu_conn {
+	int fd;
+	struct emu_device *dev;
+	struct vfu_server_stats *stats;
+	bool verbose;
+	bool negotiated;               /* VERSION accepted */
+	uint64_t client_max_xfer;      /* client's max_data_xfer_size */
+	uint32_t client_max_fds;       /* client's max_msg_fds */
+	uint8_t *rbuf;                 /* reply payload buffer */
+};
+
+/* Take @fd (closed by vfu_conn_close()). */
+int vfu_conn_open(struct vfu_conn *c, int fd, struct emu_device *dev,
+		  struct vfu_server_stats *stats, bool verbose, struct cerr *e);
+
+/* Read and answer one message. Returns 0 to keep serving, or -errno when
+ * the connection has to go (peer closed, malformed framing, send failed),
+ * with the reason in @e. */
+int vfu_conn_serve(struct vfu_conn *c, struct cerr *e);
+
+/* Close the socket and drop what the client lent the device. */
+void vfu_conn_close(struct vfu_conn *c);
