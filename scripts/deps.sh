@@ -5,6 +5,10 @@ IFCVF_PACKAGES=(
 	meson ninja-build pkg-config gcc libc6-dev
 	libglib2.0-dev libglib2.0-bin libjson-glib-dev
 	libdpdk-dev libvirt-dev
+	# real peers of the integration tests
+	dpdk-dev          # dpdk-testpmd (virtio-user frontend, net_vhost baseline)
+	iproute2          # network namespaces and TAP devices for the wires
+	qemu-system-x86 linux-image-amd64 busybox-static  # the test guest
 )
 
 ifcvf_install_deps() {
