@@ -8,7 +8,8 @@ IFCVF_PACKAGES=(
 	# real peers of the integration tests
 	dpdk-dev          # dpdk-testpmd (virtio-user frontend, net_vhost baseline)
 	iproute2          # network namespaces and TAP devices for the wires
-	qemu-system-x86 linux-image-amd64 busybox-static  # the test guest
+	dbus systemd      # dbus-daemon for the D-Bus tests, busctl
+	qemu-system-x86 linux-image-amd64 busybox-static cpio ethtool  # the test guest
 )
 
 ifcvf_install_deps() {

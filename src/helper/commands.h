@@ -5,3 +5,4 @@
 #include <glib.h>
 
 int ifcvf_cmd_probe(int argc, char **argv);
+int ifcvf_cmd_run(int argc, char **argv);

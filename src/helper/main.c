@@ -13,6 +13,7 @@ struct command {
 
 static const struct command commands[] = {
 	{ "probe", ifcvf_cmd_probe, "identify a VF and print what was found as JSON" },
+	{ "run", ifcvf_cmd_run, "serve VFs to a VM as vhost-user ports (the per-VM daemon)" },
 };
 
 static void usage(FILE *out)

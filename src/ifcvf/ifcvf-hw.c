@@ -263,3 +263,20 @@ int ifcvf_hw_set_config_vector(struct ifcvf_hw *hw, uint16_t vector, struct cerr
 		return cerr_set(e, ENOSPC, "the VF refused config vector %u", vector);
 	return 0;
 }
+
+int ifcvf_hw_read_device_config(struct ifcvf_hw *hw, uint32_t off, void *buf, uint32_t len,
+				struct cerr *e)
+{
+	uint8_t *out = buf;
+	int r;
+
+	if ((uint64_t)off + len > hw->caps.device.length)
+		return cerr_set(e, EINVAL, "device config bytes 0x%x+%u are outside its %u bytes", off,
+				len, hw->caps.device.length);
+	for (uint32_t i = 0; i < len; i++) {
+		r = ifcvf_devcfg_read8(hw, off + i, &out[i], e);
+		if (r < 0)
+			return cerr_prefix(e, "cannot read the device configuration");
+	}
+	return 0;
+}

@@ -69,6 +69,11 @@ int ifcvf_hw_read_features(struct ifcvf_hw *hw, uint64_t *ret, struct cerr *e);
 /* write driver features, add FEATURES_OK and check the device kept it */
 int ifcvf_hw_set_features(struct ifcvf_hw *hw, uint64_t features, struct cerr *e);
 
+/* Read @len bytes of the device configuration at @off, one byte load at a
+ * time as the reference driver does for blk GET_CONFIG (§2.3). */
+int ifcvf_hw_read_device_config(struct ifcvf_hw *hw, uint32_t off, void *buf, uint32_t len,
+				struct cerr *e);
+
 /* config-change vector (0xFFFF = none) */
 int ifcvf_hw_set_config_vector(struct ifcvf_hw *hw, uint16_t vector, struct cerr *e);
 
@@ -87,9 +92,13 @@ struct ifcvf_vring_cfg {
 int ifcvf_hw_queue_program(struct ifcvf_hw *hw, unsigned qid,
 			   const struct ifcvf_vring_cfg *cfg, struct cerr *e);
 int ifcvf_hw_queue_enable(struct ifcvf_hw *hw, unsigned qid, struct cerr *e);
-/* Disable queue @qid, wait up to @timeout_ms for queue_enable to read 0, then
- * read the ring state (net: both indices from the used half, §3.2). Without
- * the BAR4 block the indices are left untouched. */
+/* Largest ring size queue @qid accepts: queue_size as the VF reports it after
+ * a reset, before the driver writes it. */
+int ifcvf_hw_queue_max_size(struct ifcvf_hw *hw, unsigned qid, uint16_t *ret, struct cerr *e);
+/* Disable queue @qid, wait up to @timeout_ms for queue_enable to read 0
+ * (quiesced: what the VF used is published), then read the ring state (net:
+ * both indices from the used half, §3.2). Without the BAR4 block the indices
+ * are left untouched. */
 int ifcvf_hw_queue_disable(struct ifcvf_hw *hw, unsigned qid, int timeout_ms,
 			   uint16_t *last_avail_idx, uint16_t *last_used_idx, struct cerr *e);
 int ifcvf_hw_queue_enabled(struct ifcvf_hw *hw, unsigned qid, bool *ret, struct cerr *e);

@@ -122,6 +122,19 @@ int ifcvf_hw_queue_enable(struct ifcvf_hw *hw, unsigned qid, struct cerr *e)
 	return r < 0 ? cerr_prefix(e, "cannot enable queue %u", qid) : 0;
 }
 
+int ifcvf_hw_queue_max_size(struct ifcvf_hw *hw, unsigned qid, uint16_t *ret, struct cerr *e)
+{
+	uint16_t v;
+	int r = select_queue(hw, qid, e);
+
+	if (r == 0)
+		r = ifcvf_common_read16(hw, VIRTIO_COMMON_Q_SIZE, &v, e);
+	if (r < 0)
+		return cerr_prefix(e, "cannot read the size of queue %u", qid);
+	*ret = v;
+	return 0;
+}
+
 int ifcvf_hw_queue_enabled(struct ifcvf_hw *hw, unsigned qid, bool *ret, struct cerr *e)
 {
 	uint16_t v;
@@ -154,10 +167,10 @@ int ifcvf_hw_queue_disable(struct ifcvf_hw *hw, unsigned qid, int timeout_ms,
 		r = ifcvf_common_write16(hw, VIRTIO_COMMON_Q_ENABLE, 0, e);
 	if (r < 0)
 		return cerr_prefix(e, "cannot disable queue %u", qid);
-	if (!hw->lm_block)
-		return 0;
 	/* the VF stops taking new buffers first and updates the ring state
-	 * afterwards, so wait for the queue to read disabled */
+	 * (and, without the BAR4 block, the used index in memory, which is
+	 * then all there is) afterwards, so wait for the queue to read
+	 * disabled */
 	for (;;) {
 		r = ifcvf_hw_queue_enabled(hw, qid, &enabled, e);
 		if (r < 0)
@@ -168,6 +181,8 @@ int ifcvf_hw_queue_disable(struct ifcvf_hw *hw, unsigned qid, int timeout_ms,
 			return cerr_set(e, ETIMEDOUT, "queue %u did not stop within %d ms", qid, timeout_ms);
 		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
 	}
+	if (!hw->lm_block)
+		return 0;
 	return ifcvf_hw_read_ring_state(hw, qid, last_avail_idx, last_used_idx, e);
 }
 

@@ -5,6 +5,9 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "emu-wire.h"
+#include "ifcvf-regs.h"
+
 int emu_device_init(struct emu_device *dev, const struct emu_config *cfg, struct cerr *e)
 {
 	int r;
@@ -18,12 +21,21 @@ int emu_device_init(struct emu_device *dev, const struct emu_config *cfg, struct
 	emu_virtio_init(&dev->virtio, cfg, &dev->layout);
 	emu_dma_init(&dev->dma);
 	emu_irq_init(&dev->irq, dev->layout.msix_entries);
+	if (cfg->type == EMU_TYPE_NET) {
+		r = emu_net_init(&dev->net, cfg, &dev->virtio, &dev->dma, &dev->irq, e);
+		if (r < 0)
+			return r;
+		dev->virtio.net = &dev->net;
+	}
 	return 0;
 }
 
 void emu_device_fini(struct emu_device *dev)
 {
 	emu_device_client_gone(dev);
+	if (dev->virtio.net)
+		emu_net_fini(&dev->net);
+	dev->virtio.net = NULL;
 }
 
 uint64_t emu_device_region_size(const struct emu_device *dev, unsigned region)
@@ -115,10 +127,30 @@ void emu_device_reset(struct emu_device *dev)
 	emu_virtio_function_reset(&dev->virtio);
 }
 
+void emu_device_client_new(struct emu_device *dev)
+{
+	if (dev->virtio.net)
+		emu_net_client(&dev->net, true);
+}
+
 void emu_device_client_gone(struct emu_device *dev)
 {
+	if (dev->virtio.net)
+		emu_net_client(&dev->net, false);
 	emu_dma_clear(&dev->dma);
 	emu_irq_clear(&dev->irq);
+}
+
+int emu_device_dma_unmap(struct emu_device *dev, uint64_t iova, uint64_t size, bool all,
+			 struct cerr *e)
+{
+	if (dev->virtio.net)
+		emu_net_before_unmap(&dev->net);
+	if (all) {
+		emu_dma_clear(&dev->dma);
+		return 0;
+	}
+	return emu_dma_remove(&dev->dma, iova, size, e);
 }
 
 void emu_device_print_stats(const struct emu_device *dev, FILE *out)
@@ -141,5 +173,32 @@ void emu_device_print_stats(const struct emu_device *dev, FILE *out)
 			q, vq->enabled ? "on " : "off", vq->size, vq->msix_vector, vq->last_avail,
 			vq->last_used, vq->kicks, vq->bad_kicks,
 			vq->msix_vector < dev->irq.n ? dev->irq.fired[vq->msix_vector] : 0);
+	}
+	if (v->net) {
+		emu_net_print(&dev->net, out);
+		if (dev->net.wire)
+			emu_wire_print(dev->net.wire, out);
+	}
+}
+
+void emu_device_json(const struct emu_device *dev, FILE *out)
+{
+	const struct emu_virtio *v = &dev->virtio;
+
+	fprintf(out,
+		"\"type\":\"%s\",\"device\":{\"status\":%u,\"needs_reset\":%s,"
+		"\"driver_features\":%" PRIu64 ",\"device_features\":%" PRIu64
+		",\"resets\":%" PRIu64 ",\"features_refused\":%" PRIu64
+		",\"ignored_writes\":%" PRIu64 ",\"dma_maps\":%u,\"irq_eventfds\":%u}",
+		v->type == EMU_TYPE_NET ? "net" : "blk", v->status,
+		v->status & VIRTIO_STATUS_NEEDS_RESET ? "true" : "false", v->driver_features,
+		v->device_features, v->stats.resets, v->stats.features_refused,
+		v->stats.ignored_writes, dev->dma.n, emu_irq_bound(&dev->irq));
+	if (v->net) {
+		fputs(",\"datapath\":{", out);
+		emu_net_json(&dev->net, out);
+		fputs("}", out);
+		if (dev->net.wire)
+			emu_wire_json(dev->net.wire, out);
 	}
 }

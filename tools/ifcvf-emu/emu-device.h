@@ -5,10 +5,11 @@
  * Device state outlives a client; emu_device_client_gone() drops only what
  * the client lent (vfio-user spec).
  *
- * Threads: owned by the thread serving the vfio-user client (the main loop
- * for now). */
+ * Threads: owned by the main loop, which serves the vfio-user client and
+ * runs the datapath (emu-net.h) between rounds. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include "emu-dma.h"
 #include "emu-irq.h"
 #include "emu-layout.h"
+#include "emu-net.h"
 #include "emu-options.h"
 #include "emu-pci.h"
 #include "emu-virtio.h"
@@ -34,6 +36,7 @@ struct emu_device {
 	struct emu_virtio virtio;
 	struct emu_dma dma;
 	struct emu_irq irq;
+	struct emu_net net;          /* net only (virtio.net points here) */
 };
 
 int emu_device_init(struct emu_device *dev, const struct emu_config *cfg, struct cerr *e);
@@ -52,8 +55,18 @@ int emu_device_region_write(struct emu_device *dev, unsigned region, uint64_t of
 /* vfio-user DEVICE_RESET. */
 void emu_device_reset(struct emu_device *dev);
 
+/* A client connected: the datapath may run. */
+void emu_device_client_new(struct emu_device *dev);
+
 /* The client disconnected: unmap its DMA, close its eventfds. */
 void emu_device_client_gone(struct emu_device *dev);
 
-/* Counters of the device model (SIGUSR1). */
+/* DMA_UNMAP: the device finishes its writes before a mapping goes. */
+int emu_device_dma_unmap(struct emu_device *dev, uint64_t iova, uint64_t size, bool all,
+			 struct cerr *e);
+
+/* Counters of the device model, datapath and wire (SIGUSR1, exit): text
+ * lines, and JSON object members ("\"type\":...,\"device\":{...},...") for
+ * --stats-file. */
 void emu_device_print_stats(const struct emu_device *dev, FILE *out);
+void emu_device_json(const struct emu_device *dev, FILE *out);

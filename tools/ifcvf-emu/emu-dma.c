@@ -13,6 +13,8 @@ void emu_dma_init(struct emu_dma *dma)
 	dma->maps = NULL;
 	dma->n = 0;
 	dma->cap = 0;
+	dma->hint = 0;
+	/* gen is never reset: cached pointers must see every change */
 }
 
 /* Index of the first mapping whose end is above @iova (n if none). */
@@ -140,6 +142,8 @@ int emu_dma_remove(struct emu_dma *dma, uint64_t iova, uint64_t size, struct cer
 		return cerr_set(e, ENOENT, "no DMA mapping is exactly 0x%llx+0x%llx",
 				(unsigned long long)iova, (unsigned long long)size);
 	unmap_one(&dma->maps[at]);
+	dma->gen++;
+	dma->hint = 0;
 	memmove(&dma->maps[at], &dma->maps[at + 1], (dma->n - at - 1) * sizeof(dma->maps[0]));
 	dma->n--;
 	return 0;
@@ -151,6 +155,7 @@ void emu_dma_clear(struct emu_dma *dma)
 		unmap_one(&dma->maps[i]);
 	free(dma->maps);
 	emu_dma_init(dma);
+	dma->gen++;
 }
 
 const struct emu_dma_map *emu_dma_find(const struct emu_dma *dma, uint64_t iova, uint64_t len,
@@ -175,5 +180,28 @@ void *emu_dma_translate(const struct emu_dma *dma, uint64_t iova, uint64_t len, 
 
 	if (!m || !m->ptr)
 		return NULL;
+	return m->ptr + (iova - m->iova);
+}
+
+void *emu_dma_lookup(struct emu_dma *dma, uint64_t iova, uint32_t prot, uint64_t *ret_len)
+{
+	const struct emu_dma_map *m = NULL;
+	unsigned at;
+
+	if (dma->hint < dma->n) {
+		m = &dma->maps[dma->hint];
+		if (iova < m->iova || iova - m->iova >= m->size)
+			m = NULL;
+	}
+	if (!m) {
+		at = first_ending_after(dma, iova);
+		if (at >= dma->n || iova < dma->maps[at].iova)
+			return NULL;
+		dma->hint = at;
+		m = &dma->maps[at];
+	}
+	if ((m->prot & prot) != prot || !m->ptr)
+		return NULL;
+	*ret_len = m->size - (iova - m->iova);
 	return m->ptr + (iova - m->iova);
 }

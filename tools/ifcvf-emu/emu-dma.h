@@ -4,9 +4,10 @@
  * would reach it with DMA_READ/DMA_WRITE). Lookups refuse any range that is
  * not wholly inside one mapping with the needed access rights.
  *
- * Threads: changed only by the thread serving the client. A later datapath
- * thread translating concurrently must be quiesced by the server before an
- * unmap returns (vfio-user: no DMA to a range after its DMA_UNMAP reply). */
+ * Threads: changed and used only by the main thread, which serves the
+ * client and runs the datapath; the datapath publishes what it wrote before
+ * a mapping goes (emu_device_dma_unmap), so there is no DMA to a range after
+ * its DMA_UNMAP reply, and it re-translates whenever @gen changed. */
 #pragma once
 
 #include <stdbool.h>
@@ -35,6 +36,8 @@ struct emu_dma {
 	struct emu_dma_map *maps;   /* sorted by iova, never overlapping */
 	unsigned n;
 	unsigned cap;
+	uint64_t gen;               /* bumped whenever a mapping goes away */
+	unsigned hint;              /* last mapping emu_dma_lookup() hit */
 };
 
 void emu_dma_init(struct emu_dma *dma);
@@ -57,3 +60,10 @@ const struct emu_dma_map *emu_dma_find(const struct emu_dma *dma, uint64_t iova,
 /* Pointer to [iova, iova+len) for the device, or NULL when the range is not
  * wholly inside one fd-backed mapping allowing @prot. */
 void *emu_dma_translate(const struct emu_dma *dma, uint64_t iova, uint64_t len, uint32_t prot);
+
+/* Pointer to @iova in the fd-backed mapping holding it with @prot, and in
+ * @ret_len how many bytes from there lie in that mapping; NULL when @iova is
+ * in none (or only in a message-based one). For buffers that may span
+ * adjacent mappings: the caller walks on from iova + *ret_len.
+ * Pointers stay valid until dma->gen changes. */
+void *emu_dma_lookup(struct emu_dma *dma, uint64_t iova, uint32_t prot, uint64_t *ret_len);

@@ -2,9 +2,8 @@
  * DEVICE_SET_IRQS and dropped when the client goes away. Signalling a vector
  * is an eventfd write; a vector with no eventfd counts as a lost interrupt.
  *
- * Threads: the table is changed only by the thread serving the client. A
- * later datapath thread may call emu_irq_trigger() concurrently only if the
- * server quiesces it around assign/unassign (it is not locked). */
+ * Threads: the main thread only (it serves the client and runs the
+ * datapath, which triggers vectors); not locked. */
 #pragma once
 
 #include <stdint.h>

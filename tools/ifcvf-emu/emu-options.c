@@ -7,7 +7,9 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
+#include "gen-frame.h"
 #include "ifcvf-regs.h"
 
 static const char help_text[] =
@@ -41,11 +43,47 @@ static const char help_text[] =
 	"      cap-bar=N            virtio caps name BAR N: 0, 2, 3 or 4 move the\n"
 	"                           virtio structures there (4 replaces the LM block,\n"
 	"                           as in QEMU's virtio-pci); 6..255 only claim it\n"
+	"  --wire KIND            net: what the VF is cabled to (default loop):\n"
+	"      loop                 frames sent on TX of pair k come back on RX of pair k\n"
+	"      tap:IFNAME           a Linux TAP device (created, or attached when it\n"
+	"                           exists); frames from it go to RX of the running\n"
+	"                           pair a flow hash picks (pair 0 when none runs)\n"
+	"      pair:PATH            another ifcvf-emu over an AF_UNIX SOCK_SEQPACKET\n"
+	"                           socket at PATH (one Ethernet frame per message):\n"
+	"                           the first to start listens, the other connects;\n"
+	"                           both retry and reconnect. PATH.lock is kept\n"
+	"      gen[:OPT,...]        frame generator and checker: frames carrying a\n"
+	"                           sequence number and a payload checksum (see\n"
+	"                           gen-frame.h) go into RX of the pair once that\n"
+	"                           queue first runs (enabled, DRIVER_OK); every\n"
+	"                           frame the VF sends is checked.\n"
+	"                           OPT: pps=N (1..10000000, default 1000): frames\n"
+	"                           come at that rate whether or not RX has buffers\n"
+	"                           (they wait in the RX FIFO, or are dropped);\n"
+	"                           pps=max: as fast as RX takes them, only into\n"
+	"                           buffers posted (none dropped for lack of\n"
+	"                           buffers, none parked in the FIFO),\n"
+	"                           size=BYTES (38..65535, default 128), count=N\n"
+	"                           (0 = no end, default 0), pair=K (default 0),\n"
+	"                           stream=N (id in the frames, default 0)\n"
+	"  --rx-fifo N            net: frames each RX queue holds while it is\n"
+	"                         suspended or out of buffers, 1..65536 (default 256);\n"
+	"                         beyond that frames are dropped and counted\n"
+	"  --stats-file PATH      write the counters as JSON to PATH on SIGUSR1 and at\n"
+	"                         exit (replaced atomically)\n"
 	"  --verbose              log every request and error reply to stderr\n"
 	"  -h, --help             show this help\n"
 	"\n"
+	"Datapath (net): split virtqueues only (VIRTIO_F_RING_PACKED is not offered),\n"
+	"descriptor chains, indirect descriptors, EVENT_IDX and NO_INTERRUPT/NO_NOTIFY\n"
+	"suppression, MRG_RXBUF, the 12-byte virtio_net_hdr_v1. Queue 2N (control) is\n"
+	"not served. Every guest address goes through the DMA maps; an address outside\n"
+	"them, or a chain longer than the ring, stops that queue and sets NEEDS_RESET.\n"
+	"While BAR4 logging is on, every page the device writes is set in the log.\n"
+	"blk devices model the registers only (kicks are counted).\n"
+	"\n"
 	"Signals: SIGTERM/SIGINT close, remove PATH and exit 0; SIGUSR1 prints\n"
-	"counters to stderr.\n"
+	"counters to stderr (and rewrites --stats-file); they are printed at exit too.\n"
 	"Exit status: 0 after a signal, 1 on a runtime failure, 2 on a bad option.\n";
 
 enum {
@@ -59,6 +97,9 @@ enum {
 	OPT_QUEUE_SIZE_MAX,
 	OPT_FAULT,
 	OPT_VERBOSE,
+	OPT_WIRE,
+	OPT_RX_FIFO,
+	OPT_STATS_FILE,
 };
 
 static const struct option long_options[] = {
@@ -72,6 +113,9 @@ static const struct option long_options[] = {
 	{ "queue-size-max", required_argument, NULL, OPT_QUEUE_SIZE_MAX },
 	{ "fault", required_argument, NULL, OPT_FAULT },
 	{ "verbose", no_argument, NULL, OPT_VERBOSE },
+	{ "wire", required_argument, NULL, OPT_WIRE },
+	{ "rx-fifo", required_argument, NULL, OPT_RX_FIFO },
+	{ "stats-file", required_argument, NULL, OPT_STATS_FILE },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -164,6 +208,102 @@ static int parse_fault(const char *s, struct emu_faults *f, struct cerr *e)
 	return 0;
 }
 
+/* gen[:pps=N|max,size=BYTES,count=N,pair=K,stream=N] */
+static int parse_gen(const char *s, struct emu_gen_config *g, struct cerr *e)
+{
+	static const struct {
+		const char *key;
+		uint64_t min, max;
+	} keys[] = {
+		{ "pps", 1, EMU_GEN_MAX_PPS },
+		{ "size", GEN_FRAME_HDR_LEN, EMU_MAX_FRAME },
+		{ "count", 0, UINT64_MAX },
+		{ "pair", 0, EMU_MAX_QUEUE_PAIRS - 1 },
+		{ "stream", 0, UINT32_MAX },
+	};
+	char buf[256], *save = NULL, *tok;
+
+	if (*s == '\0')
+		return 0;
+	if (*s != ':')
+		return cerr_set(e, EINVAL, "--wire: unknown kind 'gen%s' (see --help)", s);
+	s++;
+	if (strlen(s) >= sizeof(buf))
+		return cerr_set(e, EINVAL, "--wire gen: the option list is too long");
+	strcpy(buf, s);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '='), opt[64];
+		unsigned i;
+		uint64_t v;
+
+		if (!eq)
+			return cerr_set(e, EINVAL, "--wire gen: '%s' is not KEY=VALUE", tok);
+		*eq = '\0';
+		for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+			if (!strcmp(tok, keys[i].key))
+				break;
+		if (i == sizeof(keys) / sizeof(keys[0]))
+			return cerr_set(e, EINVAL, "--wire gen: unknown option '%s' (pps, size, count, "
+					"pair or stream)", tok);
+		snprintf(opt, sizeof(opt), "--wire gen:%s", tok);
+		if (i == 0 && !strcmp(eq + 1, "max")) {
+			g->max = true;
+			continue;
+		}
+		if (parse_number(opt, eq + 1, keys[i].min, keys[i].max, &v, e) < 0) {
+			if (i == 0)
+				cerr_set(e, EINVAL, "%s: '%s' is neither max nor a number from "
+					 "%llu to %llu", opt, eq + 1,
+					 (unsigned long long)keys[i].min,
+					 (unsigned long long)keys[i].max);
+			return -EINVAL;
+		}
+		switch (i) {
+		case 0: g->pps = v; g->max = false; break;
+		case 1: g->size = (unsigned)v; break;
+		case 2: g->count = v; break;
+		case 3: g->pair = (unsigned)v; break;
+		default: g->stream = (uint32_t)v; break;
+		}
+	}
+	return 0;
+}
+
+static int parse_wire(const char *s, struct emu_wire_config *w, struct cerr *e)
+{
+	if (!strcmp(s, "loop")) {
+		w->kind = EMU_WIRE_LOOP;
+	} else if (!strncmp(s, "tap:", 4)) {
+		const char *name = s + 4;
+
+		if (!*name || strlen(name) > EMU_IFNAME_MAX || strchr(name, '/') ||
+		    strchr(name, ' ') || !strcmp(name, ".") || !strcmp(name, ".."))
+			return cerr_set(e, EINVAL, "--wire tap: '%s' is not an interface name "
+					"(1..%u characters, no '/' or space)", name, EMU_IFNAME_MAX);
+		w->kind = EMU_WIRE_TAP;
+		strcpy(w->ifname, name);
+	} else if (!strncmp(s, "pair:", 5)) {
+		const char *path = s + 5;
+		struct sockaddr_un sa;
+
+		if (!*path)
+			return cerr_set(e, EINVAL, "--wire pair: the socket path is empty");
+		/* PATH.lock must fit as well as PATH */
+		if (strlen(path) + 5 >= sizeof(sa.sun_path))
+			return cerr_set(e, EINVAL, "--wire pair: '%s' is too long for a UNIX socket "
+					"(at most %zu bytes)", path, sizeof(sa.sun_path) - 6);
+		w->kind = EMU_WIRE_PAIR;
+		w->path = path;
+	} else if (!strncmp(s, "gen", 3)) {
+		w->kind = EMU_WIRE_GEN;
+		return parse_gen(s + 3, &w->gen, e);
+	} else {
+		return cerr_set(e, EINVAL, "--wire: unknown kind '%s' (loop, tap:IFNAME, pair:PATH "
+				"or gen[:OPTIONS])", s);
+	}
+	return 0;
+}
+
 static void set_defaults(struct emu_config *cfg)
 {
 	static const uint8_t default_mac[6] = { 0x02, 0xfc, 0x00, 0x00, 0x00, 0x01 };
@@ -175,6 +315,10 @@ static void set_defaults(struct emu_config *cfg)
 	memcpy(cfg->mac, default_mac, sizeof(cfg->mac));
 	cfg->capacity = 2097152;   /* 1 GiB */
 	cfg->queue_size_max = 1024;
+	cfg->wire.kind = EMU_WIRE_LOOP;
+	cfg->wire.gen.pps = 1000;
+	cfg->wire.gen.size = 128;
+	cfg->rx_fifo = 256;
 }
 
 /* Options that only make sense for one device type are refused for the
@@ -190,12 +334,19 @@ static int check_type_options(struct emu_config *cfg, const bool *given, struct 
 		{ OPT_MAC, "--mac", EMU_TYPE_NET },
 		{ OPT_QUEUES, "--queues", EMU_TYPE_BLK },
 		{ OPT_CAPACITY, "--capacity", EMU_TYPE_BLK },
+		{ OPT_WIRE, "--wire", EMU_TYPE_NET },
+		{ OPT_RX_FIFO, "--rx-fifo", EMU_TYPE_NET },
 	};
 
 	for (unsigned i = 0; i < sizeof(only) / sizeof(only[0]); i++)
 		if (given[only[i].opt - OPT_SOCKET] && cfg->type != only[i].type)
 			return cerr_set(e, EINVAL, "%s applies to --type %s only", only[i].name,
 					only[i].type == EMU_TYPE_NET ? "net" : "blk");
+	if (cfg->type == EMU_TYPE_NET && cfg->wire.kind == EMU_WIRE_GEN &&
+	    cfg->wire.gen.pair >= cfg->queue_pairs)
+		return cerr_set(e, EINVAL, "--wire gen:pair=%u: the VF has %u queue pair%s",
+				cfg->wire.gen.pair, cfg->queue_pairs,
+				cfg->queue_pairs == 1 ? "" : "s");
 	return 0;
 }
 
@@ -247,6 +398,18 @@ static int parse_one(int opt, const char *arg, struct emu_config *cfg, struct ce
 	case OPT_VERBOSE:
 		cfg->verbose = true;
 		return 0;
+	case OPT_WIRE:
+		return parse_wire(arg, &cfg->wire, e);
+	case OPT_RX_FIFO:
+		if (parse_number("--rx-fifo", arg, 1, EMU_RX_FIFO_MAX, &v, e) < 0)
+			return -EINVAL;
+		cfg->rx_fifo = (unsigned)v;
+		return 0;
+	case OPT_STATS_FILE:
+		if (!*arg)
+			return cerr_set(e, EINVAL, "--stats-file: the path is empty");
+		cfg->stats_file = arg;
+		return 0;
 	default:
 		return cerr_set(e, EINVAL, "internal error: option %d not handled", opt);
 	}
@@ -255,7 +418,7 @@ static int parse_one(int opt, const char *arg, struct emu_config *cfg, struct ce
 enum emu_options_result emu_options_parse(int argc, char **argv, struct emu_config *cfg,
 					  FILE *out, struct cerr *e)
 {
-	bool given[OPT_VERBOSE - OPT_SOCKET + 1] = { false };
+	bool given[OPT_STATS_FILE - OPT_SOCKET + 1] = { false };
 	int opt;
 
 	set_defaults(cfg);

@@ -38,6 +38,35 @@ struct emu_faults {
 	unsigned cap_bar;
 };
 
+/* --wire KIND: where the frames of a net VF go and come from */
+enum emu_wire_kind {
+	EMU_WIRE_LOOP,   /* TX of pair k comes back on RX of pair k */
+	EMU_WIRE_TAP,    /* a Linux TAP device */
+	EMU_WIRE_PAIR,   /* another emulator over an AF_UNIX SOCK_SEQPACKET socket */
+	EMU_WIRE_GEN,    /* frame generator and checker (gen-frame.h) */
+};
+
+#define EMU_IFNAME_MAX 15u
+#define EMU_MAX_FRAME 65535u          /* bytes of Ethernet frame, no virtio header */
+#define EMU_GEN_MAX_PPS 10000000u
+#define EMU_RX_FIFO_MAX 65536u
+
+struct emu_gen_config {
+	uint64_t pps;             /* frames per second (unless max) */
+	bool max;                 /* pps=max: as fast as RX takes them */
+	unsigned size;            /* frame bytes, >= GEN_FRAME_HDR_LEN */
+	uint64_t count;           /* frames to send, 0: no end */
+	unsigned pair;            /* RX of this pair */
+	uint32_t stream;          /* stream id written into the frames */
+};
+
+struct emu_wire_config {
+	enum emu_wire_kind kind;
+	char ifname[EMU_IFNAME_MAX + 1];  /* tap */
+	const char *path;                 /* pair */
+	struct emu_gen_config gen;
+};
+
 struct emu_config {
 	const char *socket_path;
 	enum emu_type type;
@@ -49,6 +78,9 @@ struct emu_config {
 	unsigned queue_size_max;
 	bool verbose;
 	struct emu_faults faults;
+	struct emu_wire_config wire;  /* net */
+	unsigned rx_fifo;             /* net: frames each RX queue may hold */
+	const char *stats_file;       /* JSON counters, NULL: none */
 };
 
 enum emu_options_result {

@@ -2,6 +2,7 @@
  * notify doorbells, ISR and device configuration (see emu-virtio.h). */
 #include "emu-virtio.h"
 #include "emu-bytes.h"
+#include "emu-net.h"
 
 #include <errno.h>
 #include <string.h>
@@ -82,13 +83,16 @@ void emu_virtio_init(struct emu_virtio *v, const struct emu_config *cfg,
 	v->stats.resets = 0;
 }
 
-/* Stop queue @q and leave its position in the BAR4 word: the point where a
- * datapath thread will be told to stop and be waited for, so the readback of
- * queue_enable (0) means "quiesced". */
+/* Stop queue @q and leave its position in the BAR4 word. The datapath runs
+ * on this thread between register accesses, so no chain is half done here:
+ * it publishes what it completed and the readback of queue_enable (0)
+ * means "quiesced". */
 static void queue_disable(struct emu_virtio *v, unsigned q)
 {
 	if (!v->vq[q].enabled)
 		return;
+	if (v->net)
+		emu_net_queue_stopping(v->net, q);
 	v->vq[q].enabled = false;
 	emu_lm_store(v, q);
 }
@@ -99,6 +103,8 @@ static void queue_enable(struct emu_virtio *v, unsigned q)
 		return;
 	emu_lm_latch(v, q);
 	v->vq[q].enabled = true;
+	if (v->net)
+		emu_net_queue_started(v->net, q);
 }
 
 void emu_virtio_reset(struct emu_virtio *v)
@@ -119,6 +125,8 @@ void emu_virtio_reset(struct emu_virtio *v)
 	v->queue_select = 0;
 	v->isr = 0;
 	v->stats.resets++;
+	if (v->net)
+		emu_net_reset(v->net);
 }
 
 void emu_virtio_function_reset(struct emu_virtio *v)
@@ -197,6 +205,8 @@ static uint32_t common_get(struct emu_virtio *v, unsigned off)
 
 static void set_status(struct emu_virtio *v, uint8_t val)
 {
+	bool driver_ok = (val & VIRTIO_STATUS_DRIVER_OK) && !(v->status & VIRTIO_STATUS_DRIVER_OK);
+
 	if (val == 0) {
 		emu_virtio_reset(v);
 		return;
@@ -208,6 +218,8 @@ static void set_status(struct emu_virtio *v, uint8_t val)
 		v->stats.features_refused++;
 	}
 	v->status = val;
+	if (driver_ok && v->net)
+		emu_net_driver_ok(v->net);
 }
 
 static uint16_t valid_vector(const struct emu_virtio *v, uint32_t val)
@@ -349,13 +361,15 @@ static void common_write(struct emu_virtio *v, uint32_t rel, const uint8_t *in, 
 
 /* ---- notify, ISR, device config ---- */
 
-/* A doorbell: the 16-bit queue index written at the queue's notify address.
- * The datapath will process the queue's avail ring from here. */
+/* A doorbell: the 16-bit queue index written at the queue's notify address
+ * (a posted REGION_WRITE); the datapath processes the queue from here. */
 static void emu_virtio_kick(struct emu_virtio *v, unsigned q, uint16_t val)
 {
 	v->vq[q].kicks++;
 	if (val != q)
 		v->vq[q].bad_kicks++;
+	if (v->net)
+		emu_net_kick(v->net, q);
 }
 
 static void notify_write(struct emu_virtio *v, uint32_t rel, const uint8_t *in, size_t len)

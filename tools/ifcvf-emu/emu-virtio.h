@@ -9,9 +9,12 @@
  * latches the ring indices from the queue's BAR4 state word, and disabling
  * writes them back.
  *
- * Threads: owned by the thread serving the vfio-user client. A datapath
- * added later owns last_avail/last_used of enabled queues; queue_disable()
- * and emu_virtio_kick() in emu-virtio.c are where it stops and starts. */
+ * The datapath (emu-net.c, net only) moves last_avail/last_used of running
+ * queues; the register model calls into it on a doorbell, a queue enable
+ * or disable, DRIVER_OK and reset, and the datapath sets NEEDS_RESET.
+ *
+ * Threads: owned by the thread serving the vfio-user client, which also
+ * runs the datapath. */
 #pragma once
 
 #include <stdbool.h>
@@ -51,8 +54,11 @@ struct emu_virtio_stats {
 	uint64_t resets;
 };
 
+struct emu_net;
+
 struct emu_virtio {
 	const struct emu_layout *layout;
+	struct emu_net *net;         /* the datapath (net only), NULL: none */
 	enum emu_type type;
 	unsigned nvq;
 	uint16_t num_queues;         /* what the register reads (--fault num-queues) */

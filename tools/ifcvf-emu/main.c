@@ -1,9 +1,12 @@
 /* ifcvf-emu: an emulated IFCVF VF served over vfio-user.
  *
- * This file: options, signals, the listening socket and the accept/serve
- * loop. One client is served at a time; others wait in the listen backlog.
- * Signals arrive through a signalfd so that everything runs on one thread
- * and no handler touches shared state. */
+ * This file: options, signals, the listening socket, the event loop and the
+ * counters. One client is served at a time; others wait in the listen
+ * backlog. Everything runs on one thread: signals arrive through a signalfd,
+ * the wire's fds and timers sit in the same epoll set, and the datapath runs
+ * one bounded burst per busy queue between two rounds of events (without
+ * sleeping while a queue has work), so a register read waits at most one
+ * round of bursts. */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -20,10 +23,12 @@
 #include "cerr.h"
 #include "emu-device.h"
 #include "emu-options.h"
+#include "emu-loop.h"
+#include "emu-wire.h"
 #include "vfio-user-wire.h"
 #include "vfu-server.h"
 
-enum { WATCH_LISTEN = 1, WATCH_CLIENT, WATCH_SIGNAL };
+#define MAX_EVENTS 32
 
 struct emu_server {
 	const struct emu_config *cfg;
@@ -31,9 +36,13 @@ struct emu_server {
 	struct vfu_server_stats stats;
 	struct vfu_conn conn;
 	bool connected;
+	bool quit;
 	int listen_fd;
 	int signal_fd;
-	int epoll_fd;
+	struct emu_loop loop;
+	struct emu_watch listen_watch, client_watch, signal_watch;
+	struct emu_wire *wire;
+	uint64_t stats_seq;        /* --stats-file generation */
 };
 
 static int tmp_path(const char *path, char *buf, size_t len)
@@ -103,12 +112,8 @@ fail:
 	return r;
 }
 
-static int watch(struct emu_server *s, int op, int fd, uint32_t tag)
-{
-	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = tag };
-
-	return epoll_ctl(s->epoll_fd, op, fd, &ev) < 0 ? -errno : 0;
-}
+static void listen_ready(void *opaque, uint32_t events);
+static void client_ready(void *opaque, uint32_t events);
 
 static void print_counters(const struct emu_server *s)
 {
@@ -129,11 +134,11 @@ static void drop_client(struct emu_server *s, const struct cerr *why)
 {
 	if (why && (s->cfg->verbose || why->code != ECONNRESET))
 		fprintf(stderr, "ifcvf-emu: dropping the client: %s\n", why->msg);
-	(void)epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, s->conn.fd, NULL);
+	emu_loop_del(&s->loop, &s->client_watch);
 	vfu_conn_close(&s->conn);
 	s->connected = false;
 	/* let the next client in from the backlog */
-	if (watch(s, EPOLL_CTL_ADD, s->listen_fd, WATCH_LISTEN) < 0)
+	if (emu_loop_add(&s->loop, &s->listen_watch, s->listen_fd, EPOLLIN, listen_ready, s) < 0)
 		fprintf(stderr, "ifcvf-emu: cannot watch the listening socket again\n");
 }
 
@@ -151,36 +156,89 @@ static void accept_client(struct emu_server *s)
 		fprintf(stderr, "ifcvf-emu: %s\n", e.msg);
 		return;
 	}
-	if (watch(s, EPOLL_CTL_ADD, fd, WATCH_CLIENT) < 0) {
+	if (emu_loop_add(&s->loop, &s->client_watch, fd, EPOLLIN, client_ready, s) < 0) {
 		fprintf(stderr, "ifcvf-emu: cannot watch the client socket\n");
 		vfu_conn_close(&s->conn);
 		return;
 	}
 	s->connected = true;
-	(void)epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, s->listen_fd, NULL);
+	emu_loop_del(&s->loop, &s->listen_watch);
 	if (s->cfg->verbose)
 		fprintf(stderr, "ifcvf-emu: client connected\n");
 }
 
-/* Returns true when the loop should end. */
-static bool handle_signal(struct emu_server *s)
+/* Write the counters as one JSON object to --stats-file, atomically. */
+static void write_stats_file(struct emu_server *s)
 {
+	const char *path = s->cfg->stats_file;
+	char tmp[4096];
+	FILE *f;
+
+	if (!path)
+		return;
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return;
+	f = fopen(tmp, "we");
+	if (!f) {
+		fprintf(stderr, "ifcvf-emu: cannot write %s: %s\n", tmp, strerror(errno));
+		return;
+	}
+	fprintf(f,
+		"{\"seq\":%" PRIu64 ",\"pid\":%ld,\"server\":{\"clients\":%" PRIu64
+		",\"connected\":%s,\"messages\":%" PRIu64 ",\"errors\":%" PRIu64
+		",\"dropped\":%" PRIu64 "},",
+		++s->stats_seq, (long)getpid(), s->stats.clients, s->connected ? "true" : "false",
+		s->stats.messages, s->stats.errors, s->stats.dropped);
+	emu_device_json(&s->dev, f);
+	fputs("}\n", f);
+	if (fclose(f) != 0 || rename(tmp, path) < 0) {
+		fprintf(stderr, "ifcvf-emu: cannot write %s: %s\n", path, strerror(errno));
+		unlink(tmp);
+	}
+}
+
+static void signal_ready(void *opaque, uint32_t events)
+{
+	struct emu_server *s = opaque;
 	struct signalfd_siginfo si;
 
+	(void)events;
 	if (read(s->signal_fd, &si, sizeof(si)) != sizeof(si))
-		return false;
+		return;
 	if (si.ssi_signo == SIGUSR1) {
 		print_counters(s);
-		return false;
+		write_stats_file(s);
+		return;
 	}
-	return true;
+	s->quit = true;
+}
+
+static void listen_ready(void *opaque, uint32_t events)
+{
+	struct emu_server *s = opaque;
+
+	(void)events;
+	if (!s->connected)
+		accept_client(s);
+}
+
+static void client_ready(void *opaque, uint32_t events)
+{
+	struct emu_server *s = opaque;
+	struct cerr e = { 0 };
+
+	(void)events;
+	if (s->connected && vfu_conn_serve(&s->conn, &e) < 0)
+		drop_client(s, &e);
 }
 
 static int run(struct emu_server *s)
 {
-	for (;;) {
-		struct epoll_event ev[4];
-		int n = epoll_wait(s->epoll_fd, ev, 4, -1);
+	bool busy = false;
+
+	while (!s->quit) {
+		struct epoll_event ev[MAX_EVENTS];
+		int n = epoll_wait(s->loop.epoll_fd, ev, MAX_EVENTS, busy ? 0 : -1);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -188,27 +246,16 @@ static int run(struct emu_server *s)
 			fprintf(stderr, "ifcvf-emu: epoll_wait: %s\n", strerror(errno));
 			return 1;
 		}
-		for (int i = 0; i < n; i++) {
-			struct cerr e = { 0 };
+		for (int i = 0; i < n && !s->quit; i++) {
+			struct emu_watch *w = ev[i].data.ptr;
 
-			switch (ev[i].data.u32) {
-			case WATCH_SIGNAL:
-				if (handle_signal(s))
-					return 0;
-				break;
-			case WATCH_LISTEN:
-				if (!s->connected)
-					accept_client(s);
-				break;
-			case WATCH_CLIENT:
-				if (s->connected && vfu_conn_serve(&s->conn, &e) < 0)
-					drop_client(s, &e);
-				break;
-			default:
-				break;
-			}
+			/* an earlier handler of this round may have dropped it */
+			if (w->fd >= 0)
+				w->fn(w->opaque, ev[i].events);
 		}
+		busy = s->dev.virtio.net ? emu_net_run(&s->dev.net) : false;
 	}
+	return 0;
 }
 
 static int setup(struct emu_server *s, struct cerr *e)
@@ -225,14 +272,20 @@ static int setup(struct emu_server *s, struct cerr *e)
 	s->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (s->signal_fd < 0)
 		return cerr_set(e, errno, "signalfd: %s", strerror(errno));
-	s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-	if (s->epoll_fd < 0)
+	s->loop.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (s->loop.epoll_fd < 0)
 		return cerr_set(e, errno, "epoll_create1: %s", strerror(errno));
-	if (watch(s, EPOLL_CTL_ADD, s->signal_fd, WATCH_SIGNAL) < 0)
+	if (emu_loop_add(&s->loop, &s->signal_watch, s->signal_fd, EPOLLIN, signal_ready, s) < 0)
 		return cerr_set(e, errno, "cannot watch the signalfd");
+	/* the wire is up before the socket appears: a client finds it cabled */
+	if (s->dev.virtio.net) {
+		if (emu_wire_open(s->cfg, &s->dev.net, &s->loop, &s->wire, e) < 0)
+			return -e->code;
+		s->dev.net.wire = s->wire;
+	}
 	if (listen_on(s->cfg->socket_path, &s->listen_fd, e) < 0)
 		return -e->code;
-	if (watch(s, EPOLL_CTL_ADD, s->listen_fd, WATCH_LISTEN) < 0)
+	if (emu_loop_add(&s->loop, &s->listen_watch, s->listen_fd, EPOLLIN, listen_ready, s) < 0)
 		return cerr_set(e, errno, "cannot watch the listening socket");
 	return 0;
 }
@@ -246,8 +299,11 @@ static void teardown(struct emu_server *s)
 		close(s->listen_fd);
 		unlink(s->cfg->socket_path);
 	}
-	if (s->epoll_fd >= 0)
-		close(s->epoll_fd);
+	s->dev.net.wire = NULL;
+	emu_wire_close(s->wire);
+	s->wire = NULL;
+	if (s->loop.epoll_fd >= 0)
+		close(s->loop.epoll_fd);
 	if (s->signal_fd >= 0)
 		close(s->signal_fd);
 	emu_device_fini(&s->dev);
@@ -270,7 +326,8 @@ int main(int argc, char **argv)
 		break;
 	}
 	s.cfg = &cfg;
-	s.listen_fd = s.signal_fd = s.epoll_fd = -1;
+	s.listen_fd = s.signal_fd = s.loop.epoll_fd = -1;
+	s.listen_watch.fd = s.client_watch.fd = s.signal_watch.fd = -1;
 	s.conn.fd = -1;
 	if (emu_device_init(&s.dev, &cfg, &e) < 0) {
 		fprintf(stderr, "ifcvf-emu: %s\n", e.msg);
@@ -284,6 +341,8 @@ int main(int argc, char **argv)
 	if (cfg.verbose)
 		fprintf(stderr, "ifcvf-emu: listening on %s\n", cfg.socket_path);
 	status = run(&s);
+	print_counters(&s);
+	write_stats_file(&s);
 	teardown(&s);
 	return status;
 }

@@ -48,6 +48,7 @@ int vfu_conn_open(struct vfu_conn *c, int fd, struct emu_device *dev,
 		return cerr_set(e, ENOMEM, "out of memory for a client");
 	}
 	stats->clients++;
+	emu_device_client_new(dev);
 	return 0;
 }
 
@@ -361,12 +362,10 @@ static int h_dma_unmap(struct vfu_conn *c, struct vfu_msg *m, size_t *rlen, stru
 		if (d.address || d.size)
 			return cerr_set(e, EINVAL, "DMA_UNMAP of all mappings needs address and "
 					"size 0");
-		emu_dma_clear(&c->dev->dma);
-	} else {
-		r = emu_dma_remove(&c->dev->dma, d.address, d.size, e);
-		if (r < 0)
-			return r;
 	}
+	r = emu_device_dma_unmap(c->dev, d.address, d.size, d.flags & VFU_DMA_UNMAP_FLAG_ALL, e);
+	if (r < 0)
+		return r;
 	d.argsz = sizeof(d);
 	memcpy(c->rbuf, &d, sizeof(d));
 	*rlen = sizeof(d);

@@ -1,0 +1,312 @@
+/* Kick relay latency and cost.
+ *
+ * Measures, in one invocation, the time from a frontend's kickfd write to
+ * the VF's interrupt for a one-packet TX chain, two ways:
+ *   relay:    frontend -> kickfd -> ifcvf-helper's kick relay -> doorbell ->
+ *             ifcvf-emu -> used entry -> MSI-X eventfd (the vring's callfd)
+ *   baseline: the same queue driven by this program directly through the
+ *             project's VFIO layer (doorbell written without the helper)
+ * The difference of the medians is what the relay adds per kick. It also
+ * prints the helper's CPU time per million kicks (utime+stime from /proc).
+ *
+ * usage: kick-latency EMU HELPER [KICKS]     (run by bench/run)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ifcvf-hw.h"
+#include "virtq-drv.h"
+#include "vu-frontend.h"
+
+#define FRAME 64u
+#define VERSION_1 (1ull << 32)
+#define PROTOCOL_FEATURES (1ull << 30)
+
+static void die(const char *what, const struct cerr *e)
+{
+	fprintf(stderr, "kick-latency: %s: %s\n", what, e ? e->msg : strerror(errno));
+	exit(1);
+}
+
+static long long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static pid_t spawn(char *const argv[])
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		/* their logs would bury the figures */
+		if (null >= 0) {
+			dup2(null, STDOUT_FILENO);
+			dup2(null, STDERR_FILENO);
+		}
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	if (pid < 0)
+		die("fork", NULL);
+	return pid;
+}
+
+static void wait_socket(const char *path, pid_t pid)
+{
+	struct stat st;
+
+	for (int i = 0; i < 200; i++) {
+		if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+			return;
+		if (waitpid(pid, NULL, WNOHANG) == pid) {
+			fprintf(stderr, "kick-latency: process for %s exited early\n", path);
+			exit(1);
+		}
+		usleep(50 * 1000);
+	}
+	fprintf(stderr, "kick-latency: %s did not appear\n", path);
+	exit(1);
+}
+
+static void stop(pid_t pid)
+{
+	kill(pid, SIGTERM);
+	for (int i = 0; i < 100; i++) {
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			return;
+		usleep(50 * 1000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+static double cpu_seconds(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut = 0, st = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f || !fgets(buf, sizeof(buf), f))
+		die("read /proc stat", NULL);
+	fclose(f);
+	/* fields after the command name, which may contain spaces */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+		die("parse /proc stat", NULL);
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void report(const char *name, long long *lat, unsigned n, long long *p50, long long *p99)
+{
+	qsort(lat, n, sizeof(*lat), cmp_ll);
+	*p50 = lat[n / 2];
+	*p99 = lat[(n * 99) / 100];
+	printf("%-9s kick -> interrupt: p50 %6.1f us  p99 %6.1f us  (%u kicks)\n", name,
+	       (double)*p50 / 1000.0, (double)*p99 / 1000.0, n);
+}
+
+/* one TX chain per round: header + frame, device-readable */
+static uint64_t tx_buf;
+
+static void post_tx(struct virtq_drv *q, struct vu_guest_mem *mem)
+{
+	struct virtq_buf b = { .gpa = tx_buf, .len = 12 + FRAME, .device_writes = false };
+
+	if (virtq_drv_add(q, mem, &b, 1, false) < 0)
+		die("queue full", NULL);
+	/* publish without the kick: the caller times its own kick */
+	__atomic_store_n(&q->avail->idx, q->avail_idx, __ATOMIC_RELEASE);
+}
+
+static void reap(struct virtq_drv *q)
+{
+	uint32_t id, len;
+
+	while (virtq_drv_get_used(q, &id, &len) > 0)
+		;
+}
+
+/* rounds through the helper: kick = eventfd_write(kickfd) */
+static void run_relay(const char *sock, unsigned kicks, long long *lat, pid_t helper,
+		      double *cpu_per_million)
+{
+	struct vu_guest_mem mem;
+	struct vu_frontend fe;
+	struct virtq_drv rx, tx;
+	struct cerr e = { 0 };
+	double cpu0;
+
+	if (vu_guest_mem_init(&mem, 16 << 20, &e) < 0)
+		die("guest memory", &e);
+	tx_buf = vu_guest_mem_alloc(&mem, 4096, 4096);
+	if (virtq_drv_init(&rx, &mem, 0, 256, false, &e) < 0 ||
+	    virtq_drv_init(&tx, &mem, 1, 256, false, &e) < 0)
+		die("rings", &e);
+	if (vu_frontend_connect(&fe, sock, 10000, &e) < 0 ||
+	    vu_frontend_handshake(&fe, 1ull << VU_PROTOCOL_F_REPLY_ACK, &e) < 0 ||
+	    vu_frontend_set_features(&fe, (fe.features & (VERSION_1 | PROTOCOL_FEATURES)), &e) < 0 ||
+	    vu_frontend_set_mem_table(&fe, &mem, &e) < 0 ||
+	    vu_frontend_setup_vring(&fe, &rx, &e) < 0 ||
+	    vu_frontend_setup_vring(&fe, &tx, &e) < 0 ||
+	    vu_frontend_set_vring_enable(&fe, 0, true, &e) < 0 ||
+	    vu_frontend_set_vring_enable(&fe, 1, true, &e) < 0)
+		die("vhost-user setup", &e);
+
+	/* the port comes up asynchronously: wait until a kick is answered */
+	for (int tries = 0;; tries++) {
+		post_tx(&tx, &mem);
+		eventfd_write(tx.kickfd, 1);
+		if (virtq_drv_wait_call(&tx, 200) > 0)
+			break;
+		if (tries > 50) {
+			fprintf(stderr, "kick-latency: the port never answered a kick\n");
+			exit(1);
+		}
+	}
+	reap(&tx);
+
+	cpu0 = cpu_seconds(helper);
+	for (unsigned i = 0; i < kicks; i++) {
+		long long t0;
+
+		post_tx(&tx, &mem);
+		t0 = now_ns();
+		eventfd_write(tx.kickfd, 1);
+		if (virtq_drv_wait_call(&tx, 5000) <= 0) {
+			fprintf(stderr, "kick-latency: no interrupt for kick %u\n", i);
+			exit(1);
+		}
+		lat[i] = now_ns() - t0;
+		reap(&tx);
+	}
+	*cpu_per_million = (cpu_seconds(helper) - cpu0) * 1e6 / kicks;
+	vu_frontend_close(&fe);
+	virtq_drv_fini(&rx);
+	virtq_drv_fini(&tx);
+	vu_guest_mem_fini(&mem);
+}
+
+/* rounds without the helper: this process is the driver of the VF */
+static void run_direct(const char *address, unsigned kicks, long long *lat)
+{
+	struct ifcvf_devargs args = { .sw_live_migration = true };
+	struct vfio_dev *dev = NULL;
+	struct vu_guest_mem mem;
+	struct virtq_drv tx;
+	struct ifcvf_hw hw;
+	struct cerr e = { 0 };
+	int fds[3] = { -1, -1, -1 };
+
+	if (vu_guest_mem_init(&mem, 16 << 20, &e) < 0)
+		die("guest memory", &e);
+	tx_buf = vu_guest_mem_alloc(&mem, 4096, 4096);
+	if (virtq_drv_init(&tx, &mem, 1, 256, false, &e) < 0)
+		die("ring", &e);
+	fds[2] = tx.callfd;
+	if (vfio_dev_open(address, NULL, &dev, &e) < 0 || ifcvf_hw_init(&hw, dev, &args, &e) < 0)
+		die(address, &e);
+	{
+		struct ifcvf_vring_cfg q = {
+			.desc = tx.desc_gpa, .avail = tx.avail_gpa, .used = tx.used_gpa,
+			.size = tx.size, .vector = 2,
+		};
+		if (vfio_dev_dma_map(dev, 0, mem.size, mem.base, mem.fd, 0, &e) < 0 ||
+		    vfio_dev_set_irq_eventfds(dev, VFIO_DEV_IRQ_MSIX, 0, 3, fds, &e) < 0 ||
+		    ifcvf_hw_reset(&hw, 1000, &e) < 0 ||
+		    ifcvf_hw_add_status(&hw, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, &e) < 0 ||
+		    ifcvf_hw_set_features(&hw, hw.features & (1ull << VIRTIO_F_VERSION_1), &e) < 0 ||
+		    ifcvf_hw_queue_program(&hw, 1, &q, &e) < 0 ||
+		    ifcvf_hw_queue_enable(&hw, 1, &e) < 0 ||
+		    ifcvf_hw_add_status(&hw, VIRTIO_STATUS_DRIVER_OK, &e) < 0)
+			die("program the VF", &e);
+	}
+	for (unsigned i = 0; i < kicks; i++) {
+		long long t0;
+
+		post_tx(&tx, &mem);
+		t0 = now_ns();
+		if (ifcvf_hw_notify_queue(&hw, 1, &e) < 0)
+			die("doorbell", &e);
+		if (virtq_drv_wait_call(&tx, 5000) <= 0) {
+			fprintf(stderr, "kick-latency: no interrupt for direct kick %u\n", i);
+			exit(1);
+		}
+		lat[i] = now_ns() - t0;
+		reap(&tx);
+	}
+	(void)ifcvf_hw_reset(&hw, 1000, &e);
+	vfio_dev_close(dev);
+	virtq_drv_fini(&tx);
+	vu_guest_mem_fini(&mem);
+}
+
+int main(int argc, char **argv)
+{
+	unsigned kicks = argc > 3 ? (unsigned)strtoul(argv[3], NULL, 0) : 20000;
+	char dir[] = "/tmp/ifcvf-bench-XXXXXX", emu_sock[128], vhost_sock[128], address[160],
+	     port[400];
+	long long *relay, *direct, r50, r99, d50, d99;
+	double cpu_per_million;
+	pid_t emu, helper;
+
+	if (argc < 3 || kicks < 100) {
+		fprintf(stderr, "usage: %s IFCVF-EMU IFCVF-HELPER [KICKS>=100]\n", argv[0]);
+		return 2;
+	}
+	if (!mkdtemp(dir))
+		die("mkdtemp", NULL);
+	snprintf(emu_sock, sizeof(emu_sock), "%s/vf.sock", dir);
+	snprintf(vhost_sock, sizeof(vhost_sock), "%s/vhost.sock", dir);
+	snprintf(address, sizeof(address), "vfio-user:%s", emu_sock);
+	snprintf(port, sizeof(port), "device=%s,socket=%s", address, vhost_sock);
+	relay = calloc(kicks, sizeof(*relay));
+	direct = calloc(kicks, sizeof(*direct));
+
+	emu = spawn((char *[]){ argv[1], "--socket", emu_sock, "--type", "net", "--wire", "loop", NULL });
+	wait_socket(emu_sock, emu);
+
+	helper = spawn((char *[]){ argv[2], "run", "--port", port, NULL });
+	wait_socket(vhost_sock, helper);
+	run_relay(vhost_sock, kicks, relay, helper, &cpu_per_million);
+	stop(helper);
+
+	run_direct(address, kicks, direct);
+	stop(emu);
+
+	report("relay", relay, kicks, &r50, &r99);
+	report("baseline", direct, kicks, &d50, &d99);
+	printf("kick relay adds: p50 %.1f us, p99 %.1f us; ratio relay/baseline p50 %.2f\n",
+	       (double)(r50 - d50) / 1000.0, (double)(r99 - d99) / 1000.0, (double)r50 / (double)d50);
+	printf("helper CPU time: %.2f s per million kicks\n", cpu_per_million);
+	unlink(emu_sock);
+	unlink(vhost_sock);
+	rmdir(dir);
+	free(relay);
+	free(direct);
+	return 0;
+}

@@ -1,0 +1,250 @@
+/* The bus connection and the name: connect, export the objects, own
+ * org.ifcvf.Helper1.Vm_<uuid>, tear it all down again. */
+#define G_LOG_DOMAIN "IfcvfBus"
+
+#include "ifcvf-bus-private.h"
+
+#include <string.h>
+
+/* libvirt allows long names; a bound keeps clients' tables sane */
+#define VM_NAME_MAX 1024
+
+IfcvfBus *ifcvf_bus_new(const char *bus, const char *vm_name, const char *vm_uuid,
+			GError **error)
+{
+	g_autofree char *address = NULL;
+	g_autofree char *uuid = NULL;
+	g_autofree char *bus_name = NULL;
+	IfcvfBus *self;
+
+	g_return_val_if_fail(vm_uuid != NULL, NULL);
+
+	if (!vm_name || !*vm_name || strlen(vm_name) > VM_NAME_MAX ||
+	    !g_utf8_validate(vm_name, -1, NULL)) {
+		g_set_error(error, IFCVF_BUS_ERROR, IFCVF_BUS_ERROR_INVALID_ARGS,
+			    "the VM name must be UTF-8 text of 1 to %d bytes", VM_NAME_MAX);
+		return NULL;
+	}
+	if (!ifcvf_bus_uuid_parse(vm_uuid, &uuid, NULL, error))
+		return NULL;
+	bus_name = ifcvf_bus_name_for_uuid(uuid, error);
+	if (!bus_name)
+		return NULL;
+	address = ifcvf_bus_resolve_address(bus, error);
+	if (!address)
+		return NULL;
+
+	self = g_new0(IfcvfBus, 1);
+	self->address = g_steal_pointer(&address);
+	self->bus_name = g_steal_pointer(&bus_name);
+	self->vm_name = g_strdup(vm_name);
+	self->uuid = g_steal_pointer(&uuid);
+	self->cancellable = g_cancellable_new();
+	self->ports = g_ptr_array_new_with_free_func((GDestroyNotify)ifcvf_bus_port_free);
+	self->manager = g_dbus_object_manager_server_new(IFCVF_BUS_ROOT_PATH);
+	self->domain = ifcvf_bus_domain_new(self);
+	g_debug("prepared %s for VM '%s' (%s) on %s", self->bus_name, self->vm_name, self->uuid,
+		self->address);
+	return self;
+}
+
+void ifcvf_bus_set_handlers(IfcvfBus *self, const IfcvfBusHandlers *handlers,
+			    gpointer user_data)
+{
+	g_return_if_fail(self != NULL && handlers != NULL);
+
+	self->handlers = *handlers;
+	self->handlers_data = user_data;
+}
+
+static void name_acquired_cb(GDBusConnection *connection, const char *name, gpointer user_data)
+{
+	IfcvfBus *self = user_data;
+
+	g_debug("owned %s", name);
+	self->owned = TRUE;
+	if (self->name_func)
+		self->name_func(self, TRUE, NULL, self->name_data);
+}
+
+static void name_lost_cb(GDBusConnection *connection, const char *name, gpointer user_data)
+{
+	IfcvfBus *self = user_data;
+	g_autoptr(GError) error = NULL;
+
+	if (!connection || g_dbus_connection_is_closed(connection))
+		error = g_error_new(IFCVF_BUS_ERROR, IFCVF_BUS_ERROR_FAILED,
+				    "the connection to the bus was closed");
+	else if (self->owned)
+		error = g_error_new(IFCVF_BUS_ERROR, IFCVF_BUS_ERROR_FAILED,
+				    "lost the bus name %s", name);
+	else
+		error = g_error_new(IFCVF_BUS_ERROR, IFCVF_BUS_ERROR_FAILED,
+				    "could not own %s: another helper serves this VM "
+				    "or the bus policy does not allow it", name);
+	self->owned = FALSE;
+	/* last: the callee may free self */
+	if (self->name_func)
+		self->name_func(self, FALSE, error, self->name_data);
+}
+
+static gboolean export_all(IfcvfBus *self, GError **error)
+{
+	g_dbus_object_manager_server_set_connection(self->manager, self->connection);
+	/* the ObjectManager only exports objects below its path, so the Domain
+	 * is exported beside it at the same path */
+	if (!g_dbus_interface_skeleton_export(G_DBUS_INTERFACE_SKELETON(self->domain),
+					      self->connection, IFCVF_BUS_ROOT_PATH, error))
+		return FALSE;
+	self->unknown_port_id = ifcvf_bus_unknown_port_register(self, error);
+	return self->unknown_port_id != 0;
+}
+
+static void connected_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GError) error = NULL;
+	GDBusConnection *connection = g_dbus_connection_new_for_address_finish(res, &error);
+	IfcvfBus *self;
+
+	/* cancelled only by ifcvf_bus_free(): self is gone */
+	if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+		return;
+	self = user_data;
+	if (!connection) {
+		g_prefix_error(&error, "cannot connect to %s: ", self->address);
+		ifcvf_bus_error_convert(&error);
+		if (self->name_func)
+			self->name_func(self, FALSE, error, self->name_data);
+		return;
+	}
+	self->connection = connection;
+	if (!export_all(self, &error)) {
+		g_prefix_error(&error, "cannot export the objects: ");
+		ifcvf_bus_error_convert(&error);
+		if (self->name_func)
+			self->name_func(self, FALSE, error, self->name_data);
+		return;
+	}
+	/* objects first, name last: whoever sees the name finds every object */
+	self->owner_id = g_bus_own_name_on_connection(connection, self->bus_name,
+						      G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE,
+						      name_acquired_cb, name_lost_cb, self, NULL);
+}
+
+void ifcvf_bus_start(IfcvfBus *self, IfcvfBusNameFunc func, gpointer user_data)
+{
+	g_return_if_fail(self != NULL);
+	g_return_if_fail(!self->started);
+
+	self->started = TRUE;
+	self->name_func = func;
+	self->name_data = user_data;
+	g_dbus_connection_new_for_address(self->address,
+					  G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+					  G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+					  NULL, self->cancellable, connected_cb, self);
+}
+
+static gint port_cmp(gconstpointer a, gconstpointer b)
+{
+	const IfcvfBusPort *pa = *(IfcvfBusPort *const *)a;
+	const IfcvfBusPort *pb = *(IfcvfBusPort *const *)b;
+
+	return pa->index < pb->index ? -1 : pa->index > pb->index;
+}
+
+IfcvfBusPort *ifcvf_bus_add_port(IfcvfBus *self, guint index, const char *device,
+				 const char *socket_path, IfcvfBusDeviceType device_type,
+				 GError **error)
+{
+	IfcvfBusPort *port;
+
+	g_return_val_if_fail(self != NULL, NULL);
+
+	for (guint i = 0; i < self->ports->len; i++) {
+		if (((IfcvfBusPort *)g_ptr_array_index(self->ports, i))->index == index) {
+			g_set_error(error, IFCVF_BUS_ERROR, IFCVF_BUS_ERROR_INVALID_ARGS,
+				    "port %u exists already", index);
+			return NULL;
+		}
+	}
+	if (!device || !socket_path || !g_utf8_validate(device, -1, NULL) ||
+	    !g_utf8_validate(socket_path, -1, NULL) ||
+	    !ifcvf_bus_device_type_to_string(device_type)) {
+		g_set_error(error, IFCVF_BUS_ERROR, IFCVF_BUS_ERROR_INVALID_ARGS,
+			    "port %u: device and socket path must be UTF-8 text and the "
+			    "type net or blk", index);
+		return NULL;
+	}
+	port = ifcvf_bus_port_new(self, index, device, socket_path, device_type);
+	g_ptr_array_add(self->ports, port);
+	g_ptr_array_sort(self->ports, port_cmp);
+	g_dbus_object_manager_server_export(self->manager, G_DBUS_OBJECT_SKELETON(port->object));
+	ifcvf_bus_domain_update_ports(self);
+	return port;
+}
+
+void ifcvf_bus_begin_shutdown(IfcvfBus *self)
+{
+	g_return_if_fail(self != NULL);
+
+	if (!self->shutting_down)
+		g_debug("shutting down: state-changing calls are refused from now on");
+	self->shutting_down = TRUE;
+}
+
+gboolean ifcvf_bus_refuse_if_shutting_down(IfcvfBus *self, GDBusMethodInvocation *invocation)
+{
+	if (!self->shutting_down)
+		return FALSE;
+	g_dbus_method_invocation_return_error_literal(invocation, IFCVF_BUS_ERROR,
+						      IFCVF_BUS_ERROR_SHUTTING_DOWN,
+						      "the helper is shutting down");
+	return TRUE;
+}
+
+const char *ifcvf_bus_get_name(IfcvfBus *self)
+{
+	g_return_val_if_fail(self != NULL, NULL);
+	return self->bus_name;
+}
+
+gboolean ifcvf_bus_is_owned(IfcvfBus *self)
+{
+	g_return_val_if_fail(self != NULL, FALSE);
+	return self->owned;
+}
+
+void ifcvf_bus_free(IfcvfBus *self)
+{
+	if (!self)
+		return;
+
+	g_cancellable_cancel(self->cancellable);
+	if (self->shutdown_idle) {
+		g_source_destroy(self->shutdown_idle);
+		g_clear_pointer(&self->shutdown_idle, g_source_unref);
+	}
+	if (self->owner_id)
+		g_bus_unown_name(self->owner_id);
+	if (self->connection) {
+		if (self->unknown_port_id)
+			g_dbus_connection_unregister_subtree(self->connection, self->unknown_port_id);
+		g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(self->domain));
+		g_dbus_object_manager_server_set_connection(self->manager, NULL);
+		/* the name release and last signals should reach the bus before
+		 * the process goes, so clients see the helper leave at once */
+		(void)g_dbus_connection_flush_sync(self->connection, NULL, NULL);
+		(void)g_dbus_connection_close_sync(self->connection, NULL, NULL);
+	}
+	g_clear_object(&self->connection);
+	g_clear_pointer(&self->ports, g_ptr_array_unref);
+	g_clear_object(&self->domain);
+	g_clear_object(&self->manager);
+	g_clear_object(&self->cancellable);
+	g_free(self->address);
+	g_free(self->bus_name);
+	g_free(self->vm_name);
+	g_free(self->uuid);
+	g_free(self);
+}

@@ -1,0 +1,127 @@
+/* What port.c (the state machine) and port-lm.c (live migration) share: the
+ * port itself and the few verbs each calls in the other. Not for anyone
+ * else.
+ *
+ * Threads: every field under "under ctl" belongs to whoever holds ctl (see
+ * port.h); the rest says how it is shared. */
+#pragma once
+
+#include <pthread.h>
+
+#include "mediated-ring.h"
+#include "port.h"
+#include "ring-relay.h"
+
+#define QUEUE_STOP_TIMEOUT_MS 100
+
+struct config_relay;
+struct kick_relay;
+
+struct port {
+	unsigned index;
+	struct port_config cfg;
+	const struct port_frontend_ops *fe;
+	struct port_events *events;
+	struct vfio_dev *dev;
+	struct ifcvf_hw hw;
+	uint64_t offered;
+	uint64_t protocol;
+	unsigned queues;          /* pairs (net) or queues (blk) offered */
+	unsigned max_vrings;      /* vrings the frontend may use */
+
+	/* serialises the state machine; held across a whole bring-up */
+	pthread_mutex_t ctl;
+
+	/* under ctl */
+	int conn;                 /* frontend connection (DPDK vid), -1: none */
+	uint64_t ready;           /* vrings the frontend reports ready */
+	uint8_t fe_status;        /* last SET_STATUS */
+	bool refused;             /* bring-up refused until the frontend restarts */
+	bool restart;             /* restart once the new memory table is in */
+	bool running;
+	struct port_mem mem;
+	unsigned mapped;          /* regions of mem DMA-mapped */
+	struct config_relay *config;
+	bool irqs_bound;
+	struct kick_relay *kick;
+	uint64_t vf_enabled;      /* vrings enabled in the VF */
+	uint16_t qmax[IFCVF_MAX_VRINGS];
+	struct port_vring vr[IFCVF_MAX_VRINGS];
+
+	uint64_t features;        /* negotiated at bring-up */
+	bool vf_touched;          /* the VF left reset: reset it on stop */
+
+	/* live migration, under ctl (port-lm.c) */
+	enum port_lm_mode lm_mode;
+	bool log_all;             /* the frontend asked for dirty logging */
+	bool announce_warned;     /* the GUEST_ANNOUNCE warning was given */
+	enum port_lm_state lm;    /* what is in force */
+	uint64_t log_iova_len;    /* hw: bytes mapped at IFCVF_LOG_BASE, 0: none */
+	uint64_t log_len;         /* hw: the log's own size */
+	bool log_paused;          /* between the two halves of SET_LOG_BASE */
+	uint32_t paused_state[IFCVF_MAX_VRINGS];   /* hw: ring state while paused */
+	struct ring_relay *relay;
+	uint64_t relayed;         /* bit per vring relayed */
+	struct mediated_ring *med[IFCVF_MAX_VRINGS];
+	uint64_t med_mapped;      /* bit per mediated ring DMA-mapped */
+
+	/* the main loop's view, under state_lock */
+	pthread_mutex_t state_lock;
+	enum port_state state;
+	char reason[PORT_REASON_MAX];
+	uint64_t negotiated;
+	uint64_t enabled_snapshot;
+	bool connected;
+	struct ring_relay *relay_view;   /* p->relay, for its counters */
+	uint64_t relayed_snapshot;
+	enum port_lm_state lm_snapshot;
+	enum port_lm_mode lm_mode_snapshot;
+	bool guest_announce;
+
+	_Atomic int relay_conn;   /* conn as the relay threads read it */
+	_Atomic int conn_lookup;  /* conn for port_has_conn(), without ctl */
+	_Atomic bool log_on;      /* log_write calls reach the log */
+	struct port_counters stats;
+};
+
+/* ---- port.c, for port-lm.c (ctl held) ---- */
+
+/* Push an event for the main loop without changing the state. */
+void port_note(struct port *p, bool warning, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Refresh the main loop's view of vf_enabled, relayed and the lm state. */
+void port_snapshot(struct port *p);
+/* The VF's view of vring @qid from the frontend's: GPAs, size, vector (no
+ * ring state). */
+int port_queue_cfg(struct port *p, unsigned qid, struct ifcvf_vring_cfg *ret, struct cerr *e);
+/* Ring vring @qid's doorbell (counted). */
+void port_doorbell(struct port *p, unsigned qid);
+/* Disable vring @qid in the VF, wait until it is quiesced and read where it
+ * stands; without the BAR4 block, from @used_ring (the used ring it
+ * writes). */
+int port_vf_queue_stop(struct port *p, unsigned qid, const struct vring_used *used_ring,
+		       uint16_t *avail, uint16_t *used, struct cerr *e);
+
+/* ---- port-lm.c, for port.c (ctl held) ---- */
+
+void port_lm_init(struct port *p);
+/* vring @qid goes through the relay in sw mode: RX (even) vrings for net,
+ * every vring for blk */
+bool port_lm_relays(const struct port *p, unsigned qid);
+/* Converge on what the frontend asked for (p->log_all), once running. */
+int port_lm_reconcile(struct port *p, struct cerr *e);
+/* Bring vring @qid up relayed: @cfg holds the guest's addresses and ring
+ * state; the VF queue is disabled. */
+int port_lm_relay_queue(struct port *p, unsigned qid, const struct ifcvf_vring_cfg *cfg,
+			bool update_mq, struct cerr *e);
+/* Stop relaying vring @qid: stop the relay, stop the VF queue, relay what is
+ * left, free the mediated ring; returns the ring state. -errno when the VF
+ * queue would not stop (what could be undone is undone). */
+int port_lm_unrelay_queue(struct port *p, unsigned qid, uint16_t *avail, uint16_t *used,
+			  struct cerr *e);
+/* Mark vring @qid's whole used ring dirty (at stop: the VF does not log it
+ * and the relay logs only what it wrote). */
+void port_lm_log_used_ring(struct port *p, unsigned qid);
+/* After the queues stopped: dirty logging off, log unmapped, relay thread
+ * gone; back to direct. */
+void port_lm_stop(struct port *p);

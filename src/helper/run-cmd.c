@@ -1,0 +1,298 @@
+/* `ifcvf-helper run`: the per-VM daemon. Probes every VF, starts DPDK's EAL
+ * and one vhost-user socket per VF, then runs the GLib main loop until
+ * SIGTERM or SIGINT. Port state changes arrive from DPDK's threads through
+ * struct port_events and are logged here (and published on D-Bus later).
+ *
+ * Threads: main thread. */
+#include "commands.h"
+
+#include <errno.h>
+#include <glib-unix.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "eal.h"
+#include "helper-error.h"
+#include "port.h"
+#include "run-options.h"
+#include "vhost-glue.h"
+
+typedef struct {
+	GMainLoop *loop;
+	struct port_events *events;
+	struct port **ports;
+	guint n_ports;
+	int signal;
+} Run;
+
+static void log_event(Run *run, const struct port_event *ev)
+{
+	const struct port_config *cfg = ev->port < run->n_ports && run->ports[ev->port]
+					? port_config(run->ports[ev->port]) : NULL;
+	const char *sep = ev->reason[0] ? ": " : "";
+
+	if (ev->state == PORT_STATE_FAILED)
+		g_warning("port %u (%s, socket %s): failed%s%s", ev->port, cfg ? cfg->device : "?",
+			  cfg ? cfg->socket : "?", sep, ev->reason);
+	else if (ev->warning)
+		g_warning("port %u (%s, socket %s): %s%s%s", ev->port, cfg ? cfg->device : "?",
+			  cfg ? cfg->socket : "?", port_state_to_string(ev->state), sep, ev->reason);
+	else
+		g_message("port %u (%s, socket %s): %s%s%s", ev->port, cfg ? cfg->device : "?",
+			  cfg ? cfg->socket : "?", port_state_to_string(ev->state), sep, ev->reason);
+}
+
+static void drain_events(Run *run)
+{
+	struct port_event ev;
+
+	while (port_events_pop(run->events, &ev))
+		log_event(run, &ev);
+}
+
+static void log_counters(Run *run)
+{
+	for (guint i = 0; i < run->n_ports; i++) {
+		struct port_info info;
+
+		port_get_info(run->ports[i], &info);
+		g_message("port %u: kicks relayed %" G_GUINT64_FORMAT ", config interrupts %"
+			  G_GUINT64_FORMAT ", DMA maps %" G_GUINT64_FORMAT ", starts %"
+			  G_GUINT64_FORMAT ", stops %" G_GUINT64_FORMAT ", errors %" G_GUINT64_FORMAT,
+			  i, (guint64)info.kicks, (guint64)info.config_irqs, (guint64)info.dma_maps,
+			  (guint64)info.starts, (guint64)info.stops, (guint64)info.errors);
+		g_message("port %u: live migration (%s): switchovers %" G_GUINT64_FORMAT
+			  ", rollbacks %" G_GUINT64_FORMAT ", used entries relayed %" G_GUINT64_FORMAT
+			  ", pages logged %" G_GUINT64_FORMAT ", last switch %" G_GUINT64_FORMAT
+			  " us, last stop %" G_GUINT64_FORMAT " us",
+			  i, port_lm_mode_to_string(info.lm_mode), (guint64)info.switchovers,
+			  (guint64)info.rollbacks, (guint64)info.relayed_entries,
+			  (guint64)info.pages_logged, (guint64)info.switch_us, (guint64)info.stop_us);
+	}
+}
+
+static gboolean on_events(gint fd, GIOCondition cond, gpointer user_data)
+{
+	drain_events(user_data);
+	return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_signal(gpointer user_data)
+{
+	Run *run = user_data;
+
+	g_message("signal received, shutting down");
+	g_main_loop_quit(run->loop);
+	return G_SOURCE_CONTINUE;
+}
+
+/* A socket file nobody listens on (a helper that was killed) would make
+ * DPDK's bind fail; a live one is left alone so the bind reports it. */
+static void remove_stale_socket(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd;
+
+	if (stat(path, &st) < 0 || !S_ISSOCK(st.st_mode) || strlen(path) >= sizeof(sa.sun_path))
+		return;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno == ECONNREFUSED)
+		(void)unlink(path);
+	close(fd);
+}
+
+static gboolean open_ports(Run *run, const struct port_config *cfgs, guint n, GError **error)
+{
+	run->ports = g_new0(struct port *, n);
+	run->n_ports = n;
+	for (guint i = 0; i < n; i++) {
+		struct cerr ce = { 0 };
+
+		if (port_open(i, &cfgs[i], &ifcvf_vhost_frontend_ops, run->events, &run->ports[i],
+			      &ce) < 0) {
+			g_set_error(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_DEVICE,
+				    "port %u (%s): %s", i, cfgs[i].device, ce.msg);
+			return FALSE;
+		}
+	}
+	return TRUE;
+}
+
+static void close_ports(Run *run)
+{
+	for (guint i = 0; i < run->n_ports; i++)
+		port_close(run->ports[i]);
+	g_clear_pointer(&run->ports, g_free);
+	run->n_ports = 0;
+}
+
+static gboolean start_sockets(Run *run, guint *ret_started, GError **error)
+{
+	ifcvf_vhost_set_ports(run->ports, run->n_ports);
+	for (guint i = 0; i < run->n_ports; i++) {
+		const struct port_config *cfg = port_config(run->ports[i]);
+
+		if (!cfg->client)
+			remove_stale_socket(cfg->socket);
+		if (!ifcvf_vhost_add_port(run->ports[i], error)) {
+			g_prefix_error(error, "port %u (%s): ", i, cfg->device);
+			return FALSE;
+		}
+		*ret_started = i + 1;
+		port_listening(run->ports[i]);
+	}
+	return TRUE;
+}
+
+static void stop_sockets(Run *run, guint started)
+{
+	for (guint i = started; i > 0; i--)
+		ifcvf_vhost_remove_port(run->ports[i - 1]);
+	ifcvf_vhost_set_ports(NULL, 0);
+}
+
+static int run_helper(const struct port_config *cfgs, guint n, const char *name,
+		      const char *uuid, gboolean verbose)
+{
+	g_autoptr(GError) error = NULL;
+	Run run = { 0 };
+	struct cerr ce = { 0 };
+	guint started = 0, events_watch;
+	int status = 0;
+
+	if (port_events_new(&run.events, &ce) < 0) {
+		fprintf(stderr, "ifcvf-helper run: %s\n", ce.msg);
+		return 1;
+	}
+	/* a frontend that goes away mid-write must not kill the helper */
+	signal(SIGPIPE, SIG_IGN);
+
+	if (!open_ports(&run, cfgs, n, &error)) {
+		fprintf(stderr, "ifcvf-helper run: %s\n", error->message);
+		close_ports(&run);
+		port_events_free(run.events);
+		return 1;
+	}
+	g_message("starting for VM %s (uuid %s) with %u port%s", name ? name : "-",
+		  uuid ? uuid : "-", n, n == 1 ? "" : "s");
+	if (!ifcvf_eal_init(verbose, &error)) {
+		fprintf(stderr, "ifcvf-helper run: %s\n", error->message);
+		close_ports(&run);
+		port_events_free(run.events);
+		return 1;
+	}
+
+	run.loop = g_main_loop_new(NULL, FALSE);
+	events_watch = g_unix_fd_add(port_events_fd(run.events), G_IO_IN, on_events, &run);
+	g_unix_signal_add(SIGTERM, on_signal, &run);
+	g_unix_signal_add(SIGINT, on_signal, &run);
+
+	if (start_sockets(&run, &started, &error)) {
+		g_main_loop_run(run.loop);
+	} else {
+		fprintf(stderr, "ifcvf-helper run: %s\n", error->message);
+		status = 1;
+	}
+
+	/* unregistering closes every connection; ports then stop and close */
+	stop_sockets(&run, started);
+	drain_events(&run);
+	log_counters(&run);
+	close_ports(&run);
+	ifcvf_eal_cleanup();
+	g_source_remove(events_watch);
+	g_main_loop_unref(run.loop);
+	port_events_free(run.events);
+	if (status == 0)
+		g_message("stopped");
+	return status;
+}
+
+int ifcvf_cmd_run(int argc, char **argv)
+{
+	g_auto(GStrv) port_specs = NULL;
+	g_autofree char *name = NULL;
+	g_autofree char *uuid = NULL;
+	gboolean verbose = FALSE;
+	const GOptionEntry entries[] = {
+		{ "port", 'p', 0, G_OPTION_ARG_STRING_ARRAY, &port_specs,
+		  "A VF and its vhost-user socket (repeat for more ports)",
+		  "device=ADDR,socket=PATH[,client][,sw-live-migration=1][,queue-pairs=N]" },
+		{ "name", 0, 0, G_OPTION_ARG_STRING, &name, "Name of the VM (for logs)", "VM" },
+		{ "uuid", 0, 0, G_OPTION_ARG_STRING, &uuid, "UUID of the VM", "UUID" },
+		{ "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose,
+		  "Let DPDK's vhost library log every message", NULL },
+		{ NULL }
+	};
+	g_autoptr(GOptionContext) ctx = g_option_context_new("- serve VFs to a VM as vhost-user ports");
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GArray) cfgs = g_array_new(FALSE, TRUE, sizeof(struct port_config));
+	int status;
+
+	/* GOption would name the program after argv[0], "run" */
+	g_set_prgname("ifcvf-helper run");
+	g_option_context_add_main_entries(ctx, entries, NULL);
+	g_option_context_set_description(ctx,
+		"Port keys:\n"
+		"  device=ADDR            pci:DDDD:BB:DD.F (kernel VFIO) or vfio-user:PATH (required)\n"
+		"  socket=PATH            the vhost-user socket (required); the helper listens\n"
+		"                         on it, or with 'client' connects to it and reconnects\n"
+		"  client                 the frontend listens (QEMU server=on, virtio-user server=1)\n"
+		"  sw-live-migration=0|1  software-assisted live migration (required for a VF\n"
+		"                         without the BAR4 live-migration block)\n"
+		"  queue-pairs=N          offer at most N queue pairs (blk: queues), at most\n"
+		"                         what the VF has; default all of them\n"
+		"\n"
+		"Every VF is probed before anything starts: one that cannot be opened or\n"
+		"identified stops the helper with one line naming the port. Once running, a\n"
+		"frontend the port refuses (bad ring, too many queues...) is logged with the\n"
+		"reason and the other ports keep running. SIGTERM or SIGINT stop the helper\n"
+		"cleanly.\n"
+		"\n"
+		"Exit status: 0 after a signal, 1 when a port cannot start, 2 on bad usage.\n");
+	if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
+		fprintf(stderr, "ifcvf-helper run: %s\n", error->message);
+		return 2;
+	}
+	if (argc > 1) {
+		fprintf(stderr, "ifcvf-helper run: unexpected argument '%s' (see --help)\n", argv[1]);
+		return 2;
+	}
+	if (!port_specs || !port_specs[0]) {
+		fprintf(stderr, "ifcvf-helper run: no --port given (see --help)\n");
+		return 2;
+	}
+	if (uuid && !g_uuid_string_is_valid(uuid)) {
+		fprintf(stderr, "ifcvf-helper run: --uuid '%s' is not a UUID\n", uuid);
+		return 2;
+	}
+	for (guint i = 0; port_specs[i]; i++) {
+		struct port_config cfg;
+
+		if (!ifcvf_port_config_parse(port_specs[i], &cfg, &error)) {
+			fprintf(stderr, "ifcvf-helper run: %s\n", error->message);
+			status = 2;
+			goto out;
+		}
+		g_array_append_val(cfgs, cfg);
+	}
+	if (!ifcvf_port_configs_check((struct port_config *)(void *)cfgs->data, cfgs->len, &error)) {
+		fprintf(stderr, "ifcvf-helper run: %s\n", error->message);
+		status = 2;
+		goto out;
+	}
+	status = run_helper((struct port_config *)(void *)cfgs->data, cfgs->len, name, uuid, verbose);
+out:
+	for (guint i = 0; i < cfgs->len; i++)
+		ifcvf_port_config_clear(&g_array_index(cfgs, struct port_config, i));
+	return status;
+}

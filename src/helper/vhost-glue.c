@@ -1,0 +1,384 @@
+#include "vhost-glue.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_vhost.h>
+
+#include "helper-error.h"
+
+/* vhost-user message header and the payloads read here (vhost-user
+ * specification, "Message Specification") */
+#define VU_MAX_CONFIG_SIZE 256u
+#define VU_CONFIG_HDR_SIZE 12u
+
+struct vu_msg {
+	uint32_t request;
+	uint32_t flags;
+	uint32_t size;
+	union {
+		uint64_t u64;
+		struct {
+			uint32_t index;
+			uint32_t num;
+		} state;
+		struct {
+			uint32_t offset;
+			uint32_t size;
+			uint32_t flags;
+			uint8_t region[VU_MAX_CONFIG_SIZE];
+		} config;
+	} payload;
+} __attribute__((packed));
+
+enum {
+	VU_SET_FEATURES = 2,
+	VU_RESET_OWNER = 4,
+	VU_SET_MEM_TABLE = 5,
+	VU_SET_LOG_BASE = 6,
+	VU_GET_VRING_BASE = 11,
+	VU_GET_QUEUE_NUM = 17,
+	VU_GET_CONFIG = 24,
+	VU_SET_STATUS = 39,
+};
+
+static struct port **ports;
+static unsigned n_ports;
+
+void ifcvf_vhost_set_ports(struct port **list, unsigned n)
+{
+	ports = list;
+	n_ports = n;
+}
+
+static struct port *port_by_conn(int vid)
+{
+	for (unsigned i = 0; i < n_ports; i++)
+		if (ports[i] && port_has_conn(ports[i], vid))
+			return ports[i];
+	return NULL;
+}
+
+/* ---- struct port_frontend_ops over rte_vhost ---- */
+
+static int fe_get_features(int vid, uint64_t *ret)
+{
+	return rte_vhost_get_negotiated_features(vid, ret);
+}
+
+static int fe_get_protocol_features(int vid, uint64_t *ret)
+{
+	return rte_vhost_get_negotiated_protocol_features(vid, ret);
+}
+
+static unsigned fe_num_vrings(int vid)
+{
+	return rte_vhost_get_vring_num(vid);
+}
+
+static int fe_get_mem(int vid, struct port_mem *ret, struct cerr *e)
+{
+	struct rte_vhost_memory *mem = NULL;
+	int r = 0;
+
+	if (rte_vhost_get_mem_table(vid, &mem) < 0 || !mem)
+		return cerr_set(e, ENOENT, "the frontend has sent no memory table");
+	if (mem->nregions > PORT_MEM_MAX_REGIONS) {
+		r = cerr_set(e, E2BIG, "the memory table has %u regions, at most %u are supported",
+			     mem->nregions, PORT_MEM_MAX_REGIONS);
+		goto out;
+	}
+	ret->n = mem->nregions;
+	for (unsigned i = 0; i < mem->nregions; i++) {
+		const struct rte_vhost_mem_region *m = &mem->regions[i];
+		uint64_t base = (uint64_t)(uintptr_t)m->mmap_addr;
+
+		/* DPDK maps each region's fd from offset 0 and points
+		 * host_user_addr at the region's offset within it */
+		if (m->host_user_addr < base || m->host_user_addr - base > m->mmap_size ||
+		    m->size > m->mmap_size - (m->host_user_addr - base)) {
+			r = cerr_set(e, EINVAL, "memory region %u lies outside its own mapping", i);
+			goto out;
+		}
+		ret->r[i] = (struct port_mem_region){
+			.gpa = m->guest_phys_addr,
+			.size = m->size,
+			.hva = m->host_user_addr,
+			.fd = m->fd,
+			.fd_offset = m->host_user_addr - base,
+		};
+	}
+out:
+	free(mem);
+	return r;
+}
+
+static int fe_get_vring(int vid, unsigned qid, struct port_vring *ret)
+{
+	struct rte_vhost_vring vr;
+
+	if (qid > UINT16_MAX || rte_vhost_get_vhost_vring(vid, (uint16_t)qid, &vr) < 0)
+		return -1;
+	*ret = (struct port_vring){
+		.desc = (uint64_t)(uintptr_t)vr.desc,
+		.avail = (uint64_t)(uintptr_t)vr.avail,
+		.used = (uint64_t)(uintptr_t)vr.used,
+		.size = vr.size,
+		.kickfd = vr.kickfd,
+		.callfd = vr.callfd,
+	};
+	return 0;
+}
+
+static int fe_get_vring_base(int vid, unsigned qid, uint16_t *avail, uint16_t *used)
+{
+	return rte_vhost_get_vring_base(vid, (uint16_t)qid, avail, used);
+}
+
+static int fe_set_vring_base(int vid, unsigned qid, uint16_t avail, uint16_t used)
+{
+	return rte_vhost_set_vring_base(vid, (uint16_t)qid, avail, used);
+}
+
+static void fe_config_changed(int vid)
+{
+	/* no reply wanted: a frontend busy waiting for us must not stall the
+	 * relay thread that the port joins on stop */
+	(void)rte_vhost_slave_config_change(vid, false);
+}
+
+static int fe_get_log_base(int vid, uint64_t *hva, uint64_t *size)
+{
+	return rte_vhost_get_log_base(vid, hva, size);
+}
+
+static void fe_log_write(int vid, uint64_t gpa, uint64_t len)
+{
+	/* GPA based, a no-op unless the frontend negotiated LOG_ALL */
+	rte_vhost_log_write(vid, gpa, len);
+}
+
+const struct port_frontend_ops ifcvf_vhost_frontend_ops = {
+	.get_features = fe_get_features,
+	.get_protocol_features = fe_get_protocol_features,
+	.num_vrings = fe_num_vrings,
+	.get_mem = fe_get_mem,
+	.get_vring = fe_get_vring,
+	.get_vring_base = fe_get_vring_base,
+	.set_vring_base = fe_set_vring_base,
+	.config_changed = fe_config_changed,
+	.get_log_base = fe_get_log_base,
+	.log_write = fe_log_write,
+};
+
+/* ---- message hooks ---- */
+
+/* DPDK answers GET_CONFIG only for its vDPA drivers; a blk port answers
+ * from the VF's device configuration (reference §2.3). */
+static enum rte_vhost_msg_result get_config(struct port *p, struct vu_msg *m)
+{
+	uint32_t size = m->payload.config.size;
+	struct cerr ce = { 0 };
+
+	if (port_hw(p)->type != IFCVF_DEV_BLK)
+		return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
+	if (m->size < VU_CONFIG_HDR_SIZE || size > VU_MAX_CONFIG_SIZE ||
+	    port_read_config(p, m->payload.config.offset, m->payload.config.region, size, &ce) < 0) {
+		g_warning("port %u: GET_CONFIG offset %u size %u refused: %s", port_index(p),
+			  m->payload.config.offset, size, ce.msg[0] ? ce.msg : "bad message");
+		/* an empty reply tells the frontend it failed */
+		m->size = 0;
+		return RTE_VHOST_MSG_RESULT_REPLY;
+	}
+	m->size = VU_CONFIG_HDR_SIZE + size;
+	return RTE_VHOST_MSG_RESULT_REPLY;
+}
+
+static enum rte_vhost_msg_result pre_msg(int vid, void *msg)
+{
+	struct vu_msg *m = msg;
+	struct port *p = port_by_conn(vid);
+
+	if (!p)
+		return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
+	switch (m->request) {
+	case VU_GET_VRING_BASE:
+		/* stop the VF and hand back its ring state before DPDK
+		 * answers with it */
+		port_device_stop(p, "the frontend stopped the device");
+		break;
+	case VU_RESET_OWNER:
+		port_device_stop(p, "the frontend reset the connection");
+		break;
+	case VU_SET_MEM_TABLE:
+		port_mem_table_changing(p);
+		break;
+	case VU_SET_LOG_BASE:
+		/* DPDK unmaps the old log: stop writing to it first */
+		port_log_base_changing(p);
+		break;
+	case VU_GET_QUEUE_NUM:
+		m->payload.u64 = port_queue_num(p);
+		m->size = sizeof(m->payload.u64);
+		return RTE_VHOST_MSG_RESULT_REPLY;
+	case VU_GET_CONFIG:
+		return get_config(p, m);
+	default:
+		break;
+	}
+	return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
+}
+
+static enum rte_vhost_msg_result post_msg(int vid, void *msg)
+{
+	const struct vu_msg *m = msg;
+	struct port *p = port_by_conn(vid);
+
+	if (!p)
+		return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
+	switch (m->request) {
+	case VU_SET_FEATURES: {
+		struct cerr ce = { 0 };
+
+		/* after DPDK took the features, so rte_vhost_log_write() logs;
+		 * before it acknowledges them, so the frontend learns that
+		 * logging failed (REPLY_ACK) instead of migrating unlogged */
+		if (port_log_all(p, m->payload.u64, &ce) < 0) {
+			g_warning("port %u: cannot do what SET_FEATURES 0x%" G_GINT64_MODIFIER "x asks: %s",
+				  port_index(p), (guint64)m->payload.u64, ce.msg);
+			return RTE_VHOST_MSG_RESULT_ERR;
+		}
+		break;
+	}
+	case VU_SET_LOG_BASE:
+		port_log_base_changed(p);
+		break;
+	case VU_SET_MEM_TABLE:
+		port_mem_table_changed(p);
+		break;
+	case VU_SET_STATUS:
+		port_frontend_status(p, (uint8_t)m->payload.u64);
+		break;
+	default:
+		break;
+	}
+	return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
+}
+
+static const struct rte_vhost_user_extern_ops hooks = {
+	.pre_msg_handle = pre_msg,
+	.post_msg_handle = post_msg,
+};
+
+/* ---- callbacks ---- */
+
+static int on_new_connection(int vid)
+{
+	char path[PATH_MAX];
+
+	if (rte_vhost_get_ifname(vid, path, sizeof(path)) < 0)
+		return -1;
+	for (unsigned i = 0; i < n_ports; i++) {
+		struct port *p = ports[i];
+
+		if (!p || strcmp(port_config(p)->socket, path) != 0)
+			continue;
+		if (port_connect(p, vid) < 0) {
+			g_warning("port %u: refusing a second frontend on %s", port_index(p), path);
+			return -1;
+		}
+		if (rte_vhost_extern_callback_register(vid, &hooks, p) < 0) {
+			g_warning("port %u: cannot hook vhost-user messages", port_index(p));
+			port_disconnect(p, vid);
+			return -1;
+		}
+		return 0;
+	}
+	return -1;
+}
+
+static void on_destroy_connection(int vid)
+{
+	struct port *p = port_by_conn(vid);
+
+	if (p)
+		port_disconnect(p, vid);
+}
+
+static int on_new_device(int vid)
+{
+	struct port *p = port_by_conn(vid);
+
+	return p ? port_device_ready(p) : -1;
+}
+
+static void on_destroy_device(int vid)
+{
+	struct port *p = port_by_conn(vid);
+
+	if (p)
+		port_device_stop(p, "the frontend stopped the device");
+}
+
+static int on_vring_state_changed(int vid, uint16_t queue_id, int enable)
+{
+	struct port *p = port_by_conn(vid);
+
+	if (p)
+		port_vring_state(p, queue_id, enable != 0);
+	return 0;
+}
+
+static int on_features_changed(int vid, uint64_t features)
+{
+	struct port *p = port_by_conn(vid);
+
+	if (p)
+		port_features_changed(p, features);
+	return 0;
+}
+
+static const struct rte_vhost_device_ops device_ops = {
+	.new_device = on_new_device,
+	.destroy_device = on_destroy_device,
+	.vring_state_changed = on_vring_state_changed,
+	.features_changed = on_features_changed,
+	.new_connection = on_new_connection,
+	.destroy_connection = on_destroy_connection,
+};
+
+/* ---- registration ---- */
+
+gboolean ifcvf_vhost_add_port(struct port *p, GError **error)
+{
+	const struct port_config *cfg = port_config(p);
+	uint64_t flags = cfg->client ? RTE_VHOST_USER_CLIENT : 0;
+	const char *what;
+
+	if (rte_vhost_driver_register(cfg->socket, flags) < 0) {
+		g_set_error(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_FAILED,
+			    "cannot register vhost-user socket %s", cfg->socket);
+		return FALSE;
+	}
+	if (rte_vhost_driver_set_features(cfg->socket, port_offered_features(p)) < 0)
+		what = "set its features";
+	else if (rte_vhost_driver_set_protocol_features(cfg->socket, port_protocol_features(p)) < 0)
+		what = "set its protocol features";
+	else if (rte_vhost_driver_callback_register(cfg->socket, &device_ops) < 0)
+		what = "register its callbacks";
+	else if (rte_vhost_driver_start(cfg->socket) < 0)
+		what = cfg->client ? "start connecting" : "listen (is the path usable?)";
+	else
+		return TRUE;
+	(void)rte_vhost_driver_unregister(cfg->socket);
+	g_set_error(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_FAILED,
+		    "vhost-user socket %s: cannot %s", cfg->socket, what);
+	return FALSE;
+}
+
+void ifcvf_vhost_remove_port(struct port *p)
+{
+	(void)rte_vhost_driver_unregister(port_config(p)->socket);
+}

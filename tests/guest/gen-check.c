@@ -1,0 +1,171 @@
+/* gen-check: runs inside the test guest and checks the frames of
+ * ifcvf-emu's generator (tools/ifcvf-emu/gen-frame.h) that reach an
+ * interface: per stream, how many arrived, which sequence numbers are
+ * missing, duplicated or out of order, and how many were corrupt.
+ *
+ * usage: gen-check IFNAME SECONDS
+ * Runs until an end-of-test frame (stream 0xffffffff, sent by the tests'
+ * l2-switch) arrives or SECONDS pass. Prints one "GENCHECK ..." summary line
+ * a second and a final "GENCHECK-FINAL ..." line with the missing ranges.
+ * Static, no libraries beyond libc, so it runs in a busybox initramfs. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gen-frame.h"
+
+#define MAX_SEQ (1u << 24)   /* frames tracked per run: 16 M */
+#define END_STREAM 0xffffffffu
+
+static uint8_t seen[MAX_SEQ / 8];
+static uint64_t received, duplicates, corrupt, out_of_order, beyond, max_seq, socket_drops;
+static int have_any;
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void account(uint64_t seq)
+{
+	if (seq >= MAX_SEQ) {
+		beyond++;
+		return;
+	}
+	if (seen[seq / 8] & (1u << (seq % 8))) {
+		duplicates++;
+		return;
+	}
+	seen[seq / 8] |= (uint8_t)(1u << (seq % 8));
+	received++;
+	if (have_any && seq < max_seq)
+		out_of_order++;
+	if (!have_any || seq > max_seq)
+		max_seq = seq;
+	have_any = 1;
+}
+
+static void print_missing(void)
+{
+	uint64_t missing = 0, start = 0;
+	int in_gap = 0, ranges = 0;
+
+	printf("GENCHECK-MISSING");
+	for (uint64_t s = 0; have_any && s <= max_seq; s++) {
+		int got = seen[s / 8] & (1u << (s % 8));
+
+		if (!got) {
+			missing++;
+			if (!in_gap) {
+				start = s;
+				in_gap = 1;
+			}
+		}
+		if ((got || s == max_seq) && in_gap) {
+			uint64_t end = got ? s - 1 : s;
+
+			if (ranges++ < 1024)
+				printf(" %llu-%llu", (unsigned long long)start, (unsigned long long)end);
+			in_gap = 0;
+		}
+	}
+	printf("\n");
+	printf("GENCHECK-FINAL received=%llu max_seq=%llu missing=%llu duplicates=%llu corrupt=%llu out_of_order=%llu socket_drops=%llu\n",
+	       (unsigned long long)received, (unsigned long long)max_seq,
+	       (unsigned long long)missing, (unsigned long long)duplicates,
+	       (unsigned long long)corrupt, (unsigned long long)out_of_order,
+	       (unsigned long long)socket_drops);
+}
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_ll sll = { 0 };
+	uint8_t frame[65536];
+	double end, next_report;
+	int fd, finished = 0;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: gen-check IFNAME SECONDS\n");
+		return 2;
+	}
+	fd = socket(AF_PACKET, SOCK_RAW, htons(GEN_FRAME_ETHERTYPE));
+	if (fd < 0) {
+		perror("gen-check: socket");
+		return 1;
+	}
+	sll.sll_family = AF_PACKET;
+	sll.sll_protocol = htons(GEN_FRAME_ETHERTYPE);
+	sll.sll_ifindex = (int)if_nametoindex(argv[1]);
+	if (!sll.sll_ifindex || bind(fd, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
+		perror("gen-check: bind");
+		return 1;
+	}
+	/* a deep queue: a guest stalled by TCG must not drop frames itself */
+	{
+		int sz = 16 << 20;
+
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz));
+	}
+	end = now() + atof(argv[2]);
+	next_report = now() + 1;
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		double t = now();
+
+		if (t >= end || finished)
+			break;
+		if (t >= next_report) {
+			printf("GENCHECK received=%llu max_seq=%llu duplicates=%llu corrupt=%llu\n",
+			       (unsigned long long)received, (unsigned long long)max_seq,
+			       (unsigned long long)duplicates, (unsigned long long)corrupt);
+			fflush(stdout);
+			next_report = t + 1;
+		}
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		for (;;) {
+			ssize_t n = recv(fd, frame, sizeof(frame), MSG_DONTWAIT);
+			uint32_t stream;
+			uint64_t seq;
+
+			if (n < 0)
+				break;
+			switch (gen_frame_parse(frame, (size_t)n, &stream, &seq)) {
+			case GEN_FRAME_OK:
+				if (stream == END_STREAM)
+					finished = 1;
+				else
+					account(seq);
+				break;
+			case GEN_FRAME_CORRUPT:
+				corrupt++;
+				break;
+			default:
+				break;
+			}
+		}
+	}
+	{
+		struct tpacket_stats st;
+		socklen_t len = sizeof(st);
+
+		if (getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0)
+			socket_drops += st.tp_drops;
+	}
+	printf("GENCHECK-END %s\n", finished ? "end-of-test frame" : "time limit");
+	print_missing();
+	fflush(stdout);
+	return duplicates || corrupt ? 1 : 0;
+}

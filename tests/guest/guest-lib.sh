@@ -1,0 +1,76 @@
+# Shared by the guest tests (sourced): TAP output, cleanup of everything a
+# test starts, bounded waits, the test guest's QEMU command line.
+# Needs root (network namespaces, TAP devices); fails rather than skips.
+
+tap_n=0
+tap_failed=0
+ok() { tap_n=$((tap_n + 1)); echo "ok $tap_n - $*"; }
+not_ok() { tap_n=$((tap_n + 1)); tap_failed=1; echo "not ok $tap_n - $*"; }
+check() { # DESCRIPTION COMMAND...: one TAP line for COMMAND's status
+	local what=$1
+	shift
+	if "$@"; then ok "$what"; else not_ok "$what"; fi
+}
+bail() { echo "Bail out! $*"; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || bail "the guest tests need root (network namespaces, TAP devices)"
+for v in IFCVF_EMU IFCVF_HELPER; do
+	[ -n "${!v:-}" ] || bail "$v is not set: run through meson test"
+done
+for tool in qemu-system-x86_64 ip; do
+	command -v "$tool" >/dev/null || bail "$tool is missing: scripts/test installs it"
+done
+
+GUEST_KERNEL=$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -1)
+[ -n "$GUEST_KERNEL" ] || bail "no kernel in /boot: scripts/test installs linux-image-amd64"
+
+workdir=$(mktemp -d /tmp/ifcvf-guest.XXXXXX)
+bg_pids=()
+netns_list=()
+cleanup() {
+	for p in "${bg_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	for p in "${bg_pids[@]}"; do
+		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$p" 2>/dev/null || true
+	done
+	for ns in "${netns_list[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+	[ -n "${KEEP_WORKDIR:-}" ] || rm -rf "$workdir"
+}
+trap cleanup EXIT
+
+wait_for_socket() { # PATH PID: until PATH is a socket, while PID lives (10 s)
+	for _ in $(seq 100); do
+		[ -S "$1" ] && return 0
+		kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+new_netns() { # NAME
+	ip netns add "$1" || bail "cannot create network namespace $1"
+	netns_list+=("$1")
+	ip -n "$1" link set lo up
+}
+
+# run_guest NAME INITRD VHOST_SOCKET QUEUE_PAIRS: boot the test guest with
+# a vhost-user virtio-net device on VHOST_SOCKET; serial output goes to
+# $workdir/NAME.console. Returns QEMU's status (bounded to 300 s).
+run_guest() {
+	local name=$1 initrd=$2 sock=$3 qp=$4
+	timeout -s KILL 300 qemu-system-x86_64 \
+		-machine pc -cpu qemu64 -smp 2 -m 256 \
+		-nographic -no-reboot -display none \
+		-kernel "$GUEST_KERNEL" -initrd "$initrd" \
+		-append "console=ttyS0 quiet panic=-1" \
+		-object memory-backend-memfd,id=mem,size=256M,share=on -numa node,memdev=mem \
+		-chardev socket,id=vhost0,path="$sock" \
+		-netdev vhost-user,id=net0,chardev=vhost0,queues="$qp" \
+		-device virtio-net-pci,netdev=net0,mq=on,vectors=0,mac=52:54:00:12:34:56 \
+		> "$workdir/$name.console" 2>&1
+}
+
+# guest_result NAME KEY: the guest printed "RESULT KEY ok"
+guest_result() {
+	grep -q "^RESULT $2 ok" "$workdir/$1.console"
+}

@@ -1,0 +1,436 @@
+#include "vu-frontend.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "virtq-drv.h"
+
+#define VU_VERSION 0x1u
+#define VU_FLAG_REPLY 0x4u
+#define VU_FLAG_NEED_REPLY 0x8u
+#define VU_VRING_NOFD 0x100u
+#define VU_HDR_SIZE 12u
+
+struct vu_hdr {
+	uint32_t request;
+	uint32_t flags;
+	uint32_t size;
+} __attribute__((packed));
+
+struct vu_vring_state {
+	uint32_t index;
+	uint32_t num;
+} __attribute__((packed));
+
+struct vu_vring_addr {
+	uint32_t index;
+	uint32_t flags;
+	uint64_t desc;
+	uint64_t used;
+	uint64_t avail;
+	uint64_t log;
+} __attribute__((packed));
+
+struct vu_mem_region {
+	uint64_t guest_phys_addr;
+	uint64_t memory_size;
+	uint64_t userspace_addr;
+	uint64_t mmap_offset;
+} __attribute__((packed));
+
+struct vu_log {
+	uint64_t mmap_size;
+	uint64_t mmap_offset;
+} __attribute__((packed));
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int vu_guest_mem_init(struct vu_guest_mem *mem, uint64_t size, struct cerr *e)
+{
+	memset(mem, 0, sizeof(*mem));
+	mem->fd = memfd_create("vu-guest-mem", MFD_CLOEXEC);
+	if (mem->fd < 0)
+		return cerr_set(e, errno, "memfd_create: %s", strerror(errno));
+	if (ftruncate(mem->fd, (off_t)size) < 0) {
+		int err = errno;
+
+		close(mem->fd);
+		return cerr_set(e, err, "ftruncate: %s", strerror(err));
+	}
+	mem->base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, mem->fd, 0);
+	if (mem->base == MAP_FAILED) {
+		int err = errno;
+
+		close(mem->fd);
+		return cerr_set(e, err, "mmap: %s", strerror(err));
+	}
+	mem->size = size;
+	mem->next = 4096;   /* GPA 0 stays unused */
+	return 0;
+}
+
+void vu_guest_mem_fini(struct vu_guest_mem *mem)
+{
+	if (mem->base && mem->base != MAP_FAILED)
+		munmap(mem->base, mem->size);
+	if (mem->fd >= 0)
+		close(mem->fd);
+	memset(mem, 0, sizeof(*mem));
+	mem->fd = -1;
+}
+
+uint64_t vu_guest_mem_alloc(struct vu_guest_mem *mem, uint64_t len, uint64_t align)
+{
+	uint64_t at = (mem->next + align - 1) & ~(align - 1);
+
+	if (at + len > mem->size)
+		return 0;
+	mem->next = at + len;
+	return at;
+}
+
+static void fe_init(struct vu_frontend *fe, int timeout_ms)
+{
+	memset(fe, 0, sizeof(*fe));
+	fe->sock = -1;
+	fe->log_fd = -1;
+	fe->timeout_ms = timeout_ms;
+}
+
+static int fill_addr(struct sockaddr_un *sa, const char *path, struct cerr *e)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa->sun_path))
+		return cerr_set(e, ENAMETOOLONG, "socket path %s is too long", path);
+	strcpy(sa->sun_path, path);
+	return 0;
+}
+
+int vu_frontend_connect(struct vu_frontend *fe, const char *path, int timeout_ms,
+			struct cerr *e)
+{
+	long long deadline = now_ms() + timeout_ms;
+	struct sockaddr_un sa;
+	int r;
+
+	fe_init(fe, timeout_ms);
+	if ((r = fill_addr(&sa, path, e)) < 0)
+		return r;
+	for (;;) {
+		fe->sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fe->sock < 0)
+			return cerr_set(e, errno, "socket: %s", strerror(errno));
+		if (connect(fe->sock, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			return 0;
+		r = errno;
+		close(fe->sock);
+		fe->sock = -1;
+		if ((r != ENOENT && r != ECONNREFUSED) || now_ms() >= deadline)
+			return cerr_set(e, r, "cannot connect to %s: %s", path, strerror(r));
+		usleep(20 * 1000);
+	}
+}
+
+int vu_frontend_accept(struct vu_frontend *fe, const char *path, int timeout_ms,
+		       struct cerr *e)
+{
+	struct sockaddr_un sa;
+	struct pollfd p;
+	int lsock, r;
+
+	fe_init(fe, timeout_ms);
+	if ((r = fill_addr(&sa, path, e)) < 0)
+		return r;
+	lsock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lsock < 0)
+		return cerr_set(e, errno, "socket: %s", strerror(errno));
+	unlink(path);
+	if (bind(lsock, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lsock, 1) < 0) {
+		r = errno;
+		close(lsock);
+		return cerr_set(e, r, "cannot listen on %s: %s", path, strerror(r));
+	}
+	p.fd = lsock;
+	p.events = POLLIN;
+	r = poll(&p, 1, timeout_ms);
+	if (r <= 0) {
+		close(lsock);
+		unlink(path);
+		return cerr_set(e, r == 0 ? ETIMEDOUT : errno, "no backend connected to %s", path);
+	}
+	fe->sock = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
+	r = errno;
+	close(lsock);
+	unlink(path);
+	if (fe->sock < 0)
+		return cerr_set(e, r, "accept: %s", strerror(r));
+	return 0;
+}
+
+void vu_frontend_close(struct vu_frontend *fe)
+{
+	if (fe->sock >= 0)
+		close(fe->sock);
+	if (fe->log && fe->log != MAP_FAILED)
+		munmap(fe->log, fe->log_size);
+	if (fe->log_fd >= 0)
+		close(fe->log_fd);
+	fe->sock = fe->log_fd = -1;
+	fe->log = NULL;
+}
+
+static int recv_full(struct vu_frontend *fe, void *buf, size_t len, long long deadline,
+		     struct cerr *e)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		struct pollfd p = { .fd = fe->sock, .events = POLLIN };
+		long long left = deadline - now_ms();
+		ssize_t n;
+		int r;
+
+		if (left <= 0)
+			return cerr_set(e, ETIMEDOUT, "the backend did not answer within %d ms",
+					fe->timeout_ms);
+		r = poll(&p, 1, (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			continue;
+		n = recv(fe->sock, (char *)buf + got, len - got, MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0)
+			return cerr_set(e, n == 0 ? ECONNRESET : errno, "the backend closed the connection");
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+int vu_frontend_request(struct vu_frontend *fe, uint32_t request, const void *payload,
+			uint32_t len, const int *fds, unsigned nfds, void *reply,
+			uint32_t reply_len, struct cerr *e)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 8)];
+		struct cmsghdr align;
+	} ctl;
+	struct vu_hdr hdr = { .request = request, .flags = VU_VERSION, .size = len };
+	struct iovec iov[2] = { { &hdr, VU_HDR_SIZE }, { (void *)payload, len } };
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
+	bool want_ack = !reply && fe->reply_ack;
+	long long deadline;
+	struct vu_hdr rhdr;
+	int r;
+
+	if (want_ack)
+		hdr.flags |= VU_FLAG_NEED_REPLY;
+	if (nfds) {
+		struct cmsghdr *c;
+
+		memset(&ctl, 0, sizeof(ctl));
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+	if (sendmsg(fe->sock, &mh, MSG_NOSIGNAL) != (ssize_t)(VU_HDR_SIZE + len))
+		return cerr_set(e, errno ? errno : EIO, "cannot send request %u: %s", request,
+				strerror(errno));
+	if (!reply && !want_ack)
+		return 0;
+
+	deadline = now_ms() + fe->timeout_ms;
+	if ((r = recv_full(fe, &rhdr, VU_HDR_SIZE, deadline, e)) < 0)
+		return cerr_prefix(e, "request %u", request);
+	if (rhdr.request != request || !(rhdr.flags & VU_FLAG_REPLY))
+		return cerr_set(e, EPROTO, "request %u answered with request %u flags 0x%x", request,
+				rhdr.request, rhdr.flags);
+	if (reply) {
+		if (rhdr.size != reply_len)
+			return cerr_set(e, EPROTO, "request %u: reply of %u bytes, expected %u",
+					request, rhdr.size, reply_len);
+		return recv_full(fe, reply, reply_len, deadline, e);
+	} else {
+		uint64_t status;
+
+		if (rhdr.size != sizeof(status))
+			return cerr_set(e, EPROTO, "request %u: ack of %u bytes", request, rhdr.size);
+		if ((r = recv_full(fe, &status, sizeof(status), deadline, e)) < 0)
+			return r;
+		if (status)
+			return cerr_set(e, EIO, "the backend refused request %u (status %llu)", request,
+					(unsigned long long)status);
+	}
+	return 0;
+}
+
+int vu_frontend_handshake(struct vu_frontend *fe, uint64_t protocol, struct cerr *e)
+{
+	uint64_t want;
+	int r;
+
+	if ((r = vu_frontend_request(fe, VU_GET_FEATURES, NULL, 0, NULL, 0, &fe->features,
+				     sizeof(fe->features), e)) < 0)
+		return r;
+	if (fe->features & (1ull << 30)) {
+		if ((r = vu_frontend_request(fe, VU_GET_PROTOCOL_FEATURES, NULL, 0, NULL, 0,
+					     &fe->protocol_features, sizeof(uint64_t), e)) < 0)
+			return r;
+		want = protocol & fe->protocol_features;
+		if ((r = vu_frontend_request(fe, VU_SET_PROTOCOL_FEATURES, &want, sizeof(want), NULL,
+					     0, NULL, 0, e)) < 0)
+			return r;
+		fe->reply_ack = want & (1ull << VU_PROTOCOL_F_REPLY_ACK);
+	}
+	return vu_frontend_request(fe, VU_SET_OWNER, NULL, 0, NULL, 0, NULL, 0, e);
+}
+
+int vu_frontend_set_features(struct vu_frontend *fe, uint64_t features, struct cerr *e)
+{
+	return vu_frontend_request(fe, VU_SET_FEATURES, &features, sizeof(features), NULL, 0,
+				   NULL, 0, e);
+}
+
+int vu_frontend_set_mem_table(struct vu_frontend *fe, struct vu_guest_mem *mem, struct cerr *e)
+{
+	struct {
+		uint32_t nregions;
+		uint32_t padding;
+		struct vu_mem_region regions[8];
+	} __attribute__((packed)) msg = { .nregions = 1 };
+
+	fe->mem = mem;
+	/* userspace_addr is "the frontend's VA": ours, so ring addresses match */
+	msg.regions[0].guest_phys_addr = 0;
+	msg.regions[0].memory_size = mem->size;
+	msg.regions[0].userspace_addr = (uint64_t)(uintptr_t)mem->base;
+	msg.regions[0].mmap_offset = 0;
+	return vu_frontend_request(fe, VU_SET_MEM_TABLE, &msg, sizeof(msg), &mem->fd, 1, NULL, 0, e);
+}
+
+int vu_frontend_get_queue_num(struct vu_frontend *fe, uint64_t *ret, struct cerr *e)
+{
+	return vu_frontend_request(fe, VU_GET_QUEUE_NUM, NULL, 0, NULL, 0, ret, sizeof(*ret), e);
+}
+
+int vu_frontend_set_status(struct vu_frontend *fe, uint8_t status, struct cerr *e)
+{
+	uint64_t v = status;
+
+	return vu_frontend_request(fe, VU_SET_STATUS, &v, sizeof(v), NULL, 0, NULL, 0, e);
+}
+
+int vu_frontend_set_vring_call(struct vu_frontend *fe, unsigned index, int fd, struct cerr *e)
+{
+	uint64_t v = index | (fd < 0 ? VU_VRING_NOFD : 0);
+
+	return vu_frontend_request(fe, VU_SET_VRING_CALL, &v, sizeof(v), fd < 0 ? NULL : &fd,
+				   fd < 0 ? 0 : 1, NULL, 0, e);
+}
+
+int vu_frontend_setup_vring(struct vu_frontend *fe, struct virtq_drv *q, struct cerr *e)
+{
+	struct vu_vring_state num = { .index = q->index, .num = q->size };
+	struct vu_vring_state base = { .index = q->index, .num = q->avail_idx };
+	struct vu_vring_addr addr = {
+		.index = q->index,
+		.desc = (uint64_t)(uintptr_t)q->desc,
+		.used = (uint64_t)(uintptr_t)q->used,
+		.avail = (uint64_t)(uintptr_t)q->avail,
+		.log = q->used_gpa,
+	};
+	uint64_t kick = q->index;
+	int r;
+
+	if ((r = vu_frontend_request(fe, VU_SET_VRING_NUM, &num, sizeof(num), NULL, 0, NULL, 0, e)) < 0 ||
+	    (r = vu_frontend_request(fe, VU_SET_VRING_BASE, &base, sizeof(base), NULL, 0, NULL, 0, e)) < 0 ||
+	    (r = vu_frontend_request(fe, VU_SET_VRING_ADDR, &addr, sizeof(addr), NULL, 0, NULL, 0, e)) < 0 ||
+	    (r = vu_frontend_request(fe, VU_SET_VRING_KICK, &kick, sizeof(kick), &q->kickfd, 1, NULL, 0, e)) < 0 ||
+	    (r = vu_frontend_set_vring_call(fe, q->index, q->callfd, e)) < 0)
+		return cerr_prefix(e, "vring %u", q->index);
+	return 0;
+}
+
+int vu_frontend_set_vring_enable(struct vu_frontend *fe, unsigned index, bool enable,
+				 struct cerr *e)
+{
+	struct vu_vring_state s = { .index = index, .num = enable };
+
+	return vu_frontend_request(fe, VU_SET_VRING_ENABLE, &s, sizeof(s), NULL, 0, NULL, 0, e);
+}
+
+int vu_frontend_get_vring_base(struct vu_frontend *fe, unsigned index, uint32_t *ret,
+			       struct cerr *e)
+{
+	struct vu_vring_state s = { .index = index }, reply;
+	int r = vu_frontend_request(fe, VU_GET_VRING_BASE, &s, sizeof(s), NULL, 0, &reply,
+				    sizeof(reply), e);
+
+	if (r == 0)
+		*ret = reply.num;
+	return r;
+}
+
+int vu_frontend_set_log_base(struct vu_frontend *fe, struct cerr *e)
+{
+	struct vu_log msg;
+	uint64_t pages;
+	int r;
+
+	if (!fe->mem)
+		return cerr_set(e, EINVAL, "no memory table yet");
+	pages = (fe->mem->size + 4095) / 4096;
+	fe->log_size = ((pages + 7) / 8 + 4095) & ~4095ull;
+	fe->log_fd = memfd_create("vu-dirty-log", MFD_CLOEXEC);
+	if (fe->log_fd < 0 || ftruncate(fe->log_fd, (off_t)fe->log_size) < 0)
+		return cerr_set(e, errno, "dirty log memfd: %s", strerror(errno));
+	fe->log = mmap(NULL, fe->log_size, PROT_READ | PROT_WRITE, MAP_SHARED, fe->log_fd, 0);
+	if (fe->log == MAP_FAILED) {
+		fe->log = NULL;
+		return cerr_set(e, errno, "dirty log mmap: %s", strerror(errno));
+	}
+	msg.mmap_size = fe->log_size;
+	msg.mmap_offset = 0;
+	/* SET_LOG_BASE is always answered, with an empty payload */
+	{
+		uint64_t unused;
+
+		r = vu_frontend_request(fe, VU_SET_LOG_BASE, &msg, sizeof(msg), &fe->log_fd, 1,
+					&unused, 0, e);
+	}
+	return r;
+}
+
+bool vu_frontend_log_test(const struct vu_frontend *fe, uint64_t gpa)
+{
+	uint64_t page = gpa / 4096;
+
+	if (!fe->log || page / 8 >= fe->log_size)
+		return false;
+	return __atomic_load_n(&fe->log[page / 8], __ATOMIC_ACQUIRE) & (1u << (page % 8));
+}
+
+void vu_frontend_log_clear(struct vu_frontend *fe)
+{
+	if (fe->log)
+		memset(fe->log, 0, fe->log_size);
+}

@@ -1,0 +1,110 @@
+/* A small vhost-user frontend for tests and benchmarks: what QEMU does for a
+ * virtio-net device, minus the guest. Guest memory is a memfd (GPA 0 up),
+ * rings are laid out by virtq-drv.h, and messages follow the vhost-user spec
+ * (docs/interop/vhost-user.rst). It also keeps a dirty log for the live-
+ * migration tests (SET_LOG_BASE with a shared memfd).
+ *
+ * Plain C with errno returns. Threads: one thread drives a frontend. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cerr.h"
+
+enum vu_request {
+	VU_GET_FEATURES = 1,
+	VU_SET_FEATURES = 2,
+	VU_SET_OWNER = 3,
+	VU_RESET_OWNER = 4,
+	VU_SET_MEM_TABLE = 5,
+	VU_SET_LOG_BASE = 6,
+	VU_SET_LOG_FD = 7,
+	VU_SET_VRING_NUM = 8,
+	VU_SET_VRING_ADDR = 9,
+	VU_SET_VRING_BASE = 10,
+	VU_GET_VRING_BASE = 11,
+	VU_SET_VRING_KICK = 12,
+	VU_SET_VRING_CALL = 13,
+	VU_SET_VRING_ERR = 14,
+	VU_GET_PROTOCOL_FEATURES = 15,
+	VU_SET_PROTOCOL_FEATURES = 16,
+	VU_GET_QUEUE_NUM = 17,
+	VU_SET_VRING_ENABLE = 18,
+	VU_SET_STATUS = 39,
+	VU_GET_STATUS = 40,
+};
+
+#define VU_PROTOCOL_F_MQ 0
+#define VU_PROTOCOL_F_LOG_SHMFD 1
+#define VU_PROTOCOL_F_REPLY_ACK 3
+#define VU_PROTOCOL_F_STATUS 16
+
+/* guest memory: one memfd region at GPA 0 */
+struct vu_guest_mem {
+	int fd;
+	uint8_t *base;
+	uint64_t size;
+	uint64_t next;      /* bump allocator cursor */
+};
+
+int vu_guest_mem_init(struct vu_guest_mem *mem, uint64_t size, struct cerr *e);
+void vu_guest_mem_fini(struct vu_guest_mem *mem);
+/* Allocate @len bytes aligned to @align; returns the GPA (0 is never used). */
+uint64_t vu_guest_mem_alloc(struct vu_guest_mem *mem, uint64_t len, uint64_t align);
+static inline void *vu_gpa(struct vu_guest_mem *mem, uint64_t gpa)
+{
+	return mem->base + gpa;
+}
+
+struct vu_frontend {
+	int sock;
+	int timeout_ms;
+	uint64_t features;            /* what the backend offered */
+	uint64_t protocol_features;   /* what the backend offered */
+	bool reply_ack;               /* negotiated */
+	struct vu_guest_mem *mem;
+	/* dirty log (SET_LOG_BASE) */
+	int log_fd;
+	uint8_t *log;
+	uint64_t log_size;
+};
+
+/* Connect to a backend listening on @path (waits up to @timeout_ms for the
+ * socket to accept). */
+int vu_frontend_connect(struct vu_frontend *fe, const char *path, int timeout_ms,
+			struct cerr *e);
+/* Listen on @path and accept one backend in client mode. */
+int vu_frontend_accept(struct vu_frontend *fe, const char *path, int timeout_ms,
+		       struct cerr *e);
+void vu_frontend_close(struct vu_frontend *fe);
+
+/* GET_FEATURES, GET_PROTOCOL_FEATURES, SET_PROTOCOL_FEATURES(@protocol &
+ * offered), SET_OWNER. */
+int vu_frontend_handshake(struct vu_frontend *fe, uint64_t protocol, struct cerr *e);
+int vu_frontend_set_features(struct vu_frontend *fe, uint64_t features, struct cerr *e);
+int vu_frontend_set_mem_table(struct vu_frontend *fe, struct vu_guest_mem *mem, struct cerr *e);
+int vu_frontend_get_queue_num(struct vu_frontend *fe, uint64_t *ret, struct cerr *e);
+int vu_frontend_set_status(struct vu_frontend *fe, uint8_t status, struct cerr *e);
+
+struct virtq_drv;
+/* SET_VRING_NUM/BASE/ADDR/KICK/CALL for @q (its index, size, rings, fds). */
+int vu_frontend_setup_vring(struct vu_frontend *fe, struct virtq_drv *q, struct cerr *e);
+int vu_frontend_set_vring_enable(struct vu_frontend *fe, unsigned index, bool enable,
+				 struct cerr *e);
+int vu_frontend_set_vring_call(struct vu_frontend *fe, unsigned index, int fd, struct cerr *e);
+/* GET_VRING_BASE: stops the ring in the backend */
+int vu_frontend_get_vring_base(struct vu_frontend *fe, unsigned index, uint32_t *ret,
+			       struct cerr *e);
+
+/* A dirty log covering the guest memory, shared with SET_LOG_BASE. */
+int vu_frontend_set_log_base(struct vu_frontend *fe, struct cerr *e);
+bool vu_frontend_log_test(const struct vu_frontend *fe, uint64_t gpa);
+void vu_frontend_log_clear(struct vu_frontend *fe);
+
+/* Send a request with an optional payload and fds; wait for the reply when
+ * @reply is non-NULL (or for REPLY_ACK when negotiated and @reply is NULL). */
+int vu_frontend_request(struct vu_frontend *fe, uint32_t request, const void *payload,
+			uint32_t len, const int *fds, unsigned nfds, void *reply,
+			uint32_t reply_len, struct cerr *e);

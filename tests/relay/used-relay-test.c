@@ -1,0 +1,367 @@
+/* The ring-relay core on crafted rings: entries, logging, 16-bit wrap,
+ * chains and indirect tables, pages crossed, interrupt suppression, and
+ * guests that write garbage. */
+#include <errno.h>
+#include <glib.h>
+#include <string.h>
+
+#include "used-relay.h"
+
+#define MEM_SIZE (1u << 20)
+#define PAGE 4096u
+
+typedef struct {
+	uint8_t *mem;                 /* guest memory, GPA = offset */
+	uint8_t log[MEM_SIZE / PAGE]; /* one byte per page: simpler to check */
+	struct used_relay_queue q;
+	struct vring_used *mediated;
+	uint64_t desc_gpa, avail_gpa, used_gpa;
+	struct used_relay_ops ops;
+} Ring;
+
+static void *translate(void *opaque, uint64_t gpa, uint64_t len)
+{
+	Ring *r = opaque;
+
+	if (gpa >= MEM_SIZE || len > MEM_SIZE - gpa)
+		return NULL;
+	return r->mem + gpa;
+}
+
+static void log_cb(void *opaque, uint64_t gpa, uint64_t len)
+{
+	Ring *r = opaque;
+
+	g_assert_cmpuint(len, >, 0);
+	g_assert_cmpuint(gpa + len, <=, MEM_SIZE);
+	for (uint64_t p = gpa / PAGE; p <= (gpa + len - 1) / PAGE; p++)
+		r->log[p] = 1;
+}
+
+static Ring *ring_new(uint16_t size, gboolean event_idx)
+{
+	Ring *r = g_new0(Ring, 1);
+
+	r->mem = g_malloc0(MEM_SIZE);
+	r->desc_gpa = 0x10000;
+	r->avail_gpa = 0x20000;
+	r->used_gpa = 0x30000;
+	r->mediated = g_malloc0(4096 * 4);
+	r->q.size = size;
+	r->q.event_idx = event_idx;
+	r->q.desc = (struct vring_desc *)(r->mem + r->desc_gpa);
+	r->q.avail = (struct vring_avail *)(r->mem + r->avail_gpa);
+	r->q.used = (struct vring_used *)(r->mem + r->used_gpa);
+	r->q.used_gpa = r->used_gpa;
+	r->q.mediated = r->mediated;
+	r->ops.translate = translate;
+	r->ops.log = log_cb;
+	r->ops.opaque = r;
+	return r;
+}
+
+static void ring_free(Ring *r)
+{
+	g_free(r->mem);
+	g_free(r->mediated);
+	g_free(r);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Ring, ring_free)
+
+static void set_desc(Ring *r, struct vring_desc *table, uint16_t i, uint64_t addr, uint32_t len,
+		     uint16_t flags, uint16_t next)
+{
+	(void)r;
+	table[i].addr = addr;
+	table[i].len = len;
+	table[i].flags = flags;
+	table[i].next = next;
+}
+
+/* the device completes chain @id having written @len bytes */
+static void device_used(Ring *r, uint32_t id, uint32_t len)
+{
+	uint16_t idx = r->mediated->idx;
+
+	r->mediated->ring[idx & (r->q.size - 1)].id = id;
+	r->mediated->ring[idx & (r->q.size - 1)].len = len;
+	__atomic_store_n(&r->mediated->idx, (uint16_t)(idx + 1), __ATOMIC_RELEASE);
+}
+
+static gboolean logged(Ring *r, uint64_t gpa)
+{
+	return r->log[gpa / PAGE] != 0;
+}
+
+static guint count_logged(Ring *r)
+{
+	guint n = 0;
+
+	for (guint i = 0; i < G_N_ELEMENTS(r->log); i++)
+		n += r->log[i];
+	return n;
+}
+
+static void test_basic(void)
+{
+	g_autoptr(Ring) r = ring_new(8, FALSE);
+	struct used_relay_result res;
+	struct cerr e = { 0 };
+
+	for (uint16_t i = 0; i < 3; i++)
+		set_desc(r, r->q.desc, i, 0x40000 + i * PAGE, 1500, VRING_DESC_F_WRITE, 0);
+	device_used(r, 0, 100);
+	device_used(r, 1, 1500);
+	device_used(r, 2, 0);
+
+	g_assert_cmpint(used_relay_run(&r->q, &r->ops, 64, &res, &e), ==, 0);
+	g_assert_cmpuint(res.entries, ==, 3);
+	g_assert_cmpuint(res.bytes_logged, ==, 1600);
+	g_assert_true(res.interrupt);
+	g_assert_cmpuint(r->q.used->idx, ==, 3);
+	g_assert_cmpuint(r->q.used->ring[1].id, ==, 1);
+	g_assert_cmpuint(r->q.used->ring[1].len, ==, 1500);
+	/* the pages written: two buffers and the used ring; not the empty one */
+	g_assert_true(logged(r, 0x40000));
+	g_assert_true(logged(r, 0x41000));
+	g_assert_false(logged(r, 0x42000));
+	g_assert_true(logged(r, r->used_gpa));
+	g_assert_cmpuint(count_logged(r), ==, 3);
+
+	/* nothing new: nothing relayed, no interrupt */
+	memset(r->log, 0, sizeof(r->log));
+	g_assert_cmpint(used_relay_run(&r->q, &r->ops, 64, &res, &e), ==, 0);
+	g_assert_cmpuint(res.entries, ==, 0);
+	g_assert_false(res.interrupt);
+	g_assert_cmpuint(count_logged(r), ==, 0);
+}
+
+static void test_wrap(void)
+{
+	g_autoptr(Ring) r = ring_new(4, FALSE);
+	struct used_relay_result res;
+	struct cerr e = { 0 };
+	uint16_t start = 65534;
+
+	r->mediated->idx = start;
+	r->q.used->idx = start;
+	r->q.last = start;
+	for (uint16_t i = 0; i < 4; i++)
+		set_desc(r, r->q.desc, i, 0x50000 + i * 64, 64, VRING_DESC_F_WRITE, 0);
+	for (uint32_t i = 0; i < 4; i++)
+		device_used(r, (i + 2) % 4, 10 + i);
+	g_assert_cmpuint(r->mediated->idx, ==, 2);
+	g_assert_cmpint(used_relay_run(&r->q, &r->ops, 64, &res, &e), ==, 0);
+	g_assert_cmpuint(res.entries, ==, 4);
+	g_assert_cmpuint(r->q.used->idx, ==, 2);
+	g_assert_cmpuint(r->q.last, ==, 2);
+	/* slot = index mod size: 65534 -> 2, 65535 -> 3, 0 -> 0, 1 -> 1 */
+	g_assert_cmpuint(r->q.used->ring[2].len, ==, 10);
+	g_assert_cmpuint(r->q.used->ring[3].len, ==, 11);
+	g_assert_cmpuint(r->q.used->ring[0].len, ==, 12);
+	g_assert_cmpuint(r->q.used->ring[1].len, ==, 13);
+}
+
+static void test_chain_pages(void)
+{
+	g_autoptr(Ring) r = ring_new(8, FALSE);
+	struct used_relay_result res;
+	struct cerr e = { 0 };
+
+	/* header the device only reads, then two writable buffers: the first
+	 * crosses a page boundary, the second is written only in part */
+	set_desc(r, r->q.desc, 0, 0x60000, 12, VRING_DESC_F_NEXT, 5);
+	set_desc(r, r->q.desc, 5, 0x61f00, 0x200, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 6);
+	set_desc(r, r->q.desc, 6, 0x70000, 3 * PAGE, VRING_DESC_F_WRITE, 0);
+	device_used(r, 0, 0x200 + PAGE + 1);
+	g_assert_cmpint(used_relay_run(&r->q, &r->ops, 64, &res, &e), ==, 0);
+	g_assert_cmpuint(res.bytes_logged, ==, 0x200 + PAGE + 1);
+	g_assert_false(logged(r, 0x60000));  /* read-only header */
+	g_assert_true(logged(r, 0x61000));
+	g_assert_true(logged(r, 0x62000));
+	g_assert_true(logged(r, 0x70000));
+	g_assert_true(logged(r, 0x71000));  /* one byte into the second page */
+	g_assert_false(logged(r, 0x72000)); /* not written */
+}
+
+static void test_indirect(void)
+{
+	g_autoptr(Ring) r = ring_new(8, FALSE);
+	struct vring_desc *table = (struct vring_desc *)(r->mem + 0x80000);
+	struct used_relay_result res;
+	struct cerr e = { 0 };
+
+	set_desc(r, table, 0, 0x90000, 12, VRING_DESC_F_NEXT, 1);
+	set_desc(r, table, 1, 0x91000, 2048, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 2);
+	set_desc(r, table, 2, 0x92000, 2048, VRING_DESC_F_WRITE, 0);
+	set_desc(r, r->q.desc, 3, 0x80000, 3 * 16, VRING_DESC_F_INDIRECT, 0);
+	device_used(r, 3, 3000);
+	g_assert_cmpint(used_relay_run(&r->q, &r->ops, 64, &res, &e), ==, 0);
+	g_assert_cmpuint(res.entries, ==, 1);
+	g_assert_false(logged(r, 0x90000));
+	g_assert_true(logged(r, 0x91000));
+	g_assert_true(logged(r, 0x92000));
+	g_assert_false(logged(r, 0x80000)); /* the table is only read */
+}
+
+static void test_interrupts(void)
+{
+	g_autoptr(Ring) r = ring_new(8, FALSE);
+	g_autoptr(Ring) ev = ring_new(8, TRUE);
+	volatile uint16_t *used_event = &ev->q.avail->ring[8];
+	struct used_relay_result res;
+	struct cerr e = { 0 };
+
+	set_desc(r, r->q.desc, 0, 0x40000, 64, VRING_DESC_F_WRITE, 0);
+	r->q.avail->flags = VRING_AVAIL_F_NO_INTERRUPT;
+	device_used(r, 0, 64);
+	g_assert_cmpint(used_relay_run(&r->q, &r->ops, 64, &res, &e), ==, 0);
+	g_assert_false(res.interrupt);
+
+	/* EVENT_IDX: interrupt when used->idx passes used_event */
+	for (uint16_t i = 0; i < 8; i++)
+		set_desc(ev, ev->q.desc, i, 0x40000, 64, VRING_DESC_F_WRITE, 0);
+	*used_event = 2;    /* wants to hear when entry 2 is used */
+	device_used(ev, 0, 1);
+	device_used(ev, 1, 1);
+	g_assert_cmpint(used_relay_run(&ev->q, &ev->ops, 64, &res, &e), ==, 0);
+	g_assert_false(res.interrupt);     /* idx 0 -> 2 does not pass 2 */
+	device_used(ev, 2, 1);
+	g_assert_cmpint(used_relay_run(&ev->q, &ev->ops, 64, &res, &e), ==, 0);
+	g_assert_true(res.interrupt);      /* 2 -> 3 does */
+	device_used(ev, 3, 1);
+	g_assert_cmpint(used_relay_run(&ev->q, &ev->ops, 64, &res, &e), ==, 0);
+	g_assert_false(res.interrupt);     /* the guest did not move used_event */
+}
+
+static void test_flags_and_avail_event(void)
+{
+	g_autoptr(Ring) r = ring_new(8, TRUE);
+	struct used_relay_result res;
+	struct cerr e = { 0 };
+	volatile uint16_t *dev_ev = (uint16_t *)((uint8_t *)r->mediated + 4 + 8 * 8);
+	volatile uint16_t *guest_ev = (uint16_t *)((uint8_t *)r->q.used + 4 + 8 * 8);
+
+	r->mediated->flags = VRING_USED_F_NO_NOTIFY;
+	*dev_ev = 17;
+	g_assert_cmpint(used_relay_run(&r->q, &r->ops, 64, &res, &e), ==, 0);
+	g_assert_cmpuint(r->q.used->flags, ==, VRING_USED_F_NO_NOTIFY);
+	g_assert_cmpuint(*guest_ev, ==, 17);
+	g_assert_true(logged(r, r->used_gpa));
+}
+
+static void test_budget(void)
+{
+	g_autoptr(Ring) r = ring_new(16, FALSE);
+	struct used_relay_result res;
+	struct cerr e = { 0 };
+
+	for (uint16_t i = 0; i < 10; i++) {
+		set_desc(r, r->q.desc, i, 0x40000, 64, VRING_DESC_F_WRITE, 0);
+		device_used(r, i, 64);
+	}
+	g_assert_cmpint(used_relay_run(&r->q, &r->ops, 4, &res, &e), ==, 0);
+	g_assert_cmpuint(res.entries, ==, 4);
+	g_assert_cmpuint(r->q.used->idx, ==, 4);
+	g_assert_cmpint(used_relay_run(&r->q, &r->ops, 100, &res, &e), ==, 0);
+	g_assert_cmpuint(res.entries, ==, 6);
+	g_assert_cmpuint(r->q.used->idx, ==, 10);
+}
+
+/* Bad rings: an error naming the fault, entries before it published,
+ * and guest memory outside the used ring untouched. */
+static void expect_garbage(Ring *r, int err, const char *needle, guint published)
+{
+	g_autofree uint8_t *before = g_memdup2(r->mem, MEM_SIZE);
+	struct used_relay_result res;
+	struct cerr e = { 0 };
+
+	g_assert_cmpint(used_relay_run(&r->q, &r->ops, 64, &res, &e), ==, -err);
+	if (!strstr(e.msg, needle))
+		g_error("message '%s' does not mention '%s'", e.msg, needle);
+	g_assert_cmpuint(res.entries, ==, published);
+	g_assert_cmpuint(r->q.used->idx, ==, published);
+	for (guint64 i = 0; i < MEM_SIZE; i++) {
+		if (i >= r->used_gpa && i < r->used_gpa + 4 + 8 * r->q.size + 2)
+			continue;
+		if (before[i] != r->mem[i])
+			g_error("relay wrote guest byte 0x%" G_GINT64_MODIFIER "x outside the used ring", i);
+	}
+}
+
+static void test_garbage(void)
+{
+	{
+		g_autoptr(Ring) r = ring_new(8, FALSE);
+
+		set_desc(r, r->q.desc, 0, 0x40000, 64, VRING_DESC_F_WRITE, 0);
+		device_used(r, 0, 64);
+		device_used(r, 9, 64);   /* id past the ring */
+		expect_garbage(r, EINVAL, "names descriptor 9", 1);
+	}
+	{
+		g_autoptr(Ring) r = ring_new(8, FALSE);
+
+		set_desc(r, r->q.desc, 0, 0x40000, 64, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 1);
+		set_desc(r, r->q.desc, 1, 0x41000, 64, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 0);
+		device_used(r, 0, 16);   /* the device wrote little, but the chain loops */
+		expect_garbage(r, ELOOP, "chain longer", 0);
+	}
+	{
+		g_autoptr(Ring) r = ring_new(8, FALSE);
+
+		set_desc(r, r->q.desc, 0, 0x40000, 64, VRING_DESC_F_NEXT, 200);
+		device_used(r, 0, 16);
+		expect_garbage(r, EINVAL, "next 200", 0);
+	}
+	{
+		g_autoptr(Ring) r = ring_new(8, FALSE);
+
+		set_desc(r, r->q.desc, 0, MEM_SIZE - 16, 64, VRING_DESC_F_WRITE, 0);
+		device_used(r, 0, 64);
+		expect_garbage(r, EFAULT, "outside guest memory", 0);
+	}
+	{
+		g_autoptr(Ring) r = ring_new(8, FALSE);
+
+		set_desc(r, r->q.desc, 0, 0xffffffffffff0000ull, 64, VRING_DESC_F_INDIRECT, 0);
+		device_used(r, 0, 64);
+		expect_garbage(r, EFAULT, "indirect table", 0);
+	}
+	{
+		g_autoptr(Ring) r = ring_new(8, FALSE);
+		struct vring_desc *table = (struct vring_desc *)(r->mem + 0x80000);
+
+		set_desc(r, table, 0, 0x80000, 16, VRING_DESC_F_INDIRECT, 0);
+		set_desc(r, r->q.desc, 0, 0x80000, 16, VRING_DESC_F_INDIRECT, 0);
+		device_used(r, 0, 64);
+		expect_garbage(r, EINVAL, "nested indirect", 0);
+	}
+	{
+		g_autoptr(Ring) r = ring_new(8, FALSE);
+
+		set_desc(r, r->q.desc, 0, 0x80000, 17, VRING_DESC_F_INDIRECT, 0);
+		device_used(r, 0, 64);
+		expect_garbage(r, EINVAL, "indirect table of 17 bytes", 0);
+	}
+	{
+		g_autoptr(Ring) r = ring_new(8, FALSE);
+
+		r->mediated->idx = 100;  /* the device claims more than a ring */
+		expect_garbage(r, EINVAL, "entries past", 0);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/ifcvf-helper/used-relay/basic", test_basic);
+	g_test_add_func("/ifcvf-helper/used-relay/wrap", test_wrap);
+	g_test_add_func("/ifcvf-helper/used-relay/chain-pages", test_chain_pages);
+	g_test_add_func("/ifcvf-helper/used-relay/indirect", test_indirect);
+	g_test_add_func("/ifcvf-helper/used-relay/interrupts", test_interrupts);
+	g_test_add_func("/ifcvf-helper/used-relay/flags-avail-event", test_flags_and_avail_event);
+	g_test_add_func("/ifcvf-helper/used-relay/budget", test_budget);
+	g_test_add_func("/ifcvf-helper/used-relay/garbage", test_garbage);
+	return g_test_run();
+}
