@@ -290,7 +290,7 @@ int main(int argc, char **argv)
 	emu = spawn((char *[]){ argv[1], "--socket", emu_sock, "--type", "net", "--wire", "loop", NULL });
 	wait_socket(emu_sock, emu);
 
-	helper = spawn((char *[]){ argv[2], "run", "--port", port, NULL });
+	helper = spawn((char *[]){ argv[2], "run", "--bus", "none", "--port", port, NULL });
 	wait_socket(vhost_sock, helper);
 	run_relay(vhost_sock, kicks, relay, helper, &cpu_per_million);
 	stop(helper);

@@ -513,6 +513,7 @@ int port_log_all(struct port *p, uint64_t features, struct cerr *e)
 	int r;
 
 	pthread_mutex_lock(&p->ctl);
+	port_lm_unpause(p);
 	pthread_mutex_lock(&p->state_lock);
 	p->negotiated = features;
 	p->guest_announce = p->hw.type == IFCVF_DEV_NET && announce;
@@ -574,16 +575,14 @@ void port_log_base_changing(struct port *p)
 	pthread_mutex_unlock(&p->ctl);
 }
 
-void port_log_base_changed(struct port *p)
+/* caller holds ctl */
+static void log_resume(struct port *p)
 {
 	struct cerr ce = { 0 };
 	int r = 0;
 
-	pthread_mutex_lock(&p->ctl);
-	if (!p->log_paused) {
-		pthread_mutex_unlock(&p->ctl);
+	if (!p->log_paused)
 		return;
-	}
 	p->log_paused = false;
 	if (p->lm == PORT_LM_LOGGING_HW) {
 		r = hw_log_start(p, &ce);
@@ -606,7 +605,20 @@ void port_log_base_changed(struct port *p)
 		atomic_fetch_add(&p->stats.errors, 1);
 		port_note(p, true, "cannot go on logging with the new dirty log: %s", ce.msg);
 	}
+}
+
+void port_log_base_changed(struct port *p)
+{
+	pthread_mutex_lock(&p->ctl);
+	log_resume(p);
 	pthread_mutex_unlock(&p->ctl);
+}
+
+void port_lm_unpause(struct port *p)
+{
+	/* SET_LOG_BASE failed in DPDK, so its second half never came: go on
+	 * with the log there is */
+	log_resume(p);
 }
 
 int port_set_lm_mode(struct port *p, enum port_lm_mode mode, struct cerr *e)

@@ -125,3 +125,6 @@ void port_lm_log_used_ring(struct port *p, unsigned qid);
 /* After the queues stopped: dirty logging off, log unmapped, relay thread
  * gone; back to direct. */
 void port_lm_stop(struct port *p);
+/* Resume what the first half of a SET_LOG_BASE paused, when its second half
+ * never came (DPDK refused the message). */
+void port_lm_unpause(struct port *p);

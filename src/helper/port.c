@@ -441,6 +441,22 @@ static int bring_up(struct port *p, struct cerr *e)
 	    (r = start_kick_relay(p, e)) < 0)
 		return r;
 	p->running = true;
+	if (!p->hw.lm_block) {
+		/* the VF starts from its own position: fine for the VF that
+		 * stopped there, wrong for another one (a migration's
+		 * destination), which cannot be told where to resume */
+		for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++) {
+			uint16_t avail, used;
+
+			if ((p->vf_enabled & (1ull << q)) &&
+			    p->fe->get_vring_base(p->conn, q, &avail, &used) == 0 && (avail || used)) {
+				port_note(p, true, "vring %u resumes at index %u, but the VF has no ring-state "
+					  "registers (BAR4) to be told so: it resumes where it stopped itself, "
+					  "which is right only for the VF that stopped there", q, used);
+				break;
+			}
+		}
+	}
 	return 0;
 }
 
@@ -466,6 +482,15 @@ static void announce_running(struct port *p)
 		  p->fe->num_vrings(p->conn));
 }
 
+static void fail_running(struct port *p, const struct cerr *ce)
+{
+	stop_datapath(p, true);
+	p->refused = true;
+	atomic_fetch_add(&p->stats.errors, 1);
+	atomic_fetch_add(&p->stats.stops, 1);
+	set_state(p, PORT_STATE_FAILED, "%s", ce->msg);
+}
+
 /* Converge: bring the datapath up once the frontend is ready. */
 static void reconcile(struct port *p)
 {
@@ -482,20 +507,13 @@ static void reconcile(struct port *p)
 	}
 	atomic_fetch_add(&p->stats.starts, 1);
 	announce_running(p);
-	/* a device (re)started while the frontend logs: log from the start */
+	/* a device (re)started while the frontend logs: log from the start,
+	 * or write nothing (no frontend message to refuse here, and a VF
+	 * writing unlogged would corrupt the migrated guest) */
 	if (port_lm_reconcile(p, &ce) < 0) {
-		atomic_fetch_add(&p->stats.errors, 1);
-		port_note(p, true, "cannot log dirty pages: %s", ce.msg);
+		cerr_prefix(&ce, "cannot log dirty pages");
+		fail_running(p, &ce);
 	}
-}
-
-static void fail_running(struct port *p, const struct cerr *ce)
-{
-	stop_datapath(p, true);
-	p->refused = true;
-	atomic_fetch_add(&p->stats.errors, 1);
-	atomic_fetch_add(&p->stats.stops, 1);
-	set_state(p, PORT_STATE_FAILED, "%s", ce->msg);
 }
 
 /* ---- entry points ---- */
@@ -712,6 +730,7 @@ void port_vring_state(struct port *p, unsigned qid, bool ready)
 	uint64_t bit = qid < IFCVF_MAX_VRINGS ? 1ull << qid : 0;
 
 	pthread_mutex_lock(&p->ctl);
+	port_lm_unpause(p);
 	if (!bit) {
 		if (ready && p->running) {
 			cerr_set(&ce, ERANGE, "the frontend enabled vring %u, beyond any VF", qid);

@@ -1,7 +1,8 @@
-/* `ifcvf-helper run`: the per-VM daemon. Probes every VF, starts DPDK's EAL
- * and one vhost-user socket per VF, then runs the GLib main loop until
- * SIGTERM or SIGINT. Port state changes arrive from DPDK's threads through
- * struct port_events and are logged here (and published on D-Bus later).
+/* `ifcvf-helper run`: the per-VM daemon. Owns the VM's D-Bus name (unless
+ * --bus none), probes every VF, starts DPDK's EAL and one vhost-user socket
+ * per VF, then runs the GLib main loop until SIGTERM, SIGINT or Shutdown()
+ * over D-Bus. Port state changes arrive from DPDK's threads through struct
+ * port_events; the main loop logs them and publishes them (bus-glue.h).
  *
  * Threads: main thread. */
 #include "commands.h"
@@ -16,8 +17,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "bus-glue.h"
 #include "eal.h"
 #include "helper-error.h"
+#include "ifcvf-bus-names.h"
 #include "port.h"
 #include "run-options.h"
 #include "vhost-glue.h"
@@ -27,7 +30,8 @@ typedef struct {
 	struct port_events *events;
 	struct port **ports;
 	guint n_ports;
-	int signal;
+	IfcvfBusGlue *glue;       /* NULL with --bus none */
+	gboolean stopping;        /* a signal or Shutdown() asked to stop */
 } Run;
 
 static void log_event(Run *run, const struct port_event *ev)
@@ -51,8 +55,10 @@ static void drain_events(Run *run)
 {
 	struct port_event ev;
 
-	while (port_events_pop(run->events, &ev))
+	while (port_events_pop(run->events, &ev)) {
 		log_event(run, &ev);
+		ifcvf_bus_glue_port_event(run->glue, &ev);
+	}
 }
 
 static void log_counters(Run *run)
@@ -82,13 +88,33 @@ static gboolean on_events(gint fd, GIOCondition cond, gpointer user_data)
 	return G_SOURCE_CONTINUE;
 }
 
+/* the one way to stop: SIGTERM, SIGINT and Shutdown() over D-Bus */
+static void request_stop(Run *run, const char *why)
+{
+	g_message("%s, shutting down", why);
+	run->stopping = TRUE;
+	ifcvf_bus_glue_begin_shutdown(run->glue);
+	g_main_loop_quit(run->loop);
+}
+
 static gboolean on_signal(gpointer user_data)
 {
-	Run *run = user_data;
-
-	g_message("signal received, shutting down");
-	g_main_loop_quit(run->loop);
+	request_stop(user_data, "signal received");
 	return G_SOURCE_CONTINUE;
+}
+
+static void on_bus_shutdown(gpointer user_data)
+{
+	request_stop(user_data, "Shutdown() called over D-Bus");
+}
+
+/* Own the VM's name before any VF is touched: a second helper for the VM
+ * stops here. FALSE with @error, or with none when a signal came first. */
+static gboolean start_bus(Run *run, GError **error)
+{
+	if (!run->glue)
+		return TRUE;
+	return ifcvf_bus_glue_own_name(run->glue, &run->stopping, error);
 }
 
 /* A socket file nobody listens on (a helper that was killed) would make
@@ -123,6 +149,8 @@ static gboolean open_ports(Run *run, const struct port_config *cfgs, guint n, GE
 				    "port %u (%s): %s", i, cfgs[i].device, ce.msg);
 			return FALSE;
 		}
+		if (!ifcvf_bus_glue_add_port(run->glue, run->ports[i], error))
+			return FALSE;
 	}
 	return TRUE;
 }
@@ -160,56 +188,79 @@ static void stop_sockets(Run *run, guint started)
 	ifcvf_vhost_set_ports(NULL, 0);
 }
 
-static int run_helper(const struct port_config *cfgs, guint n, const char *name,
-		      const char *uuid, gboolean verbose)
+static int run_helper(const struct port_config *cfgs, guint n, const char *bus,
+		      const char *name, const char *uuid, gboolean verbose)
 {
 	g_autoptr(GError) error = NULL;
 	Run run = { 0 };
 	struct cerr ce = { 0 };
-	guint started = 0, events_watch;
-	int status = 0;
+	guint started = 0, events_watch, sigterm, sigint;
+	gboolean eal_up = FALSE;
+	int status = 1;
 
+	if (bus) {
+		run.glue = ifcvf_bus_glue_new(bus, name, uuid, on_bus_shutdown, &run, &error);
+		if (!run.glue) {
+			fprintf(stderr, "ifcvf-helper run: --bus %s: %s\n", bus, error->message);
+			return g_error_matches(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_INVALID_ARGS)
+			       ? 2 : 1;
+		}
+	}
 	if (port_events_new(&run.events, &ce) < 0) {
 		fprintf(stderr, "ifcvf-helper run: %s\n", ce.msg);
+		ifcvf_bus_glue_free(run.glue);
 		return 1;
 	}
 	/* a frontend that goes away mid-write must not kill the helper */
 	signal(SIGPIPE, SIG_IGN);
-
-	if (!open_ports(&run, cfgs, n, &error)) {
-		fprintf(stderr, "ifcvf-helper run: %s\n", error->message);
-		close_ports(&run);
-		port_events_free(run.events);
-		return 1;
-	}
-	g_message("starting for VM %s (uuid %s) with %u port%s", name ? name : "-",
-		  uuid ? uuid : "-", n, n == 1 ? "" : "s");
-	if (!ifcvf_eal_init(verbose, &error)) {
-		fprintf(stderr, "ifcvf-helper run: %s\n", error->message);
-		close_ports(&run);
-		port_events_free(run.events);
-		return 1;
-	}
-
 	run.loop = g_main_loop_new(NULL, FALSE);
 	events_watch = g_unix_fd_add(port_events_fd(run.events), G_IO_IN, on_events, &run);
-	g_unix_signal_add(SIGTERM, on_signal, &run);
-	g_unix_signal_add(SIGINT, on_signal, &run);
+	sigterm = g_unix_signal_add(SIGTERM, on_signal, &run);
+	sigint = g_unix_signal_add(SIGINT, on_signal, &run);
 
-	if (start_sockets(&run, &started, &error)) {
-		g_main_loop_run(run.loop);
-	} else {
-		fprintf(stderr, "ifcvf-helper run: %s\n", error->message);
-		status = 1;
+	if (!start_bus(&run, &error)) {
+		if (error)
+			fprintf(stderr, "ifcvf-helper run: D-Bus: %s\n", error->message);
+		else
+			status = 0;
+		goto out;
 	}
+	if (!open_ports(&run, cfgs, n, &error)) {
+		fprintf(stderr, "ifcvf-helper run: %s\n", error->message);
+		goto out;
+	}
+	g_message("starting for VM %s (uuid %s) with %u port%s, %s%s", name ? name : "-",
+		  uuid ? uuid : "-", n, n == 1 ? "" : "s", run.glue ? "D-Bus name " : "no D-Bus",
+		  run.glue ? ifcvf_bus_glue_get_name(run.glue) : "");
+	if (!(eal_up = ifcvf_eal_init(verbose, &error))) {
+		fprintf(stderr, "ifcvf-helper run: %s\n", error->message);
+		goto out;
+	}
+	if (!start_sockets(&run, &started, &error)) {
+		fprintf(stderr, "ifcvf-helper run: %s\n", error->message);
+		goto out;
+	}
+	status = 0;
+	if (!run.stopping)
+		g_main_loop_run(run.loop);
 
-	/* unregistering closes every connection; ports then stop and close */
+out:
+	ifcvf_bus_glue_begin_shutdown(run.glue);
+	/* unregistering closes every connection (and removes the sockets);
+	 * ports then stop and close */
 	stop_sockets(&run, started);
 	drain_events(&run);
-	log_counters(&run);
+	if (eal_up)
+		log_counters(&run);
+	/* the name goes once the sockets are gone: whoever sees it go finds
+	 * no socket left */
+	g_clear_pointer(&run.glue, ifcvf_bus_glue_free);
 	close_ports(&run);
-	ifcvf_eal_cleanup();
+	if (eal_up)
+		ifcvf_eal_cleanup();
 	g_source_remove(events_watch);
+	g_source_remove(sigterm);
+	g_source_remove(sigint);
 	g_main_loop_unref(run.loop);
 	port_events_free(run.events);
 	if (status == 0)
@@ -222,13 +273,19 @@ int ifcvf_cmd_run(int argc, char **argv)
 	g_auto(GStrv) port_specs = NULL;
 	g_autofree char *name = NULL;
 	g_autofree char *uuid = NULL;
+	g_autofree char *bus = NULL;
 	gboolean verbose = FALSE;
 	const GOptionEntry entries[] = {
 		{ "port", 'p', 0, G_OPTION_ARG_STRING_ARRAY, &port_specs,
 		  "A VF and its vhost-user socket (repeat for more ports)",
 		  "device=ADDR,socket=PATH[,client][,sw-live-migration=1][,queue-pairs=N]" },
-		{ "name", 0, 0, G_OPTION_ARG_STRING, &name, "Name of the VM (for logs)", "VM" },
-		{ "uuid", 0, 0, G_OPTION_ARG_STRING, &uuid, "UUID of the VM", "UUID" },
+		{ "name", 0, 0, G_OPTION_ARG_STRING, &name,
+		  "Name of the VM (logs, D-Bus Name; default: the UUID)", "VM" },
+		{ "uuid", 0, 0, G_OPTION_ARG_STRING, &uuid,
+		  "UUID of the VM (required unless --bus none)", "UUID" },
+		{ "bus", 0, 0, G_OPTION_ARG_STRING, &bus,
+		  "D-Bus to publish on: system (default), session, a D-Bus address, or none",
+		  "BUS" },
 		{ "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose,
 		  "Let DPDK's vhost library log every message", NULL },
 		{ NULL }
@@ -252,13 +309,21 @@ int ifcvf_cmd_run(int argc, char **argv)
 		"  queue-pairs=N          offer at most N queue pairs (blk: queues), at most\n"
 		"                         what the VF has; default all of them\n"
 		"\n"
+		"D-Bus: the helper owns org.ifcvf.Helper1.Vm_<UUID without dashes> on the bus\n"
+		"before it touches any VF, and publishes the VM and its ports there (see\n"
+		"ifcvfctl). When the name cannot be owned (the bus cannot be reached, or\n"
+		"another helper serves this VM) it exits with one line saying why. Use\n"
+		"--bus none to run without D-Bus, for example for a plain QEMU setup with no\n"
+		"libvirt; Shutdown() and SetLiveMigrationMode() are then not available.\n"
+		"\n"
 		"Every VF is probed before anything starts: one that cannot be opened or\n"
 		"identified stops the helper with one line naming the port. Once running, a\n"
 		"frontend the port refuses (bad ring, too many queues...) is logged with the\n"
-		"reason and the other ports keep running. SIGTERM or SIGINT stop the helper\n"
-		"cleanly.\n"
+		"reason and the other ports keep running. SIGTERM, SIGINT or Shutdown() over\n"
+		"D-Bus stop the helper cleanly.\n"
 		"\n"
-		"Exit status: 0 after a signal, 1 when a port cannot start, 2 on bad usage.\n");
+		"Exit status: 0 after a signal or Shutdown(), 1 when a port cannot start or the\n"
+		"bus name cannot be owned, 2 on bad usage.\n");
 	if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
 		fprintf(stderr, "ifcvf-helper run: %s\n", error->message);
 		return 2;
@@ -271,7 +336,7 @@ int ifcvf_cmd_run(int argc, char **argv)
 		fprintf(stderr, "ifcvf-helper run: no --port given (see --help)\n");
 		return 2;
 	}
-	if (uuid && !g_uuid_string_is_valid(uuid)) {
+	if (uuid && !ifcvf_bus_uuid_parse(uuid, NULL, NULL, NULL)) {
 		fprintf(stderr, "ifcvf-helper run: --uuid '%s' is not a UUID\n", uuid);
 		return 2;
 	}
@@ -290,7 +355,18 @@ int ifcvf_cmd_run(int argc, char **argv)
 		status = 2;
 		goto out;
 	}
-	status = run_helper((struct port_config *)(void *)cfgs->data, cfgs->len, name, uuid, verbose);
+	if (!bus)
+		bus = g_strdup("system");
+	if (g_str_equal(bus, "none"))
+		g_clear_pointer(&bus, g_free);
+	if (bus && !uuid) {
+		fprintf(stderr, "ifcvf-helper run: --uuid is required with --bus %s (the bus name is "
+			"made from it); --bus none runs without D-Bus\n", bus);
+		status = 2;
+		goto out;
+	}
+	status = run_helper((struct port_config *)(void *)cfgs->data, cfgs->len, bus, name, uuid,
+			    verbose);
 out:
 	for (guint i = 0; i < cfgs->len; i++)
 		ifcvf_port_config_clear(&g_array_index(cfgs, struct port_config, i));

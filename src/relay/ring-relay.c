@@ -24,7 +24,8 @@ struct rq {
 	struct avail_relay_queue avail;
 	int irqfd;       /* the VF's interrupt, ours */
 	int callfd;      /* dup of the guest's, or -1 */
-	int kickfd;      /* the guest's (event-relay dups it on start), or -1 */
+	int kickfd;      /* dup of the guest's, or -1 (the caller's may be closed
+			  * and its number reused while we still need it) */
 	bool broken;     /* the guest broke the ring: relay no more */
 	bool started;
 };
@@ -152,6 +153,8 @@ static void forget(struct ring_relay *r, unsigned qid)
 		close(q->irqfd);
 	if (q->callfd >= 0)
 		close(q->callfd);
+	if (q->kickfd >= 0)
+		close(q->kickfd);
 	free(q);
 	r->q[qid] = NULL;
 	r->count--;
@@ -191,17 +194,16 @@ int ring_relay_prepare(struct ring_relay *r, const struct ring_relay_vring *v, i
 		free(q);
 		return cerr_set(e, err, "ring relay: vring %u: eventfd: %s", v->qid, strerror(err));
 	}
-	if (v->callfd >= 0) {
-		q->callfd = fcntl(v->callfd, F_DUPFD_CLOEXEC, 0);
-		if (q->callfd < 0) {
-			err = errno;
-			close(q->irqfd);
-			free(q);
-			return cerr_set(e, err, "ring relay: vring %u: cannot dup the call fd: %s",
-					v->qid, strerror(err));
-		}
+	if ((v->callfd >= 0 && (q->callfd = fcntl(v->callfd, F_DUPFD_CLOEXEC, 0)) < 0) ||
+	    (v->kickfd >= 0 && (q->kickfd = fcntl(v->kickfd, F_DUPFD_CLOEXEC, 0)) < 0)) {
+		err = errno;
+		if (q->callfd >= 0)
+			close(q->callfd);
+		close(q->irqfd);
+		free(q);
+		return cerr_set(e, err, "ring relay: vring %u: cannot dup the guest's eventfds: %s",
+				v->qid, strerror(err));
 	}
-	q->kickfd = v->kickfd;
 	q->used = (struct used_relay_queue){
 		.size = v->size,
 		.event_idx = v->event_idx,

@@ -71,7 +71,7 @@ static int log_chain(struct used_relay_queue *q, const struct used_relay_ops *op
 			if (!ops->translate(ops->opaque, d.addr, n))
 				return cerr_set(e, EFAULT, "descriptor %u: buffer 0x%llx+%llu is outside guest memory",
 						head, (unsigned long long)d.addr, (unsigned long long)n);
-			log_range(ops, d.addr, n < 64 ? n : 64);
+			log_range(ops, d.addr, n);
 			*logged += n;
 			left -= n;
 		}

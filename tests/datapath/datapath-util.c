@@ -154,6 +154,9 @@ DpProc *dp_helper_start(const char *dir, const char *const *port_specs)
 
 	g_ptr_array_add(argv, (gpointer)test_program("IFCVF_HELPER"));
 	g_ptr_array_add(argv, (gpointer) "run");
+	/* no bus in these tests (the D-Bus suite runs the helper on one) */
+	g_ptr_array_add(argv, (gpointer) "--bus");
+	g_ptr_array_add(argv, (gpointer) "none");
 	for (guint i = 0; port_specs[i]; i++) {
 		g_ptr_array_add(argv, (gpointer) "--port");
 		g_ptr_array_add(argv, (gpointer)port_specs[i]);

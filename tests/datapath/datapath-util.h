@@ -38,8 +38,8 @@ int dp_proc_stop(DpProc *p, guint timeout_s);
 void dp_proc_free(DpProc *p);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(DpProc, dp_proc_free)
 
-/* ifcvf-helper run with one --port per spec; waits until every port
- * listens (or, in client mode, connects). */
+/* ifcvf-helper run --bus none with one --port per spec; waits until every
+ * port listens (or, in client mode, connects). */
 DpProc *dp_helper_start(const char *dir, const char *const *port_specs);
 
 /* dpdk-testpmd -i with one net_virtio_user port on @vdev_args

@@ -3,6 +3,7 @@
  * testpmd cannot send, such as rings outside guest memory, overlapping
  * memory regions, ring sizes that are not a power of two, and a callfd
  * replaced while the port runs (re-bound without a device reset). */
+#include <errno.h>
 #include <json-glib/json-glib.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -343,6 +344,104 @@ static void test_blk_config(void)
 	port_close(p);
 }
 
+/* Live-migration mode and state through the port API (the D-Bus module's
+ * view): the mode is chosen between migrations only; sw relays the RX
+ * vrings of net (every vring of blk) and goes back to direct; hw without a
+ * log is refused, so the frontend does not migrate unlogged. */
+static void test_lm_mode(void)
+{
+	const uint64_t log_all = 1ull << 26;
+	struct cerr ce = { 0 };
+	PortRig *r;
+
+	fake_init(4, 256);
+	r = port_rig_new(0);
+	g_assert_cmpint(info(r).lm_mode, ==, PORT_LM_MODE_HW);
+	port_vring_state(r->port, 0, true);
+	port_vring_state(r->port, 1, true);
+	port_vring_state(r->port, 2, true);
+	port_vring_state(r->port, 3, true);
+	g_assert_cmphex(info(r).enabled_vrings, ==, 0xf);
+
+	/* hw, but the frontend sent no log */
+	g_assert_cmpint(port_log_all(r->port, log_all, &ce), ==, -ENOENT);
+	g_assert_nonnull(strstr(ce.msg, "sent no log"));
+	g_assert_cmpint(info(r).lm_state, ==, PORT_LM_DIRECT);
+
+	g_assert_cmpint(port_set_lm_mode(r->port, PORT_LM_MODE_SW, &ce), ==, 0);
+	g_assert_cmpint(info(r).lm_mode, ==, PORT_LM_MODE_SW);
+	g_assert_cmpint(port_log_all(r->port, log_all, &ce), ==, 0);
+	g_assert_cmpint(info(r).lm_state, ==, PORT_LM_RELAYING_SW);
+	g_assert_cmphex(info(r).relayed_vrings, ==, 0x5);
+	g_assert_cmphex(info(r).enabled_vrings, ==, 0xf);
+	g_assert_cmpint(port_set_lm_mode(r->port, PORT_LM_MODE_HW, &ce), ==, -EBUSY);
+	/* on/on: nothing twice */
+	g_assert_cmpint(port_log_all(r->port, log_all, &ce), ==, 0);
+	g_assert_cmpuint(info(r).switchovers, ==, 1);
+	assert_emu(r, 4, 3);
+
+	/* a vring turned off and on while relayed is relayed again */
+	port_vring_state(r->port, 2, false);
+	g_assert_cmphex(info(r).relayed_vrings, ==, 0x1);
+	port_vring_state(r->port, 2, true);
+	g_assert_cmphex(info(r).relayed_vrings, ==, 0x5);
+
+	g_assert_cmpint(port_log_all(r->port, 0, &ce), ==, 0);
+	g_assert_cmpint(info(r).lm_state, ==, PORT_LM_DIRECT);
+	g_assert_cmphex(info(r).relayed_vrings, ==, 0);
+	g_assert_cmpuint(info(r).rollbacks, ==, 1);
+	assert_emu(r, 4, 1);
+	g_assert_cmpint(port_set_lm_mode(r->port, PORT_LM_MODE_HW, &ce), ==, 0);
+	g_assert_cmpuint(info(r).errors, ==, 1);
+	port_rig_free(r);
+	fake_clear();
+}
+
+/* blk relays every vring; a VF without BAR4 has sw only */
+static void test_lm_blk_no_lm(void)
+{
+	const char *args[] = { "--type", "blk", "--queues", "2", "--no-lm", NULL };
+	g_autoptr(TestEmu) emu = test_emu_start(args);
+	struct port_config cfg = { .device = emu->address, .socket = (char *)"/unused.sock",
+				   .sw_live_migration = true };
+	struct port_info i;
+	struct port *p = NULL;
+	struct cerr ce = { 0 };
+
+	fake_init(2, 128);
+	if (port_open(0, &cfg, &fake_ops, NULL, &p, &ce) < 0)
+		g_error("port_open: %s", ce.msg);
+	g_assert_cmpint(port_set_lm_mode(p, PORT_LM_MODE_HW, &ce), ==, -ENOTSUP);
+	g_assert_cmpint(port_connect(p, 3), ==, 0);
+	port_vring_state(p, 0, true);
+	port_vring_state(p, 1, true);
+	g_assert_cmpint(port_log_all(p, 1ull << 26, &ce), ==, 0);
+	port_get_info(p, &i);
+	g_assert_cmpint(i.lm_mode, ==, PORT_LM_MODE_SW);
+	g_assert_cmpint(i.lm_state, ==, PORT_LM_RELAYING_SW);
+	g_assert_cmphex(i.relayed_vrings, ==, 0x3);
+	/* GET_VRING_BASE while relaying: back to direct, state handed back */
+	port_device_stop(p, "test stop");
+	port_get_info(p, &i);
+	g_assert_cmpint(i.state, ==, PORT_STATE_STOPPED);
+	g_assert_cmpint(i.lm_state, ==, PORT_LM_DIRECT);
+	g_assert_cmpuint(fake.set_base_calls[0], ==, 1);
+	g_assert_cmpuint(fake.set_base_calls[1], ==, 1);
+	/* started again while the frontend still logs: relayed from the start */
+	g_assert_cmpint(port_device_ready(p), ==, 0);
+	port_get_info(p, &i);
+	g_assert_cmpint(i.lm_state, ==, PORT_LM_RELAYING_SW);
+	g_assert_cmphex(i.relayed_vrings, ==, 0x3);
+	g_assert_cmpint(port_log_all(p, 0, &ce), ==, 0);
+	port_get_info(p, &i);
+	g_assert_cmpint(i.lm_state, ==, PORT_LM_DIRECT);
+	g_assert_cmpuint(i.switchovers, ==, 2);
+	g_assert_cmpuint(i.rollbacks, ==, 1);
+	g_assert_cmpuint(i.errors, ==, 0);
+	port_close(p);
+	fake_clear();
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -354,5 +453,7 @@ int main(int argc, char **argv)
 	}
 	g_test_add_func("/datapath/port/runtime-refusal", test_runtime_refusal);
 	g_test_add_func("/datapath/port/blk-config", test_blk_config);
+	g_test_add_func("/datapath/port/lm-mode", test_lm_mode);
+	g_test_add_func("/datapath/port/lm-blk-no-lm", test_lm_blk_no_lm);
 	return g_test_run();
 }

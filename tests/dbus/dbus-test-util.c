@@ -266,3 +266,85 @@ char *test_error_name(const GError *error)
 
 	return name ? name : g_strdup("");
 }
+
+GDBusNodeInfo *test_interface_xml(const char *name)
+{
+	g_autofree char *path = g_test_build_filename(G_TEST_DIST, "..", "data", "dbus-interfaces",
+						      name, NULL);
+	g_autofree char *text = NULL;
+	g_autoptr(GError) error = NULL;
+	GDBusNodeInfo *info;
+
+	g_file_get_contents(path, &text, NULL, &error);
+	g_assert_no_error(error);
+	info = g_dbus_node_info_new_for_xml(text, &error);
+	g_assert_no_error(error);
+	return info;
+}
+
+static char *args_text(GDBusArgInfo **args)
+{
+	GString *s = g_string_new(NULL);
+
+	for (guint i = 0; args && args[i]; i++)
+		g_string_append_printf(s, "%s:%s ", args[i]->name, args[i]->signature);
+	return g_string_free(s, FALSE);
+}
+
+static char *annotations_text(GDBusAnnotationInfo **a)
+{
+	GString *s = g_string_new(NULL);
+
+	for (guint i = 0; a && a[i]; i++)
+		g_string_append_printf(s, "%s=%s ", a[i]->key, a[i]->value);
+	return g_string_free(s, FALSE);
+}
+
+/* Same methods (names, arguments), properties (type, access, annotations)
+ * and signals, in any order. */
+void test_assert_same_interface(GDBusInterfaceInfo *want, GDBusInterfaceInfo *got)
+{
+	guint n = 0;
+
+	g_assert_nonnull(got);
+	for (guint i = 0; want->methods && want->methods[i]; i++, n++) {
+		GDBusMethodInfo *m = want->methods[i];
+		GDBusMethodInfo *g = g_dbus_interface_info_lookup_method(got, m->name);
+		g_autofree char *want_in = args_text(m->in_args);
+		g_autofree char *want_out = args_text(m->out_args);
+		g_autofree char *got_in = NULL;
+		g_autofree char *got_out = NULL;
+
+		g_assert_nonnull(g);
+		got_in = args_text(g->in_args);
+		got_out = args_text(g->out_args);
+		g_assert_cmpstr(got_in, ==, want_in);
+		g_assert_cmpstr(got_out, ==, want_out);
+	}
+	for (guint i = 0; got->methods && got->methods[i]; i++)
+		n--;
+	g_assert_cmpuint(n, ==, 0);
+
+	for (guint i = 0; want->properties && want->properties[i]; i++, n++) {
+		GDBusPropertyInfo *p = want->properties[i];
+		GDBusPropertyInfo *g = g_dbus_interface_info_lookup_property(got, p->name);
+		g_autofree char *want_a = annotations_text(p->annotations);
+		g_autofree char *got_a = NULL;
+
+		if (!g)
+			g_error("property %s.%s is not on the live object", want->name, p->name);
+		got_a = annotations_text(g->annotations);
+		g_assert_cmpstr(g->signature, ==, p->signature);
+		g_assert_cmpint(g->flags, ==, p->flags);
+		g_assert_cmpstr(got_a, ==, want_a);
+	}
+	for (guint i = 0; got->properties && got->properties[i]; i++)
+		n--;
+	g_assert_cmpuint(n, ==, 0);
+
+	for (guint i = 0; want->signals && want->signals[i]; i++, n++)
+		g_assert_nonnull(g_dbus_interface_info_lookup_signal(got, want->signals[i]->name));
+	for (guint i = 0; got->signals && got->signals[i]; i++)
+		n--;
+	g_assert_cmpuint(n, ==, 0);
+}

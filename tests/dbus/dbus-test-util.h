@@ -68,6 +68,13 @@ void test_wait_for(const gboolean *flag);
 /* Iterate the default main context for @ms milliseconds. */
 void test_spin(guint ms);
 
+/* data/dbus-interfaces/@file, parsed. */
+GDBusNodeInfo *test_interface_xml(const char *file);
+/* Fail the test unless @got has the methods (names, arguments), properties
+ * (type, access, annotations) and signals of @want, in any order, and no
+ * others. */
+void test_assert_same_interface(GDBusInterfaceInfo *want, GDBusInterfaceInfo *got);
+
 /* Paths of the programs under test (set by meson at compile time). */
 const char *test_bus_host_path(void);
 const char *test_ifcvfctl_path(void);

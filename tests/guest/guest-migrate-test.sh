@@ -46,7 +46,7 @@ for side in a b; do
 	emu_pid[$side]=$!
 	bg_pids+=("$!")
 	wait_for_socket "$workdir/$side.sock" "$!" || bail "ifcvf-emu $side did not start"
-	"$IFCVF_HELPER" run --name migrate-vm \
+	"$IFCVF_HELPER" run --bus none --name migrate-vm \
 		--port "device=vfio-user:$workdir/$side.sock,socket=$workdir/vhost-$side.sock$lm_opt" \
 		> "$workdir/helper-$side.log" 2>&1 &
 	helper_pid[$side]=$!

@@ -21,7 +21,7 @@ ip link set "$tap" netns "$ns" || bail "cannot move $tap into $ns"
 ip -n "$ns" addr add 10.99.0.1/24 dev "$tap"
 ip -n "$ns" link set "$tap" up
 
-"$IFCVF_HELPER" run --port "device=vfio-user:$workdir/vf.sock,socket=$workdir/vhost.sock" \
+"$IFCVF_HELPER" run --bus none --port "device=vfio-user:$workdir/vf.sock,socket=$workdir/vhost.sock" \
 	> "$workdir/helper.log" 2>&1 &
 helper=$!
 bg_pids+=("$helper")

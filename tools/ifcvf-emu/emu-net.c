@@ -302,7 +302,7 @@ static enum rx_result rx_write(struct emu_net *n, unsigned q, const uint8_t *fra
 	/* chains known to be there: avail->idx, a line the driver keeps
 	 * writing, is read again only when they do not do */
 	avail = emu_vring_known(r);
-	{ static int pf = -1; if (pf < 0) pf = getenv("NOPF") == NULL; if (pf) emu_vring_prefetch(r, n->dma, (unsigned)avail, true); }
+	emu_vring_prefetch(r, n->dma, (unsigned)avail, true);
 	w->n = 0;
 	w->bytes = 0;
 	while (w->bytes < need) {

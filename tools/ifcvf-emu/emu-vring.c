@@ -102,6 +102,18 @@ uint16_t emu_vring_head(const struct emu_vring *r, unsigned ahead)
 	return le16toh(__atomic_load_n(&r->avail->ring[slot], __ATOMIC_RELAXED));
 }
 
+/* Ask for a line in a state to be written: the driver's core has it (the
+ * previous frame was read there), and a plain prefetch would fetch it shared
+ * and leave the store to take it over again. */
+static inline void prefetch_write(const void *p)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__asm__ volatile("prefetchw %0" : : "m"(*(const char *)p));
+#else
+	__builtin_prefetch(p, 1);
+#endif
+}
+
 void emu_vring_prefetch(struct emu_vring *r, struct emu_dma *dma, unsigned known, bool writable)
 {
 	const unsigned half = EMU_VRING_AHEAD / 2;
@@ -126,10 +138,13 @@ void emu_vring_prefetch(struct emu_vring *r, struct emu_dma *dma, unsigned known
 			return;
 		p = emu_dma_lookup(dma, le64toh(d.addr), writable ? EMU_DMA_WRITE : EMU_DMA_READ,
 				   &room);
-		if (p && writable)
-			__builtin_prefetch(p, 1);
-		else if (p)
+		if (p && writable) {
+			prefetch_write(p);
+			if (room > 64 && le32toh(d.len) > 64)
+				prefetch_write(p + 64);
+		} else if (p) {
 			__builtin_prefetch(p, 0);
+		}
 	}
 }
 

@@ -38,8 +38,8 @@
 #define GEN_MIN_BATCH 1024u
 #define GEN_WINDOW 65536u
 #define NSEC 1000000000ull
-/* shortest tick: at high rates a tick carries a few hundred frames, which
- * the ring (and the FIFO) absorb while the driver takes the previous ones */
+/* shortest tick: at the highest rate a tick carries 1000 frames, which the
+ * ring and the FIFO absorb while the driver takes the previous ones */
 #define GEN_TICK_NS 100000ull
 
 struct gen_wire {
@@ -107,7 +107,8 @@ static void gen_send_due(struct gen_wire *g)
 	while (batch) {
 		gen_builder_build(&g->builder, g->buf, g->sent);
 		if (!emu_net_rx_offer(g->base.net, g->cfg.pair, g->buf, g->cfg.size)) {
-			/* no room: this frame and the rest of the tick's are lost */
+			/* no room: this frame and the rest of the tick's (they
+			 * arrived together) are lost */
 			emu_net_rx_dropped_gen(g->base.net, g->cfg.pair, g->cfg.stream, g->sent,
 					       batch);
 			gen_sent(g, batch);

@@ -1,0 +1,640 @@
+/* Software live-migration relay: the ring-relay core against DPDK's, and the
+ * switch between the direct path and the relay on the real helper.
+ *
+ * 1. Core: the same prepared rings (256 and 1024 entries, 1, 2 or 4
+ *    descriptors per chain, every buffer device-written, dirty logging on)
+ *    relayed by this project's used_relay_run() and by DPDK's
+ *    rte_vdpa_relay_vring_used(), both on a live vhost device in this
+ *    process (DPDK's vhost-user backend, the tests/lib frontend connected
+ *    to it, LOG_ALL and a shared log), both logging through DPDK's log.
+ *    Prints entries per second and the ratio. What each does per entry is
+ *    not the same: DPDK logs whole descriptors and leaves the used ring to
+ *    its caller (its driver logs the whole used ring at stop); ours logs the
+ *    used length, the used element and index, checks the chain, and decides
+ *    the guest's interrupt.
+ * 2. Switch: ifcvf-emu (generator at PPS frames/s, the default 256-frame
+ *    receive FIFO) + `ifcvf-helper run`, this program as the guest keeping
+ *    the RX ring full: LOG_ALL on and off SWITCHES times each, in sw mode
+ *    (direct -> relay -> direct) and hw mode (VF logging on/off): the time
+ *    SET_FEATURES takes as the guest sees it and as the helper reports it
+ *    (median, max), frames lost at the switches (sequence gaps, and the
+ *    emulator's drop counter); then GET_VRING_BASE while logging, repeated:
+ *    the time the helper spends handing the ring state back.
+ *
+ * Not a test: nothing passes or fails on these numbers, but a lost frame
+ * is reported loudly. usage: relay EMU HELPER [SWITCHES] [PPS]
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_vhost.h>
+
+#include "gen-frame.h"
+#include "used-relay.h"
+#include "virtq-drv.h"
+#include "vu-frontend.h"
+
+/* exported by librte_vhost for vDPA drivers (INTERNAL); the header that
+ * declares it is not installed by every distribution */
+int rte_vdpa_relay_vring_used(int vid, uint16_t qid, void *vring_m);
+
+#define F_LOG_ALL (1ull << 26)
+#define F_PROTOCOL (1ull << 30)
+#define F_VERSION_1 (1ull << 32)
+#define MEM_SIZE (64u << 20)
+#define PAGE 4096u
+
+static void die(const char *what, const struct cerr *e)
+{
+	fprintf(stderr, "relay: %s: %s\n", what, e ? e->msg : strerror(errno));
+	exit(1);
+}
+
+static long long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static long long median(long long *v, unsigned n)
+{
+	qsort(v, n, sizeof(*v), cmp_ll);
+	return v[n / 2];
+}
+
+static long long maximum(const long long *v, unsigned n)
+{
+	long long m = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		if (v[i] > m)
+			m = v[i];
+	return m;
+}
+
+/* ====================================================================== */
+/* 1. the relay cores on a live vhost device                              */
+/* ====================================================================== */
+
+static volatile int bench_vid = -1;
+
+static int on_new_connection(int vid)
+{
+	bench_vid = vid;
+	return 0;
+}
+
+static int on_new_device(int vid)
+{
+	return 0;
+}
+
+static void on_destroy_device(int vid)
+{
+}
+
+static const struct rte_vhost_device_ops bench_ops = {
+	.new_device = on_new_device,
+	.destroy_device = on_destroy_device,
+	.new_connection = on_new_connection,
+};
+
+struct core_rig {
+	struct vu_guest_mem mem;
+	struct vu_frontend fe;
+	struct virtq_drv q;
+	struct vring_used *mediated;
+	struct vring_avail *mediated_avail;
+	uint64_t buf_gpa;
+};
+
+static void *core_translate(void *opaque, uint64_t gpa, uint64_t len)
+{
+	struct core_rig *r = opaque;
+
+	return gpa + len <= r->mem.size ? r->mem.base + gpa : NULL;
+}
+
+static void core_log(void *opaque, uint64_t gpa, uint64_t len)
+{
+	rte_vhost_log_write(bench_vid, gpa, len);
+}
+
+/* chains of @per descriptors, every one device-written, the buffers
+ * laid out one after the other; the mediated ring names them in turn */
+static void core_prepare(struct core_rig *r, uint16_t size, unsigned per)
+{
+	uint32_t blen = 2048 / per;
+
+	for (unsigned d = 0; d < size; d++) {
+		r->q.desc[d].addr = r->buf_gpa + (uint64_t)d * blen;
+		r->q.desc[d].len = blen;
+		r->q.desc[d].flags = VRING_DESC_F_WRITE | ((d % per) + 1 < per ? VRING_DESC_F_NEXT : 0);
+		r->q.desc[d].next = (uint16_t)(d + 1);
+	}
+	for (unsigned i = 0; i < size; i++) {
+		r->mediated->ring[i].id = (i * per) % size;
+		r->mediated->ring[i].len = 1500;   /* spread over the chain */
+	}
+	r->mediated->idx = 0;
+	r->q.used->idx = 0;
+}
+
+static double core_run(struct core_rig *r, uint16_t size, bool dpdk, double secs,
+		       uint64_t *ret_entries)
+{
+	struct used_relay_ops ops = { core_translate, core_log, r };
+	struct used_relay_queue uq = {
+		.size = size, .desc = r->q.desc, .avail = r->q.avail, .used = r->q.used,
+		.used_gpa = r->q.used_gpa, .mediated = r->mediated,
+	};
+	struct vring m = {
+		.num = size, .desc = r->q.desc, .avail = r->mediated_avail, .used = r->mediated,
+	};
+	long long t0 = now_ns(), end = t0 + (long long)(secs * 1e9), t;
+	uint64_t entries = 0;
+	struct cerr e = { 0 };
+
+	uq.last = r->mediated->idx;
+	r->q.used->idx = r->mediated->idx;
+	do {
+		for (int k = 0; k < 16; k++) {
+			r->mediated->idx = (uint16_t)(r->mediated->idx + size);
+			if (dpdk) {
+				int n = rte_vdpa_relay_vring_used(bench_vid, 0, &m);
+
+				if (n != size)
+					die("rte_vdpa_relay_vring_used relayed a short round", NULL);
+			} else {
+				struct used_relay_result res;
+
+				if (used_relay_run(&uq, &ops, size, &res, &e) < 0 || res.entries != size)
+					die("used_relay_run", &e);
+			}
+			entries += size;
+		}
+		t = now_ns();
+	} while (t < end);
+	*ret_entries = entries;
+	return (double)entries / ((double)(t - t0) / 1e9);
+}
+
+static void bench_cores(double secs)
+{
+	char dir[] = "/tmp/ifcvf-bench-relay-XXXXXX", sock[128], prefix[64];
+	struct core_rig r;
+	struct cerr e = { 0 };
+	uint16_t sizes[] = { 256, 1024 };
+	unsigned pers[] = { 1, 2, 4 };
+
+	if (!mkdtemp(dir))
+		die("mkdtemp", NULL);
+	snprintf(sock, sizeof(sock), "%s/vhost.sock", dir);
+	snprintf(prefix, sizeof(prefix), "bench-relay-%d", (int)getpid());
+	{
+		char *argv[] = { "relay", "--no-huge", "-m", "256", "--no-pci", "--no-shconf",
+				 "--no-telemetry", "--file-prefix", prefix, "--lcores", "0@0",
+				 "--log-level", "*:error", NULL };
+
+		if (rte_eal_init((int)(sizeof(argv) / sizeof(argv[0])) - 1, argv) < 0)
+			die("rte_eal_init", NULL);
+	}
+	if (rte_vhost_driver_register(sock, 0) < 0 ||
+	    rte_vhost_driver_set_features(sock, F_VERSION_1 | F_LOG_ALL | F_PROTOCOL) < 0 ||
+	    rte_vhost_driver_set_protocol_features(sock, 1ull << VU_PROTOCOL_F_LOG_SHMFD |
+							 1ull << VU_PROTOCOL_F_REPLY_ACK) < 0 ||
+	    rte_vhost_driver_callback_register(sock, &bench_ops) < 0 ||
+	    rte_vhost_driver_start(sock) < 0)
+		die("vhost-user backend", NULL);
+
+	printf("relay core: used entries/s, dirty logging on (DPDK's log), one thread\n");
+	printf("%6s %6s %14s %14s %8s\n", "ring", "descs", "ours", "DPDK", "ours/DPDK");
+	for (unsigned si = 0; si < 2; si++) {
+		uint16_t size = sizes[si];
+
+		memset(&r, 0, sizeof(r));
+		if (vu_guest_mem_init(&r.mem, MEM_SIZE, &e) < 0 ||
+		    virtq_drv_init(&r.q, &r.mem, 0, size, false, &e) < 0)
+			die("guest memory", &e);
+		r.buf_gpa = vu_guest_mem_alloc(&r.mem, 2048ull * size, PAGE);
+		r.mediated = aligned_alloc(PAGE, PAGE * 4);
+		r.mediated_avail = aligned_alloc(PAGE, PAGE);
+		memset(r.mediated, 0, PAGE * 4);
+		memset(r.mediated_avail, 0, PAGE);
+		bench_vid = -1;
+		if (vu_frontend_connect(&r.fe, sock, 10000, &e) < 0 ||
+		    vu_frontend_handshake(&r.fe, 1ull << VU_PROTOCOL_F_REPLY_ACK |
+						       1ull << VU_PROTOCOL_F_LOG_SHMFD, &e) < 0 ||
+		    vu_frontend_set_features(&r.fe, F_VERSION_1 | F_PROTOCOL | F_LOG_ALL, &e) < 0 ||
+		    vu_frontend_set_mem_table(&r.fe, &r.mem, &e) < 0 ||
+		    vu_frontend_set_log_base(&r.fe, &e) < 0 ||
+		    vu_frontend_setup_vring(&r.fe, &r.q, &e) < 0 ||
+		    vu_frontend_set_vring_enable(&r.fe, 0, true, &e) < 0)
+			die("frontend", &e);
+		if (bench_vid < 0)
+			die("no vhost connection", NULL);
+		for (unsigned pi = 0; pi < 3; pi++) {
+			uint64_t n_ours, n_dpdk;
+			double ours, dpdk;
+
+			core_prepare(&r, size, pers[pi]);
+			/* warm both, then measure */
+			(void)core_run(&r, size, false, secs / 10, &n_ours);
+			(void)core_run(&r, size, true, secs / 10, &n_dpdk);
+			ours = core_run(&r, size, false, secs, &n_ours);
+			dpdk = core_run(&r, size, true, secs, &n_dpdk);
+			printf("%6u %6u %14.0f %14.0f %8.2f\n", size, pers[pi], ours, dpdk, ours / dpdk);
+		}
+		/* both logged: the buffers' pages are dirty */
+		if (!vu_frontend_log_test(&r.fe, r.buf_gpa))
+			die("nothing was logged", NULL);
+		vu_frontend_close(&r.fe);
+		virtq_drv_fini(&r.q);
+		vu_guest_mem_fini(&r.mem);
+		free(r.mediated);
+		free(r.mediated_avail);
+		/* let DPDK drop the connection before the next one */
+		usleep(100 * 1000);
+	}
+	(void)rte_vhost_driver_unregister(sock);
+	unlink(sock);
+	rmdir(dir);
+	(void)rte_eal_cleanup();
+}
+
+/* ====================================================================== */
+/* 2. switches and stops on the real helper                               */
+/* ====================================================================== */
+
+struct host {
+	char dir[64], emu_sock[128], sock[128], stats[128], log[128];
+	pid_t emu, helper;
+	size_t log_off;
+};
+
+static pid_t spawn(char *const argv[], const char *log)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int fd = open(log ? log : "/dev/null", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (fd >= 0) {
+			dup2(fd, STDOUT_FILENO);
+			dup2(fd, STDERR_FILENO);
+		}
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	if (pid < 0)
+		die("fork", NULL);
+	return pid;
+}
+
+static void wait_socket(const char *path, pid_t pid)
+{
+	struct stat st;
+
+	for (int i = 0; i < 400; i++) {
+		if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+			return;
+		if (waitpid(pid, NULL, WNOHANG) == pid) {
+			fprintf(stderr, "relay: the process for %s exited early\n", path);
+			exit(1);
+		}
+		usleep(25 * 1000);
+	}
+	fprintf(stderr, "relay: %s did not appear\n", path);
+	exit(1);
+}
+
+static void stop(pid_t pid)
+{
+	kill(pid, SIGTERM);
+	for (int i = 0; i < 200; i++) {
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			return;
+		usleep(25 * 1000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	long n;
+
+	if (!f)
+		return strdup("");
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = calloc(1, (size_t)n + 1);
+	if (fread(buf, 1, (size_t)n, f) != (size_t)n)
+		buf[0] = '\0';
+	fclose(f);
+	return buf;
+}
+
+/* the next "NEEDLE<number>" in the helper's log; -1 after 10 s without */
+static long long next_figure(struct host *h, const char *needle)
+{
+	for (int i = 0; i < 1000; i++) {
+		char *text = slurp(h->log), *hit = strlen(text) > h->log_off ? strstr(text + h->log_off, needle) : NULL;
+		long long v = -1;
+
+		if (hit) {
+			v = strtoll(hit + strlen(needle), NULL, 10);
+			h->log_off = (size_t)(hit - text) + strlen(needle);
+		}
+		free(text);
+		if (hit)
+			return v;
+		usleep(10 * 1000);
+	}
+	return -1;
+}
+
+static void host_start(struct host *h, const char *emu, const char *helper, bool sw, unsigned pps)
+{
+	char wire[96], port[400];
+
+	snprintf(h->dir, sizeof(h->dir), "/tmp/ifcvf-bench-switch-XXXXXX");
+	if (!mkdtemp(h->dir))
+		die("mkdtemp", NULL);
+	snprintf(h->emu_sock, sizeof(h->emu_sock), "%s/vf.sock", h->dir);
+	snprintf(h->sock, sizeof(h->sock), "%s/vu.sock", h->dir);
+	snprintf(h->stats, sizeof(h->stats), "%s/stats.json", h->dir);
+	snprintf(h->log, sizeof(h->log), "%s/helper.log", h->dir);
+	snprintf(wire, sizeof(wire), "gen:pps=%u,size=256", pps);
+	snprintf(port, sizeof(port), "device=vfio-user:%s,socket=%s%s", h->emu_sock, h->sock,
+		 sw ? ",sw-live-migration=1" : "");
+	h->log_off = 0;
+	h->emu = spawn((char *[]){ (char *)emu, "--socket", h->emu_sock, "--type", "net", "--wire",
+				   wire, "--stats-file", h->stats, NULL }, NULL);
+	wait_socket(h->emu_sock, h->emu);
+	h->helper = spawn((char *[]){ (char *)helper, "run", "--bus", "none", "--port", port, NULL },
+			  h->log);
+	wait_socket(h->sock, h->helper);
+}
+
+static void host_stop(struct host *h)
+{
+	stop(h->helper);
+	stop(h->emu);
+	unlink(h->stats);
+	unlink(h->log);
+	rmdir(h->dir);
+}
+
+static unsigned long long emu_dropped(struct host *h)
+{
+	const char *key = "\"dropped_gen\":{\"frames\":";
+	unsigned long long v = ~0ull;
+
+	unlink(h->stats);
+	kill(h->emu, SIGUSR1);
+	for (int i = 0; i < 500; i++) {
+		char *text = slurp(h->stats), *hit = strstr(text, key);
+
+		if (hit)
+			v = strtoull(hit + strlen(key), NULL, 10);
+		free(text);
+		if (hit)
+			return v;
+		usleep(10 * 1000);
+	}
+	die("no emulator stats", NULL);
+	return v;
+}
+
+struct guest {
+	struct vu_guest_mem mem;
+	struct vu_frontend fe;
+	struct virtq_drv rx, tx;
+	uint64_t buf_gpa;
+	uint64_t next_seq, frames, lost, dups;
+	bool seq_started;
+};
+
+static void guest_vring(struct guest *g, struct virtq_drv *q, uint32_t base)
+{
+	struct {
+		uint32_t index, num;
+	} __attribute__((packed)) num = { q->index, q->size }, vbase = { q->index, base };
+	struct {
+		uint32_t index, flags;
+		uint64_t desc, used, avail, log;
+	} __attribute__((packed)) addr = { q->index, 0, (uint64_t)(uintptr_t)q->desc,
+					   (uint64_t)(uintptr_t)q->used,
+					   (uint64_t)(uintptr_t)q->avail, q->used_gpa };
+	uint64_t kick = q->index;
+	struct cerr e = { 0 };
+
+	if (vu_frontend_request(&g->fe, VU_SET_VRING_NUM, &num, sizeof(num), NULL, 0, NULL, 0, &e) < 0 ||
+	    vu_frontend_request(&g->fe, VU_SET_VRING_BASE, &vbase, sizeof(vbase), NULL, 0, NULL, 0, &e) < 0 ||
+	    vu_frontend_request(&g->fe, VU_SET_VRING_ADDR, &addr, sizeof(addr), NULL, 0, NULL, 0, &e) < 0 ||
+	    vu_frontend_request(&g->fe, VU_SET_VRING_KICK, &kick, sizeof(kick), &q->kickfd, 1, NULL, 0, &e) < 0 ||
+	    vu_frontend_set_vring_call(&g->fe, q->index, q->callfd, &e) < 0 ||
+	    vu_frontend_set_vring_enable(&g->fe, q->index, true, &e) < 0)
+		die("vring setup", &e);
+}
+
+static void guest_post_all(struct guest *g)
+{
+	while (g->rx.num_free > 0) {
+		uint16_t head = g->rx.free_head;
+		struct virtq_buf b = { g->buf_gpa + (uint64_t)head * 2048, 2048, true };
+
+		if (virtq_drv_add(&g->rx, &g->mem, &b, 1, false) < 0)
+			break;
+	}
+	(void)virtq_drv_kick(&g->rx);
+}
+
+/* reap RX, check the generator's sequence, refill; for @ms */
+static void guest_pump(struct guest *g, unsigned ms)
+{
+	long long end = now_ns() + (long long)ms * 1000000;
+
+	do {
+		uint32_t id, len, stream;
+		uint64_t seq;
+		bool any = false;
+
+		while (virtq_drv_get_used(&g->rx, &id, &len) > 0) {
+			const uint8_t *f = vu_gpa(&g->mem, g->buf_gpa + (uint64_t)id * 2048) + 12;
+
+			any = true;
+			if (len < 12 || gen_frame_parse(f, len - 12, &stream, &seq) != GEN_FRAME_OK)
+				continue;
+			if (g->seq_started && seq > g->next_seq)
+				g->lost += seq - g->next_seq;
+			else if (g->seq_started && seq < g->next_seq)
+				g->dups++;
+			g->next_seq = seq + 1;
+			g->seq_started = true;
+			g->frames++;
+		}
+		if (any)
+			guest_post_all(g);
+		else
+			usleep(20);
+	} while (now_ns() < end);
+}
+
+static void guest_connect(struct guest *g, struct host *h)
+{
+	struct cerr e = { 0 };
+
+	if (vu_frontend_connect(&g->fe, h->sock, 10000, &e) < 0 ||
+	    vu_frontend_handshake(&g->fe, 1ull << VU_PROTOCOL_F_REPLY_ACK |
+					      1ull << VU_PROTOCOL_F_LOG_SHMFD, &e) < 0 ||
+	    vu_frontend_set_features(&g->fe, F_VERSION_1 | F_PROTOCOL, &e) < 0 ||
+	    vu_frontend_set_mem_table(&g->fe, &g->mem, &e) < 0 ||
+	    vu_frontend_set_log_base(&g->fe, &e) < 0)
+		die("frontend", &e);
+	guest_vring(g, &g->rx, 0);
+	guest_vring(g, &g->tx, 0);
+	guest_post_all(g);
+}
+
+static long long set_log_all(struct guest *g, bool on)
+{
+	struct cerr e = { 0 };
+	long long t0 = now_ns();
+
+	if (vu_frontend_set_features(&g->fe, F_VERSION_1 | F_PROTOCOL | (on ? F_LOG_ALL : 0), &e) < 0)
+		die("SET_FEATURES", &e);
+	return now_ns() - t0;
+}
+
+static void print_us(const char *what, long long *v, unsigned n, double scale)
+{
+	long long max = maximum(v, n), med = median(v, n);
+
+	printf("  %-40s median %8.1f us   max %8.1f us   (%u)\n", what, (double)med / scale,
+	       (double)max / scale, n);
+}
+
+static void bench_switches(const char *emu, const char *helper, unsigned n, unsigned pps)
+{
+	for (int sw = 1; sw >= 0; sw--) {
+		long long *on_fe = calloc(n, sizeof(long long)), *off_fe = calloc(n, sizeof(long long));
+		long long *on_h = calloc(n, sizeof(long long)), *off_h = calloc(n, sizeof(long long));
+		long long *stop_fe = calloc(n, sizeof(long long)), *stop_h = calloc(n, sizeof(long long));
+		unsigned long long dropped;
+		struct cerr e = { 0 };
+		struct guest g;
+		struct host h;
+
+		memset(&g, 0, sizeof(g));
+		if (vu_guest_mem_init(&g.mem, MEM_SIZE, &e) < 0 ||
+		    virtq_drv_init(&g.rx, &g.mem, 0, 256, false, &e) < 0 ||
+		    virtq_drv_init(&g.tx, &g.mem, 1, 256, false, &e) < 0)
+			die("guest", &e);
+		g.buf_gpa = vu_guest_mem_alloc(&g.mem, 256 * 2048, PAGE);
+		host_start(&h, emu, helper, sw, pps);
+		guest_connect(&g, &h);
+		if (next_figure(&h, "running: ") < 0)
+			die("the port did not start", NULL);
+		guest_pump(&g, 200);
+
+		for (unsigned i = 0; i < n; i++) {
+			on_fe[i] = set_log_all(&g, true);
+			on_h[i] = next_figure(&h, "switched in ") * 1000;
+			guest_pump(&g, 30);
+			off_fe[i] = set_log_all(&g, false);
+			off_h[i] = next_figure(&h, "switched in ") * 1000;
+			guest_pump(&g, 30);
+		}
+		dropped = emu_dropped(&h);
+
+		printf("%s mode, %u switches each way, generator at %u frames/s, 256-frame FIFO:\n",
+		       sw ? "sw (direct <-> relay)" : "hw (VF logging on/off)", n, pps);
+		print_us(sw ? "direct -> relay, SET_FEATURES round trip" : "logging on, SET_FEATURES round trip",
+			 on_fe, n, 1000.0);
+		print_us("  of which in the helper", on_h, n, 1000.0);
+		print_us(sw ? "relay -> direct, SET_FEATURES round trip" : "logging off, SET_FEATURES round trip",
+			 off_fe, n, 1000.0);
+		print_us("  of which in the helper", off_h, n, 1000.0);
+		printf("  frames received %llu, lost at the switches %llu (gaps), duplicates %llu, "
+		       "emulator dropped %llu%s\n", (unsigned long long)g.frames,
+		       (unsigned long long)g.lost, (unsigned long long)g.dups, dropped,
+		       g.lost || g.dups || dropped ? "   <-- FRAMES LOST" : "");
+
+		/* GET_VRING_BASE while logging, then the guest starts the rings again */
+		for (unsigned i = 0; i < n; i++) {
+			uint32_t rx_base, tx_base;
+			long long t0;
+
+			set_log_all(&g, true);
+			guest_pump(&g, 20);
+			t0 = now_ns();
+			if (vu_frontend_get_vring_base(&g.fe, 0, &rx_base, &e) < 0)
+				die("GET_VRING_BASE", &e);
+			stop_fe[i] = now_ns() - t0;
+			if (vu_frontend_get_vring_base(&g.fe, 1, &tx_base, &e) < 0)
+				die("GET_VRING_BASE", &e);
+			stop_h[i] = next_figure(&h, "ring state handed back in ") * 1000;
+			/* what the VF used before it stopped, then a clean start */
+			guest_pump(&g, 1);
+			set_log_all(&g, false);
+			guest_vring(&g, &g.rx, rx_base);
+			guest_vring(&g, &g.tx, tx_base);
+			g.seq_started = false;   /* frames dropped while stopped are expected */
+			guest_pump(&g, 20);
+		}
+		print_us("GET_VRING_BASE while logging, round trip", stop_fe, n, 1000.0);
+		print_us("  of which in the helper", stop_h, n, 1000.0);
+		vu_frontend_close(&g.fe);
+		host_stop(&h);
+		virtq_drv_fini(&g.rx);
+		virtq_drv_fini(&g.tx);
+		vu_guest_mem_fini(&g.mem);
+		free(on_fe);
+		free(off_fe);
+		free(on_h);
+		free(off_h);
+		free(stop_fe);
+		free(stop_h);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	unsigned n = argc > 3 ? (unsigned)strtoul(argv[3], NULL, 0) : 20;
+	unsigned pps = argc > 4 ? (unsigned)strtoul(argv[4], NULL, 0) : 20000;
+
+	if (argc < 3 || n < 10) {
+		fprintf(stderr, "usage: %s IFCVF-EMU IFCVF-HELPER [SWITCHES>=10] [PPS]\n", argv[0]);
+		return 2;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* processes first: forking after DPDK's threads start is best avoided */
+	bench_switches(argv[1], argv[2], n, pps);
+	bench_cores(1.0);
+	return 0;
+}

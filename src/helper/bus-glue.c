@@ -1,0 +1,297 @@
+/* The port model published through src/dbus. See bus-glue.h; main thread
+ * only. */
+#include "bus-glue.h"
+
+#include <errno.h>
+
+#include "helper-error.h"
+#include "ifcvf-bus.h"
+#include "ifcvf-regs.h"
+
+typedef struct {
+	struct port *port;           /* borrowed */
+	IfcvfBusPort *bus_port;      /* owned by the bus */
+	enum port_state state;       /* of the last event published */
+	char *reason;                /* of the last event that was not a warning */
+} GluePort;
+
+struct _IfcvfBusGlue {
+	IfcvfBus *bus;
+	GPtrArray *ports;            /* GluePort *, index = port index, may hold NULL */
+	IfcvfBusGlueStopFunc stop;
+	gpointer stop_data;
+
+	/* ifcvf_bus_glue_own_name() */
+	gboolean name_done;
+	gboolean owned;
+	GError *name_error;
+};
+
+static void glue_port_free(GluePort *gp)
+{
+	g_free(gp->reason);
+	g_free(gp);
+}
+
+static GluePort *glue_port(IfcvfBusGlue *glue, guint index)
+{
+	return index < glue->ports->len ? g_ptr_array_index(glue->ports, index) : NULL;
+}
+
+/* ---- snapshots ---- */
+
+static IfcvfBusPortState bus_state(enum port_state state, const struct port_info *info)
+{
+	switch (state) {
+	case PORT_STATE_PROBED:
+		return IFCVF_BUS_PORT_STATE_PROBED;
+	case PORT_STATE_WAITING:
+		return IFCVF_BUS_PORT_STATE_WAITING;
+	case PORT_STATE_RUNNING:
+		/* what live migration has in force, unless this is an older
+		 * event than the state the port is in now */
+		if (info->state == PORT_STATE_RUNNING && info->lm_state == PORT_LM_LOGGING_HW)
+			return IFCVF_BUS_PORT_STATE_LOGGING_HW;
+		if (info->state == PORT_STATE_RUNNING && info->lm_state == PORT_LM_RELAYING_SW)
+			return IFCVF_BUS_PORT_STATE_RELAYING_SW;
+		return IFCVF_BUS_PORT_STATE_RUNNING;
+	case PORT_STATE_STOPPED:
+		return IFCVF_BUS_PORT_STATE_STOPPED;
+	case PORT_STATE_FAILED:
+	case PORT_STATE_LAST:
+		break;
+	}
+	return IFCVF_BUS_PORT_STATE_FAILED;
+}
+
+/* GetStats: counters only grow while the helper runs (the durations of the
+ * last switch and stop are in the log, not here) */
+enum {
+	C_KICKS, C_CONFIG_IRQS, C_DMA_MAPS, C_STARTS, C_STOPS, C_ERRORS,
+	C_RELAYED, C_PAGES_LOGGED, C_SWITCHOVERS, C_ROLLBACKS, C_LAST
+};
+
+static void fill_counters(const struct port_info *info, IfcvfBusCounter *c)
+{
+	c[C_KICKS] = (IfcvfBusCounter){ "kicks-relayed", info->kicks };
+	c[C_CONFIG_IRQS] = (IfcvfBusCounter){ "config-interrupts", info->config_irqs };
+	c[C_DMA_MAPS] = (IfcvfBusCounter){ "dma-maps", info->dma_maps };
+	c[C_STARTS] = (IfcvfBusCounter){ "starts", info->starts };
+	c[C_STOPS] = (IfcvfBusCounter){ "stops", info->stops };
+	c[C_ERRORS] = (IfcvfBusCounter){ "errors", info->errors };
+	c[C_RELAYED] = (IfcvfBusCounter){ "relayed-used-entries", info->relayed_entries };
+	c[C_PAGES_LOGGED] = (IfcvfBusCounter){ "pages-logged", info->pages_logged };
+	c[C_SWITCHOVERS] = (IfcvfBusCounter){ "switchovers", info->switchovers };
+	c[C_ROLLBACKS] = (IfcvfBusCounter){ "rollbacks", info->rollbacks };
+}
+
+/* Publish @gp as it stands: state and reason of the last event, the rest
+ * read now. */
+static void publish(GluePort *gp)
+{
+	const struct ifcvf_hw *hw = port_hw(gp->port);
+	IfcvfBusCounter counters[C_LAST];
+	IfcvfBusPortSnapshot snap = { 0 };
+	struct port_info info;
+	char mac[18] = "";
+
+	port_get_info(gp->port, &info);
+	if (hw->type == IFCVF_DEV_NET && (hw->features & (1ull << VIRTIO_NET_F_MAC)))
+		g_snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", hw->mac[0], hw->mac[1],
+			   hw->mac[2], hw->mac[3], hw->mac[4], hw->mac[5]);
+	fill_counters(&info, counters);
+
+	snap.state = bus_state(gp->state, &info);
+	snap.state_reason = gp->reason;
+	snap.device_features = hw->features;
+	snap.negotiated_features = info.negotiated;
+	snap.queue_pairs = port_queue_num(gp->port);
+	snap.enabled_queues = (guint)__builtin_popcountll(info.enabled_vrings);
+	snap.mac = mac;
+	snap.lm_mode = info.lm_mode == PORT_LM_MODE_SW ? IFCVF_BUS_LM_MODE_SW : IFCVF_BUS_LM_MODE_HW;
+	snap.guest_announce = info.guest_announce;
+	snap.counters = counters;
+	snap.n_counters = C_LAST;
+	ifcvf_bus_port_update(gp->bus_port, &snap);
+}
+
+/* ---- handlers (main loop) ---- */
+
+static gboolean set_lm_mode_cb(IfcvfBusPort *bus_port, IfcvfBusLmMode mode, gpointer user_data,
+			       GError **error)
+{
+	IfcvfBusGlue *glue = user_data;
+	GluePort *gp = glue_port(glue, ifcvf_bus_port_get_index(bus_port));
+	enum port_lm_mode want = mode == IFCVF_BUS_LM_MODE_SW ? PORT_LM_MODE_SW : PORT_LM_MODE_HW;
+	struct cerr ce = { 0 };
+	int r;
+
+	g_return_val_if_fail(gp != NULL, FALSE);
+	r = port_set_lm_mode(gp->port, want, &ce);
+	if (r < 0) {
+		g_set_error(error, IFCVF_BUS_ERROR,
+			    r == -EBUSY     ? IFCVF_BUS_ERROR_BUSY
+			    : r == -ENOTSUP ? IFCVF_BUS_ERROR_NOT_SUPPORTED
+					    : IFCVF_BUS_ERROR_FAILED,
+			    "%s", ce.msg);
+		g_message("port %u: live-migration mode %s refused over D-Bus: %s",
+			  port_index(gp->port), port_lm_mode_to_string(want), ce.msg);
+		return FALSE;
+	}
+	g_message("port %u: live-migration mode set to %s over D-Bus", port_index(gp->port),
+		  port_lm_mode_to_string(want));
+	publish(gp);
+	return TRUE;
+}
+
+static void shutdown_cb(IfcvfBus *bus, gpointer user_data)
+{
+	IfcvfBusGlue *glue = user_data;
+
+	if (glue->stop)
+		glue->stop(glue->stop_data);
+}
+
+static void refresh_port_cb(IfcvfBusPort *bus_port, gpointer user_data)
+{
+	IfcvfBusGlue *glue = user_data;
+	GluePort *gp = glue_port(glue, ifcvf_bus_port_get_index(bus_port));
+
+	if (gp)
+		publish(gp);
+}
+
+static void name_cb(IfcvfBus *bus, gboolean owned, const GError *error, gpointer user_data)
+{
+	IfcvfBusGlue *glue = user_data;
+
+	if (!glue->name_done) {
+		glue->name_done = TRUE;
+		glue->owned = owned;
+		if (!owned)
+			glue->name_error = g_error_copy(error);
+		return;
+	}
+	if (!owned) {
+		glue->owned = FALSE;
+		g_warning("D-Bus: %s; the ports keep running, but their state is no longer "
+			  "published", error ? error->message : "the name was lost");
+	}
+}
+
+/* ---- API ---- */
+
+IfcvfBusGlue *ifcvf_bus_glue_new(const char *bus, const char *vm_name, const char *vm_uuid,
+				 IfcvfBusGlueStopFunc stop, gpointer user_data, GError **error)
+{
+	static const IfcvfBusHandlers handlers = {
+		.set_lm_mode = set_lm_mode_cb,
+		.shutdown = shutdown_cb,
+		.refresh_port = refresh_port_cb,
+	};
+	g_autoptr(GError) local = NULL;
+	g_autoptr(IfcvfBus) b = NULL;
+	IfcvfBusGlue *glue;
+
+	g_return_val_if_fail(bus != NULL && vm_uuid != NULL, NULL);
+	b = ifcvf_bus_new(bus, vm_name ? vm_name : vm_uuid, vm_uuid, &local);
+	if (!b) {
+		g_set_error_literal(error, IFCVF_HELPER_ERROR,
+				    g_error_matches(local, IFCVF_BUS_ERROR, IFCVF_BUS_ERROR_INVALID_ARGS)
+					    ? IFCVF_HELPER_ERROR_INVALID_ARGS
+					    : IFCVF_HELPER_ERROR_FAILED,
+				    local->message);
+		return NULL;
+	}
+	glue = g_new0(IfcvfBusGlue, 1);
+	glue->bus = g_steal_pointer(&b);
+	glue->ports = g_ptr_array_new_with_free_func((GDestroyNotify)glue_port_free);
+	glue->stop = stop;
+	glue->stop_data = user_data;
+	ifcvf_bus_set_handlers(glue->bus, &handlers, glue);
+	return glue;
+}
+
+gboolean ifcvf_bus_glue_own_name(IfcvfBusGlue *glue, const gboolean *cancelled, GError **error)
+{
+	g_return_val_if_fail(glue != NULL, FALSE);
+
+	ifcvf_bus_start(glue->bus, name_cb, glue);
+	while (!glue->name_done && !(cancelled && *cancelled))
+		g_main_context_iteration(NULL, TRUE);
+	if (glue->owned)
+		return TRUE;
+	if (glue->name_error) {
+		g_set_error_literal(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_FAILED,
+				    glue->name_error->message);
+		g_clear_error(&glue->name_error);
+	}
+	return FALSE;
+}
+
+gboolean ifcvf_bus_glue_add_port(IfcvfBusGlue *glue, struct port *p, GError **error)
+{
+	const struct port_config *cfg = port_config(p);
+	guint index = port_index(p);
+	g_autoptr(GError) local = NULL;
+	IfcvfBusPort *bus_port;
+	GluePort *gp;
+
+	if (!glue)
+		return TRUE;
+	bus_port = ifcvf_bus_add_port(glue->bus, index, cfg->device, cfg->socket,
+				      port_hw(p)->type == IFCVF_DEV_BLK ? IFCVF_BUS_DEVICE_BLK
+									: IFCVF_BUS_DEVICE_NET,
+				      &local);
+	if (!bus_port) {
+		g_set_error(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_INVALID_ARGS,
+			    "port %u (%s): cannot publish it on D-Bus: %s", index, cfg->device,
+			    local->message);
+		return FALSE;
+	}
+	gp = g_new0(GluePort, 1);
+	gp->port = p;
+	gp->bus_port = bus_port;
+	gp->state = PORT_STATE_PROBED;
+	if (glue->ports->len <= index)
+		g_ptr_array_set_size(glue->ports, index + 1);
+	g_ptr_array_index(glue->ports, index) = gp;
+	publish(gp);
+	return TRUE;
+}
+
+void ifcvf_bus_glue_port_event(IfcvfBusGlue *glue, const struct port_event *ev)
+{
+	GluePort *gp;
+
+	if (!glue || !(gp = glue_port(glue, ev->port)))
+		return;
+	gp->state = ev->state;
+	if (!ev->warning) {
+		g_free(gp->reason);
+		gp->reason = g_utf8_make_valid(ev->reason, -1);
+	}
+	publish(gp);
+}
+
+void ifcvf_bus_glue_begin_shutdown(IfcvfBusGlue *glue)
+{
+	if (glue)
+		ifcvf_bus_begin_shutdown(glue->bus);
+}
+
+void ifcvf_bus_glue_free(IfcvfBusGlue *glue)
+{
+	if (!glue)
+		return;
+	/* the bus first: no handler may see a port after this */
+	ifcvf_bus_free(glue->bus);
+	g_ptr_array_unref(glue->ports);
+	g_clear_error(&glue->name_error);
+	g_free(glue);
+}
+
+const char *ifcvf_bus_glue_get_name(IfcvfBusGlue *glue)
+{
+	return glue ? ifcvf_bus_get_name(glue->bus) : NULL;
+}

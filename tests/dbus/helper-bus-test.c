@@ -1,0 +1,951 @@
+/* The real helper on a private bus: a dbus-daemon of the test's own, the
+ * real `ifcvf-helper run --bus ADDRESS`, the real ifcvf-emu (--wire loop)
+ * and dpdk-testpmd's virtio-user as the frontend. What clients see follows
+ * what the datapath does: Port.State goes waiting -> running -> (stopped ->)
+ * waiting as testpmd comes and goes (PropertiesChanged, in order), GetStats
+ * counters grow with traffic, ifcvfctl and busctl show the helper as the
+ * XML says, SetLiveMigrationMode refuses "hw" on a VF without the BAR4
+ * block, Shutdown() stops the helper like SIGTERM, and a second helper for
+ * the same VM does not start. A vhost-user frontend of the test's own
+ * (tests/lib) turns dirty logging on and off: State shows logging-hw and
+ * relaying-sw, SetLiveMigrationMode answers Busy meanwhile.
+ *
+ * Every wait is for an event (a signal, a log line, an exit) and bounded
+ * only to turn a hang into a failure; no assertion depends on a time. */
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "datapath-util.h"
+#include "dbus-test-util.h"
+#include "virtq-drv.h"
+#include "vu-frontend.h"
+
+#define VM_NAME     "bus-vm"
+#define ROOT_PATH   "/org/ifcvf/Helper1"
+#define PORT_PATH   "/org/ifcvf/Helper1/port/"
+#define PORT_IFACE  "org.ifcvf.Helper1.Port"
+#define DOMAIN_IFACE "org.ifcvf.Helper1.Domain"
+#define WAIT_S      60   /* a hang, not a slow machine */
+
+static const char bus_config_fmt[] =
+	"<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN\"\n"
+	" \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
+	"<busconfig>\n"
+	"  <type>session</type>\n"
+	"  <listen>unix:path=%s/bus</listen>\n"
+	"  <auth>EXTERNAL</auth>\n"
+	"  <policy context=\"default\">\n"
+	"    <allow send_destination=\"*\" eavesdrop=\"true\"/>\n"
+	"    <allow eavesdrop=\"true\"/>\n"
+	"    <allow own=\"*\"/>\n"
+	"  </policy>\n"
+	"</busconfig>\n";
+
+/* A private bus and what the test has seen on it. */
+typedef struct {
+	char *dir;
+	TestDaemon *daemon;
+	GDBusConnection *c;
+	guint props_sub;
+	guint name_watch;
+	gboolean owned;            /* TEST_BUS_NAME has an owner */
+	GHashTable *states;        /* port path -> GPtrArray of State values, in order */
+	GPtrArray *procs;          /* DpProc *, stopped at the end */
+} Rig;
+
+static void props_changed_cb(GDBusConnection *c, const char *sender, const char *path,
+			     const char *iface, const char *signal, GVariant *params,
+			     gpointer user_data)
+{
+	Rig *r = user_data;
+	const char *changed_iface, *state;
+	g_autoptr(GVariant) changed = NULL;
+
+	g_variant_get(params, "(&s@a{sv}@as)", &changed_iface, &changed, NULL);
+	if (strcmp(changed_iface, PORT_IFACE) != 0 ||
+	    !g_variant_lookup(changed, "State", "&s", &state))
+		return;
+	g_test_message("%s: State %s", path, state);
+	if (!g_hash_table_contains(r->states, path))
+		g_hash_table_insert(r->states, g_strdup(path), g_ptr_array_new_with_free_func(g_free));
+	g_ptr_array_add(g_hash_table_lookup(r->states, path), g_strdup(state));
+}
+
+static void name_appeared_cb(GDBusConnection *c, const char *name, const char *owner,
+			     gpointer user_data)
+{
+	((Rig *)user_data)->owned = TRUE;
+}
+
+static void name_vanished_cb(GDBusConnection *c, const char *name, gpointer user_data)
+{
+	((Rig *)user_data)->owned = FALSE;
+}
+
+static Rig *rig_new(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *config = NULL;
+	g_autofree char *config_path = NULL;
+	g_autoptr(GVariant) id = NULL;
+	Rig *r = g_new0(Rig, 1);
+
+	r->dir = g_dir_make_tmp("ifcvf-hb-XXXXXX", &error);
+	g_assert_no_error(error);
+	config = g_strdup_printf(bus_config_fmt, r->dir);
+	config_path = g_build_filename(r->dir, "bus.conf", NULL);
+	g_file_set_contents(config_path, config, -1, &error);
+	g_assert_no_error(error);
+	r->daemon = test_daemon_start(config_path);
+	r->c = test_bus_connect(r->daemon->address);
+	r->states = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+					  (GDestroyNotify)g_ptr_array_unref);
+	r->procs = g_ptr_array_new();
+	/* any sender: only the helper serves ports on this bus */
+	r->props_sub = g_dbus_connection_signal_subscribe(
+		r->c, NULL, "org.freedesktop.DBus.Properties", "PropertiesChanged", NULL, NULL,
+		G_DBUS_SIGNAL_FLAGS_NONE, props_changed_cb, r, NULL);
+	r->name_watch = g_bus_watch_name_on_connection(r->c, TEST_BUS_NAME,
+						       G_BUS_NAME_WATCHER_FLAGS_NONE,
+						       name_appeared_cb, name_vanished_cb, r, NULL);
+	/* a round trip: the bus has the match rules before any helper runs */
+	id = g_dbus_connection_call_sync(r->c, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+					 "org.freedesktop.DBus", "GetId", NULL, NULL,
+					 G_DBUS_CALL_FLAGS_NONE, 10000, NULL, &error);
+	g_assert_no_error(error);
+	return r;
+}
+
+static void rm_tree(const char *path)
+{
+	g_autoptr(GDir) d = g_dir_open(path, 0, NULL);
+	const char *name;
+
+	while (d && (name = g_dir_read_name(d))) {
+		g_autofree char *child = g_build_filename(path, name, NULL);
+
+		if (g_file_test(child, G_FILE_TEST_IS_DIR) && !g_file_test(child, G_FILE_TEST_IS_SYMLINK))
+			rm_tree(child);
+		else
+			(void)g_unlink(child);
+	}
+	(void)g_rmdir(path);
+}
+
+static void rig_free(Rig *r)
+{
+	for (guint i = r->procs->len; i > 0; i--) {
+		DpProc *p = g_ptr_array_index(r->procs, i - 1);
+
+		if (dp_proc_alive(p))
+			(void)dp_proc_stop(p, 30);
+		dp_proc_free(p);
+	}
+	g_ptr_array_unref(r->procs);
+	g_bus_unwatch_name(r->name_watch);
+	g_dbus_connection_signal_unsubscribe(r->c, r->props_sub);
+	(void)g_dbus_connection_close_sync(r->c, NULL, NULL);
+	g_object_unref(r->c);
+	test_daemon_stop(r->daemon);
+	g_hash_table_unref(r->states);
+	rm_tree(r->dir);
+	g_free(r->dir);
+	g_free(r);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Rig, rig_free)
+
+/* ---- waiting for events ---- */
+
+static gboolean expired_cb(gpointer user_data)
+{
+	*(gboolean *)user_data = TRUE;
+	return G_SOURCE_REMOVE;
+}
+
+/* Iterate the main context until @cond holds; fail after WAIT_S. */
+static void wait_until(gboolean (*cond)(Rig *r, gconstpointer data), Rig *r, gconstpointer data,
+		       const char *what)
+{
+	gboolean expired = FALSE;
+	guint id = g_timeout_add_seconds(WAIT_S, expired_cb, &expired);
+
+	while (!cond(r, data) && !expired)
+		g_main_context_iteration(NULL, TRUE);
+	if (!cond(r, data))
+		g_error("%s did not happen within %d s", what, WAIT_S);
+	g_source_remove(id);
+}
+
+static GPtrArray *states_of(Rig *r, guint port)
+{
+	g_autofree char *path = g_strdup_printf(PORT_PATH "%u", port);
+
+	return g_hash_table_lookup(r->states, path);
+}
+
+static const char *last_state(Rig *r, guint port)
+{
+	GPtrArray *s = states_of(r, port);
+
+	return s && s->len ? g_ptr_array_index(s, s->len - 1) : "";
+}
+
+typedef struct {
+	guint port;
+	const char *state;
+	guint after;   /* only changes past this many count */
+} StateWait;
+
+static gboolean state_seen(Rig *r, gconstpointer data)
+{
+	const StateWait *w = data;
+	GPtrArray *s = states_of(r, w->port);
+
+	for (guint i = w->after; s && i < s->len; i++)
+		if (g_str_equal(g_ptr_array_index(s, i), w->state))
+			return TRUE;
+	return FALSE;
+}
+
+static gboolean last_state_is(Rig *r, gconstpointer data)
+{
+	const StateWait *w = data;
+	GPtrArray *s = states_of(r, w->port);
+
+	return s && s->len > w->after && g_str_equal(last_state(r, w->port), w->state);
+}
+
+static guint n_states(Rig *r, guint port)
+{
+	GPtrArray *s = states_of(r, port);
+
+	return s ? s->len : 0;
+}
+
+static gboolean is_owned(Rig *r, gconstpointer data)
+{
+	return r->owned == GPOINTER_TO_INT(data);
+}
+
+/* ---- the helper ---- */
+
+static DpProc *helper_spawn(Rig *r, const char *log_name, const char *name,
+			    const char *const *port_specs)
+{
+	g_autoptr(GPtrArray) argv = g_ptr_array_new();
+	DpProc *p;
+
+	g_ptr_array_add(argv, (gpointer)test_program("IFCVF_HELPER"));
+	g_ptr_array_add(argv, (gpointer) "run");
+	g_ptr_array_add(argv, (gpointer) "--bus");
+	g_ptr_array_add(argv, r->daemon->address);
+	g_ptr_array_add(argv, (gpointer) "--uuid");
+	g_ptr_array_add(argv, (gpointer)TEST_UUID);
+	g_ptr_array_add(argv, (gpointer) "--name");
+	g_ptr_array_add(argv, (gpointer)name);
+	for (guint i = 0; port_specs[i]; i++) {
+		g_ptr_array_add(argv, (gpointer) "--port");
+		g_ptr_array_add(argv, (gpointer)port_specs[i]);
+	}
+	g_ptr_array_add(argv, NULL);
+	p = dp_proc_spawn(r->dir, log_name, (const char *const *)argv->pdata, FALSE);
+	g_ptr_array_add(r->procs, p);
+	return p;
+}
+
+/* Spawn the helper and wait until it owns the name and every port waits
+ * for its frontend. */
+static DpProc *helper_start(Rig *r, const char *name, const char *const *port_specs)
+{
+	DpProc *p = helper_spawn(r, "helper", name, port_specs);
+
+	wait_until(is_owned, r, GINT_TO_POINTER(TRUE), "the helper owning its name");
+	for (guint i = 0; port_specs[i]; i++) {
+		StateWait w = { i, "waiting", 0 };
+
+		wait_until(state_seen, r, &w, "a port going to waiting");
+	}
+	return p;
+}
+
+
+/* ---- D-Bus reads ---- */
+
+static char *port_path(guint port)
+{
+	return g_strdup_printf(PORT_PATH "%u", port);
+}
+
+static char *get_string(Rig *r, guint port, const char *prop)
+{
+	g_autofree char *path = port_path(port);
+	g_autoptr(GVariant) v = test_get_property(r->c, path, PORT_IFACE, prop);
+
+	return g_variant_dup_string(v, NULL);
+}
+
+static guint64 get_uint(Rig *r, guint port, const char *prop)
+{
+	g_autofree char *path = port_path(port);
+	g_autoptr(GVariant) v = test_get_property(r->c, path, PORT_IFACE, prop);
+
+	return g_variant_is_of_type(v, G_VARIANT_TYPE_UINT32) ? g_variant_get_uint32(v)
+							       : g_variant_get_uint64(v);
+}
+
+typedef struct {
+	guint64 kicks, dma_maps, starts, stops, errors, config_irqs;
+} Stats;
+
+static void get_stats(Rig *r, guint port, Stats *ret)
+{
+	g_autofree char *path = port_path(port);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariant) reply = test_call(r->c, path, PORT_IFACE, "GetStats", NULL, &error);
+	g_autoptr(GVariant) dict = NULL;
+
+	g_assert_no_error(error);
+	dict = g_variant_get_child_value(reply, 0);
+	memset(ret, 0, sizeof(*ret));
+	g_assert_true(g_variant_lookup(dict, "kicks-relayed", "t", &ret->kicks));
+	g_assert_true(g_variant_lookup(dict, "dma-maps", "t", &ret->dma_maps));
+	g_assert_true(g_variant_lookup(dict, "starts", "t", &ret->starts));
+	g_assert_true(g_variant_lookup(dict, "stops", "t", &ret->stops));
+	g_assert_true(g_variant_lookup(dict, "errors", "t", &ret->errors));
+	g_assert_true(g_variant_lookup(dict, "config-interrupts", "t", &ret->config_irqs));
+	/* the live-migration counters are there too */
+	for (const char *const *k = (const char *const[]){ "relayed-used-entries", "pages-logged",
+							    "switchovers", "rollbacks", NULL };
+	     *k; k++)
+		g_assert_true(g_variant_lookup(dict, *k, "t", NULL));
+	g_test_message("port %u: kicks %" G_GUINT64_FORMAT " dma-maps %" G_GUINT64_FORMAT
+		       " starts %" G_GUINT64_FORMAT " stops %" G_GUINT64_FORMAT " errors %"
+		       G_GUINT64_FORMAT, port, ret->kicks, ret->dma_maps, ret->starts, ret->stops,
+		       ret->errors);
+}
+
+/* Run a program (argv[0] from PATH or a full path); its exit status,
+ * stdout+stderr in @ret_out. */
+static int run_tool(char **ret_out, const char *const *argv)
+{
+	g_autofree char *out = NULL;
+	g_autofree char *err = NULL;
+	g_autofree char *cmd = g_strjoinv(" ", (char **)argv);
+	int status = test_run(argv, &out, &err);
+
+	g_test_message("$ %s\nstatus %d\nstdout:\n%s\nstderr:\n%s", cmd, status, out, err);
+	*ret_out = g_strconcat(out, err, NULL);
+	return status;
+}
+
+static int ifcvfctl(Rig *r, char **ret_out, const char *const *args)
+{
+	g_autoptr(GPtrArray) argv = g_ptr_array_new();
+
+	g_ptr_array_add(argv, (gpointer)test_ifcvfctl_path());
+	g_ptr_array_add(argv, (gpointer) "--bus");
+	g_ptr_array_add(argv, r->daemon->address);
+	for (guint i = 0; args[i]; i++)
+		g_ptr_array_add(argv, (gpointer)args[i]);
+	g_ptr_array_add(argv, NULL);
+	return run_tool(ret_out, (const char *const *)argv->pdata);
+}
+
+/* columns padded with spaces squeezed to one */
+static char *squeeze(const char *text)
+{
+	g_autoptr(GRegex) re = g_regex_new(" +", 0, 0, NULL);
+
+	return g_regex_replace_literal(re, text, -1, 0, " ", 0, NULL);
+}
+
+static void assert_has(const char *text, const char *want)
+{
+	if (!strstr(text, want))
+		g_error("'%s' not found in:\n%s", want, text);
+}
+
+/* ---- tests ---- */
+
+/* busctl's view of the live port and domain is the interface XML */
+static void check_introspection(Rig *r)
+{
+	g_autofree char *busctl = g_find_program_in_path("busctl");
+	g_autofree char *address_arg = g_strconcat("--address=", r->daemon->address, NULL);
+	static const struct {
+		const char *path, *iface, *file;
+	} objs[] = {
+		{ ROOT_PATH, DOMAIN_IFACE, "org.ifcvf.Helper1.Domain.xml" },
+		{ PORT_PATH "0", PORT_IFACE, "org.ifcvf.Helper1.Port.xml" },
+	};
+
+	if (!busctl) {
+		g_test_message("busctl is not installed (Debian package systemd): introspection "
+			       "left to bus-tools");
+		return;
+	}
+	for (guint i = 0; i < G_N_ELEMENTS(objs); i++) {
+		const char *argv[] = { "busctl", address_arg, "introspect", "--xml-interface",
+				       TEST_BUS_NAME, objs[i].path, NULL };
+		g_autofree char *out = NULL;
+		g_autoptr(GError) error = NULL;
+		g_autoptr(GDBusNodeInfo) want = test_interface_xml(objs[i].file);
+		g_autoptr(GDBusNodeInfo) got = NULL;
+
+		g_assert_cmpint(run_tool(&out, argv), ==, 0);
+		got = g_dbus_node_info_new_for_xml(out, &error);
+		g_assert_no_error(error);
+		test_assert_same_interface(want->interfaces[0],
+					   g_dbus_node_info_lookup_interface(got, objs[i].iface));
+	}
+	/* and the values busctl prints are the real port's */
+	{
+		const char *argv[] = { "busctl", address_arg, "introspect", TEST_BUS_NAME,
+				       PORT_PATH "0", PORT_IFACE, NULL };
+		g_autofree char *out = NULL;
+		g_autofree char *flat = NULL;
+
+		g_assert_cmpint(run_tool(&out, argv), ==, 0);
+		flat = squeeze(out);
+		assert_has(flat, ".DeviceType property s \"net\" const");
+		assert_has(flat, ".State property s \"waiting\" emits-change");
+		assert_has(flat, ".QueuePairs property u 2 emits-change");
+	}
+}
+
+/* Two testpmd sessions one after the other: State follows each, the
+ * counters grow with each, the tools show it; then Shutdown(). */
+static void test_lifecycle(void)
+{
+	g_autoptr(Rig) r = rig_new();
+	g_autofree char *emu_stats = g_build_filename(r->dir, "emu-stats.json", NULL);
+	g_autoptr(TestEmu) emu = test_emu_start((const char *const[]){
+		"--type", "net", "--queue-pairs", "2", "--wire", "loop", "--stats-file", emu_stats,
+		NULL });
+	g_autofree char *socket = g_build_filename(r->dir, "vhost.sock", NULL);
+	g_autofree char *spec = g_strdup_printf("device=%s,socket=%s", emu->address, socket);
+	g_autofree char *vdev = g_strdup_printf("path=%s,queues=2", socket);
+	g_autofree char *mac = NULL;
+	g_autofree char *device = NULL;
+	Stats before, after = { 0 };
+	DpProc *helper;
+	int status;
+
+	helper = helper_start(r, VM_NAME, (const char *const[]){ spec, NULL });
+	device = get_string(r, 0, "Device");
+	g_assert_cmpstr(device, ==, emu->address);
+	mac = get_string(r, 0, "Mac");
+	g_assert_cmpuint(strlen(mac), ==, 17);
+	g_assert_cmpuint(get_uint(r, 0, "QueuePairs"), ==, 2);
+	g_assert_cmpuint(get_uint(r, 0, "DeviceFeatures"), !=, 0);
+	g_assert_cmpuint(get_uint(r, 0, "EnabledQueues"), ==, 0);
+	{
+		g_autofree char *mode = get_string(r, 0, "LiveMigrationMode");
+
+		g_assert_cmpstr(mode, ==, "hw");
+	}
+	get_stats(r, 0, &before);
+	g_assert_cmpuint(before.starts, ==, 0);
+	g_assert_cmpuint(before.dma_maps, ==, 0);
+	check_introspection(r);
+	{
+		g_autofree char *out = NULL;
+		g_autofree char *flat = NULL;
+
+		g_assert_cmpint(ifcvfctl(r, &out, (const char *const[]){ "list", NULL }), ==, 0);
+		flat = squeeze(out);
+		assert_has(flat, VM_NAME " " TEST_UUID " ");
+		assert_has(flat, " none 0:waiting\n");
+	}
+
+	for (guint session = 0; session < 2; session++) {
+		g_autofree char *prefix = g_strdup_printf("hb%u", session);
+		guint from = n_states(r, 0);
+		StateWait running = { 0, "running", from };
+		g_autoptr(DpProc) tp = NULL;
+		GPtrArray *seen;
+		guint64 rx0, rx, tx;
+
+		tp = dp_testpmd_start(r->dir, prefix, vdev, 2, TRUE);
+		wait_until(state_seen, r, &running, "State running");
+		dp_testpmd_port_stats(tp, &rx0, &tx);
+		dp_proc_send(tp, "start tx_first");
+		/* until frames went round the loop wire */
+		for (gint64 deadline = g_get_monotonic_time() + WAIT_S * G_USEC_PER_SEC;;) {
+			dp_testpmd_port_stats(tp, &rx, &tx);
+			if (rx - rx0 >= 2000)
+				break;
+			if (g_get_monotonic_time() > deadline)
+				g_error("testpmd received %" G_GUINT64_FORMAT " frames in %d s",
+					rx - rx0, WAIT_S);
+			g_usleep(100 * 1000);
+		}
+		get_stats(r, 0, &after);
+		g_assert_cmpuint(after.starts, ==, before.starts + 1);
+		g_assert_cmpuint(after.kicks, >, before.kicks);
+		g_assert_cmpuint(after.dma_maps, >, before.dma_maps);
+		g_assert_cmpuint(after.errors, ==, 0);
+		g_assert_cmpuint(get_uint(r, 0, "EnabledQueues"), ==, 4);
+		g_assert_cmpuint(get_uint(r, 0, "NegotiatedFeatures"), !=, 0);
+
+		if (session == 0) {
+			g_autofree char *out = NULL;
+			g_autofree char *flat = NULL;
+
+			g_assert_cmpint(ifcvfctl(r, &out, (const char *const[]){ "list", NULL }), ==, 0);
+			flat = squeeze(out);
+			assert_has(flat, VM_NAME " " TEST_UUID " ");
+			assert_has(flat, " 0:running\n");
+			g_clear_pointer(&out, g_free);
+			g_clear_pointer(&flat, g_free);
+			g_assert_cmpint(ifcvfctl(r, &out, (const char *const[]){ "status", VM_NAME,
+										  NULL }), ==, 0);
+			flat = squeeze(out);
+			assert_has(flat, "VM: " VM_NAME "\n");
+			assert_has(flat, "Device: ");
+			assert_has(flat, emu->address);
+			assert_has(flat, "State: running (");
+			assert_has(flat, "Queue pairs: 2 (4 queues enabled)\n");
+			g_clear_pointer(&out, g_free);
+			g_clear_pointer(&flat, g_free);
+			g_assert_cmpint(ifcvfctl(r, &out, (const char *const[]){ "--json", "stats",
+										  TEST_UUID, "0", NULL }), ==, 0);
+			{
+				g_autoptr(JsonParser) parser = json_parser_new();
+				g_autoptr(GError) error = NULL;
+				JsonObject *root, *port, *counters;
+
+				json_parser_load_from_data(parser, out, -1, &error);
+				g_assert_no_error(error);
+				root = json_node_get_object(json_parser_get_root(parser));
+				g_assert_cmpstr(json_object_get_string_member(root, "name"), ==, VM_NAME);
+				port = json_array_get_object_element(
+					json_object_get_array_member(root, "ports"), 0);
+				counters = json_object_get_object_member(port, "stats");
+				/* counters only grow: at least what GetStats said a moment ago */
+				g_assert_cmpint(json_object_get_int_member(counters, "kicks-relayed"), >=,
+						(gint64)after.kicks);
+				g_assert_cmpint(json_object_get_int_member(counters, "dma-maps"), >=,
+						(gint64)after.dma_maps);
+				g_assert_cmpint(json_object_get_int_member(counters, "starts"), ==, 1);
+			}
+		}
+
+		(void)dp_testpmd_stop_fwd(tp);
+		dp_testpmd_quit(tp);
+		{
+			StateWait waiting = { 0, "waiting", running.after };
+
+			wait_until(last_state_is, r, &waiting, "State waiting after testpmd quit");
+		}
+		/* exactly: running, then stopped (device stopped) and/or waiting
+		 * (frontend gone); nothing failed */
+		seen = states_of(r, 0);
+		g_assert_cmpstr(g_ptr_array_index(seen, from), ==, "running");
+		for (guint i = from + 1; i < seen->len; i++) {
+			const char *s = g_ptr_array_index(seen, i);
+
+			if (!g_str_equal(s, "stopped") && !g_str_equal(s, "waiting"))
+				g_error("State went %s after running", s);
+		}
+		before = after;
+		get_stats(r, 0, &after);
+		g_assert_cmpuint(after.stops, ==, session + 1);
+		g_assert_cmpuint(after.kicks, >=, before.kicks);
+		before = after;
+	}
+	g_assert_cmpuint(get_uint(r, 0, "EnabledQueues"), ==, 0);
+
+	/* Shutdown(): the same stop as SIGTERM; the name goes after the socket */
+	{
+		g_autoptr(GError) error = NULL;
+		g_autoptr(GVariant) reply = test_call(r->c, ROOT_PATH, DOMAIN_IFACE, "Shutdown", NULL,
+						      &error);
+		DpEmuStats e;
+
+		g_assert_no_error(error);
+		status = dp_proc_wait_exit(helper, 30);
+		g_assert_true(WIFEXITED(status));
+		g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+		wait_until(is_owned, r, GINT_TO_POINTER(FALSE), "the name going away");
+		g_assert_false(g_file_test(socket, G_FILE_TEST_EXISTS));
+		dp_proc_wait_log(helper, "Shutdown() called over D-Bus, shutting down", 0, 1);
+		dp_proc_wait_log(helper, ": stopped\n", 0, 1);
+		/* and let the VF go */
+		dp_emu_stats(emu, emu_stats, &e);
+		g_assert_cmpuint(e.dma_maps, ==, 0);
+		g_assert_cmpuint(e.enabled, ==, 0);
+	}
+}
+
+/* SetLiveMigrationMode on a VF without the BAR4 block (run with
+ * sw-live-migration=1) and on one with it, over D-Bus and ifcvfctl. */
+static void test_lm_mode(void)
+{
+	g_autoptr(Rig) r = rig_new();
+	g_autoptr(TestEmu) nolm = test_emu_start((const char *const[]){ "--type", "net", "--no-lm",
+									NULL });
+	g_autoptr(TestEmu) lm = test_emu_start((const char *const[]){ "--type", "net", NULL });
+	g_autofree char *spec0 = g_strdup_printf("device=%s,socket=%s/v0.sock,sw-live-migration=1",
+						 nolm->address, r->dir);
+	g_autofree char *spec1 = g_strdup_printf("device=%s,socket=%s/v1.sock", lm->address, r->dir);
+	g_autofree char *path0 = port_path(0);
+	g_autofree char *path1 = port_path(1);
+	DpProc *helper;
+	int status;
+
+	helper = helper_start(r, VM_NAME, (const char *const[]){ spec0, spec1, NULL });
+	{
+		g_autofree char *m0 = get_string(r, 0, "LiveMigrationMode");
+		g_autofree char *m1 = get_string(r, 1, "LiveMigrationMode");
+
+		g_assert_cmpstr(m0, ==, "sw");
+		g_assert_cmpstr(m1, ==, "hw");
+	}
+	/* hw without BAR4: NotSupported, and the mode stays */
+	{
+		g_autoptr(GError) error = NULL;
+		g_autoptr(GVariant) reply = test_call(r->c, path0, PORT_IFACE, "SetLiveMigrationMode",
+						      g_variant_new("(s)", "hw"), &error);
+		g_autofree char *name = test_error_name(error);
+		g_autofree char *mode = get_string(r, 0, "LiveMigrationMode");
+
+		g_assert_null(reply);
+		g_assert_cmpstr(name, ==, "org.ifcvf.Helper1.Error.NotSupported");
+		assert_has(error->message, "BAR4");
+		g_assert_cmpstr(mode, ==, "sw");
+	}
+	/* sw on a VF without BAR4 is what it does already: fine */
+	{
+		g_autoptr(GError) error = NULL;
+		g_autoptr(GVariant) reply = test_call(r->c, path0, PORT_IFACE, "SetLiveMigrationMode",
+						      g_variant_new("(s)", "sw"), &error);
+
+		g_assert_no_error(error);
+	}
+	/* a VF with BAR4 takes either */
+	for (const char *const *m = (const char *const[]){ "sw", "hw", "sw", NULL }; *m; m++) {
+		g_autoptr(GError) error = NULL;
+		g_autoptr(GVariant) reply = test_call(r->c, path1, PORT_IFACE, "SetLiveMigrationMode",
+						      g_variant_new("(s)", *m), &error);
+		g_autofree char *mode = NULL;
+
+		g_assert_no_error(error);
+		mode = get_string(r, 1, "LiveMigrationMode");
+		g_assert_cmpstr(mode, ==, *m);
+	}
+	/* and through ifcvfctl */
+	{
+		g_autofree char *out = NULL;
+
+		g_assert_cmpint(ifcvfctl(r, &out, (const char *const[]){ "set-lm-mode", VM_NAME, "0",
+									  "hw", NULL }), ==, 1);
+		assert_has(out, "BAR4");
+		g_clear_pointer(&out, g_free);
+		g_assert_cmpint(ifcvfctl(r, &out, (const char *const[]){ "set-lm-mode", VM_NAME, "1",
+									  "hw", NULL }), ==, 0);
+	}
+	{
+		g_autofree char *m1 = get_string(r, 1, "LiveMigrationMode");
+
+		g_assert_cmpstr(m1, ==, "hw");
+	}
+	/* the helper logged each decision */
+	dp_proc_wait_log(helper, "port 0: live-migration mode hw refused over D-Bus", 0, 1);
+	dp_proc_wait_log(helper, "port 1: live-migration mode set to hw over D-Bus", 0, 1);
+
+	status = dp_proc_stop(helper, 30);
+	g_assert_true(WIFEXITED(status));
+	g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+	wait_until(is_owned, r, GINT_TO_POINTER(FALSE), "the name going away");
+}
+
+/* exit status @status and exactly one line on stderr containing @cause */
+static void assert_refused(int got, const char *err, int status, const char *cause)
+{
+	g_assert_cmpint(got, ==, status);
+	if (!strstr(err, cause))
+		g_error("stderr does not say '%s': %s", cause, err);
+	g_assert_nonnull(strchr(err, '\n'));
+	g_assert_cmpstr(strchr(err, '\n') + 1, ==, "");
+}
+
+static int run_helper_sync(const char *const *args, char **ret_err)
+{
+	g_autoptr(GPtrArray) argv = g_ptr_array_new();
+	g_autofree char *out = NULL;
+	g_autofree char *cmd = NULL;
+	int status;
+
+	g_ptr_array_add(argv, (gpointer)test_program("IFCVF_HELPER"));
+	g_ptr_array_add(argv, (gpointer) "run");
+	for (guint i = 0; args[i]; i++)
+		g_ptr_array_add(argv, (gpointer)args[i]);
+	g_ptr_array_add(argv, NULL);
+	cmd = g_strjoinv(" ", (char **)argv->pdata);
+	status = test_run((const char *const *)argv->pdata, &out, ret_err);
+	g_test_message("$ %s\nstatus %d\nstdout: %s\nstderr: %s", cmd, status, out, *ret_err);
+	return status;
+}
+
+/* A second helper for a VM that has one stops before it touches its VF,
+ * saying why; the first keeps its name. So do a bus nobody listens on, and
+ * a bus without a UUID. */
+static void test_second_helper(void)
+{
+	g_autoptr(Rig) r = rig_new();
+	g_autoptr(TestEmu) emu_a = test_emu_start((const char *const[]){ "--type", "net", NULL });
+	g_autoptr(TestEmu) emu_b = test_emu_start((const char *const[]){ "--type", "net", NULL });
+	g_autofree char *spec_a = g_strdup_printf("device=%s,socket=%s/a.sock", emu_a->address,
+						  r->dir);
+	g_autofree char *sock_b = g_strdup_printf("%s/b.sock", r->dir);
+	g_autofree char *spec_b = g_strdup_printf("device=%s,socket=%s", emu_b->address, sock_b);
+	g_autofree char *nobus = g_strdup_printf("unix:path=%s/nobody", r->dir);
+	DpProc *helper;
+	int status;
+
+	helper = helper_start(r, "vm-a", (const char *const[]){ spec_a, NULL });
+	{
+		const char *args[] = { "--bus", r->daemon->address, "--uuid", TEST_UUID, "--name",
+				       "vm-b", "--port", spec_b, NULL };
+		g_autofree char *err = NULL;
+
+		status = run_helper_sync(args, &err);
+		assert_refused(status, err, 1, "another helper serves this VM");
+		assert_has(err, TEST_BUS_NAME);
+	}
+	/* the refused helper never got to its socket */
+	g_assert_false(g_file_test(sock_b, G_FILE_TEST_EXISTS));
+	/* the first one still serves the VM */
+	g_assert_true(r->owned);
+	{
+		g_autoptr(GVariant) v = test_get_property(r->c, ROOT_PATH, DOMAIN_IFACE, "Name");
+
+		g_assert_cmpstr(g_variant_get_string(v, NULL), ==, "vm-a");
+	}
+	/* no bus there */
+	{
+		const char *args[] = { "--bus", nobus, "--uuid", TEST_UUID, "--port", spec_b, NULL };
+		g_autofree char *err = NULL;
+
+		status = run_helper_sync(args, &err);
+		assert_refused(status, err, 1, "cannot connect to");
+	}
+	/* a bus needs the UUID; a bus must be one */
+	{
+		const char *args[] = { "--bus", r->daemon->address, "--port", spec_b, NULL };
+		g_autofree char *err = NULL;
+
+		status = run_helper_sync(args, &err);
+		assert_refused(status, err, 2, "--uuid is required");
+	}
+	{
+		const char *args[] = { "--port", spec_b, NULL };
+		g_autofree char *err = NULL;
+
+		status = run_helper_sync(args, &err);
+		assert_refused(status, err, 2, "--uuid is required with --bus system");
+	}
+	{
+		const char *args[] = { "--bus", "bogus", "--uuid", TEST_UUID, "--port", spec_b, NULL };
+		g_autofree char *err = NULL;
+
+		status = run_helper_sync(args, &err);
+		assert_refused(status, err, 2, "'bogus' is not 'system', 'session' or a D-Bus address");
+	}
+	{
+		const char *help[] = { test_program("IFCVF_HELPER"), "run", "--help", NULL };
+		g_autofree char *err = NULL;
+		g_autofree char *out = NULL;
+
+		g_assert_cmpint(test_run(help, &out, &err), ==, 0);
+		assert_has(out, "--bus");
+		assert_has(out, "--bus none");
+	}
+	g_assert_false(g_file_test(sock_b, G_FILE_TEST_EXISTS));
+
+	status = dp_proc_stop(helper, 30);
+	g_assert_true(WIFEXITED(status));
+	g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+	wait_until(is_owned, r, GINT_TO_POINTER(FALSE), "the name going away");
+}
+
+/* ---- a frontend of the test's own, for dirty logging ---- */
+
+#define F_LOG_ALL 26
+#define F_GUEST_ANNOUNCE 21
+#define F_PROTOCOL 30
+#define F_VERSION_1 32
+
+typedef struct {
+	struct vu_guest_mem mem;
+	struct virtq_drv rx, tx;
+	struct vu_frontend fe;
+	gboolean open;
+	uint64_t features;
+} Guest;
+
+static void fe_check(int r, const struct cerr *ce, const char *what)
+{
+	if (r < 0)
+		g_error("%s: %s", what, ce->msg);
+}
+
+static void guest_free(Guest *g)
+{
+	if (g->open)
+		vu_frontend_close(&g->fe);
+	virtq_drv_fini(&g->rx);
+	virtq_drv_fini(&g->tx);
+	vu_guest_mem_fini(&g->mem);
+	g_free(g);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Guest, guest_free)
+
+/* connect, negotiate, map memory, set up and enable both vrings */
+static Guest *guest_start(const char *socket)
+{
+	Guest *g = g_new0(Guest, 1);
+	struct cerr ce = { 0 };
+
+	g->fe.log_fd = -1;
+	fe_check(vu_guest_mem_init(&g->mem, 8u << 20, &ce), &ce, "guest memory");
+	fe_check(virtq_drv_init(&g->rx, &g->mem, 0, 256, false, &ce), &ce, "RX ring");
+	fe_check(virtq_drv_init(&g->tx, &g->mem, 1, 256, false, &ce), &ce, "TX ring");
+	fe_check(vu_frontend_connect(&g->fe, socket, 10000, &ce), &ce, "connect");
+	g->open = TRUE;
+	fe_check(vu_frontend_handshake(&g->fe, 1ull << VU_PROTOCOL_F_REPLY_ACK |
+					       1ull << VU_PROTOCOL_F_LOG_SHMFD, &ce), &ce, "handshake");
+	/* with REPLY_ACK every request is done when it returns */
+	g_assert_true(g->fe.reply_ack);
+	g->features = 1ull << F_VERSION_1 | 1ull << F_PROTOCOL | 1ull << F_GUEST_ANNOUNCE;
+	fe_check(vu_frontend_set_features(&g->fe, g->features, &ce), &ce, "SET_FEATURES");
+	fe_check(vu_frontend_set_mem_table(&g->fe, &g->mem, &ce), &ce, "SET_MEM_TABLE");
+	fe_check(vu_frontend_setup_vring(&g->fe, &g->rx, &ce), &ce, "RX vring");
+	fe_check(vu_frontend_setup_vring(&g->fe, &g->tx, &ce), &ce, "TX vring");
+	fe_check(vu_frontend_set_vring_enable(&g->fe, 0, true, &ce), &ce, "enable RX");
+	fe_check(vu_frontend_set_vring_enable(&g->fe, 1, true, &ce), &ce, "enable TX");
+	return g;
+}
+
+static void guest_log_all(Guest *g, gboolean on)
+{
+	struct cerr ce = { 0 };
+
+	fe_check(vu_frontend_set_features(&g->fe, g->features | (on ? 1ull << F_LOG_ALL : 0), &ce),
+		 &ce, "SET_FEATURES");
+}
+
+static void set_mode_expect(Rig *r, guint port, const char *mode, const char *error_name)
+{
+	g_autofree char *path = port_path(port);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariant) reply = test_call(r->c, path, PORT_IFACE, "SetLiveMigrationMode",
+					      g_variant_new("(s)", mode), &error);
+	g_autofree char *name = test_error_name(error);
+
+	if (!error_name) {
+		g_assert_no_error(error);
+		return;
+	}
+	g_assert_null(reply);
+	g_assert_cmpstr(name, ==, error_name);
+}
+
+static guint64 get_counter(Rig *r, guint port, const char *counter)
+{
+	g_autofree char *path = port_path(port);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariant) reply = test_call(r->c, path, PORT_IFACE, "GetStats", NULL, &error);
+	g_autoptr(GVariant) dict = NULL;
+	guint64 v = 0;
+
+	g_assert_no_error(error);
+	dict = g_variant_get_child_value(reply, 0);
+	g_assert_true(g_variant_lookup(dict, counter, "t", &v));
+	return v;
+}
+
+/* The frontend asks for dirty logging in hw mode, cancels, switches the
+ * port to sw over D-Bus, asks again, cancels: the states and counters a
+ * client sees, and the mode locked while logging. */
+static void test_migration_state(void)
+{
+	g_autoptr(Rig) r = rig_new();
+	g_autoptr(TestEmu) emu = test_emu_start((const char *const[]){ "--type", "net", NULL });
+	g_autofree char *socket = g_build_filename(r->dir, "vhost.sock", NULL);
+	g_autofree char *spec = g_strdup_printf("device=%s,socket=%s", emu->address, socket);
+	g_autoptr(Guest) g = NULL;
+	struct cerr ce = { 0 };
+	DpProc *helper;
+	StateWait w = { 0 };
+	int status;
+
+	helper = helper_start(r, VM_NAME, (const char *const[]){ spec, NULL });
+	g = guest_start(socket);
+	w = (StateWait){ 0, "running", 0 };
+	wait_until(state_seen, r, &w, "State running");
+	{
+		g_autofree char *path = port_path(0);
+		g_autoptr(GVariant) v = test_get_property(r->c, path, PORT_IFACE, "GuestAnnounce");
+
+		g_assert_true(g_variant_get_boolean(v));
+	}
+	fe_check(vu_frontend_set_log_base(&g->fe, &ce), &ce, "SET_LOG_BASE");
+
+	/* hw: the VF logs */
+	w = (StateWait){ 0, "logging-hw", n_states(r, 0) };
+	guest_log_all(g, TRUE);
+	wait_until(state_seen, r, &w, "State logging-hw");
+	set_mode_expect(r, 0, "sw", "org.ifcvf.Helper1.Error.Busy");
+	set_mode_expect(r, 0, "hw", "org.ifcvf.Helper1.Error.Busy");
+	g_assert_cmpuint(get_counter(r, 0, "switchovers"), ==, 1);
+	w = (StateWait){ 0, "running", n_states(r, 0) };
+	guest_log_all(g, FALSE);
+	wait_until(last_state_is, r, &w, "State running after logging");
+	g_assert_cmpuint(get_counter(r, 0, "rollbacks"), ==, 1);
+
+	/* sw, chosen over D-Bus: the helper relays */
+	set_mode_expect(r, 0, "sw", NULL);
+	w = (StateWait){ 0, "relaying-sw", n_states(r, 0) };
+	guest_log_all(g, TRUE);
+	wait_until(state_seen, r, &w, "State relaying-sw");
+	set_mode_expect(r, 0, "hw", "org.ifcvf.Helper1.Error.Busy");
+	{
+		g_autofree char *mode = get_string(r, 0, "LiveMigrationMode");
+
+		g_assert_cmpstr(mode, ==, "sw");
+	}
+	g_assert_cmpuint(get_counter(r, 0, "switchovers"), ==, 2);
+	w = (StateWait){ 0, "running", n_states(r, 0) };
+	guest_log_all(g, FALSE);
+	wait_until(last_state_is, r, &w, "State running after relaying");
+	g_assert_cmpuint(get_counter(r, 0, "rollbacks"), ==, 2);
+	g_assert_cmpuint(get_counter(r, 0, "errors"), ==, 0);
+	set_mode_expect(r, 0, "hw", NULL);
+
+	/* the frontend goes */
+	w = (StateWait){ 0, "waiting", n_states(r, 0) };
+	g_clear_pointer(&g, guest_free);
+	wait_until(last_state_is, r, &w, "State waiting after the frontend left");
+
+	status = dp_proc_stop(helper, 30);
+	g_assert_true(WIFEXITED(status));
+	g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+}
+
+int main(int argc, char **argv)
+{
+	/* a critical in the helper or ifcvfctl fails the test, not a log line */
+	g_setenv("G_DEBUG", "fatal-criticals", TRUE);
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/ifcvf-helper/helper-bus/lifecycle", test_lifecycle);
+	g_test_add_func("/ifcvf-helper/helper-bus/lm-mode", test_lm_mode);
+	g_test_add_func("/ifcvf-helper/helper-bus/migration-state", test_migration_state);
+	g_test_add_func("/ifcvf-helper/helper-bus/second-helper", test_second_helper);
+	return g_test_run();
+}
