@@ -12,6 +12,7 @@ typedef struct {
 	struct port *port;           /* borrowed */
 	IfcvfBusPort *bus_port;      /* owned by the bus */
 	enum port_state state;       /* of the last event published */
+	IfcvfBusPortState bus_state; /* as published */
 	char *reason;                /* of the last event that was not a warning */
 } GluePort;
 
@@ -20,6 +21,7 @@ struct _IfcvfBusGlue {
 	GPtrArray *ports;            /* GluePort *, index = port index, may hold NULL */
 	IfcvfBusGlueStopFunc stop;
 	gpointer stop_data;
+	IfcvfBusMigrationPhase phase;
 
 	/* ifcvf_bus_glue_own_name() */
 	gboolean name_done;
@@ -86,8 +88,8 @@ static void fill_counters(const struct port_info *info, IfcvfBusCounter *c)
 }
 
 /* Publish @gp as it stands: state and reason of the last event, the rest
- * read now. */
-static void publish(GluePort *gp)
+ * read now. Returns the state published. */
+static IfcvfBusPortState publish(GluePort *gp)
 {
 	const struct ifcvf_hw *hw = port_hw(gp->port);
 	IfcvfBusCounter counters[C_LAST];
@@ -113,6 +115,36 @@ static void publish(GluePort *gp)
 	snap.counters = counters;
 	snap.n_counters = C_LAST;
 	ifcvf_bus_port_update(gp->bus_port, &snap);
+	return snap.state;
+}
+
+static gboolean is_logging(IfcvfBusPortState state)
+{
+	return state == IFCVF_BUS_PORT_STATE_LOGGING_HW || state == IFCVF_BUS_PORT_STATE_RELAYING_SW;
+}
+
+/* What vhost-user alone tells of a migration: logging starts (iterating),
+ * the VF is stopped while logging (stop-and-copy), the frontend goes away
+ * after that (completed), logging is cleared with the VF running
+ * (cancelled). libvirt's events can say more; this is what a plain QEMU
+ * shows. */
+static void follow_migration(IfcvfBusGlue *glue, IfcvfBusPortState prev, IfcvfBusPortState now)
+{
+	IfcvfBusMigrationPhase phase = glue->phase;
+
+	if (!is_logging(prev) && is_logging(now))
+		phase = IFCVF_BUS_MIGRATION_ITERATING;
+	else if (is_logging(prev) && now == IFCVF_BUS_PORT_STATE_STOPPED)
+		phase = IFCVF_BUS_MIGRATION_STOP_AND_COPY;
+	else if (is_logging(prev) && now == IFCVF_BUS_PORT_STATE_RUNNING)
+		phase = IFCVF_BUS_MIGRATION_CANCELLED;
+	else if (glue->phase == IFCVF_BUS_MIGRATION_STOP_AND_COPY &&
+		 now == IFCVF_BUS_PORT_STATE_WAITING)
+		phase = IFCVF_BUS_MIGRATION_COMPLETED;
+	if (phase != glue->phase) {
+		glue->phase = phase;
+		ifcvf_bus_set_migration_phase(glue->bus, phase);
+	}
 }
 
 /* ---- handlers (main loop) ---- */
@@ -256,22 +288,26 @@ gboolean ifcvf_bus_glue_add_port(IfcvfBusGlue *glue, struct port *p, GError **er
 	if (glue->ports->len <= index)
 		g_ptr_array_set_size(glue->ports, index + 1);
 	g_ptr_array_index(glue->ports, index) = gp;
-	publish(gp);
+	gp->bus_state = publish(gp);
 	return TRUE;
 }
 
 void ifcvf_bus_glue_port_event(IfcvfBusGlue *glue, const struct port_event *ev)
 {
+	IfcvfBusPortState prev;
 	GluePort *gp;
 
 	if (!glue || !(gp = glue_port(glue, ev->port)))
 		return;
+
 	gp->state = ev->state;
 	if (!ev->warning) {
 		g_free(gp->reason);
 		gp->reason = g_utf8_make_valid(ev->reason, -1);
 	}
-	publish(gp);
+	prev = gp->bus_state;
+	gp->bus_state = publish(gp);
+	follow_migration(glue, prev, gp->bus_state);
 }
 
 void ifcvf_bus_glue_begin_shutdown(IfcvfBusGlue *glue)

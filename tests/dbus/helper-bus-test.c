@@ -873,6 +873,28 @@ static guint64 get_counter(Rig *r, guint port, const char *counter)
 /* The frontend asks for dirty logging in hw mode, cancels, switches the
  * port to sw over D-Bus, asks again, cancels: the states and counters a
  * client sees, and the mode locked while logging. */
+static gboolean wake_cb(gpointer data)
+{
+	return G_SOURCE_CONTINUE;
+}
+
+static gboolean phase_is(Rig *r, gconstpointer data)
+{
+	g_autoptr(GVariant) v = test_get_property(r->c, ROOT_PATH, DOMAIN_IFACE, "MigrationPhase");
+
+	return g_str_equal(g_variant_get_string(v, NULL), data);
+}
+
+/* MigrationPhase is a Domain property: poll it, waking the loop now and then */
+static void wait_phase(Rig *r, const char *phase)
+{
+	guint tick = g_timeout_add(50, wake_cb, NULL);
+	g_autofree char *what = g_strdup_printf("MigrationPhase %s", phase);
+
+	wait_until(phase_is, r, phase, what);
+	g_source_remove(tick);
+}
+
 static void test_migration_state(void)
 {
 	g_autoptr(Rig) r = rig_new();
@@ -901,12 +923,14 @@ static void test_migration_state(void)
 	w = (StateWait){ 0, "logging-hw", n_states(r, 0) };
 	guest_log_all(g, TRUE);
 	wait_until(state_seen, r, &w, "State logging-hw");
+	wait_phase(r, "iterating");
 	set_mode_expect(r, 0, "sw", "org.ifcvf.Helper1.Error.Busy");
 	set_mode_expect(r, 0, "hw", "org.ifcvf.Helper1.Error.Busy");
 	g_assert_cmpuint(get_counter(r, 0, "switchovers"), ==, 1);
 	w = (StateWait){ 0, "running", n_states(r, 0) };
 	guest_log_all(g, FALSE);
 	wait_until(last_state_is, r, &w, "State running after logging");
+	wait_phase(r, "cancelled");
 	g_assert_cmpuint(get_counter(r, 0, "rollbacks"), ==, 1);
 
 	/* sw, chosen over D-Bus: the helper relays */
@@ -928,10 +952,22 @@ static void test_migration_state(void)
 	g_assert_cmpuint(get_counter(r, 0, "errors"), ==, 0);
 	set_mode_expect(r, 0, "hw", NULL);
 
-	/* the frontend goes */
+	/* a migration that completes: logging, the VF stopped while logging
+	 * (GET_VRING_BASE), then the frontend goes */
+	w = (StateWait){ 0, "logging-hw", n_states(r, 0) };
+	guest_log_all(g, TRUE);
+	wait_until(state_seen, r, &w, "State logging-hw again");
+	wait_phase(r, "iterating");
+	{
+		uint32_t base;
+
+		fe_check(vu_frontend_get_vring_base(&g->fe, 0, &base, &ce), &ce, "GET_VRING_BASE");
+	}
+	wait_phase(r, "stop-and-copy");
 	w = (StateWait){ 0, "waiting", n_states(r, 0) };
 	g_clear_pointer(&g, guest_free);
 	wait_until(last_state_is, r, &w, "State waiting after the frontend left");
+	wait_phase(r, "completed");
 
 	status = dp_proc_stop(helper, 30);
 	g_assert_true(WIFEXITED(status));

@@ -316,7 +316,11 @@ static enum rx_result rx_write(struct emu_net *n, unsigned q, const uint8_t *fra
 			}
 		}
 		if ((int)nchains == avail) {
-			/* out of buffers: ask for a kick, unless some just came */
+			/* out of buffers: ask for a kick, unless some just came;
+			 * asked already (frames keep coming while the driver
+			 * is slow): the fresh read above was all there is to do */
+			if (r->armed)
+				return RX_NOBUF;
 			notify(n, q, true, log);
 			avail = emu_vring_avail(r, &f);
 			if (avail < 0) {
@@ -672,6 +676,12 @@ void emu_net_driver_ok(struct emu_net *n)
 	for (unsigned q = 0; q < 2 * n->npairs; q++)
 		if (n->v->vq[q].enabled)
 			start_queue(n, q);
+}
+
+void emu_net_drop_held(struct emu_net *n)
+{
+	for (unsigned q = 0; q < 2 * n->npairs; q++)
+		drop_fifo(n, q);
 }
 
 void emu_net_reset(struct emu_net *n)

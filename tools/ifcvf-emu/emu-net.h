@@ -117,6 +117,9 @@ void emu_net_queue_started(struct emu_net *n, unsigned q);    /* after the indic
 void emu_net_queue_stopping(struct emu_net *n, unsigned q);   /* before they are stored */
 void emu_net_driver_ok(struct emu_net *n);
 void emu_net_reset(struct emu_net *n);
+/* The emulator is going away: frames still held in receive FIFOs will never
+ * be delivered, so they count (and are listed) as dropped. */
+void emu_net_drop_held(struct emu_net *n);
 
 /* The client came or went; before DMA maps go, everything is published.
  * After a client went, no queue runs until the device is reset (a new

@@ -253,6 +253,7 @@ void emu_vring_push(struct emu_vring *r, uint16_t head, uint32_t len, struct emu
 		emu_dirty_mark(log, vq->used + 4 + 8ull * slot, 8);
 	vq->last_used++;
 	vq->last_avail++;
+	r->armed = false;
 }
 
 void emu_vring_publish(struct emu_vring *r, struct emu_dirty *log)
@@ -293,6 +294,7 @@ bool emu_vring_set_notify(struct emu_vring *r, bool on, struct emu_dirty *log)
 				emu_dirty_mark(log, r->vq->used, 2);
 		}
 		r->notify_on = false;
+		r->armed = false;
 		return false;
 	}
 	if (r->event_idx) {
@@ -307,6 +309,7 @@ bool emu_vring_set_notify(struct emu_vring *r, bool on, struct emu_dirty *log)
 			emu_dirty_mark(log, r->vq->used, 2);
 	}
 	r->notify_on = true;
+	r->armed = true;
 	/* the driver checks our flag after publishing avail->idx; we check its
 	 * index after publishing the flag */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);

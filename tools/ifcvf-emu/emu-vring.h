@@ -55,6 +55,8 @@ struct emu_vring {
 	bool event_idx;
 	uint16_t avail_idx;             /* avail->idx as last read */
 	bool notify_on;                 /* the driver was asked to kick */
+	bool armed;                     /* ... by us, at avail_idx, and no chain was
+					 * taken since: asking again changes nothing */
 	bool signalled_valid;
 	uint16_t signalled_used;        /* used idx at the last interrupt decision */
 };

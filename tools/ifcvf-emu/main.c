@@ -341,6 +341,8 @@ int main(int argc, char **argv)
 	if (cfg.verbose)
 		fprintf(stderr, "ifcvf-emu: listening on %s\n", cfg.socket_path);
 	status = run(&s);
+	if (cfg.type == EMU_TYPE_NET)
+		emu_net_drop_held(&s.dev.net);
 	print_counters(&s);
 	write_stats_file(&s);
 	teardown(&s);
