@@ -4,11 +4,12 @@
 IFCVF_PACKAGES=(
 	meson ninja-build pkg-config gcc libc6-dev
 	libglib2.0-dev libglib2.0-bin libjson-glib-dev
-	libdpdk-dev libvirt-dev
+	libdpdk-dev libvirt-dev libxml2-dev
 	# real peers of the integration tests
 	dpdk-dev          # dpdk-testpmd (virtio-user frontend, net_vhost baseline)
 	iproute2          # network namespaces and TAP devices for the wires
 	dbus systemd      # dbus-daemon for the D-Bus tests, busctl
+	libvirt-daemon-system libvirt-clients  # libvirtd and virsh for the libvirt suite
 	qemu-system-x86 linux-image-amd64 busybox-static cpio ethtool  # the test guest
 )
 

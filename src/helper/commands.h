@@ -4,5 +4,6 @@
 
 #include <glib.h>
 
+int ifcvf_cmd_hook(int argc, char **argv);
 int ifcvf_cmd_probe(int argc, char **argv);
 int ifcvf_cmd_run(int argc, char **argv);

@@ -12,6 +12,7 @@ struct command {
 };
 
 static const struct command commands[] = {
+	{ "hook", ifcvf_cmd_hook, "the libvirt qemu hook: start and stop a VM's helper" },
 	{ "probe", ifcvf_cmd_probe, "identify a VF and print what was found as JSON" },
 	{ "run", ifcvf_cmd_run, "serve VFs to a VM as vhost-user ports (the per-VM daemon)" },
 };

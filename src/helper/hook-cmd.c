@@ -1,0 +1,206 @@
+/* `ifcvf-helper hook`: the libvirt qemu hook (data/libvirt-hooks/qemu.d/
+ * execs it with libvirt's arguments, the domain XML on stdin). See
+ * hook_usage below for the operations and the environment.
+ *
+ * Threads: main thread. */
+#include "commands.h"
+
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "helper-error.h"
+#include "hook-config.h"
+#include "hook-helper.h"
+
+#define DEFAULT_RUN_DIR    "/run/ifcvf-helper"
+#define DEFAULT_LOG_DIR    "/var/log/ifcvf-helper"
+#define DEFAULT_PORTS_CONF "/etc/ifcvf-helper/ports.conf"
+#define DEFAULT_TIMEOUT_MS 20000
+#define QEMU_CONF          "/etc/libvirt/qemu.conf"
+#define QEMU_DEFAULT_USER  "libvirt-qemu"
+#define MAX_XML            (16 * 1024 * 1024)
+
+static const char hook_usage[] =
+	"Usage: ifcvf-helper hook [DOMAIN] OPERATION SUB-OPERATION EXTRA < domain.xml\n"
+	"\n"
+	"The libvirt qemu hook. Operations:\n"
+	"  prepare begin    start `ifcvf-helper run` for the VM, detached, and wait until\n"
+	"                   every vhost-user socket listens and its D-Bus name is owned\n"
+	"  release end      stop the VM's helper and remove its pidfile and VF locks\n"
+	"  migrate begin    (destination) check the VFs exist and are free; XML unchanged\n"
+	"  reconnect begin  (libvirtd restarted) start the helper unless it runs\n"
+	"  anything else    nothing\n"
+	"\n"
+	"VFs come from the domain's <metadata><ifcvf:ports xmlns:ifcvf=\"http://ifcvf-helper.org/xmlns/1\">\n"
+	"<ifcvf:port socket=PATH device=ADDR lm=hw|sw queue-pairs=N/> matched to the\n"
+	"<interface type='vhostuser'> with that <source path>, or from the port map\n"
+	"(a group per socket path with device=, lm=, queue-pairs=).\n"
+	"\n"
+	"Environment (for tests; libvirt passes none of it):\n"
+	"  IFCVF_HELPER_RUN_DIR      pidfiles and VF locks (" DEFAULT_RUN_DIR ")\n"
+	"  IFCVF_HELPER_LOG_DIR      the helpers' logs (" DEFAULT_LOG_DIR ")\n"
+	"  IFCVF_HELPER_PORTS_CONF   the port map (" DEFAULT_PORTS_CONF ")\n"
+	"  IFCVF_HELPER_BUS          system (default), session, an address, or none\n"
+	"  IFCVF_HELPER_SOCKET_USER  USER[:GROUP] owning the sockets (mode 0660); default the\n"
+	"                            user/group of " QEMU_CONF ", else " QEMU_DEFAULT_USER "\n"
+	"                            when it exists; empty: leave them to root\n"
+	"  IFCVF_HELPER_TIMEOUT_MS   how long the helper may take to serve (20000)\n"
+	"\n"
+	"Exit status 0 on success; 1 with one line on stderr otherwise (libvirt shows\n"
+	"it and aborts the start); 2 on bad usage.\n";
+
+static char *env_or(const char *var, const char *def)
+{
+	const char *v = g_getenv(var);
+
+	return g_strdup(v && *v ? v : def);
+}
+
+/* `user = "x"` / `group = "y"` from qemu.conf */
+static char *qemu_conf_value(const char *text, const char *key)
+{
+	g_autofree char *pattern = g_strdup_printf("^\\s*%s\\s*=\\s*\"([^\"]*)\"", key);
+	g_autoptr(GRegex) re = g_regex_new(pattern, G_REGEX_MULTILINE, 0, NULL);
+	g_autoptr(GMatchInfo) m = NULL;
+
+	if (!re || !g_regex_match(re, text, 0, &m))
+		return NULL;
+	return g_match_info_fetch(m, 1);
+}
+
+static char *socket_user(void)
+{
+	const char *v = g_getenv("IFCVF_HELPER_SOCKET_USER");
+	g_autofree char *conf = NULL;
+	g_autofree char *user = NULL;
+	g_autofree char *group = NULL;
+
+	if (v)
+		return *v ? g_strdup(v) : NULL;
+	if (g_file_get_contents(QEMU_CONF, &conf, NULL, NULL)) {
+		user = qemu_conf_value(conf, "user");
+		group = qemu_conf_value(conf, "group");
+	}
+	if (!user && getpwnam(QEMU_DEFAULT_USER))
+		user = g_strdup(QEMU_DEFAULT_USER);
+	if (!user)
+		return NULL;
+	return group ? g_strdup_printf("%s:%s", user, group) : g_steal_pointer(&user);
+}
+
+static gboolean env_init(HookEnv *env, GError **error)
+{
+	g_autofree char *timeout = env_or("IFCVF_HELPER_TIMEOUT_MS", NULL);
+	g_autofree char *bus = env_or("IFCVF_HELPER_BUS", "system");
+	guint64 ms = DEFAULT_TIMEOUT_MS;
+
+	env->helper = g_file_read_link("/proc/self/exe", error);
+	if (!env->helper)
+		return FALSE;
+	if (timeout && (!g_ascii_string_to_unsigned(timeout, 10, 1, 600000, &ms, NULL))) {
+		g_set_error(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_INVALID_ARGS,
+			    "IFCVF_HELPER_TIMEOUT_MS='%s' is not a number of milliseconds", timeout);
+		return FALSE;
+	}
+	env->timeout_ms = (guint)ms;
+	env->run_dir = env_or("IFCVF_HELPER_RUN_DIR", DEFAULT_RUN_DIR);
+	env->log_dir = env_or("IFCVF_HELPER_LOG_DIR", DEFAULT_LOG_DIR);
+	env->bus = g_str_equal(bus, "none") ? NULL : g_steal_pointer(&bus);
+	env->socket_user = socket_user();
+	return TRUE;
+}
+
+static char *read_stdin(gsize *len, GError **error)
+{
+	g_autoptr(GByteArray) buf = g_byte_array_new();
+	guint8 chunk[65536];
+
+	for (;;) {
+		ssize_t n = read(STDIN_FILENO, chunk, sizeof(chunk));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			g_set_error(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_FAILED,
+				    "reading the domain XML from stdin: %s", g_strerror(errno));
+			return NULL;
+		}
+		if (n == 0)
+			break;
+		if (buf->len + (gsize)n > MAX_XML) {
+			g_set_error(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_INVALID_ARGS,
+				    "domain XML on stdin is larger than %d bytes", MAX_XML);
+			return NULL;
+		}
+		g_byte_array_append(buf, chunk, (guint)n);
+	}
+	*len = buf->len;
+	g_byte_array_append(buf, (const guint8 *)"", 1);
+	return (char *)g_byte_array_free(g_steal_pointer(&buf), FALSE);
+}
+
+static HookVm *load_vm(const char *xml, gsize len, GError **error)
+{
+	g_autofree char *map_path = env_or("IFCVF_HELPER_PORTS_CONF", DEFAULT_PORTS_CONF);
+	g_autoptr(GKeyFile) map = hook_port_map_load(map_path, error);
+
+	if (!map)
+		return NULL;
+	return hook_vm_parse(xml, len, map, error);
+}
+
+static gboolean run_op(const char *op, const char *sub, const char *xml, gsize len,
+		       GError **error)
+{
+	g_auto(HookEnv) env = { 0 };
+	g_autoptr(HookVm) vm = NULL;
+	gboolean prepare = g_str_equal(op, "prepare") && g_str_equal(sub, "begin");
+	gboolean release = g_str_equal(op, "release") && g_str_equal(sub, "end");
+	gboolean migrate = g_str_equal(op, "migrate") && g_str_equal(sub, "begin");
+	gboolean reconnect = g_str_equal(op, "reconnect") && g_str_equal(sub, "begin");
+
+	if (!prepare && !release && !migrate && !reconnect)
+		return TRUE;
+	if (!env_init(&env, error) || !(vm = load_vm(xml, len, error)))
+		return FALSE;
+	if (release)
+		return hook_helper_stop(&env, vm->uuid, error);
+	if (!vm->ports->len)
+		return TRUE;
+	if (migrate)
+		return hook_vfs_check(&env, vm, error);
+	if (reconnect && hook_helper_running(&env, vm->uuid))
+		return TRUE;
+	return hook_helper_start(&env, vm, error);
+}
+
+int ifcvf_cmd_hook(int argc, char **argv)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *xml = NULL;
+	const char *op, *sub;
+	gsize len = 0;
+
+	if (argc == 2 && (g_str_equal(argv[1], "--help") || g_str_equal(argv[1], "-h"))) {
+		fputs(hook_usage, stdout);
+		return 0;
+	}
+	/* libvirt: DOMAIN OP SUB EXTRA; by hand: OP SUB EXTRA */
+	if (argc != 4 && argc != 5) {
+		fputs("ifcvf-helper hook: expected [DOMAIN] OPERATION SUB-OPERATION EXTRA "
+		      "(see --help)\n", stderr);
+		return 2;
+	}
+	op = argv[argc - 3];
+	sub = argv[argc - 2];
+	/* libvirt writes the XML for every operation: always take it */
+	if (!(xml = read_stdin(&len, &error)) || !run_op(op, sub, xml, len, &error)) {
+		g_strdelimit(error->message, "\r\n", ' ');
+		fprintf(stderr, "ifcvf-helper hook: %s %s: %s\n", op, sub, error->message);
+		return 1;
+	}
+	return 0;
+}

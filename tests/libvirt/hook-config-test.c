@@ -1,0 +1,191 @@
+/* Unit tests of the hook's domain XML and port map reading (hook-config.h)
+ * on the files in tests/libvirt/data. */
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "hook-config.h"
+
+static HookVm *parse_file(const char *name, gboolean with_map, GError **error)
+{
+	g_autofree char *path = g_test_build_filename(G_TEST_DIST, "libvirt", "data", name, NULL);
+	g_autofree char *map_path = g_test_build_filename(G_TEST_DIST, "libvirt", "data", "ports.conf", NULL);
+	g_autoptr(GKeyFile) map = NULL;
+	g_autofree char *xml = NULL;
+	gsize len = 0;
+
+	g_assert_true(g_file_get_contents(path, &xml, &len, NULL));
+	if (with_map) {
+		map = hook_port_map_load(map_path, NULL);
+		g_assert_nonnull(map);
+	}
+	return hook_vm_parse(xml, len, map, error);
+}
+
+static const HookPort *port(const HookVm *vm, guint i)
+{
+	g_assert_cmpuint(i, <, vm->ports->len);
+	return g_ptr_array_index(vm->ports, i);
+}
+
+static void test_metadata(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(HookVm) vm = parse_file("metadata.xml", FALSE, &error);
+	g_autofree char *spec0 = NULL;
+	g_autofree char *spec1 = NULL;
+
+	g_assert_no_error(error);
+	g_assert_cmpstr(vm->name, ==, "vm-meta");
+	g_assert_cmpstr(vm->uuid, ==, "11111111-2222-4333-8444-555555555555");
+	/* the OVS interface has no VF: skipped */
+	g_assert_cmpuint(vm->ports->len, ==, 2);
+	g_assert_cmpstr(port(vm, 0)->socket, ==, "/run/vm/net0.sock");
+	g_assert_cmpstr(port(vm, 0)->device, ==, "pci:0000:af:00.3");
+	g_assert_false(port(vm, 0)->client);
+	g_assert_false(port(vm, 0)->sw_lm);
+	g_assert_cmpuint(port(vm, 0)->queue_pairs, ==, 2);
+	g_assert_true(port(vm, 1)->client);
+	g_assert_true(port(vm, 1)->sw_lm);
+	g_assert_cmpuint(port(vm, 1)->queue_pairs, ==, 0);
+	spec0 = hook_port_to_spec(port(vm, 0));
+	spec1 = hook_port_to_spec(port(vm, 1));
+	g_assert_cmpstr(spec0, ==, "device=pci:0000:af:00.3,socket=/run/vm/net0.sock,queue-pairs=2");
+	g_assert_cmpstr(spec1, ==, "device=vfio-user:/run/emu/vf1.sock,socket=/run/vm/net1.sock,"
+			"client,sw-live-migration=1");
+}
+
+static void test_port_map(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(HookVm) vm = parse_file("portmap.xml", TRUE, &error);
+
+	g_assert_no_error(error);
+	g_assert_cmpstr(vm->name, ==, "vm-nova");
+	/* vhu5678 is not in the map: not ours */
+	g_assert_cmpuint(vm->ports->len, ==, 1);
+	g_assert_cmpstr(port(vm, 0)->socket, ==, "/var/run/openvswitch/vhu1234");
+	g_assert_cmpstr(port(vm, 0)->device, ==, "vfio-user:/run/emu/vf0.sock");
+	g_assert_true(port(vm, 0)->sw_lm);
+	g_assert_cmpuint(port(vm, 0)->queue_pairs, ==, 4);
+}
+
+static void test_both(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(HookVm) vm = parse_file("both.xml", TRUE, &error);
+
+	g_assert_no_error(error);
+	g_assert_cmpuint(vm->ports->len, ==, 2);
+	/* the map also names net1.sock, the metadata wins */
+	g_assert_cmpstr(port(vm, 0)->device, ==, "vfio-user:/run/emu/vf1.sock");
+	g_assert_cmpstr(port(vm, 1)->device, ==, "vfio-user:/run/emu/vf0.sock");
+}
+
+static void test_neither(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(HookVm) vm = parse_file("neither.xml", TRUE, &error);
+
+	g_assert_no_error(error);
+	g_assert_cmpstr(vm->uuid, ==, "cccccccc-2222-4333-8444-555555555555");
+	g_assert_cmpuint(vm->ports->len, ==, 0);
+}
+
+static void expect_error(const char *file, const char *needle)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(HookVm) vm = parse_file(file, TRUE, &error);
+
+	g_assert_null(vm);
+	g_assert_nonnull(error);
+	g_test_message("%s: %s", file, error->message);
+	g_assert_nonnull(strstr(error->message, needle));
+	g_assert_null(strchr(error->message, '\n'));
+}
+
+static void test_malformed(void)
+{
+	expect_error("malformed.xml", "domain XML: malformed at line");
+}
+
+static void test_bad_lm(void)
+{
+	expect_error("bad-lm.xml", "lm='fast' must be 'hw' or 'sw'");
+}
+
+static void test_unmatched(void)
+{
+	expect_error("unmatched.xml", "port '/run/vm/typo.sock' matches no");
+}
+
+static void test_not_domain(void)
+{
+	g_autoptr(GError) error = NULL;
+	const char xml[] = "<network><name>x</name></network>";
+
+	g_assert_null(hook_vm_parse(xml, sizeof(xml) - 1, NULL, &error));
+	g_assert_nonnull(strstr(error->message, "not <domain>"));
+	g_clear_error(&error);
+	g_assert_null(hook_vm_parse("", 0, NULL, &error));
+	g_assert_nonnull(strstr(error->message, "malformed"));
+}
+
+static void test_bad_map(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *dir = g_dir_make_tmp("hook-map-XXXXXX", NULL);
+	g_autofree char *path = g_build_filename(dir, "ports.conf", NULL);
+	g_autofree char *missing = g_build_filename(dir, "none.conf", NULL);
+	g_autoptr(GKeyFile) empty = hook_port_map_load(missing, &error);
+
+	g_assert_no_error(error);
+	g_assert_nonnull(empty);
+	g_assert_true(g_file_set_contents(path, "not a key file [\n", -1, NULL));
+	g_assert_null(hook_port_map_load(path, &error));
+	g_assert_nonnull(strstr(error->message, path));
+	g_unlink(path);
+	g_rmdir(dir);
+}
+
+/* The shipped examples (data/examples) say what they mean. */
+static void test_examples(void)
+{
+	g_autofree char *xml_path = g_test_build_filename(G_TEST_DIST, "..", "data", "examples",
+							  "domain-metadata.xml", NULL);
+	g_autofree char *map_path = g_test_build_filename(G_TEST_DIST, "..", "data", "examples",
+							  "ports.conf", NULL);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GKeyFile) map = hook_port_map_load(map_path, &error);
+	g_autoptr(HookVm) vm = NULL;
+	g_autofree char *xml = NULL;
+	gsize len = 0;
+
+	g_assert_no_error(error);
+	g_assert_true(g_key_file_has_group(map, "/var/run/openvswitch/vhu77e0c4d2-1a"));
+	g_assert_true(g_file_get_contents(xml_path, &xml, &len, NULL));
+	vm = hook_vm_parse(xml, len, map, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(vm->name, ==, "vm1");
+	g_assert_cmpuint(vm->ports->len, ==, 1);
+	g_assert_cmpstr(port(vm, 0)->device, ==, "pci:0000:af:00.3");
+	g_assert_cmpuint(port(vm, 0)->queue_pairs, ==, 2);
+	g_assert_false(port(vm, 0)->sw_lm);
+	g_assert_false(port(vm, 0)->client);
+}
+
+int main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/hook-config/metadata", test_metadata);
+	g_test_add_func("/hook-config/port-map", test_port_map);
+	g_test_add_func("/hook-config/both", test_both);
+	g_test_add_func("/hook-config/neither", test_neither);
+	g_test_add_func("/hook-config/malformed", test_malformed);
+	g_test_add_func("/hook-config/bad-lm", test_bad_lm);
+	g_test_add_func("/hook-config/unmatched", test_unmatched);
+	g_test_add_func("/hook-config/not-domain", test_not_domain);
+	g_test_add_func("/hook-config/bad-map", test_bad_map);
+	g_test_add_func("/hook-config/examples", test_examples);
+	return g_test_run();
+}

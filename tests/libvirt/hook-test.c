@@ -1,0 +1,536 @@
+/* Process tests of `ifcvf-helper hook` (the libvirt qemu hook) against a
+ * real ifcvf-emu: the helper starts detached (the hook returns and its
+ * stdout/stderr reach EOF while the helper keeps running), its socket
+ * listens, `release end` stops it and leaves nothing behind; every bad input
+ * fails with one line and leaves nothing running; 20 cycles leak nothing.
+ *
+ * This process is a child subreaper so that the detached helpers become
+ * its children and can be reaped (PID 1 of a container may never do it). */
+#include <errno.h>
+#include <stdlib.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gio/gio.h>
+#include <gio/gunixsocketaddress.h>
+#include <glib/gstdio.h>
+
+#include "test-util.h"
+
+#define UUID1 "0a1b2c3d-4e5f-4061-8293-a4b5c6d7e801"
+#define UUID2 "0a1b2c3d-4e5f-4061-8293-a4b5c6d7e802"
+#define BUS_NAME1 "org.ifcvf.Helper1.Vm_0a1b2c3d4e5f40618293a4b5c6d7e801"
+#define XMLNS "http://ifcvf-helper.org/xmlns/1"
+
+typedef struct {
+	TestEmu *emu;
+	char *dir;       /* sockets, run and log dirs, port map */
+	char *run_dir;
+	char *log_dir;
+	char *map;
+	char *bus;       /* IFCVF_HELPER_BUS */
+} Ctx;
+
+/* Helpers seen in pidfiles: our children once detached (subreaper). Only
+ * these are reaped here; the hook processes are GSubprocess's. */
+static GHashTable *helper_pids;
+
+static void ctx_setup(Ctx *c, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+
+	c->emu = test_emu_start((const char *const[]){ "--type", "net", "--wire", "loop", NULL });
+	c->dir = g_dir_make_tmp("hook-XXXXXX", &error);
+	g_assert_no_error(error);
+	c->run_dir = g_build_filename(c->dir, "run", NULL);
+	c->log_dir = g_build_filename(c->dir, "log", NULL);
+	c->map = g_build_filename(c->dir, "ports.conf", NULL);
+	c->bus = g_strdup("none");
+}
+
+static void rm_rf(const char *path)
+{
+	g_autoptr(GDir) d = g_dir_open(path, 0, NULL);
+	const char *n;
+
+	while (d && (n = g_dir_read_name(d))) {
+		g_autofree char *p = g_build_filename(path, n, NULL);
+
+		if (g_file_test(p, G_FILE_TEST_IS_DIR) && !g_file_test(p, G_FILE_TEST_IS_SYMLINK))
+			rm_rf(p);
+		else
+			g_unlink(p);
+	}
+	g_rmdir(path);
+}
+
+static void ctx_teardown(Ctx *c, gconstpointer data)
+{
+	test_emu_stop(c->emu);
+	rm_rf(c->dir);
+	g_free(c->dir);
+	g_free(c->run_dir);
+	g_free(c->log_dir);
+	g_free(c->map);
+	g_free(c->bus);
+}
+
+static char *sock_path(Ctx *c, const char *name)
+{
+	return g_build_filename(c->dir, name, NULL);
+}
+
+/* A domain with one vhostuser interface on @socket; with @device, the
+ * metadata gives it that VF. */
+static char *domain_xml(const char *name, const char *uuid, const char *socket,
+			const char *device)
+{
+	g_autofree char *md = device
+		? g_strdup_printf("  <metadata>\n    <ifcvf:ports xmlns:ifcvf='" XMLNS "'>\n"
+				  "      <ifcvf:port socket='%s' device='%s' lm='sw'/>\n"
+				  "    </ifcvf:ports>\n  </metadata>\n", socket, device)
+		: g_strdup("");
+
+	return g_strdup_printf("<domain type='qemu'>\n  <name>%s</name>\n  <uuid>%s</uuid>\n%s"
+			       "  <devices>\n    <interface type='vhostuser'>\n"
+			       "      <source type='unix' path='%s' mode='client'/>\n"
+			       "      <model type='virtio'/>\n    </interface>\n  </devices>\n"
+			       "</domain>\n", name, uuid, md, socket);
+}
+
+typedef struct {
+	gboolean done;
+	char *out;
+	char *err;
+	GError *error;
+} Comm;
+
+static void on_comm(GObject *src, GAsyncResult *res, gpointer user_data)
+{
+	Comm *cm = user_data;
+
+	g_subprocess_communicate_utf8_finish(G_SUBPROCESS(src), res, &cm->out, &cm->err,
+					     &cm->error);
+	cm->done = TRUE;
+}
+
+/* Run `ifcvf-helper hook vm OP SUB -` with @xml on stdin, reading its
+ * stdout and stderr to EOF: a helper that kept them open would hang here
+ * (fails after 60 s). Returns the exit status. */
+static int run_hook_args(Ctx *c, const char *const *args, const char *xml, char **ret_err)
+{
+	g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(
+		G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+		G_SUBPROCESS_FLAGS_STDERR_PIPE);
+	g_autoptr(GPtrArray) argv = g_ptr_array_new();
+	g_autoptr(GSubprocess) p = NULL;
+	g_autoptr(GError) error = NULL;
+	gint64 end = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+	g_autofree char *joined = NULL;
+	Comm cm = { 0 };
+	int status;
+
+	g_subprocess_launcher_setenv(l, "IFCVF_HELPER_RUN_DIR", c->run_dir, TRUE);
+	g_subprocess_launcher_setenv(l, "IFCVF_HELPER_LOG_DIR", c->log_dir, TRUE);
+	g_subprocess_launcher_setenv(l, "IFCVF_HELPER_PORTS_CONF", c->map, TRUE);
+	g_subprocess_launcher_setenv(l, "IFCVF_HELPER_BUS", c->bus, TRUE);
+	g_subprocess_launcher_setenv(l, "IFCVF_HELPER_SOCKET_USER", "root:root", TRUE);
+	g_ptr_array_add(argv, (gpointer)test_program("IFCVF_HELPER"));
+	g_ptr_array_add(argv, (gpointer) "hook");
+	for (guint i = 0; args[i]; i++)
+		g_ptr_array_add(argv, (gpointer)args[i]);
+	g_ptr_array_add(argv, NULL);
+	p = g_subprocess_launcher_spawnv(l, (const char *const *)argv->pdata, &error);
+	g_assert_no_error(error);
+	g_subprocess_communicate_utf8_async(p, xml, NULL, on_comm, &cm);
+	while (!cm.done) {
+		g_main_context_iteration(NULL, FALSE);
+		if (g_get_monotonic_time() > end) {
+			g_subprocess_force_exit(p);
+			g_error("hook: stdout/stderr not closed after 60 s");
+		}
+		g_usleep(1000);
+	}
+	g_assert_no_error(cm.error);
+	g_subprocess_wait(p, NULL, NULL);
+	status = g_subprocess_get_if_exited(p) ? g_subprocess_get_exit_status(p) : -1;
+	joined = g_strjoinv(" ", (char **)args);
+	g_test_message("hook %s -> %d; stderr: %s", joined, status, cm.err);
+	/* the hook prints nothing (migrate: XML unchanged) */
+	g_assert_cmpstr(cm.out, ==, "");
+	if (ret_err)
+		*ret_err = g_steal_pointer(&cm.err);
+	g_free(cm.out);
+	g_free(cm.err);
+	return status;
+}
+
+static int run_hook(Ctx *c, const char *op, const char *sub, const char *xml, char **ret_err)
+{
+	return run_hook_args(c, (const char *const[]){ "vm", op, sub, "-", NULL }, xml, ret_err);
+}
+
+static pid_t helper_pid(Ctx *c, const char *uuid)
+{
+	g_autofree char *base = g_strdup_printf("%s.pid", uuid);
+	g_autofree char *path = g_build_filename(c->run_dir, base, NULL);
+	g_autofree char *text = NULL;
+
+	pid_t pid;
+
+	if (!g_file_get_contents(path, &text, NULL, NULL))
+		return 0;
+	pid = (pid_t)g_ascii_strtoll(text, NULL, 10);
+	if (pid > 0)
+		g_hash_table_add(helper_pids, GINT_TO_POINTER(pid));
+	return pid;
+}
+
+/* Reap the detached helpers that ended. */
+static void reap(void)
+{
+	GHashTableIter it;
+	gpointer key;
+
+	g_hash_table_iter_init(&it, helper_pids);
+	while (g_hash_table_iter_next(&it, &key, NULL)) {
+		pid_t r = waitpid((pid_t)GPOINTER_TO_INT(key), NULL, WNOHANG);
+
+		if (r != 0)
+			g_hash_table_iter_remove(&it);
+	}
+}
+
+/* Running processes (not zombies) whose command line names @uuid. */
+static guint count_helpers(const char *uuid)
+{
+	g_autoptr(GDir) d = g_dir_open("/proc", 0, NULL);
+	const char *n;
+	guint count = 0;
+
+	reap();
+	while ((n = g_dir_read_name(d))) {
+		g_autofree char *path = g_strdup_printf("/proc/%s/cmdline", n);
+		g_autofree char *cmd = NULL;
+		gsize len = 0;
+
+		if (!g_ascii_isdigit(*n) || !g_file_get_contents(path, &cmd, &len, NULL))
+			continue;
+		for (gsize off = 0; off < len; off += strlen(cmd + off) + 1)
+			if (g_str_equal(cmd + off, uuid) && (guint)atoi(n) != (guint)getpid())
+				count++;
+	}
+	return count;
+}
+
+static guint count_files(const char *dir)
+{
+	g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+	guint n = 0;
+
+	while (d && g_dir_read_name(d))
+		n++;
+	return n;
+}
+
+static void assert_one_line(const char *err, const char *needle)
+{
+	g_assert_nonnull(err);
+	g_assert_true(g_str_has_prefix(err, "ifcvf-helper hook: "));
+	g_assert_true(g_str_has_suffix(err, "\n"));
+	g_assert_null(strchr(err, '\n') == err + strlen(err) - 1 ? NULL : "two lines");
+	if (!strstr(err, needle))
+		g_error("expected '%s' in: %s", needle, err);
+}
+
+/* Nothing of VM @uuid is left: process, pidfile, locks, socket. */
+static void assert_clean(Ctx *c, const char *uuid, const char *socket)
+{
+	g_assert_cmpuint(count_helpers(uuid), ==, 0);
+	g_assert_cmpint(helper_pid(c, uuid), ==, 0);
+	g_assert_cmpuint(count_files(c->run_dir), ==, 0);
+	if (socket)
+		g_assert_false(g_file_test(socket, G_FILE_TEST_EXISTS));
+}
+
+static void assert_serving(Ctx *c, const char *uuid, const char *socket)
+{
+	pid_t pid = helper_pid(c, uuid);
+	g_autofree char *fd0 = NULL;
+	g_autofree char *fd1 = NULL;
+	g_autofree char *p0 = g_strdup_printf("/proc/%d/fd/0", (int)pid);
+	g_autofree char *p1 = g_strdup_printf("/proc/%d/fd/1", (int)pid);
+	struct stat st;
+
+	g_assert_cmpint(pid, >, 0);
+	g_assert_cmpint(kill(pid, 0), ==, 0);
+	g_assert_cmpuint(count_helpers(uuid), ==, 1);
+	/* detached: its own session, stdin /dev/null, stdout the log */
+	g_assert_cmpint(getsid(pid), !=, getsid(0));
+	fd0 = g_file_read_link(p0, NULL);
+	fd1 = g_file_read_link(p1, NULL);
+	g_assert_cmpstr(fd0, ==, "/dev/null");
+	g_assert_true(g_str_has_prefix(fd1, c->log_dir));
+	/* the socket listens, for QEMU's user only */
+	g_assert_cmpint(stat(socket, &st), ==, 0);
+	g_assert_true(S_ISSOCK(st.st_mode));
+	g_assert_cmpint(st.st_mode & 0777, ==, 0660);
+}
+
+static void test_prepare_release(Ctx *c, gconstpointer data)
+{
+	g_autofree char *sock = sock_path(c, "net0.sock");
+	g_autofree char *xml = domain_xml("vm1", UUID1, sock, c->emu->address);
+	g_autofree char *err = NULL;
+	g_autofree char *log = g_build_filename(c->log_dir, "vm1.log", NULL);
+	g_autofree char *text = NULL;
+
+	g_assert_cmpint(run_hook(c, "prepare", "begin", xml, &err), ==, 0);
+	g_assert_cmpstr(err, ==, "");
+	assert_serving(c, UUID1, sock);
+	/* other operations leave it alone */
+	g_assert_cmpint(run_hook(c, "start", "begin", xml, NULL), ==, 0);
+	g_assert_cmpint(run_hook(c, "started", "begin", xml, NULL), ==, 0);
+	g_assert_cmpint(run_hook(c, "stopped", "end", xml, NULL), ==, 0);
+	assert_serving(c, UUID1, sock);
+	g_assert_cmpint(run_hook(c, "release", "end", xml, NULL), ==, 0);
+	assert_clean(c, UUID1, sock);
+	g_assert_true(g_file_get_contents(log, &text, NULL, NULL));
+	g_assert_nonnull(strstr(text, "listening on"));
+	g_assert_nonnull(strstr(text, "stopped"));
+	/* release again: nothing to do */
+	g_assert_cmpint(run_hook(c, "release", "end", xml, NULL), ==, 0);
+}
+
+static void test_port_map(Ctx *c, gconstpointer data)
+{
+	g_autofree char *sock = sock_path(c, "vhu1234");
+	g_autofree char *xml = domain_xml("vm-nova", UUID1, sock, NULL);
+	g_autofree char *map = g_strdup_printf("[%s]\ndevice=%s\nlm=sw\n", sock, c->emu->address);
+
+	g_assert_true(g_file_set_contents(c->map, map, -1, NULL));
+	g_assert_cmpint(run_hook(c, "prepare", "begin", xml, NULL), ==, 0);
+	assert_serving(c, UUID1, sock);
+	g_assert_cmpint(run_hook(c, "release", "end", xml, NULL), ==, 0);
+	assert_clean(c, UUID1, sock);
+}
+
+static void test_no_vf(Ctx *c, gconstpointer data)
+{
+	g_autofree char *sock = sock_path(c, "ovs.sock");
+	g_autofree char *xml = domain_xml("vm-ovs", UUID1, sock, NULL);
+
+	/* not ours: nothing started, nothing created */
+	g_assert_cmpint(run_hook(c, "prepare", "begin", xml, NULL), ==, 0);
+	g_assert_cmpuint(count_helpers(UUID1), ==, 0);
+	g_assert_false(g_file_test(c->run_dir, G_FILE_TEST_EXISTS));
+	g_assert_cmpint(run_hook(c, "release", "end", xml, NULL), ==, 0);
+}
+
+static void test_bus(Ctx *c, gconstpointer data)
+{
+	g_autoptr(GTestDBus) tbus = g_test_dbus_new(G_TEST_DBUS_NONE);
+	g_autofree char *sock = sock_path(c, "net0.sock");
+	g_autofree char *xml = domain_xml("vm1", UUID1, sock, c->emu->address);
+	g_autoptr(GDBusConnection) conn = NULL;
+	g_autoptr(GVariant) r = NULL;
+	g_autoptr(GError) error = NULL;
+	gboolean owned = FALSE;
+
+	g_test_dbus_up(tbus);
+	g_free(c->bus);
+	c->bus = g_strdup(g_test_dbus_get_bus_address(tbus));
+	conn = g_dbus_connection_new_for_address_sync(c->bus,
+		G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+		G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION, NULL, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(run_hook(c, "prepare", "begin", xml, NULL), ==, 0);
+	assert_serving(c, UUID1, sock);
+	r = g_dbus_connection_call_sync(conn, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+					"org.freedesktop.DBus", "NameHasOwner",
+					g_variant_new("(s)", BUS_NAME1), G_VARIANT_TYPE("(b)"),
+					G_DBUS_CALL_FLAGS_NONE, 5000, NULL, &error);
+	g_assert_no_error(error);
+	g_variant_get(r, "(b)", &owned);
+	g_assert_true(owned);
+	g_clear_pointer(&r, g_variant_unref);
+	g_assert_cmpint(run_hook(c, "release", "end", xml, NULL), ==, 0);
+	assert_clean(c, UUID1, sock);
+	r = g_dbus_connection_call_sync(conn, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+					"org.freedesktop.DBus", "NameHasOwner",
+					g_variant_new("(s)", BUS_NAME1), G_VARIANT_TYPE("(b)"),
+					G_DBUS_CALL_FLAGS_NONE, 5000, NULL, &error);
+	g_assert_no_error(error);
+	g_variant_get(r, "(b)", &owned);
+	g_assert_false(owned);
+	g_clear_object(&conn);
+	g_test_dbus_down(tbus);
+}
+
+/* One bad input: exit 1, one line naming @needle, nothing left. */
+static void expect_fail(Ctx *c, const char *xml, const char *needle)
+{
+	g_autofree char *err = NULL;
+
+	g_assert_cmpint(run_hook(c, "prepare", "begin", xml, &err), ==, 1);
+	assert_one_line(err, needle);
+	g_assert_cmpuint(count_helpers(UUID2), ==, 0);
+	g_assert_cmpint(helper_pid(c, UUID2), ==, 0);
+}
+
+static void test_bad_input(Ctx *c, gconstpointer data)
+{
+	g_autofree char *sock = sock_path(c, "net0.sock");
+	g_autofree char *sock2 = sock_path(c, "net1.sock");
+	g_autofree char *missing = g_strconcat("vfio-user:", c->dir, "/nope.sock", NULL);
+	g_autofree char *stale = sock_path(c, "stale.sock");
+	g_autofree char *stale_dev = g_strconcat("vfio-user:", stale, NULL);
+	g_autofree char *longname = g_strnfill(120, 'a');
+	g_autofree char *longsock = g_build_filename(c->dir, longname, NULL);
+	g_autofree char *xml1 = domain_xml("vm1", UUID1, sock, c->emu->address);
+	g_autofree char *xml = NULL;
+	g_autofree char *saved = NULL;
+	GSocketAddress *addr;
+	GSocket *s;
+
+	expect_fail(c, "<domain><name>x</name><uuid>" UUID2 "</uuid>", "malformed");
+	g_assert_false(g_file_test(c->run_dir, G_FILE_TEST_EXISTS));
+
+	xml = domain_xml("vm2", UUID2, sock2, missing);
+	expect_fail(c, xml, "does not exist");
+	g_clear_pointer(&xml, g_free);
+
+	xml = domain_xml("vm2", UUID2, longsock, c->emu->address);
+	expect_fail(c, xml, "more than 107");
+	g_clear_pointer(&xml, g_free);
+
+	/* a socket file nobody serves: the helper itself fails to probe */
+	s = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, 0, NULL);
+	addr = g_unix_socket_address_new(stale);
+	g_assert_true(g_socket_bind(s, addr, FALSE, NULL));
+	g_object_unref(addr);
+	g_object_unref(s);
+	xml = domain_xml("vm2", UUID2, sock2, stale_dev);
+	expect_fail(c, xml, "helper for VM vm2 exited");
+	g_assert_false(g_file_test(sock2, G_FILE_TEST_EXISTS));
+	g_assert_cmpuint(count_files(c->run_dir), ==, 0);
+	g_clear_pointer(&xml, g_free);
+
+	/* an unwritable run directory */
+	saved = c->run_dir;
+	c->run_dir = g_strdup("/dev/null/run");
+	xml = domain_xml("vm2", UUID2, sock2, c->emu->address);
+	expect_fail(c, xml, "run directory /dev/null/run");
+	g_free(c->run_dir);
+	c->run_dir = g_steal_pointer(&saved);
+
+	/* one VF, two VMs */
+	g_assert_cmpint(run_hook(c, "prepare", "begin", xml1, NULL), ==, 0);
+	expect_fail(c, xml, "is already used by VM 'vm1'");
+	assert_serving(c, UUID1, sock);
+	g_assert_false(g_file_test(sock2, G_FILE_TEST_EXISTS));
+	g_assert_cmpint(run_hook(c, "release", "end", xml1, NULL), ==, 0);
+	assert_clean(c, UUID1, sock);
+	/* and once it is free, the second VM gets it */
+	g_assert_cmpint(run_hook(c, "prepare", "begin", xml, NULL), ==, 0);
+	assert_serving(c, UUID2, sock2);
+	g_assert_cmpint(run_hook(c, "release", "end", xml, NULL), ==, 0);
+	assert_clean(c, UUID2, sock2);
+}
+
+static void test_usage(Ctx *c, gconstpointer data)
+{
+	g_autofree char *err = NULL;
+
+	g_assert_cmpint(run_hook_args(c, (const char *const[]){ "prepare", NULL }, "", &err), ==, 2);
+	g_clear_pointer(&err, g_free);
+	/* the short form without the domain name works too */
+	g_assert_cmpint(run_hook_args(c, (const char *const[]){ "started", "begin", "-", NULL }, "",
+				      &err), ==, 0);
+}
+
+static void test_migrate(Ctx *c, gconstpointer data)
+{
+	g_autofree char *sock = sock_path(c, "net0.sock");
+	g_autofree char *sock2 = sock_path(c, "net1.sock");
+	g_autofree char *xml1 = domain_xml("vm1", UUID1, sock, c->emu->address);
+	g_autofree char *xml2 = domain_xml("vm2", UUID2, sock2, c->emu->address);
+	g_autofree char *err = NULL;
+
+	/* free: fine, prints nothing, starts nothing, leaves no lock */
+	g_assert_cmpint(run_hook(c, "migrate", "begin", xml2, NULL), ==, 0);
+	g_assert_cmpuint(count_helpers(UUID2), ==, 0);
+	g_assert_cmpuint(count_files(c->run_dir), ==, 0);
+	/* held by another VM */
+	g_assert_cmpint(run_hook(c, "prepare", "begin", xml1, NULL), ==, 0);
+	g_assert_cmpint(run_hook(c, "migrate", "begin", xml2, &err), ==, 1);
+	assert_one_line(err, "already used by VM 'vm1'");
+	g_assert_cmpint(run_hook(c, "release", "end", xml1, NULL), ==, 0);
+	assert_clean(c, UUID1, sock);
+}
+
+static void test_reconnect(Ctx *c, gconstpointer data)
+{
+	g_autofree char *sock = sock_path(c, "net0.sock");
+	g_autofree char *xml = domain_xml("vm1", UUID1, sock, c->emu->address);
+	pid_t pid, pid2;
+
+	g_assert_cmpint(run_hook(c, "prepare", "begin", xml, NULL), ==, 0);
+	pid = helper_pid(c, UUID1);
+	g_assert_cmpint(run_hook(c, "reconnect", "begin", xml, NULL), ==, 0);
+	g_assert_cmpint(helper_pid(c, UUID1), ==, pid);
+	/* the helper died meanwhile: reconnect starts a new one */
+	g_assert_cmpint(kill(pid, SIGKILL), ==, 0);
+	g_assert_cmpint(waitpid(pid, NULL, 0), ==, pid);
+	g_hash_table_remove(helper_pids, GINT_TO_POINTER(pid));
+	g_assert_cmpint(run_hook(c, "reconnect", "begin", xml, NULL), ==, 0);
+	pid2 = helper_pid(c, UUID1);
+	g_assert_cmpint(pid2, !=, pid);
+	assert_serving(c, UUID1, sock);
+	g_assert_cmpint(run_hook(c, "release", "end", xml, NULL), ==, 0);
+	assert_clean(c, UUID1, sock);
+}
+
+static void test_cycles(Ctx *c, gconstpointer data)
+{
+	g_autofree char *sock = sock_path(c, "net0.sock");
+	g_autofree char *xml = domain_xml("vm1", UUID1, sock, c->emu->address);
+	guint fds = test_count_fds();
+
+	for (guint i = 0; i < 20; i++) {
+		g_assert_cmpint(run_hook(c, "prepare", "begin", xml, NULL), ==, 0);
+		assert_serving(c, UUID1, sock);
+		g_assert_cmpint(run_hook(c, "release", "end", xml, NULL), ==, 0);
+		assert_clean(c, UUID1, sock);
+	}
+	g_assert_cmpuint(test_count_fds(), ==, fds);
+	/* the log is all that stays */
+	g_assert_cmpuint(count_files(c->log_dir), ==, 1);
+}
+
+int main(int argc, char **argv)
+{
+	int status;
+
+	g_test_init(&argc, &argv, NULL);
+	helper_pids = g_hash_table_new(NULL, NULL);
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		g_error("PR_SET_CHILD_SUBREAPER: %s", g_strerror(errno));
+#define ADD(path, fn) g_test_add(path, Ctx, NULL, ctx_setup, fn, ctx_teardown)
+	ADD("/hook/prepare-release", test_prepare_release);
+	ADD("/hook/port-map", test_port_map);
+	ADD("/hook/no-vf", test_no_vf);
+	ADD("/hook/bus", test_bus);
+	ADD("/hook/bad-input", test_bad_input);
+	ADD("/hook/usage", test_usage);
+	ADD("/hook/migrate", test_migrate);
+	ADD("/hook/reconnect", test_reconnect);
+	ADD("/hook/cycles", test_cycles);
+	status = g_test_run();
+	g_hash_table_unref(helper_pids);
+	return status;
+}

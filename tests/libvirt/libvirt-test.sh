@@ -1,0 +1,281 @@
+#!/usr/bin/env bash
+# The hook under a real libvirtd: a test hook script in
+# /etc/libvirt/hooks/qemu.d/ (the build's ifcvf-helper, private run/log
+# dirs, a private dbus-daemon) and a libvirtd (re)started after it exists.
+# Domains: type qemu (TCG), direct kernel boot of the test guest, memfd
+# shared memory, one <interface type='vhostuser'> whose VF (an ifcvf-emu
+# with a TAP wire in a network namespace) the project's metadata or the
+# host port map names. `virsh start` → the hook starts the helper → the
+# guest pings through the VF → the guest powers off / `virsh destroy` →
+# the helper is gone with its pidfile, lock and socket; bad VFs make
+# `virsh start` fail with the hook's line; 20 start/destroy cycles.
+#
+# QEMU 7.2 under TCG crashes when the vhost-user virtio-net device has
+# MSI-X vectors; libvirt cannot say vectors=0, so the domains set it with
+# <qemu:override> (the domain is then "tainted: custom-device").
+#
+# Restarts the libvirtd it finds (or starts one) twice: after installing
+# the hook, and after removing it at the end. Needs root.
+set -u
+. "$(dirname "$0")/../guest/guest-lib.sh"
+
+for tool in virsh libvirtd virtlogd dbus-daemon busctl; do
+	command -v "$tool" >/dev/null || bail "$tool is missing (libvirt-daemon-system, libvirt-clients, dbus)"
+done
+[ -d /etc/libvirt ] || bail "/etc/libvirt is missing (libvirt-daemon-system)"
+
+chmod 755 "$workdir"          # QEMU runs as libvirt-qemu: it must reach the socket
+hook=/etc/libvirt/hooks/qemu.d/ifcvf-helper-test-$$
+run_dir=$workdir/run
+log_dir=$workdir/log
+ports_conf=$workdir/ports.conf
+tag=ifcvf-lt$$
+domains=()
+bus_pid=
+virsh_bin=$(command -v virsh)
+virsh() { timeout -s KILL 120 "$virsh_bin" -c qemu:///system "$@"; }
+
+libvirtd_restart() { # stop the running libvirtd (bounded), start one
+	local pid
+	pid=$(cat /run/libvirtd.pid 2>/dev/null || true)
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		kill -TERM "$pid"
+		for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -0 "$pid" 2>/dev/null && return 1
+	fi
+	pid=$(cat /run/virtlogd.pid 2>/dev/null || true)
+	{ [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; } || virtlogd -d || return 1
+	libvirtd -d || return 1
+	for _ in $(seq 100); do virsh version >/dev/null 2>&1 && return 0; sleep 0.1; done
+	return 1
+}
+
+lt_cleanup() {
+	for d in "${domains[@]}"; do
+		virsh destroy "$d" >/dev/null 2>&1
+		virsh undefine "$d" >/dev/null 2>&1
+	done
+	for f in "$run_dir"/*.pid; do
+		[ -f "$f" ] && kill -KILL "$(head -1 "$f")" 2>/dev/null
+	done
+	if [ -e "$hook" ]; then
+		rm -f "$hook"
+		libvirtd_restart || echo "# could not restart libvirtd without the test hook"
+	fi
+	[ -n "$bus_pid" ] && kill "$bus_pid" 2>/dev/null
+	cleanup
+}
+trap lt_cleanup EXIT
+
+echo "1..23"
+
+# ---- the VF: ifcvf-emu, TAP wire in a netns ------------------------------
+ns=ifcvf-lt$$
+tapif=ifcvflt$$
+new_netns "$ns"
+"$IFCVF_EMU" --socket "$workdir/vf.sock" --type net --wire "tap:$tapif" \
+	> "$workdir/emu.log" 2>&1 &
+emu=$!
+bg_pids+=("$emu")
+wait_for_socket "$workdir/vf.sock" "$emu" || bail "ifcvf-emu did not start: $(cat "$workdir/emu.log")"
+ip link set "$tapif" netns "$ns" || bail "cannot move $tapif into $ns"
+ip -n "$ns" addr add 10.98.0.1/24 dev "$tapif"
+ip -n "$ns" link set "$tapif" up
+
+# ---- a private bus for the helpers ---------------------------------------
+cat > "$workdir/bus.conf" <<CONF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path=$workdir/bus.sock</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+CONF
+dbus-daemon --config-file="$workdir/bus.conf" --nofork --nopidfile > "$workdir/bus.log" 2>&1 &
+bus_pid=$!
+wait_for_socket "$workdir/bus.sock" "$bus_pid" || bail "dbus-daemon did not start: $(cat "$workdir/bus.log")"
+bus="unix:path=$workdir/bus.sock"
+
+# ---- the hook, then libvirtd -------------------------------------------------
+mkdir -p /etc/libvirt/hooks/qemu.d
+cat > "$hook" <<HOOK
+#!/bin/sh
+export IFCVF_HELPER_RUN_DIR=$run_dir IFCVF_HELPER_LOG_DIR=$log_dir
+export IFCVF_HELPER_PORTS_CONF=$ports_conf IFCVF_HELPER_BUS=$bus
+echo "\$*" >> $workdir/hook-calls
+exec $IFCVF_HELPER hook "\$@"
+HOOK
+chmod 755 "$hook"
+check "libvirtd (re)started with the hook installed" libvirtd_restart
+
+# ---- the guest ------------------------------------------------------------
+cat > "$workdir/guest.sh" <<'GUEST'
+ip link set lo up
+ip link set eth0 up
+ip addr add 10.98.0.2/24 dev eth0
+if ping -c 3 -W 5 10.98.0.1 >/dev/null 2>&1; then echo "RESULT ping ok"; else echo "RESULT ping fail"; fi
+GUEST
+"$(dirname "$0")/../guest/mkinitramfs.sh" "$workdir/initrd.gz" "$workdir/guest.sh" \
+	|| bail "cannot build the guest initramfs"
+
+# domain_xml NAME UUID SOCKET DEVICE|-: with DEVICE, the metadata names the VF
+domain_xml() {
+	local name=$1 uuid=$2 sock=$3 dev=$4 md=
+	[ "$dev" = - ] || md="  <metadata>
+    <ifcvf:ports xmlns:ifcvf='http://ifcvf-helper.org/xmlns/1'>
+      <ifcvf:port socket='$sock' device='$dev' lm='sw'/>
+    </ifcvf:ports>
+  </metadata>"
+	cat <<XML
+<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
+  <name>$name</name>
+  <uuid>$uuid</uuid>
+  <memory unit='MiB'>256</memory>
+  <vcpu>2</vcpu>
+$md
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>$GUEST_KERNEL</kernel>
+    <initrd>$workdir/initrd.gz</initrd>
+    <cmdline>console=ttyS0 quiet panic=-1</cmdline>
+  </os>
+  <features><acpi/></features>
+  <cpu mode='custom' match='exact'><model fallback='allow'>qemu64</model></cpu>
+  <memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>destroy</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <emulator>$(command -v qemu-system-x86_64)</emulator>
+    <interface type='vhostuser'>
+      <mac address='52:54:00:12:34:56'/>
+      <source type='unix' path='$sock' mode='client'/>
+      <model type='virtio'/>
+      <alias name='ua-net0'/>
+    </interface>
+    <serial type='file'><source path='$workdir/$name.console'/><target port='0'/></serial>
+    <memballoon model='none'/>
+  </devices>
+  <qemu:override>
+    <qemu:device alias='ua-net0'>
+      <qemu:frontend>
+        <qemu:property name='vectors' type='unsigned' value='0'/>
+      </qemu:frontend>
+    </qemu:device>
+  </qemu:override>
+</domain>
+XML
+}
+
+define() { # NAME UUID SOCKET DEVICE|-
+	domain_xml "$@" > "$workdir/$1.xml"
+	domains+=("$1")
+	virsh define "$workdir/$1.xml" >/dev/null
+}
+
+helper_pid() { head -1 "$run_dir/$1.pid" 2>/dev/null; }
+helper_alive() { # UUID
+	local pid
+	pid=$(helper_pid "$1")
+	[ -n "$pid" ] && [ -d "/proc/$pid" ] && ! grep -q '^State:.*Z' "/proc/$pid/status" \
+		&& tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q -- "--uuid $1"
+}
+helpers_running() { # number of live `ifcvf-helper run` processes of this test
+	local n=0 p
+	for p in /proc/[0-9]*; do
+		grep -q '^State:.*Z' "$p/status" 2>/dev/null && continue
+		tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -q -- "run --bus $bus" && n=$((n + 1))
+	done
+	echo "$n"
+}
+nothing_left() { # SOCKET: no helper, pidfile, lock or socket
+	[ "$(helpers_running)" -eq 0 ] && [ -z "$(ls -A "$run_dir" 2>/dev/null)" ] && [ ! -e "$1" ]
+}
+wait_until() { # SECONDS COMMAND...
+	local t=$1
+	shift
+	for _ in $(seq $((t * 10))); do "$@" && return 0; sleep 0.1; done
+	return 1
+}
+shut_off() { virsh domstate "$1" 2>/dev/null | grep -q 'shut off'; }
+socket_for_qemu() { # SOCKET: owned by QEMU's user, not for others
+	[ "$(stat -c '%U %a' "$1")" = "libvirt-qemu 660" ]
+}
+
+uuid1=$(cat /proc/sys/kernel/random/uuid)
+uuid2=$(cat /proc/sys/kernel/random/uuid)
+uuid3=$(cat /proc/sys/kernel/random/uuid)
+vm1=$tag-meta vm2=$tag-map vm3=$tag-bad
+sock1=$workdir/net0.sock sock2=$workdir/vhu-map sock3=$workdir/net3.sock
+
+# ---- metadata VM: start, traffic, guest powers off ------------------------
+define "$vm1" "$uuid1" "$sock1" "vfio-user:$workdir/vf.sock"
+check "virsh start (metadata)" virsh start "$vm1"
+check "the hook started the helper" helper_alive "$uuid1"
+check "the socket belongs to QEMU's user, mode 0660" socket_for_qemu "$sock1"
+bus_name=org.ifcvf.Helper1.Vm_${uuid1//-/}
+check "busctl sees the helper's name" busctl --address="$bus" status "$bus_name"
+check "ifcvfctl status shows the VM" \
+	"$IFCVFCTL" --bus "$bus" status "$vm1"
+check "the guest pings through the VF" wait_until 180 grep -q '^RESULT ping ok' "$workdir/$vm1.console"
+check "the guest powers off, libvirt shuts the domain off" wait_until 120 shut_off "$vm1"
+check "release stopped the helper, nothing left" wait_until 10 nothing_left "$sock1"
+check "busctl: the name is gone" bash -c "! busctl --address='$bus' status '$bus_name' >/dev/null 2>&1"
+
+# ---- start again, destroy ---------------------------------------------------
+: > "$workdir/$vm1.console"
+check "virsh start again" virsh start "$vm1"
+check "the helper runs again" helper_alive "$uuid1"
+check "virsh destroy" virsh destroy "$vm1"
+check "destroy stopped the helper, nothing left" wait_until 10 nothing_left "$sock1"
+
+# ---- host port map (no metadata) ---------------------------------------------
+printf '[%s]\ndevice=vfio-user:%s\nlm=sw\n' "$sock2" "$workdir/vf.sock" > "$ports_conf"
+define "$vm2" "$uuid2" "$sock2" -
+check "virsh start (port map)" virsh start "$vm2"
+check "the helper runs for the port map VM" helper_alive "$uuid2"
+
+# ---- a VF held by another VM ----------------------------------------------------
+define "$vm3" "$uuid3" "$sock3" "vfio-user:$workdir/vf.sock"
+virsh start "$vm3" > "$workdir/held.out" 2>&1
+check "virsh start fails with the hook's reason (VF in use)" \
+	grep -q "ifcvf-helper hook: prepare begin: VF vfio-user:$workdir/vf.sock is already used by VM '$vm2'" "$workdir/held.out"
+check "the first VM keeps its helper" helper_alive "$uuid2"
+virsh destroy "$vm2" >/dev/null
+check "destroy (port map VM), nothing left" wait_until 10 nothing_left "$sock2"
+
+# ---- a metadata VF that does not exist --------------------------------------------
+virsh undefine "$vm3" >/dev/null
+define "$vm3" "$uuid3" "$sock3" "vfio-user:$workdir/missing.sock"
+virsh start "$vm3" > "$workdir/missing.out" 2>&1
+check "virsh start fails with the hook's reason (missing VF)" \
+	grep -q "ifcvf-helper hook: prepare begin: VF vfio-user:$workdir/missing.sock does not exist" "$workdir/missing.out"
+check "nothing started for it" nothing_left "$sock3"
+
+# ---- 20 cycles -----------------------------------------------------------------------
+cycles_ok() {
+	for i in $(seq 20); do
+		virsh start "$vm1" >/dev/null || { echo "# start $i failed"; return 1; }
+		helper_alive "$uuid1" || { echo "# no helper in cycle $i"; return 1; }
+		virsh destroy "$vm1" >/dev/null || { echo "# destroy $i failed"; return 1; }
+		wait_until 10 nothing_left "$sock1" || { echo "# leftovers in cycle $i"; return 1; }
+	done
+}
+emu_fds_before=$(ls /proc/"$emu"/fd | wc -l)
+check "20 start/destroy cycles leave nothing behind" cycles_ok
+check "the emulator's fds are back to where they were" \
+	[ "$(ls /proc/"$emu"/fd | wc -l)" -eq "$emu_fds_before" ]
+
+if [ "$tap_failed" -ne 0 ]; then
+	for f in hook-calls emu.log held.out missing.out "$vm1.console"; do
+		echo "# ---- $f"; sed 's/^/# /' "$workdir/$f" 2>/dev/null | tail -30
+	done
+	for f in "$log_dir"/*.log; do echo "# ---- $f"; sed 's/^/# /' "$f" | tail -30; done
+	exit 1
+fi
