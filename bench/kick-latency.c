@@ -13,17 +13,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/eventfd.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bench-proc.h"
 #include "ifcvf-hw.h"
 #include "virtq-drv.h"
 #include "vu-frontend.h"
@@ -36,64 +33,6 @@ static void die(const char *what, const struct cerr *e)
 {
 	fprintf(stderr, "kick-latency: %s: %s\n", what, e ? e->msg : strerror(errno));
 	exit(1);
-}
-
-static long long now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static pid_t spawn(char *const argv[])
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		int null = open("/dev/null", O_WRONLY);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		/* their logs would bury the figures */
-		if (null >= 0) {
-			dup2(null, STDOUT_FILENO);
-			dup2(null, STDERR_FILENO);
-		}
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	if (pid < 0)
-		die("fork", NULL);
-	return pid;
-}
-
-static void wait_socket(const char *path, pid_t pid)
-{
-	struct stat st;
-
-	for (int i = 0; i < 200; i++) {
-		if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-			return;
-		if (waitpid(pid, NULL, WNOHANG) == pid) {
-			fprintf(stderr, "kick-latency: process for %s exited early\n", path);
-			exit(1);
-		}
-		usleep(50 * 1000);
-	}
-	fprintf(stderr, "kick-latency: %s did not appear\n", path);
-	exit(1);
-}
-
-static void stop(pid_t pid)
-{
-	kill(pid, SIGTERM);
-	for (int i = 0; i < 100; i++) {
-		if (waitpid(pid, NULL, WNOHANG) == pid)
-			return;
-		usleep(50 * 1000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
 }
 
 static double cpu_seconds(pid_t pid)
@@ -195,13 +134,13 @@ static void run_relay(const char *sock, unsigned kicks, long long *lat, pid_t he
 		long long t0;
 
 		post_tx(&tx, &mem);
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		eventfd_write(tx.kickfd, 1);
 		if (virtq_drv_wait_call(&tx, 5000) <= 0) {
 			fprintf(stderr, "kick-latency: no interrupt for kick %u\n", i);
 			exit(1);
 		}
-		lat[i] = now_ns() - t0;
+		lat[i] = bench_now_ns() - t0;
 		reap(&tx);
 	}
 	*cpu_per_million = (cpu_seconds(helper) - cpu0) * 1e6 / kicks;
@@ -249,14 +188,14 @@ static void run_direct(const char *address, unsigned kicks, long long *lat)
 		long long t0;
 
 		post_tx(&tx, &mem);
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		if (ifcvf_hw_notify_queue(&hw, 1, &e) < 0)
 			die("doorbell", &e);
 		if (virtq_drv_wait_call(&tx, 5000) <= 0) {
 			fprintf(stderr, "kick-latency: no interrupt for direct kick %u\n", i);
 			exit(1);
 		}
-		lat[i] = now_ns() - t0;
+		lat[i] = bench_now_ns() - t0;
 		reap(&tx);
 	}
 	(void)ifcvf_hw_reset(&hw, 1000, &e);
@@ -287,16 +226,16 @@ int main(int argc, char **argv)
 	relay = calloc(kicks, sizeof(*relay));
 	direct = calloc(kicks, sizeof(*direct));
 
-	emu = spawn((char *[]){ argv[1], "--socket", emu_sock, "--type", "net", "--wire", "loop", NULL });
-	wait_socket(emu_sock, emu);
+	emu = bench_spawn((char *[]){ argv[1], "--socket", emu_sock, "--type", "net", "--wire", "loop", NULL }, NULL);
+	bench_wait_socket(emu_sock, emu);
 
-	helper = spawn((char *[]){ argv[2], "run", "--bus", "none", "--port", port, NULL });
-	wait_socket(vhost_sock, helper);
+	helper = bench_spawn((char *[]){ argv[2], "run", "--bus", "none", "--port", port, NULL }, NULL);
+	bench_wait_socket(vhost_sock, helper);
 	run_relay(vhost_sock, kicks, relay, helper, &cpu_per_million);
-	stop(helper);
+	bench_stop(helper);
 
 	run_direct(address, kicks, direct);
-	stop(emu);
+	bench_stop(emu);
 
 	report("relay", relay, kicks, &r50, &r99);
 	report("baseline", direct, kicks, &d50, &d99);

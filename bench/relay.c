@@ -25,20 +25,17 @@
  * is reported loudly. usage: relay EMU HELPER [SWITCHES] [PPS]
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <rte_eal.h>
 #include <rte_vhost.h>
 
+#include "bench-proc.h"
 #include "gen-frame.h"
 #include "used-relay.h"
 #include "virtq-drv.h"
@@ -58,14 +55,6 @@ static void die(const char *what, const struct cerr *e)
 {
 	fprintf(stderr, "relay: %s: %s\n", what, e ? e->msg : strerror(errno));
 	exit(1);
-}
-
-static long long now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 static int cmp_ll(const void *a, const void *b)
@@ -170,7 +159,7 @@ static double core_run(struct core_rig *r, uint16_t size, bool dpdk, double secs
 	struct vring m = {
 		.num = size, .desc = r->q.desc, .avail = r->mediated_avail, .used = r->mediated,
 	};
-	long long t0 = now_ns(), end = t0 + (long long)(secs * 1e9), t;
+	long long t0 = bench_now_ns(), end = t0 + (long long)(secs * 1e9), t;
 	uint64_t entries = 0;
 	struct cerr e = { 0 };
 
@@ -192,7 +181,7 @@ static double core_run(struct core_rig *r, uint16_t size, bool dpdk, double secs
 			}
 			entries += size;
 		}
-		t = now_ns();
+		t = bench_now_ns();
 	} while (t < end);
 	*ret_entries = entries;
 	return (double)entries / ((double)(t - t0) / 1e9);
@@ -291,55 +280,6 @@ struct host {
 	size_t log_off;
 };
 
-static pid_t spawn(char *const argv[], const char *log)
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		int fd = open(log ? log : "/dev/null", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (fd >= 0) {
-			dup2(fd, STDOUT_FILENO);
-			dup2(fd, STDERR_FILENO);
-		}
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	if (pid < 0)
-		die("fork", NULL);
-	return pid;
-}
-
-static void wait_socket(const char *path, pid_t pid)
-{
-	struct stat st;
-
-	for (int i = 0; i < 400; i++) {
-		if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-			return;
-		if (waitpid(pid, NULL, WNOHANG) == pid) {
-			fprintf(stderr, "relay: the process for %s exited early\n", path);
-			exit(1);
-		}
-		usleep(25 * 1000);
-	}
-	fprintf(stderr, "relay: %s did not appear\n", path);
-	exit(1);
-}
-
-static void stop(pid_t pid)
-{
-	kill(pid, SIGTERM);
-	for (int i = 0; i < 200; i++) {
-		if (waitpid(pid, NULL, WNOHANG) == pid)
-			return;
-		usleep(25 * 1000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
-}
-
 static char *slurp(const char *path)
 {
 	FILE *f = fopen(path, "r");
@@ -392,18 +332,18 @@ static void host_start(struct host *h, const char *emu, const char *helper, bool
 	snprintf(port, sizeof(port), "device=vfio-user:%s,socket=%s%s", h->emu_sock, h->sock,
 		 sw ? ",sw-live-migration=1" : "");
 	h->log_off = 0;
-	h->emu = spawn((char *[]){ (char *)emu, "--socket", h->emu_sock, "--type", "net", "--wire",
+	h->emu = bench_spawn((char *[]){ (char *)emu, "--socket", h->emu_sock, "--type", "net", "--wire",
 				   wire, "--stats-file", h->stats, NULL }, NULL);
-	wait_socket(h->emu_sock, h->emu);
-	h->helper = spawn((char *[]){ (char *)helper, "run", "--bus", "none", "--port", port, NULL },
+	bench_wait_socket(h->emu_sock, h->emu);
+	h->helper = bench_spawn((char *[]){ (char *)helper, "run", "--bus", "none", "--port", port, NULL },
 			  h->log);
-	wait_socket(h->sock, h->helper);
+	bench_wait_socket(h->sock, h->helper);
 }
 
 static void host_stop(struct host *h)
 {
-	stop(h->helper);
-	stop(h->emu);
+	bench_stop(h->helper);
+	bench_stop(h->emu);
 	unlink(h->stats);
 	unlink(h->log);
 	rmdir(h->dir);
@@ -477,7 +417,7 @@ static void guest_post_all(struct guest *g)
 /* reap RX, check the generator's sequence, refill; for @ms */
 static void guest_pump(struct guest *g, unsigned ms)
 {
-	long long end = now_ns() + (long long)ms * 1000000;
+	long long end = bench_now_ns() + (long long)ms * 1000000;
 
 	do {
 		uint32_t id, len, stream;
@@ -502,7 +442,7 @@ static void guest_pump(struct guest *g, unsigned ms)
 			guest_post_all(g);
 		else
 			usleep(20);
-	} while (now_ns() < end);
+	} while (bench_now_ns() < end);
 }
 
 static void guest_connect(struct guest *g, struct host *h)
@@ -524,11 +464,11 @@ static void guest_connect(struct guest *g, struct host *h)
 static long long set_log_all(struct guest *g, bool on)
 {
 	struct cerr e = { 0 };
-	long long t0 = now_ns();
+	long long t0 = bench_now_ns();
 
 	if (vu_frontend_set_features(&g->fe, F_VERSION_1 | F_PROTOCOL | (on ? F_LOG_ALL : 0), &e) < 0)
 		die("SET_FEATURES", &e);
-	return now_ns() - t0;
+	return bench_now_ns() - t0;
 }
 
 static void print_us(const char *what, long long *v, unsigned n, double scale)
@@ -592,10 +532,10 @@ static void bench_switches(const char *emu, const char *helper, unsigned n, unsi
 
 			set_log_all(&g, true);
 			guest_pump(&g, 20);
-			t0 = now_ns();
+			t0 = bench_now_ns();
 			if (vu_frontend_get_vring_base(&g.fe, 0, &rx_base, &e) < 0)
 				die("GET_VRING_BASE", &e);
-			stop_fe[i] = now_ns() - t0;
+			stop_fe[i] = bench_now_ns() - t0;
 			if (vu_frontend_get_vring_base(&g.fe, 1, &tx_base, &e) < 0)
 				die("GET_VRING_BASE", &e);
 			stop_h[i] = next_figure(&h, "ring state handed back in ") * 1000;
