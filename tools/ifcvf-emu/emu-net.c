@@ -640,6 +640,23 @@ void emu_net_kick(struct emu_net *n, unsigned q)
 }
 
 /* A queue starts (again) from its latched indices, maybe at new addresses. */
+/* A queue starts at the used index of its ring-state word; the used ring in
+ * guest memory should show the same index. If it does not, the driver and
+ * the device disagree on where the ring is (say, a stale ring state handed
+ * over by a migration), and the driver would see used entries go backwards
+ * or jump: a diagnostic for the migration tests, counted and said once. */
+static void check_resume(struct emu_net *n, unsigned q)
+{
+	const struct emu_vq *vq = &n->v->vq[q];
+	const volatile uint16_t *idx = emu_dma_translate(n->dma, vq->used + 2, 2, EMU_DMA_READ);
+
+	if (!idx || *idx == vq->last_used)
+		return;
+	n->q[q].st.resume_mismatch++;
+	fprintf(stderr, "ifcvf-emu: queue %u starts at used index %u, but the used ring in guest "
+		"memory shows %u\n", q, vq->last_used, *idx);
+}
+
 static void start_queue(struct emu_net *n, unsigned q)
 {
 	struct emu_nq *nq = &n->q[q];
@@ -650,6 +667,7 @@ static void start_queue(struct emu_net *n, unsigned q)
 	nq->unpublished = 0;
 	if (!running(n, q))
 		return;
+	check_resume(n, q);
 	/* buffers may be waiting with no kick to come (a resumed queue) */
 	schedule(n, q, true);
 	if (is_rx(q) && n->wire && n->wire->ops->rx_started)
@@ -761,13 +779,15 @@ void emu_net_json(const struct emu_net *n, FILE *out)
 			",\"size\":%u,\"last_avail\":%u,\"last_used\":%u,\"kicks\":%" PRIu64
 			",\"chains\":%" PRIu64 ",\"frames\":%" PRIu64 ",\"bytes\":%" PRIu64
 			",\"irqs\":%" PRIu64 ",\"irqs_suppressed\":%" PRIu64 ",\"irqs_lost\":%" PRIu64
-			",\"notify_enables\":%" PRIu64 ",\"rx_dropped\":%" PRIu64
+			",\"notify_enables\":%" PRIu64 ",\"resume_mismatch\":%" PRIu64
+			",\"rx_dropped\":%" PRIu64
 			",\"rx_fifo_depth\":%u,\"rx_fifo_max\":%u,\"tx_bad\":%" PRIu64
 			",\"errors\":%" PRIu64 ",\"dma_errors\":%" PRIu64 "}",
 			q ? "," : "", q, role(n, q), q / 2, vq->enabled ? "true" : "false",
 			nq->broken ? "true" : "false", vq->size, vq->last_avail, vq->last_used,
 			vq->kicks, nq->st.chains, nq->st.frames, nq->st.bytes, nq->st.irqs,
 			nq->st.irqs_suppressed, nq->st.irqs_lost, nq->st.notify_enables,
+			nq->st.resume_mismatch,
 			nq->st.rx_dropped, nq->fifo.count, nq->fifo.high_water, nq->st.tx_bad,
 			nq->st.errors, nq->st.dma_errors);
 	}

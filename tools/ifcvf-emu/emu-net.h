@@ -63,6 +63,7 @@ struct emu_nq_stats {
 	uint64_t irqs_suppressed;    /* the driver did not want one */
 	uint64_t irqs_lost;          /* wanted, but no vector or no eventfd */
 	uint64_t notify_enables;     /* times the driver was asked to kick again */
+	uint64_t resume_mismatch;    /* enabled at a used index the ring does not show */
 	uint64_t rx_dropped;         /* frames dropped: FIFO full, too big, reset */
 	uint64_t tx_bad;             /* TX chains with no frame (short, oversize) */
 	uint64_t errors;             /* device errors */
