@@ -1,6 +1,7 @@
 #include "test-util.h"
 
 #include <errno.h>
+#include <string.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -127,4 +128,17 @@ int test_run(const char *const *argv, char **ret_stdout, char **ret_stderr)
 	if (WEXITSTATUS(status) == 124 || WEXITSTATUS(status) == 137)
 		return -1;
 	return WEXITSTATUS(status);
+}
+
+void test_assert_usage_error(const char *const *argv, const char *needle)
+{
+	g_autofree char *out = NULL, *err = NULL;
+	guint lines = 0;
+
+	g_assert_cmpint(test_run(argv, &out, &err), ==, 2);
+	for (const char *p = err; *p; p++)
+		lines += *p == '\n';
+	g_test_message("%s", err);
+	g_assert_cmpuint(lines, ==, 1);
+	g_assert_nonnull(strstr(err, needle));
 }

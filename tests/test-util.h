@@ -31,6 +31,10 @@ guint test_count_fds(void);
  * (or -1 if it was killed by a signal or timed out) and its output. */
 int test_run(const char *const *argv, char **ret_stdout, char **ret_stderr);
 
+/* Run @argv and expect a usage error: exit status 2 and exactly one line on
+ * stderr that mentions @needle. */
+void test_assert_usage_error(const char *const *argv, const char *needle);
+
 /* Path of a built program from the environment variable @var; fails the
  * test when it is not set. */
 const char *test_program(const char *var);
