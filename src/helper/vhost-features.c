@@ -37,5 +37,9 @@ uint64_t ifcvf_vhost_protocol_features(enum ifcvf_dev_type type)
 
 uint64_t ifcvf_vhost_vf_features(uint64_t negotiated, uint64_t vf_features)
 {
-	return negotiated & vf_features;
+	/* the helper reaches the VF only through VFIO, so the VF's DMA is
+	 * always translated (IOVA = GPA): accept IOMMU_PLATFORM when offered,
+	 * which a device that requires it (QEMU's iommu_platform=on) checks
+	 * at FEATURES_OK; the frontend never sees the bit */
+	return (negotiated & vf_features) | (vf_features & BIT(VIRTIO_F_ACCESS_PLATFORM));
 }

@@ -24,5 +24,6 @@
 uint64_t ifcvf_vhost_offered_features(enum ifcvf_dev_type type, uint64_t vf_features,
 				      unsigned queues);
 uint64_t ifcvf_vhost_protocol_features(enum ifcvf_dev_type type);
-/* the negotiated features the VF itself offers */
+/* the negotiated features the VF itself offers, plus IOMMU_PLATFORM when
+ * it offers that (the helper always programs it with IOVAs) */
 uint64_t ifcvf_vhost_vf_features(uint64_t negotiated, uint64_t vf_features);

@@ -98,7 +98,8 @@ int ifcvf_hw_queue_max_size(struct ifcvf_hw *hw, unsigned qid, uint16_t *ret, st
 /* Disable queue @qid, wait up to @timeout_ms for queue_enable to read 0
  * (quiesced: what the VF used is published), then read the ring state (net:
  * both indices from the used half, §3.2). Without the BAR4 block the indices
- * are left untouched. */
+ * are left untouched. -ENOTSUP, without touching the device, for a function
+ * that is not an IFCVF (generic-virtio): virtio 1.x has no per-queue stop. */
 int ifcvf_hw_queue_disable(struct ifcvf_hw *hw, unsigned qid, int timeout_ms,
 			   uint16_t *last_avail_idx, uint16_t *last_used_idx, struct cerr *e);
 int ifcvf_hw_queue_enabled(struct ifcvf_hw *hw, unsigned qid, bool *ret, struct cerr *e);

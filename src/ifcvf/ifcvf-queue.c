@@ -161,8 +161,16 @@ int ifcvf_hw_queue_disable(struct ifcvf_hw *hw, unsigned qid, int timeout_ms,
 {
 	long long deadline = now_ms() + timeout_ms;
 	bool enabled = true;
-	int r = select_queue(hw, qid, e);
+	int r = check_qid(hw, qid, e);
 
+	/* writing 0 to queue_enable is an IFCVF extension; a virtio 1.x
+	 * device may not take it (QEMU's marks itself broken) */
+	if (r == 0 && !hw->is_ifcvf)
+		return cerr_set(e, ENOTSUP,
+				"queue %u cannot be stopped on its own: a virtio function that is not an IFCVF has no per-queue stop",
+				qid);
+	if (r == 0)
+		r = select_queue(hw, qid, e);
 	if (r == 0)
 		r = ifcvf_common_write16(hw, VIRTIO_COMMON_Q_ENABLE, 0, e);
 	if (r < 0)

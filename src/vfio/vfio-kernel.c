@@ -1,13 +1,15 @@
 /* The kernel VFIO transport: one type1 container per device (as DPDK's IFCVF
  * driver does), the group from sysfs, and the device fd's ioctls, pread and
- * pwrite. Everything above the ioctls (region table, mmap, irq chunking)
- * is the shared core's.
+ * pwrite. While it holds the function, its bus mastering is on (vfio-pci
+ * leaves that to the user). Everything above the ioctls (region table, mmap,
+ * irq chunking) is the shared core's.
  *
  * Threads: the fds are set at open and closed at close; ioctls and
  * pread/pwrite on them need no lock of ours. */
 #include "vfio-dev-private.h"
 #include "vfio-kernel.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -24,7 +26,14 @@ struct vk_dev {
 	int group;
 	int device;
 	unsigned group_no;
+	uint64_t config_offset;   /* of the config region in the device fd */
+	bool master;              /* we turned bus mastering on */
 };
+
+/* PCI command register (PCI Local Bus 3.0 §6.2.2) */
+#define PCI_COMMAND_OFFSET 0x04u
+#define PCI_COMMAND_MEMORY_BIT 0x2u
+#define PCI_COMMAND_MASTER_BIT 0x4u
 
 static struct vk_dev *vk(struct vfio_dev *dev)
 {
@@ -155,6 +164,75 @@ static int setup_group(struct vk_dev *k, const char *dev_dir, int iommu_type,
 		return cerr_set(e, errno, "VFIO_SET_IOMMU (type %d) for group %u: %s", iommu_type,
 				k->group_no, strerror(errno));
 	return 0;
+}
+
+/* ---- the command register ---- */
+
+static int read_command(struct vk_dev *k, uint16_t *ret, struct cerr *e)
+{
+	uint16_t raw;
+	ssize_t n = pread(k->device, &raw, sizeof(raw),
+			  (off_t)(k->config_offset + PCI_COMMAND_OFFSET));
+
+	if (n != (ssize_t)sizeof(raw))
+		return cerr_set(e, n < 0 ? errno : EIO, "cannot read the PCI command register: %s",
+				n < 0 ? strerror(errno) : "short read");
+	*ret = le16toh(raw);
+	return 0;
+}
+
+static int write_command(struct vk_dev *k, uint16_t cmd, struct cerr *e)
+{
+	uint16_t raw = htole16(cmd);
+	ssize_t n = pwrite(k->device, &raw, sizeof(raw),
+			   (off_t)(k->config_offset + PCI_COMMAND_OFFSET));
+
+	if (n != (ssize_t)sizeof(raw))
+		return cerr_set(e, n < 0 ? errno : EIO, "cannot write the PCI command register: %s",
+				n < 0 ? strerror(errno) : "short write");
+	return 0;
+}
+
+/* vfio-pci hands the function over with bus mastering off (enabling it is
+ * the user's job, as in DPDK's and QEMU's PCI layers): without it every DMA
+ * of the device is dropped, silently. Memory decoding is needed for the
+ * BARs. Both must read back set. */
+static int enable_bus_master(struct vk_dev *k, struct cerr *e)
+{
+	const uint16_t want = PCI_COMMAND_MEMORY_BIT | PCI_COMMAND_MASTER_BIT;
+	struct vfio_region_info info = { .argsz = sizeof(info),
+					 .index = VFIO_PCI_CONFIG_REGION_INDEX };
+	uint16_t cmd;
+	int r;
+
+	if (ioctl(k->device, VFIO_DEVICE_GET_REGION_INFO, &info) < 0)
+		return cerr_set(e, errno, "VFIO_DEVICE_GET_REGION_INFO for the config space: %s",
+				strerror(errno));
+	k->config_offset = info.offset;
+	if ((r = read_command(k, &cmd, e)) < 0)
+		return r;
+	if ((cmd & want) == want)
+		return 0;
+	if ((r = write_command(k, cmd | want, e)) < 0)
+		return r;
+	k->master = true;
+	if ((r = read_command(k, &cmd, e)) < 0)
+		return r;
+	if ((cmd & want) != want)
+		return cerr_set(e, EIO, "the device does not keep bus mastering and memory decoding on (command 0x%04x)",
+				cmd);
+	return 0;
+}
+
+/* At release: no DMA from the device once its mappings are gone. */
+static void disable_bus_master(struct vk_dev *k)
+{
+	uint16_t cmd;
+
+	if (!k->master || read_command(k, &cmd, NULL) < 0)
+		return;
+	(void)write_command(k, cmd & (uint16_t)~PCI_COMMAND_MASTER_BIT, NULL);
+	k->master = false;
 }
 
 static void vk_free(struct vk_dev *k)
@@ -304,7 +382,9 @@ static int vk_reset(struct vfio_dev *dev, struct cerr *e)
 
 static void vk_close(struct vfio_dev *dev)
 {
-	/* closing the container drops its DMA mappings */
+	/* the device stops mastering first; closing the container then
+	 * drops its DMA mappings */
+	disable_bus_master(vk(dev));
 	vk_free(vk(dev));
 	dev->priv = NULL;
 }
@@ -359,6 +439,14 @@ int vfio_kernel_open(struct vfio_dev *dev, const char *bdf, struct cerr *e)
 		r = cerr_set(e, errno, "VFIO_DEVICE_GET_INFO: %s", strerror(errno));
 		goto fail;
 	}
+	if (!(info.flags & VFIO_DEVICE_FLAGS_PCI)) {
+		r = cerr_set(e, ENODEV, "vfio-pci reports a device that is not PCI (flags 0x%x)",
+			     info.flags);
+		goto fail;
+	}
+	r = enable_bus_master(k, e);
+	if (r < 0)
+		goto fail;
 	dev->ops = &vk_ops;
 	dev->priv = k;
 	dev->flags = info.flags;
@@ -369,6 +457,7 @@ int vfio_kernel_open(struct vfio_dev *dev, const char *bdf, struct cerr *e)
 	dev->posted_writes = false;
 	return 0;
 fail:
+	disable_bus_master(k);
 	vk_free(k);
 	return r;
 }

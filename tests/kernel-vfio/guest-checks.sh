@@ -1,0 +1,389 @@
+#!/bin/bash
+# The kernel-vfio guest's checks, run by the guest's /init inside the host's
+# / (9p, read-only; /tmp, /run and /dev are the guest's). One line per check
+# on the console: "RESULT NAME ok|fail DETAIL". The host test
+# (kernel-vfio-test.sh) expects every name it lists, in any order.
+#
+# Environment (from the initramfs): KV_SRC, KV_BUILD, KV_HELPER,
+# KV_MIGRATION_TEST, KV_IRQ, KV_VF (the function under test), KV_OTHER (left on
+# virtio-pci), KV_GROUP_A and KV_GROUP_B (one IOMMU group).
+#
+# The control line to the host's kv-peer is /dev/ttyS1 (see kv-peer.c).
+# Every wait is bounded; a check that runs out of time fails.
+set -u
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export IFCVF_HELPER=$KV_HELPER
+
+w=/tmp/kv
+mkdir -p "$w"
+failed=0
+result() { # NAME ok|fail DETAIL
+	echo "RESULT $1 $2${3:+ $3}"
+	[ "$2" = ok ] || failed=1
+}
+oneline() { tr '\n' ' ' | sed 's/ *$//' | cut -c1-400; }
+
+wait_log() { # FILE NEEDLE SECONDS [FROM_BYTE]: NEEDLE in FILE past FROM_BYTE
+	local i
+	for ((i = 0; i < $3 * 5; i++)); do
+		tail -c +"$((${4:-0} + 1))" "$1" 2>/dev/null | grep -q -- "$2" && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+# ---- the control line ----
+stty -F /dev/ttyS1 raw -echo 2>/dev/null
+exec {ctl}<>/dev/ttyS1
+ctl() { # COMMAND...: the reply in $reply
+	reply=
+	printf '%s\n' "$*" >&"$ctl"
+	IFS= read -r -t 60 reply <&"$ctl" || { reply="(no reply within 60 s)"; return 1; }
+	[[ "$reply" != error* ]]
+}
+
+# ---- sysfs ----
+driver_of() { basename "$(readlink "/sys/bus/pci/devices/$1/driver" 2>/dev/null)" 2>/dev/null; }
+group_of() { basename "$(readlink "/sys/bus/pci/devices/$1/iommu_group")"; }
+bind_vfio() { # BDF: driver_override, unbind, probe again
+	local d=/sys/bus/pci/devices/$1
+	echo vfio-pci > "$d/driver_override" || return 1
+	[ -e "$d/driver" ] && { echo "$1" > "$d/driver/unbind" || return 1; }
+	echo "$1" > /sys/bus/pci/drivers_probe
+	[ "$(driver_of "$1")" = vfio-pci ]
+}
+command_register() { # BDF: the PCI command register, as sysfs reads it
+	od -An -tx2 -j4 -N2 "/sys/bus/pci/devices/$1/config" | tr -d ' '
+}
+vfio_holders() { # GROUP: pids with /dev/vfio/GROUP open
+	local f
+	for f in /proc/[0-9]*/fd/*; do
+		[ "$(readlink "$f" 2>/dev/null)" = "/dev/vfio/$1" ] && echo "${f#/proc/}" | cut -d/ -f1
+	done | sort -u | tr '\n' ' '
+}
+
+# ---- processes ----
+helper_pid=
+tp_pid=
+helper_start() { # NAME PORT_OPTIONS: ifcvf-helper run, waits until the port listens
+	"$KV_HELPER" run --bus none --port "device=pci:$KV_VF,socket=$w/$1.sock,$2" \
+		> "$w/$1.log" 2>&1 &
+	helper_pid=$!
+	wait_log "$w/$1.log" "waiting: " 60
+}
+helper_stop() { # SIGTERM to the helper; 0 when it exited 0 within 30 s
+	local i st
+	[ -n "$helper_pid" ] || return 1
+	kill -TERM "$helper_pid" 2>/dev/null
+	for ((i = 0; i < 150; i++)); do kill -0 "$helper_pid" 2>/dev/null || break; sleep 0.2; done
+	kill -KILL "$helper_pid" 2>/dev/null && { helper_pid=; return 1; }
+	wait "$helper_pid"
+	st=$?
+	helper_pid=
+	return $st
+}
+
+# testpmd with net_virtio_user on the helper's socket, interactive over a fifo
+tp_start() { # NAME SOCKET FWD
+	rm -f "$w/$1.in"
+	mkfifo "$w/$1.in"
+	tp_log=$w/$1.log
+	stdbuf -oL dpdk-testpmd --no-huge -m 256 --no-shconf --file-prefix "$1" \
+		--lcores 0@1,1@1 --no-pci --log-level '*:warning' \
+		--vdev "net_virtio_user0,path=$2,queues=1" -- -i --total-num-mbufs=4096 \
+		--nb-cores=1 --rxq=1 --txq=1 --forward-mode="$3" < "$w/$1.in" > "$tp_log" 2>&1 &
+	tp_pid=$!
+	exec {tp_in}>"$w/$1.in"
+	wait_log "$tp_log" "testpmd> " 120
+}
+tp_cmd() { printf '%s\n' "$*" >&"$tp_in"; }
+tp_stat() { # KEY: the value of "KEY: N" in a fresh "show port stats 0"
+	local from
+	from=$(stat -c %s "$tp_log")
+	tp_cmd "show port stats 0"
+	wait_log "$tp_log" "Tx-pps:" 30 "$from" || return 1
+	tail -c +"$((from + 1))" "$tp_log" | grep -o "$1: *[0-9]*" | tail -1 | grep -o '[0-9]*$'
+}
+tp_quit() {
+	local i
+	[ -n "$tp_pid" ] || return 0
+	tp_cmd quit
+	exec {tp_in}>&-
+	for ((i = 0; i < 150; i++)); do kill -0 "$tp_pid" 2>/dev/null || break; sleep 0.2; done
+	kill -KILL "$tp_pid" 2>/dev/null
+	wait "$tp_pid"
+	local st=$?
+	tp_pid=
+	return $st
+}
+
+probe() { # OUT DEVICE [ARGS...]: ifcvf-helper probe; its exit status
+	local out=$1
+	shift
+	timeout -s KILL 60 "$KV_HELPER" probe "$@" > "$w/$out.json" 2> "$w/$out.err"
+}
+
+json_field() { # FILE KEY: the first "KEY" : VALUE of the probe's JSON, unquoted
+	grep -m1 "\"$2\" :" "$1" | sed 's/.*: *//; s/[",]//g'
+}
+
+# ---------------------------------------------------------------------------
+echo "GUEST checks start ($(uname -r), $(nproc) CPUs)"
+
+# bind: the VF and one function of the shared group to vfio-pci
+if bind_vfio "$KV_VF" && bind_vfio "$KV_GROUP_A"; then
+	vf_group=$(group_of "$KV_VF")
+	result bind ok "$KV_VF in IOMMU group $vf_group and $KV_GROUP_A (group $(group_of "$KV_GROUP_A"), shared with $KV_GROUP_B on $(driver_of "$KV_GROUP_B")) bound to vfio-pci"
+else
+	result bind fail "cannot bind $KV_VF or $KV_GROUP_A to vfio-pci (drivers: $(driver_of "$KV_VF"), $(driver_of "$KV_GROUP_A"))"
+	vf_group=$(group_of "$KV_VF")
+fi
+
+# probe-generic: the facts of QEMU's function, accepted as a generic one
+if probe generic "pci:$KV_VF" --devargs generic-virtio=1,sw-live-migration=1; then
+	f=$w/generic.json
+	facts="ids $(json_field "$f" vendor):$(grep -o '"device" : "0x[0-9a-f]*"' "$f" | grep -o '0x[0-9a-f]*') type $(json_field "$f" type) ifcvf $(json_field "$f" ifcvf) common-cfg-bar $(json_field "$f" bar) lm_block $(json_field "$f" lm_block) mode $(json_field "$f" mode) msix $(json_field "$f" msix_vectors) queue_pairs $(json_field "$f" queue_pairs)"
+	if [ "$(json_field "$f" vendor)" = 0x1af4 ] && grep -q '"device" : "0x1041"' "$f" &&
+	   [ "$(json_field "$f" type)" = net ] && [ "$(json_field "$f" ifcvf)" = false ] &&
+	   [ "$(json_field "$f" bar)" = 4 ] && [ "$(json_field "$f" lm_block)" = false ] &&
+	   [ "$(json_field "$f" mode)" = sw ] && grep -q '"IOMMU_PLATFORM"' "$f"; then
+		result probe-generic ok "$facts"
+	else
+		result probe-generic fail "unexpected facts: $facts"
+	fi
+else
+	result probe-generic fail "probe exited $?: $(oneline < "$w/generic.err")"
+fi
+
+# probe-refused: without generic-virtio=1 QEMU's function is not an IFCVF
+probe refused "pci:$KV_VF"
+st=$?
+msg=$(oneline < "$w/refused.err")
+if [ "$st" -eq 1 ] && [ "$(wc -l < "$w/refused.err")" -eq 1 ] &&
+   [[ "$msg" == *"pci:$KV_VF"*"not an IFCVF"*"generic-virtio=1"* ]]; then
+	result probe-refused ok "exit 1: $msg"
+else
+	result probe-refused fail "exit $st: $msg"
+fi
+
+# run-refused: the helper's run says the same and leaves nothing behind
+timeout -s KILL 60 "$KV_HELPER" run --bus none \
+	--port "device=pci:$KV_VF,socket=$w/refused.sock,sw-live-migration=1" \
+	> "$w/run-refused.log" 2>&1
+st=$?
+msg=$(grep -v '^EAL\|^TELEMETRY' "$w/run-refused.log" | oneline)
+if [ "$st" -eq 1 ] && [[ "$msg" == *"pci:$KV_VF"*"generic-virtio=1"* ]] && [ ! -e "$w/refused.sock" ]; then
+	result run-refused ok "exit 1: $msg"
+else
+	result run-refused fail "exit $st: $msg"
+fi
+
+# ---- the datapath: testpmd's virtio-user through the helper and the VF ----
+echo "GUEST step: datapath"
+ctl hello >/dev/null 2>&1   # the first line may meet a line not yet raw
+if helper_start dp "generic-virtio=1,sw-live-migration=1"; then
+	# tx: testpmd txonly, counted by kv-peer on the host
+	if ! ctl tx-reset; then
+		result tx fail "control line: $reply"
+	elif ! tp_start tptx "$w/dp.sock" txonly; then
+		result tx fail "testpmd did not start: $(tail -3 "$tp_log" | oneline)"
+	else
+		tp_cmd "set txpkts 64"
+		tp_cmd start
+		sent=0
+		deadline=$((SECONDS + 60))
+		while [ "$SECONDS" -lt "$deadline" ]; do
+			sent=$(tp_stat TX-packets) || sent=0
+			[ "${sent:-0}" -ge 2000 ] && break
+			sleep 1
+		done
+		tp_cmd stop
+		wait_log "$tp_log" "Done." 30
+		sent=$(tp_stat TX-packets)
+		got=0
+		deadline=$((SECONDS + 30))
+		while [ "$SECONDS" -lt "$deadline" ]; do
+			ctl tx-count && got=${reply#tx-count }
+			[ "$got" = "$sent" ] && break
+			sleep 0.5
+		done
+		if [ "${sent:-0}" -ge 2000 ] && [ "$got" = "$sent" ]; then
+			result tx ok "testpmd sent=$sent frames through the VF, kv-peer on the host counted $got"
+		else
+			result tx fail "testpmd sent=${sent:-?} frames, kv-peer counted $got"
+		fi
+		tp_quit || echo "GUEST testpmd (txonly) did not quit cleanly"
+	fi
+
+	# rx: kv-peer sends, testpmd rxonly counts; a new frontend session on the
+	# same helper (DMA unmap/map, MSI-X unbind/bind, VF reset between them)
+	n_rx=1000
+	if ! tp_start tprx "$w/dp.sock" rxonly; then
+		result rx fail "testpmd did not start: $(tail -3 "$tp_log" | oneline)"
+	else
+		tp_cmd start
+		if ! ctl send plain $n_rx 128; then
+			result rx fail "control line: $reply"
+		else
+			rx=0
+			deadline=$((SECONDS + 60))
+			while [ "$SECONDS" -lt "$deadline" ]; do
+				rx=$(tp_stat RX-packets) || rx=0
+				[ "${rx:-0}" -ge "$n_rx" ] && break
+				sleep 1
+			done
+			ctl pending
+			[ "$reply" = "pending 0 drops 0" ] || { p=$reply; ctl flush; reply="$p, $reply"; }
+			if [ "${rx:-0}" -eq "$n_rx" ] && [ "$reply" = "pending 0 drops 0" ]; then
+				result rx ok "kv-peer sent $n_rx frames, testpmd received $rx"
+			else
+				result rx fail "kv-peer sent $n_rx frames, testpmd received ${rx:-?} ($reply)"
+			fi
+		fi
+		tp_cmd stop
+		tp_quit || echo "GUEST testpmd (rxonly) did not quit cleanly"
+	fi
+	# msix: a third frontend learns of received frames only from its callfd,
+	# which the VF's MSI-X vector signals through vfio-pci
+	if timeout -s KILL 120 "$KV_IRQ" --socket "$w/dp.sock" --helper-log "$w/dp.log" \
+		--feed "$KV_SRC/tests/kernel-vfio/guest-feed.sh" --bdf "$KV_VF" --frames 300 \
+		> "$w/irq.log" 2>&1; then
+		result msix ok "$(sed 's/^kv-irq: //' "$w/irq.log" | oneline)"
+	else
+		ctl flush
+		result msix fail "$(oneline < "$w/irq.log") ($reply)"
+	fi
+
+	# reconnect: later sessions got a working port from the same helper
+	alive=no
+	kill -0 "$helper_pid" 2>/dev/null && alive=yes
+	if helper_stop; then
+		stopped="exited 0"
+	else
+		stopped="did not exit cleanly"
+	fi
+	starts=$(grep -o 'starts [0-9]*' "$w/dp.log" | tail -1 | grep -o '[0-9]*')
+	errors=$(grep -o 'errors [0-9]*' "$w/dp.log" | tail -1 | grep -o '[0-9]*')
+	if [ "$alive" = yes ] && [ "$stopped" = "exited 0" ] && [ "${starts:-0}" -eq 3 ]; then
+		result reconnect ok "one helper brought the VF up for 3 frontends in turn (testpmd twice, kv-irq) and exited 0 ($errors port errors)"
+	else
+		result reconnect fail "helper alive=$alive, $stopped, VF starts ${starts:-?}: $(tail -4 "$w/dp.log" | oneline)"
+	fi
+else
+	for c in tx rx msix reconnect; do
+		result "$c" fail "the helper did not start: $(tail -5 "$w/dp.log" | oneline)"
+	done
+	helper_stop
+fi
+echo "GUEST helper log (datapath):"
+sed 's/^/GUEST   /' "$w/dp.log" | tail -40
+
+# ---- live migration: the software relay switched on and off under traffic ----
+echo "GUEST step: live migration"
+rm -rf /tmp/ifcvf-lm-*
+timeout -s KILL 300 "$KV_MIGRATION_TEST" --device="pci:$KV_VF" --port-options=generic-virtio=1 \
+	--feed="$KV_SRC/tests/kernel-vfio/guest-feed.sh" > "$w/lm.log" 2>&1
+st=$?
+sed 's/^/GUEST lm: /' "$w/lm.log" | grep -v '^GUEST lm: # \(spawn\|feed\)' | tail -60
+# frames the test asked for and did not take (none when it passed)
+ctl flush
+left=${reply#flushed }
+if [ "$st" -eq 0 ] && grep -q '^ok 1 /migration/device/sw' "$w/lm.log" && [ "$left" = 0 ]; then
+	result lm ok "/migration/device/sw: direct, relay on, logging, rollback, relay on again, new log, new callfd, RX off/on, stop with every written page logged and no frame lost"
+else
+	# a test that died leaves its helper's log behind
+	why=
+	for f in /tmp/ifcvf-lm-*/helper.log; do
+		[ -f "$f" ] || continue
+		sed 's/^/GUEST lm helper: /' "$f" | tail -30
+		why="$why $(grep -m1 'WARNING' "$f" | sed 's/.*WARNING \*\*: [0-9:.]*: //')"
+	done
+	result lm fail "migration-test exited $st: $(grep -m1 -i 'error\|not ok\|Bail' "$w/lm.log" | oneline); helper:${why:- nothing}; $left frames not taken"
+fi
+
+# ---- release and take again ----
+echo "GUEST step: release"
+if helper_start rel "generic-virtio=1,sw-live-migration=1"; then
+	probe busy "pci:$KV_VF" --devargs generic-virtio=1,sw-live-migration=1
+	st=$?
+	msg=$(oneline < "$w/busy.err")
+	holders=$(vfio_holders "$vf_group")
+	cmd=$(command_register "$KV_VF")
+	# the helper holds the function with memory decoding and bus mastering on
+	if [ "$st" -eq 1 ] && [[ "$msg" == *"pci:$KV_VF"*"busy"* ]] && [ "$holders" = "$helper_pid " ] &&
+	   [ $((0x$cmd & 0x6)) -eq 6 ]; then
+		result busy ok "while the helper (pid $helper_pid) holds group $vf_group (PCI command 0x$cmd: memory and bus master on): exit 1: $msg"
+	else
+		result busy fail "exit $st: $msg (holders of /dev/vfio/$vf_group: $holders, helper $helper_pid, PCI command 0x$cmd)"
+	fi
+	if helper_stop && [ -z "$(vfio_holders "$vf_group")" ] &&
+	   [ $((0x$(command_register "$KV_VF") & 0x4)) -eq 0 ]; then
+		result release ok "the helper exited 0, nothing holds /dev/vfio/$vf_group, bus mastering is off (PCI command 0x$(command_register "$KV_VF"))"
+	else
+		result release fail "helper exit, holders left ($(vfio_holders "$vf_group")) or PCI command 0x$(command_register "$KV_VF"): $(tail -3 "$w/rel.log" | oneline)"
+	fi
+else
+	result busy fail "the helper did not start: $(tail -5 "$w/rel.log" | oneline)"
+	result release fail "the helper did not start"
+	helper_stop
+fi
+ok_n=0
+for i in 1 2 3; do
+	probe reprobe "pci:$KV_VF" --devargs generic-virtio=1,sw-live-migration=1 && ok_n=$((ok_n + 1))
+done
+if [ "$ok_n" -eq 3 ] && grep -q '"device" : "0x1041"' "$w/reprobe.json"; then
+	result reprobe ok "the same function probed 3 times after the helper released it"
+else
+	result reprobe fail "$ok_n of 3 probes after release: $(oneline < "$w/reprobe.err")"
+fi
+
+# ---- the helper's errors ----
+echo "GUEST step: errors"
+expect_error() { # NAME DEVICE PATTERN: probe and run each fail with one line
+	local name=$1 dev=$2 pattern=$3 st msg
+	probe "$name" "pci:$dev" --devargs generic-virtio=1,sw-live-migration=1
+	st=$?
+	msg=$(oneline < "$w/$name.err")
+	if [ "$st" -eq 1 ] && [ "$(wc -l < "$w/$name.err")" -eq 1 ] && [[ "$msg" == *"pci:$dev"*$pattern* ]]; then
+		result "$name" ok "probe exit 1: $msg"
+	else
+		result "$name" fail "probe exit $st: $msg"
+	fi
+	timeout -s KILL 60 "$KV_HELPER" run --bus none \
+		--port "device=pci:$dev,socket=$w/$name.sock,generic-virtio=1,sw-live-migration=1" \
+		> "$w/$name-run.log" 2>&1
+	st=$?
+	msg=$(grep -v '^EAL\|^TELEMETRY\|^$' "$w/$name-run.log" | oneline)
+	if [ "$st" -eq 1 ] && [ "$(grep -cv '^EAL\|^TELEMETRY\|^$' "$w/$name-run.log")" -eq 1 ] &&
+	   [[ "$msg" == *"pci:$dev"*$pattern* ]] && [ ! -e "$w/$name.sock" ]; then
+		result "$name-run" ok "run exit 1: $msg"
+	else
+		result "$name-run" fail "run exit $st: $msg"
+	fi
+}
+expect_error err-other-driver "$KV_OTHER" "bound to virtio-pci"
+expect_error err-not-viable "$KV_GROUP_A" "group $(group_of "$KV_GROUP_A") is not viable"
+
+# /dev/vfio missing: the transport's directory pointed at an empty one
+mkdir -p "$w/no-vfio"
+IFCVF_VFIO_DEV_DIR=$w/no-vfio probe no-vfio "pci:$KV_VF" --devargs generic-virtio=1,sw-live-migration=1
+st=$?
+msg=$(oneline < "$w/no-vfio.err")
+if [ "$st" -eq 1 ] && [[ "$msg" == *"pci:$KV_VF"*"$w/no-vfio/vfio does not exist"* ]]; then
+	result err-no-vfio ok "exit 1: $msg"
+else
+	result err-no-vfio fail "exit $st: $msg"
+fi
+
+# no permission: an unprivileged user cannot open the group
+timeout -s KILL 60 setpriv --reuid=65534 --regid=65534 --clear-groups "$KV_HELPER" probe "pci:$KV_VF" \
+	--devargs generic-virtio=1,sw-live-migration=1 > "$w/perm.json" 2> "$w/perm.err"
+st=$?
+msg=$(oneline < "$w/perm.err")
+if [ "$st" -eq 1 ] && [[ "$msg" == *"pci:$KV_VF"*"permission denied"*"/dev/vfio/"* ]]; then
+	result err-permission ok "exit 1 as uid 65534: $msg"
+else
+	result err-permission fail "exit $st as uid 65534: $msg"
+fi
+
+exit $failed

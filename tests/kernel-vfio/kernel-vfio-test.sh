@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# Kernel VFIO for real. A QEMU TCG guest (q35, emulated Intel IOMMU with
+# interrupt remapping, the host's Debian kernel) has four modern virtio-net
+# functions (iommu_platform=on, so their DMA goes through the vIOMMU):
+#   00:03.0  the VF under test; its wire is a UDP socket to kv-peer
+#   00:04.0  left on virtio-pci (a function bound to another driver)
+#   01:01.0, 01:02.0  behind a conventional pci-bridge, so one IOMMU group:
+#            the first goes to vfio-pci, the second stays on virtio-pci (a
+#            group that is not viable)
+# The guest mounts the host's / over 9p (read-only) and runs
+# guest-checks.sh inside it (chroot), so the build, DPDK and testpmd are the
+# host's. It prints one "RESULT NAME ok|fail DETAIL" line per check on its
+# serial console; this script turns them into TAP and adds what only the
+# host sees: kv-peer's counts of the frames the VF sent and received, and
+# the drop counter of QEMU's socket.
+#
+# Needs root (the share exposes the root-owned build to QEMU); fails rather
+# than skips when something is missing. For debugging: KEEP_WORKDIR=1 keeps
+# /tmp/ifcvf-kv.* (console, QEMU log, kv-peer's report), KV_GUEST_SCRIPT runs
+# another script in the guest, KV_QEMU_EXTRA adds QEMU options (-trace ...).
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+
+tap_n=0
+tap_failed=0
+ok() { tap_n=$((tap_n + 1)); echo "ok $tap_n - $*"; }
+not_ok() { tap_n=$((tap_n + 1)); tap_failed=1; echo "not ok $tap_n - $*"; }
+# a known gap: reported as a failure TAP expects (# TODO); passing it is an
+# unexpected pass, which fails the test until the marker goes
+todo() { tap_n=$((tap_n + 1)); echo "not ok $tap_n - $1 # TODO $2"; }
+bail() { echo "Bail out! $*"; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || bail "the kernel-vfio test needs root (QEMU reads the root-owned build through the 9p share)"
+for v in IFCVF_HELPER IFCVF_KV_PEER IFCVF_KV_IRQ IFCVF_MIGRATION_TEST IFCVF_BUILD_ROOT IFCVF_SOURCE_ROOT; do
+	[ -n "${!v:-}" ] || bail "$v is not set: run through meson test"
+done
+for tool in qemu-system-x86_64 modprobe cpio gzip dpdk-testpmd stdbuf; do
+	command -v "$tool" >/dev/null || bail "$tool is missing: scripts/test installs it"
+done
+kernel=$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -1)
+[ -n "$kernel" ] || bail "no kernel in /boot: scripts/test installs linux-image-amd64"
+kver=${kernel#/boot/vmlinuz-}
+[ -d "/lib/modules/$kver" ] || bail "no modules for kernel $kver in /lib/modules"
+case "$IFCVF_BUILD_ROOT" in
+/tmp/*|/run/*|/proc/*|/sys/*|/dev/*) bail "the build dir $IFCVF_BUILD_ROOT is under a path the guest mounts over" ;;
+esac
+
+workdir=$(mktemp -d /tmp/ifcvf-kv.XXXXXX)
+peer_pid=
+qemu_pid=
+cleanup() {
+	for p in $qemu_pid $peer_pid; do kill -TERM "$p" 2>/dev/null || true; done
+	for p in $qemu_pid $peer_pid; do
+		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$p" 2>/dev/null || true
+	done
+	[ -n "${KEEP_WORKDIR:-}" ] || rm -rf "$workdir"
+}
+trap cleanup EXIT
+
+# ---- the host end of the wire and of the control line ----
+"$IFCVF_KV_PEER" --ctl "$workdir/ctl.sock" --ports "$workdir/ports" \
+	--report "$workdir/peer.report" --timeout 540 2> "$workdir/peer.log" &
+peer_pid=$!
+for _ in $(seq 100); do [ -s "$workdir/ports" ] && break; sleep 0.1; done
+[ -s "$workdir/ports" ] || bail "kv-peer did not start: $(cat "$workdir/peer.log")"
+read -r peer_port qemu_port < "$workdir/ports"
+
+# ---- the guest ----
+vf=0000:00:03.0
+cat > "$workdir/kv.env" <<EOF
+KV_SRC=$IFCVF_SOURCE_ROOT
+KV_SCRIPT=${KV_GUEST_SCRIPT:-$here/guest-checks.sh}
+KV_BUILD=$IFCVF_BUILD_ROOT
+KV_HELPER=$IFCVF_HELPER
+KV_MIGRATION_TEST=$IFCVF_MIGRATION_TEST
+KV_IRQ=$IFCVF_KV_IRQ
+KV_VF=$vf
+KV_OTHER=0000:00:04.0
+KV_GROUP_A=0000:01:01.0
+KV_GROUP_B=0000:01:02.0
+EOF
+"$here/mkinitramfs.sh" "$workdir/initrd.gz" "$workdir/kv.env" 2> "$workdir/mkinitramfs.log" \
+	|| bail "cannot build the guest's initramfs: $(tail -1 "$workdir/mkinitramfs.log")"
+
+vnet() { # ID ADDR [BUS] [NETDEV]: a modern virtio-net function behind the vIOMMU
+	echo "-device virtio-net-pci,id=$1,addr=$2${3:+,bus=$3},netdev=${4:-n$1},disable-legacy=on,iommu_platform=on,romfile="
+}
+# the other functions' wires go nowhere: a UDP port nobody listens on
+qemu_args=(
+	-machine q35,kernel-irqchip=split -accel tcg -cpu max -smp 2 -m 1536
+	-nodefaults -nographic -no-reboot -display none
+	-serial "file:$workdir/console"
+	-chardev "socket,id=ctl,path=$workdir/ctl.sock" -device isa-serial,chardev=ctl
+	-device intel-iommu,intremap=on,aw-bits=48
+	-kernel "$kernel" -initrd "$workdir/initrd.gz"
+	-append "console=ttyS0 quiet panic=-1 intel_iommu=on"
+	-netdev "socket,id=nvf,udp=127.0.0.1:$peer_port,localaddr=127.0.0.1:$qemu_port"
+	$(vnet vf 0x3 "" nvf),mac=52:54:00:12:34:56
+	-netdev socket,id=nother,udp=127.0.0.1:9,localaddr=127.0.0.1:0
+	$(vnet other 0x4 "" nother)
+	-device pci-bridge,id=br0,chassis_nr=1,addr=0x5
+	-netdev socket,id=nga,udp=127.0.0.1:9,localaddr=127.0.0.1:0
+	$(vnet ga 0x1 br0 nga)
+	-netdev socket,id=ngb,udp=127.0.0.1:9,localaddr=127.0.0.1:0
+	$(vnet gb 0x2 br0 ngb)
+	-fsdev local,id=root,path=/,security_model=none,readonly=on,multidevs=remap
+	-device virtio-9p-pci,fsdev=root,mount_tag=host,addr=0x6
+	${KV_QEMU_EXTRA:-}
+)
+start=$(date +%s)
+timeout -s KILL 480 qemu-system-x86_64 "${qemu_args[@]}" > "$workdir/qemu.log" 2>&1 &
+qemu_pid=$!
+wait "$qemu_pid"
+qemu_status=$?
+qemu_pid=
+elapsed=$(($(date +%s) - start))
+# kv-peer ends when QEMU closes the control line
+for _ in $(seq 100); do kill -0 "$peer_pid" 2>/dev/null || break; sleep 0.1; done
+kill -TERM "$peer_pid" 2>/dev/null || true
+wait "$peer_pid" 2>/dev/null
+peer_pid=
+
+echo "# guest ran for ${elapsed} s (QEMU status $qemu_status)"
+sed 's/^/# console: /' "$workdir/console" | tr -d '\r' | grep -v '^# console: *$' \
+	| grep -av '\x1b' || true
+[ -s "$workdir/qemu.log" ] && sed 's/^/# qemu: /' "$workdir/qemu.log"
+sed 's/^/# peer: /' "$workdir/peer.log" "$workdir/peer.report" 2>/dev/null
+
+console() { tr -d '\r' < "$workdir/console"; }
+report() { awk -v k="$1" '$1 == k { print $2 }' "$workdir/peer.report" 2>/dev/null; }
+
+# ---- results ----
+[ "$qemu_status" -eq 0 ] && ok "QEMU ran the guest to its end" \
+	|| not_ok "QEMU ended with status $qemu_status (137: killed after 480 s)"
+console | grep -q '^GUEST booted' && ok "the guest booted" || not_ok "the guest did not boot"
+
+# every check the guest must have reported, in its order
+checks=(
+	bind probe-generic probe-refused run-refused
+	tx rx reconnect msix lm
+	busy release reprobe
+	err-other-driver err-other-driver-run err-not-viable err-not-viable-run
+	err-no-vfio err-permission
+)
+for name in "${checks[@]}"; do
+	line=$(console | grep -a -m1 "^RESULT $name ")
+	if [ -z "$line" ]; then
+		not_ok "$name: the guest reported nothing"
+	elif [[ "$line" == "RESULT $name ok"* ]]; then
+		ok "$name:${line#RESULT $name ok}"
+	elif [ "$name" = lm ] && [[ "$line" == *"cannot be stopped on its own"* ]]; then
+		# known gap (issue 7): the helper switches a vring to the relay by
+		# stopping it (queue_enable=0) and resuming it at a given index; a
+		# virtio 1.x function without IFCVF's ring-state registers has
+		# neither, and the helper now refuses the switch instead of
+		# breaking the device
+		todo "$name:${line#RESULT $name}" "the software relay cannot switch a generic virtio function: no per-queue stop, no ring state"
+	else
+		not_ok "$name:${line#RESULT $name}"
+	fi
+done
+
+# what the host saw of the datapath
+guest_tx=$(console | sed -n 's/^RESULT tx ok.* sent=\([0-9]*\).*/\1/p' | head -1)
+peer_tx=$(report tx_frames)
+if [ -n "$guest_tx" ] && [ -n "$peer_tx" ] && [ "$peer_tx" -eq "$guest_tx" ]; then
+	ok "host: kv-peer counted the $peer_tx frames testpmd sent through the VF"
+else
+	not_ok "host: kv-peer counted ${peer_tx:-?} frames from the VF, testpmd sent ${guest_tx:-?}"
+fi
+drops=$(report qemu_socket_drops)
+unsent=$(report unsent)
+if [ "${drops:-x}" = 0 ] && [ "${unsent:-x}" = 0 ]; then
+	ok "host: every frame sent to the VF was taken (QEMU's socket dropped none, none left unsent)"
+else
+	not_ok "host: QEMU's socket dropped ${drops:-?} frames, ${unsent:-?} left unsent"
+fi
+# its status counts the known gap too; every check has its own line above
+console | grep -q '^GUEST done rc=' && ok "the guest's check script ran to its end" \
+	|| not_ok "the guest's check script did not run to its end"
+
+echo "1..$tap_n"
+exit $tap_failed
