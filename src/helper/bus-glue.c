@@ -123,28 +123,25 @@ static gboolean is_logging(IfcvfBusPortState state)
 	return state == IFCVF_BUS_PORT_STATE_LOGGING_HW || state == IFCVF_BUS_PORT_STATE_RELAYING_SW;
 }
 
-/* What vhost-user alone tells of a migration: logging starts (iterating),
- * the VF is stopped while logging (stop-and-copy), the frontend goes away
- * after that (completed), logging is cleared with the VF running
- * (cancelled). libvirt's events can say more; this is what a plain QEMU
- * shows. */
-static void follow_migration(IfcvfBusGlue *glue, IfcvfBusPortState prev, IfcvfBusPortState now)
+/* The port went from @prev to @now: what that tells of a migration
+ * (migration-phase.h), or FALSE when nothing. */
+static gboolean port_signal(IfcvfBusPortState prev, IfcvfBusPortState now,
+			    enum migration_signal *ret)
 {
-	IfcvfBusMigrationPhase phase = glue->phase;
-
 	if (!is_logging(prev) && is_logging(now))
-		phase = IFCVF_BUS_MIGRATION_ITERATING;
+		*ret = MIGRATION_SIGNAL_LOG_STARTED;
 	else if (is_logging(prev) && now == IFCVF_BUS_PORT_STATE_STOPPED)
-		phase = IFCVF_BUS_MIGRATION_STOP_AND_COPY;
+		*ret = MIGRATION_SIGNAL_VF_STOPPED_LOGGING;
 	else if (is_logging(prev) && now == IFCVF_BUS_PORT_STATE_RUNNING)
-		phase = IFCVF_BUS_MIGRATION_CANCELLED;
-	else if (glue->phase == IFCVF_BUS_MIGRATION_STOP_AND_COPY &&
+		*ret = MIGRATION_SIGNAL_LOG_CANCELLED;
+	else if (prev != IFCVF_BUS_PORT_STATE_RUNNING && now == IFCVF_BUS_PORT_STATE_RUNNING)
+		*ret = MIGRATION_SIGNAL_VF_RUNNING;
+	else if (prev != IFCVF_BUS_PORT_STATE_WAITING && prev != IFCVF_BUS_PORT_STATE_PROBED &&
 		 now == IFCVF_BUS_PORT_STATE_WAITING)
-		phase = IFCVF_BUS_MIGRATION_COMPLETED;
-	if (phase != glue->phase) {
-		glue->phase = phase;
-		ifcvf_bus_set_migration_phase(glue->bus, phase);
-	}
+		*ret = MIGRATION_SIGNAL_FRONTEND_GONE;
+	else
+		return FALSE;
+	return TRUE;
 }
 
 /* ---- handlers (main loop) ---- */
@@ -294,6 +291,7 @@ gboolean ifcvf_bus_glue_add_port(IfcvfBusGlue *glue, struct port *p, GError **er
 
 void ifcvf_bus_glue_port_event(IfcvfBusGlue *glue, const struct port_event *ev)
 {
+	enum migration_signal signal;
 	IfcvfBusPortState prev;
 	GluePort *gp;
 
@@ -307,7 +305,26 @@ void ifcvf_bus_glue_port_event(IfcvfBusGlue *glue, const struct port_event *ev)
 	}
 	prev = gp->bus_state;
 	gp->bus_state = publish(gp);
-	follow_migration(glue, prev, gp->bus_state);
+	if (port_signal(prev, gp->bus_state, &signal))
+		ifcvf_bus_glue_migration_signal(glue, signal, NULL);
+}
+
+void ifcvf_bus_glue_migration_signal(IfcvfBusGlue *glue, enum migration_signal signal,
+				     const char *what)
+{
+	IfcvfBusMigrationPhase phase;
+
+	if (!glue)
+		return;
+	phase = migration_phase_next(glue->phase, signal);
+	if (phase == glue->phase)
+		return;
+	g_message("migration phase: %s -> %s (%s%s%s)",
+		  ifcvf_bus_migration_phase_to_string(glue->phase),
+		  ifcvf_bus_migration_phase_to_string(phase), migration_signal_to_string(signal),
+		  what ? ": " : "", what ? what : "");
+	glue->phase = phase;
+	ifcvf_bus_set_migration_phase(glue->bus, phase);
 }
 
 void ifcvf_bus_glue_begin_shutdown(IfcvfBusGlue *glue)

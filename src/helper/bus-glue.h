@@ -11,6 +11,13 @@
  * event that was not a warning (warnings are only logged). The other
  * properties and the counters are read fresh with port_get_info().
  *
+ * Domain.MigrationPhase follows migration-phase.h: each port event that
+ * says something of a migration (logging on/off, the VF stopped while
+ * logging, restarted, the frontend gone) and each libvirt event handed in
+ * with ifcvf_bus_glue_migration_signal() goes through
+ * migration_phase_next(); a change is logged and published, the same phase
+ * reported again (both sources often see the same step) is not.
+ *
  * SetLiveMigrationMode() goes to port_set_lm_mode(): refused with Busy while
  * a migration is under way, with NotSupported for "hw" on a VF without the
  * BAR4 block; otherwise the port keeps the mode (struct port's lm_mode) and
@@ -29,6 +36,7 @@
 
 #include <glib.h>
 
+#include "migration-phase.h"
 #include "port.h"
 
 typedef struct _IfcvfBusGlue IfcvfBusGlue;
@@ -55,6 +63,11 @@ gboolean ifcvf_bus_glue_add_port(IfcvfBusGlue *glue, struct port *p, GError **er
 
 /* @ev was drained from the port events: publish its port. */
 void ifcvf_bus_glue_port_event(IfcvfBusGlue *glue, const struct port_event *ev);
+
+/* @signal (from libvirt; @what says what it was, for the log) moves the
+ * migration phase. */
+void ifcvf_bus_glue_migration_signal(IfcvfBusGlue *glue, enum migration_signal signal,
+				     const char *what);
 
 /* The helper is stopping: state-changing calls are refused from now on;
  * properties and GetStats keep answering. */
