@@ -19,3 +19,14 @@ gboolean ifcvf_helper_error_from_cerr(GError **error, const char *object, const 
 		g_set_error_literal(error, IFCVF_HELPER_ERROR, code, ce->msg);
 	return FALSE;
 }
+
+gboolean ifcvf_helper_fail(GError **error, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	g_propagate_error(error, g_error_new_valist(IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_FAILED,
+						    fmt, ap));
+	va_end(ap);
+	return FALSE;
+}

@@ -21,3 +21,7 @@ typedef enum {
 /* Set @error from @ce, prefixed with @object (the thing that failed, e.g. a
  * device address). Returns FALSE so callers can `return`. */
 gboolean ifcvf_helper_error_from_cerr(GError **error, const char *object, const struct cerr *ce);
+
+/* Set @error (IFCVF_HELPER_ERROR_FAILED) from a printf format. Returns FALSE
+ * so callers can `return ifcvf_helper_fail(...)`. */
+gboolean ifcvf_helper_fail(GError **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);

@@ -13,18 +13,22 @@
 
 #include "helper-error.h"
 #include "hook-config.h"
+#include "hook-exec.h"
 #include "hook-helper.h"
+#include "hook-systemd.h"
 
 #define DEFAULT_RUN_DIR    "/run/ifcvf-helper"
 #define DEFAULT_LOG_DIR    "/var/log/ifcvf-helper"
 #define DEFAULT_PORTS_CONF "/etc/ifcvf-helper/ports.conf"
 #define DEFAULT_TIMEOUT_MS 20000
+#define DEFAULT_LIBVIRT_URI "qemu:///system"
 #define QEMU_CONF          "/etc/libvirt/qemu.conf"
 #define QEMU_DEFAULT_USER  "libvirt-qemu"
 #define MAX_XML            (16 * 1024 * 1024)
 
 static const char hook_usage[] =
 	"Usage: ifcvf-helper hook [DOMAIN] OPERATION SUB-OPERATION EXTRA < domain.xml\n"
+	"       ifcvf-helper hook exec ARGS-FILE\n"
 	"\n"
 	"The libvirt qemu hook. Operations:\n"
 	"  prepare begin    start `ifcvf-helper run` for the VM, detached, and wait until\n"
@@ -33,6 +37,15 @@ static const char hook_usage[] =
 	"  migrate begin    (destination) check the VFs exist and are free; XML unchanged\n"
 	"  reconnect begin  (libvirtd restarted) start the helper unless it runs\n"
 	"  anything else    nothing\n"
+	"\n"
+	"The helper runs as `ifcvf-helper hook exec RUN-DIR/UUID.args`: as the transient\n"
+	"unit ifcvf-helper-UUID.service (systemd-run) when systemd is PID 1, else detached\n"
+	"by a double fork. ARGS-FILE is a key file the hook writes:\n"
+	"  [Helper]\n"
+	"  VM=NAME               written into the VF locks\n"
+	"  Log=PATH              stdout and stderr are appended there (LOG-DIR/NAME.log)\n"
+	"  Devices=ADDR;...      one lock each, vf-ADDR.lock in the file's directory\n"
+	"  Argv=PATH;run;...     exec'd once every lock is taken; it keeps them\n"
 	"\n"
 	"VFs come from the domain's <metadata><ifcvf:ports xmlns:ifcvf=\"http://ifcvf-helper.org/xmlns/1\">\n"
 	"<ifcvf:port socket=PATH device=ADDR lm=hw|sw queue-pairs=N/> matched to the\n"
@@ -48,6 +61,11 @@ static const char hook_usage[] =
 	"                            user/group of " QEMU_CONF ", else " QEMU_DEFAULT_USER "\n"
 	"                            when it exists; empty: leave them to root\n"
 	"  IFCVF_HELPER_TIMEOUT_MS   how long the helper may take to serve (20000)\n"
+	"  IFCVF_HELPER_LIBVIRT_URI  passed to `run --libvirt-uri` (" DEFAULT_LIBVIRT_URI ");\n"
+	"                            empty: not passed\n"
+	"  IFCVF_HELPER_SYSTEMD_RUN  systemd-run to start the helper with (default: systemd-run\n"
+	"                            when /run/systemd/system exists); empty: double fork\n"
+	"  IFCVF_HELPER_SYSTEMCTL    systemctl to stop the unit with (systemctl)\n"
 	"\n"
 	"Exit status 0 on success; 1 with one line on stderr otherwise (libvirt shows\n"
 	"it and aborts the start); 2 on bad usage.\n";
@@ -91,10 +109,22 @@ static char *socket_user(void)
 	return group ? g_strdup_printf("%s:%s", user, group) : g_steal_pointer(&user);
 }
 
+/* Its path in PATH; the bare name when it is not there (running it then
+ * fails with a message that names it). */
+static char *program(const char *name)
+{
+	char *path = g_find_program_in_path(name);
+
+	return path ? path : g_strdup(name);
+}
+
 static gboolean env_init(HookEnv *env, GError **error)
 {
 	g_autofree char *timeout = env_or("IFCVF_HELPER_TIMEOUT_MS", NULL);
 	g_autofree char *bus = env_or("IFCVF_HELPER_BUS", "system");
+	/* unset: the default; set but empty: none */
+	const char *uri = g_getenv("IFCVF_HELPER_LIBVIRT_URI");
+	const char *systemd_run = g_getenv("IFCVF_HELPER_SYSTEMD_RUN");
 	guint64 ms = DEFAULT_TIMEOUT_MS;
 
 	env->helper = g_file_read_link("/proc/self/exe", error);
@@ -110,6 +140,16 @@ static gboolean env_init(HookEnv *env, GError **error)
 	env->log_dir = env_or("IFCVF_HELPER_LOG_DIR", DEFAULT_LOG_DIR);
 	env->bus = g_str_equal(bus, "none") ? NULL : g_steal_pointer(&bus);
 	env->socket_user = socket_user();
+	if (!uri)
+		uri = DEFAULT_LIBVIRT_URI;
+	env->libvirt_uri = *uri ? g_strdup(uri) : NULL;
+	if (systemd_run)
+		env->systemd_run = *systemd_run ? g_strdup(systemd_run) : NULL;
+	else if (hook_systemd_booted())
+		env->systemd_run = program("systemd-run");
+	env->systemctl = env_or("IFCVF_HELPER_SYSTEMCTL", NULL);
+	if (!env->systemctl)
+		env->systemctl = program("systemctl");
 	return TRUE;
 }
 
@@ -188,6 +228,9 @@ int ifcvf_cmd_hook(int argc, char **argv)
 		fputs(hook_usage, stdout);
 		return 0;
 	}
+	/* what the detached process or the systemd unit runs */
+	if (argc == 3 && g_str_equal(argv[1], "exec"))
+		return hook_exec_main(argv[2]);
 	/* libvirt: DOMAIN OP SUB EXTRA; by hand: OP SUB EXTRA */
 	if (argc != 4 && argc != 5) {
 		fputs("ifcvf-helper hook: expected [DOMAIN] OPERATION SUB-OPERATION EXTRA "

@@ -294,6 +294,12 @@ HookVm *hook_vm_parse(const char *xml, gsize len, GKeyFile *port_map, GError **e
 			    "domain XML: no <%s>", vm->uuid ? "name" : "uuid");
 		goto out;
 	}
+	/* it names files, a systemd unit and a D-Bus name */
+	if (!g_uuid_string_is_valid(vm->uuid)) {
+		g_set_error(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_INVALID_ARGS,
+			    "domain XML: <uuid> '%s' is not a UUID", vm->uuid);
+		goto out;
+	}
 	vm->ports = g_ptr_array_new_with_free_func(hook_port_free);
 	if (!(metadata = read_metadata(root, error)))
 		goto out;

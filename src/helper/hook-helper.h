@@ -1,13 +1,9 @@
-/* The per-VM helper as the hook sees it: start `ifcvf-helper run` fully
- * detached (double fork, setsid, stdio to a log file, every other fd closed
- * except the VF locks it inherits), wait until it serves, stop it.
- *
- * Files under HookEnv.run_dir:
- *   <uuid>.pid               pid on line 1, then the lock files and sockets
- *                            the helper owns (what `release` cleans up)
- *   vf-<escaped device>.lock one per VF; flock()ed by the helper for as long
- *                            as it runs, so no VF serves two VMs
- * Log: HookEnv.log_dir/<name>.log (appended).
+/* The per-VM helper as the hook sees it: check its VFs, start
+ * `ifcvf-helper run` fully detached (through `hook exec`, which takes the VF
+ * locks; as a transient systemd unit when systemd runs, else a double fork),
+ * wait until it serves, stop it and clean up after it. The files it keeps
+ * under HookEnv.run_dir are described in hook-files.h; the helper's log is
+ * HookEnv.log_dir/<name>.log (appended).
  *
  * Threads: main thread only; every wait is bounded. */
 #pragma once
@@ -22,6 +18,9 @@ typedef struct {
 	char *log_dir;
 	char *bus;           /* system, session, a D-Bus address; NULL: none */
 	char *socket_user;   /* owner of the sockets (QEMU's user); NULL: leave as is */
+	char *libvirt_uri;   /* `run --libvirt-uri`; NULL: not passed */
+	char *systemd_run;   /* systemd-run to start the helper with; NULL: double fork */
+	char *systemctl;     /* to stop a unit the record names */
 	guint timeout_ms;    /* how long `run` may take to serve */
 } HookEnv;
 
@@ -39,6 +38,10 @@ gboolean hook_helper_start(const HookEnv *env, const HookVm *vm, GError **error)
 /* TRUE when the VM's helper (pidfile) is alive. */
 gboolean hook_helper_running(const HookEnv *env, const char *uuid);
 
-/* Stop the VM's helper (SIGTERM, then SIGKILL) and remove its pidfile,
- * locks and stale sockets. No helper is not an error. */
+/* Stop the VM's helper (its unit, else SIGTERM then SIGKILL) and remove its
+ * record, argument file, locks and stale sockets. No helper is not an
+ * error. */
 gboolean hook_helper_stop(const HookEnv *env, const char *uuid, GError **error);
+
+/* The `ifcvf-helper run` command line for @vm. */
+GStrv hook_helper_argv(const HookEnv *env, const HookVm *vm);

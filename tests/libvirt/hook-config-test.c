@@ -1,10 +1,15 @@
 /* Unit tests of the hook's domain XML and port map reading (hook-config.h)
- * on the files in tests/libvirt/data. */
+ * on the files in tests/libvirt/data, and of the command lines and files it
+ * makes from them: `run`'s argv, systemd-run's argv (and that the shipped
+ * template unit has the same settings), the pidfile record. */
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <string.h>
 
 #include "hook-config.h"
+#include "hook-files.h"
+#include "hook-helper.h"
+#include "hook-systemd.h"
 
 static HookVm *parse_file(const char *name, gboolean with_map, GError **error)
 {
@@ -174,6 +179,138 @@ static void test_examples(void)
 	g_assert_false(port(vm, 0)->client);
 }
 
+static void test_bad_uuid(void)
+{
+	g_autoptr(GError) error = NULL;
+	const char xml[] = "<domain><name>x</name><uuid>../../etc/passwd</uuid></domain>";
+
+	g_assert_null(hook_vm_parse(xml, sizeof(xml) - 1, NULL, &error));
+	g_assert_cmpstr(error->message, ==, "domain XML: <uuid> '../../etc/passwd' is not a UUID");
+}
+
+static void assert_strv(char **got, const char *const *want)
+{
+	g_autofree char *g = g_strjoinv("|", got);
+	g_autofree char *w = g_strjoinv("|", (char **)want);
+
+	g_assert_cmpstr(g, ==, w);
+}
+
+/* `run` gets the VM, the bus, the libvirt URI when there is one, the ports */
+static void test_helper_argv(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(HookVm) vm = parse_file("metadata.xml", FALSE, &error);
+	HookEnv env = { .helper = (char *)"/usr/bin/ifcvf-helper", .bus = (char *)"system",
+			.libvirt_uri = (char *)"qemu:///system" };
+	g_auto(GStrv) with_uri = NULL;
+	g_auto(GStrv) without = NULL;
+
+	g_assert_no_error(error);
+	with_uri = hook_helper_argv(&env, vm);
+	assert_strv(with_uri, (const char *const[]){
+		"/usr/bin/ifcvf-helper", "run", "--bus", "system",
+		"--uuid", "11111111-2222-4333-8444-555555555555", "--name", "vm-meta",
+		"--libvirt-uri", "qemu:///system",
+		"--port", "device=pci:0000:af:00.3,socket=/run/vm/net0.sock,queue-pairs=2",
+		"--port", "device=vfio-user:/run/emu/vf1.sock,socket=/run/vm/net1.sock,client,"
+			  "sw-live-migration=1", NULL });
+	env.libvirt_uri = NULL;
+	env.bus = NULL;
+	without = hook_helper_argv(&env, vm);
+	assert_strv(without, (const char *const[]){
+		"/usr/bin/ifcvf-helper", "run", "--bus", "none",
+		"--uuid", "11111111-2222-4333-8444-555555555555", "--name", "vm-meta",
+		"--port", "device=pci:0000:af:00.3,socket=/run/vm/net0.sock,queue-pairs=2",
+		"--port", "device=vfio-user:/run/emu/vf1.sock,socket=/run/vm/net1.sock,client,"
+			  "sw-live-migration=1", NULL });
+}
+
+static void test_systemd_run_argv(void)
+{
+	HookSystemd sd = { .systemd_run = "/usr/bin/systemd-run", .systemctl = "systemctl" };
+	g_autofree char *unit = hook_systemd_unit_name("11111111-2222-4333-8444-555555555555");
+	const char *const command[] = { "/usr/bin/ifcvf-helper", "hook", "exec",
+					"/run/ifcvf-helper/11111111-2222-4333-8444-555555555555.args",
+					NULL };
+	g_auto(GStrv) argv = hook_systemd_run_argv(&sd, unit, "ifcvf-helper for VM vm $1 %i",
+						   command);
+
+	g_assert_cmpstr(unit, ==, "ifcvf-helper-11111111-2222-4333-8444-555555555555.service");
+	assert_strv(argv, (const char *const[]){
+		"/usr/bin/systemd-run",
+		"--unit=ifcvf-helper-11111111-2222-4333-8444-555555555555.service",
+		"--description=ifcvf-helper for VM vm $1 %i", "--quiet", "--no-ask-password",
+		"--property=Type=exec", "--property=KillMode=mixed",
+		"--property=TimeoutStopSec=15", "--collect", "--",
+		"/usr/bin/ifcvf-helper", "hook", "exec",
+		"/run/ifcvf-helper/11111111-2222-4333-8444-555555555555.args", NULL });
+}
+
+/* data/systemd/ifcvf-helper@.service.in runs what the transient unit runs,
+ * with the same settings */
+static void test_template_unit(void)
+{
+	g_autofree char *path = g_test_build_filename(G_TEST_DIST, "..", "data", "systemd",
+						      "ifcvf-helper@.service.in", NULL);
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	g_autoptr(GError) error = NULL;
+	HookSystemd sd = { .systemd_run = "systemd-run" };
+	const char *const command[] = { "X", NULL };
+	g_auto(GStrv) argv = hook_systemd_run_argv(&sd, "u", "d", command);
+	g_autofree char *exec = NULL;
+
+	g_assert_true(g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &error));
+	g_assert_no_error(error);
+	for (guint i = 0; argv[i]; i++) {
+		g_auto(GStrv) kv = NULL;
+		g_autofree char *value = NULL;
+
+		if (!g_str_has_prefix(argv[i], "--property="))
+			continue;
+		kv = g_strsplit(argv[i] + strlen("--property="), "=", 2);
+		value = g_key_file_get_string(kf, "Service", kv[0], &error);
+		g_assert_no_error(error);
+		g_assert_cmpstr(value, ==, kv[1]);
+	}
+	exec = g_key_file_get_string(kf, "Service", "ExecStart", &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(exec, ==, "@bindir@/ifcvf-helper hook exec /run/ifcvf-helper/%i.args");
+}
+
+static void test_record(void)
+{
+	g_autofree char *dir = g_dir_make_tmp("hook-rec-XXXXXX", NULL);
+	g_autofree char *path = hook_record_path(dir, "11111111-2222-4333-8444-555555555555");
+	g_autofree char *lock = hook_lock_path(dir, "vfio-user:/run/a b/vf.sock");
+	g_autoptr(HookRecord) rec = hook_record_new();
+	g_autoptr(HookRecord) back = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *text = NULL;
+
+	g_assert_nonnull(dir);
+	g_assert_true(g_str_has_suffix(lock, "/vf-vfio-user:%2Frun%2Fa%20b%2Fvf.sock.lock"));
+	g_assert_null(hook_record_read(path));
+	rec->pid = 1234;
+	rec->unit = g_strdup("ifcvf-helper-x.service");
+	g_ptr_array_add(rec->locks, g_strdup(lock));
+	g_ptr_array_add(rec->sockets, g_strdup("/run/vm/net0.sock"));
+	g_assert_true(hook_record_write(path, rec, &error));
+	g_assert_no_error(error);
+	g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+	g_assert_true(g_str_has_prefix(text, "1234\nunit ifcvf-helper-x.service\nlock "));
+	back = hook_record_read(path);
+	g_assert_nonnull(back);
+	g_assert_cmpint(back->pid, ==, 1234);
+	g_assert_cmpstr(back->unit, ==, "ifcvf-helper-x.service");
+	g_assert_cmpuint(back->locks->len, ==, 1);
+	g_assert_cmpstr(g_ptr_array_index(back->locks, 0), ==, lock);
+	g_assert_cmpuint(back->sockets->len, ==, 1);
+	g_assert_cmpstr(g_ptr_array_index(back->sockets, 0), ==, "/run/vm/net0.sock");
+	g_unlink(path);
+	g_rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -187,5 +324,10 @@ int main(int argc, char **argv)
 	g_test_add_func("/hook-config/not-domain", test_not_domain);
 	g_test_add_func("/hook-config/bad-map", test_bad_map);
 	g_test_add_func("/hook-config/examples", test_examples);
+	g_test_add_func("/hook-config/bad-uuid", test_bad_uuid);
+	g_test_add_func("/hook-config/helper-argv", test_helper_argv);
+	g_test_add_func("/hook-config/systemd-run-argv", test_systemd_run_argv);
+	g_test_add_func("/hook-config/template-unit", test_template_unit);
+	g_test_add_func("/hook-config/record", test_record);
 	return g_test_run();
 }

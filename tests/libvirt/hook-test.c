@@ -33,6 +33,9 @@ typedef struct {
 	char *log_dir;
 	char *map;
 	char *bus;       /* IFCVF_HELPER_BUS */
+	char *systemd_run;  /* IFCVF_HELPER_SYSTEMD_RUN ("": double fork) */
+	char *systemctl;    /* IFCVF_HELPER_SYSTEMCTL */
+	char *libvirt_uri;  /* IFCVF_HELPER_LIBVIRT_URI ("": none) */
 } Ctx;
 
 /* Helpers seen in pidfiles: our children once detached (subreaper). Only
@@ -50,6 +53,9 @@ static void ctx_setup(Ctx *c, gconstpointer data)
 	c->log_dir = g_build_filename(c->dir, "log", NULL);
 	c->map = g_build_filename(c->dir, "ports.conf", NULL);
 	c->bus = g_strdup("none");
+	c->systemd_run = g_strdup("");
+	c->systemctl = g_strdup("systemctl");
+	c->libvirt_uri = g_strdup("");
 }
 
 static void rm_rf(const char *path)
@@ -77,6 +83,9 @@ static void ctx_teardown(Ctx *c, gconstpointer data)
 	g_free(c->log_dir);
 	g_free(c->map);
 	g_free(c->bus);
+	g_free(c->systemd_run);
+	g_free(c->systemctl);
+	g_free(c->libvirt_uri);
 }
 
 static char *sock_path(Ctx *c, const char *name)
@@ -139,6 +148,11 @@ static int run_hook_args(Ctx *c, const char *const *args, const char *xml, char 
 	g_subprocess_launcher_setenv(l, "IFCVF_HELPER_PORTS_CONF", c->map, TRUE);
 	g_subprocess_launcher_setenv(l, "IFCVF_HELPER_BUS", c->bus, TRUE);
 	g_subprocess_launcher_setenv(l, "IFCVF_HELPER_SOCKET_USER", "root:root", TRUE);
+	/* a double fork unless a test fakes systemd-run; no libvirtd unless a
+	 * test names one */
+	g_subprocess_launcher_setenv(l, "IFCVF_HELPER_SYSTEMD_RUN", c->systemd_run, TRUE);
+	g_subprocess_launcher_setenv(l, "IFCVF_HELPER_SYSTEMCTL", c->systemctl, TRUE);
+	g_subprocess_launcher_setenv(l, "IFCVF_HELPER_LIBVIRT_URI", c->libvirt_uri, TRUE);
 	g_ptr_array_add(argv, (gpointer)test_program("IFCVF_HELPER"));
 	g_ptr_array_add(argv, (gpointer) "hook");
 	for (guint i = 0; args[i]; i++)
@@ -512,6 +526,189 @@ static void test_cycles(Ctx *c, gconstpointer data)
 	g_assert_cmpuint(count_files(c->log_dir), ==, 1);
 }
 
+/* The hook hands `run` the libvirt URI it is given; a libvirtd that is not
+ * there does not keep the helper from serving. */
+static void test_libvirt_uri(Ctx *c, gconstpointer data)
+{
+	g_autofree char *sock = sock_path(c, "net0.sock");
+	g_autofree char *xml = domain_xml("vm1", UUID1, sock, c->emu->address);
+	g_autofree char *uri = g_strdup_printf("qemu+unix:///system?socket=%s/no-libvirtd.sock",
+					       c->dir);
+	g_autofree char *want = g_strdup_printf(" --libvirt-uri %s ", uri);
+	g_autofree char *path = NULL;
+	g_autofree char *cmd = NULL;
+	gsize len = 0;
+
+	g_free(c->libvirt_uri);
+	c->libvirt_uri = g_strdup(uri);
+	g_assert_cmpint(run_hook(c, "prepare", "begin", xml, NULL), ==, 0);
+	assert_serving(c, UUID1, sock);
+	path = g_strdup_printf("/proc/%d/cmdline", (int)helper_pid(c, UUID1));
+	g_assert_true(g_file_get_contents(path, &cmd, &len, NULL));
+	for (gsize i = 0; i < len; i++)
+		if (cmd[i] == '\0')
+			cmd[i] = ' ';
+	if (!strstr(cmd, want))
+		g_error("expected '%s' in the helper's command line: %s", want, cmd);
+	g_assert_cmpint(run_hook(c, "release", "end", xml, NULL), ==, 0);
+	assert_clean(c, UUID1, sock);
+}
+
+/* ---- the systemd path, with a fake systemd-run and systemctl ------------
+ * systemd is not PID 1 here, so the transient unit cannot be started for
+ * real. The fakes record their arguments and do what the hook relies on:
+ * systemd-run starts the command after "--" in its own session (as
+ * Type=exec, returning once it runs), `systemctl show -p MainPID --value`
+ * prints its pid (0 for an unknown unit), `systemctl stop` SIGTERMs it and
+ * waits until it is gone. */
+
+static const char fake_systemd_run[] =
+	"#!/bin/bash\n"
+	"dir='@DIR@'\n"
+	"printf '%s\\n' \"$@\" > \"$dir/systemd-run.argv\"\n"
+	"[ -n \"${FAIL:-}\" ] && { echo 'Failed to start transient service unit: Unit x already exists.' >&2; exit 1; }\n"
+	"unit=\n"
+	"for a; do case $a in --unit=*) unit=${a#--unit=};; esac; done\n"
+	"while [ $# -gt 0 ] && [ \"$1\" != -- ]; do shift; done\n"
+	"shift\n"
+	"setsid \"$@\" </dev/null >/dev/null 2>&1 &\n"
+	"echo $! > \"$dir/$unit.mainpid\"\n";
+
+static const char fake_systemctl[] =
+	"#!/bin/bash\n"
+	"dir='@DIR@'\n"
+	"echo \"$*\" >> \"$dir/systemctl.calls\"\n"
+	"unit=${!#}\n"
+	"pidfile=$dir/$unit.mainpid\n"
+	"alive() { [ -d /proc/$1 ] && ! grep -q '^State:.*Z' /proc/$1/status 2>/dev/null; }\n"
+	"case $1 in\n"
+	"show) cat \"$pidfile\" 2>/dev/null || echo 0 ;;\n"
+	"stop) pid=$(cat \"$pidfile\" 2>/dev/null) || { echo \"Unit $unit not loaded.\" >&2; exit 5; }\n"
+	"      kill -TERM $pid\n"
+	"      for i in $(seq 300); do alive $pid || break; sleep 0.05; done\n"
+	"      rm -f \"$pidfile\" ;;\n"
+	"*) exit 1 ;;\n"
+	"esac\n";
+
+/* @text with @DIR@ replaced by the test's directory, as an executable */
+static char *write_script(Ctx *c, const char *name, const char *text)
+{
+	g_auto(GStrv) parts = g_strsplit(text, "@DIR@", -1);
+	g_autofree char *script = g_strjoinv(c->dir, parts);
+	char *path = g_build_filename(c->dir, name, NULL);
+
+	g_assert_true(g_file_set_contents(path, script, -1, NULL));
+	g_assert_cmpint(g_chmod(path, 0755), ==, 0);
+	return path;
+}
+
+static void use_fake_systemd(Ctx *c)
+{
+	g_free(c->systemd_run);
+	g_free(c->systemctl);
+	c->systemd_run = write_script(c, "systemd-run", fake_systemd_run);
+	c->systemctl = write_script(c, "systemctl", fake_systemctl);
+}
+
+static char *read_dir_file(Ctx *c, const char *dir, const char *name)
+{
+	g_autofree char *path = g_build_filename(dir ? dir : c->dir, name, NULL);
+	char *text = NULL;
+
+	if (!g_file_get_contents(path, &text, NULL, NULL))
+		return g_strdup("");
+	return text;
+}
+
+static void test_systemd_run(Ctx *c, gconstpointer data)
+{
+	g_autofree char *sock = sock_path(c, "net0.sock");
+	g_autofree char *xml = domain_xml("vm1", UUID1, sock, c->emu->address);
+	g_autofree char *args = g_strconcat(c->run_dir, "/" UUID1 ".args", NULL);
+	g_autofree char *want = g_strdup_printf(
+		"--unit=ifcvf-helper-" UUID1 ".service\n--description=ifcvf-helper for VM vm1\n"
+		"--quiet\n--no-ask-password\n--property=Type=exec\n--property=KillMode=mixed\n"
+		"--property=TimeoutStopSec=15\n--collect\n--\n%s\nhook\nexec\n%s\n",
+		test_program("IFCVF_HELPER"), args);
+	g_autofree char *argv = NULL;
+	g_autofree char *record = NULL;
+	g_autofree char *calls = NULL;
+	g_autofree char *log = NULL;
+
+	use_fake_systemd(c);
+	g_assert_cmpint(run_hook(c, "prepare", "begin", xml, NULL), ==, 0);
+	argv = read_dir_file(c, NULL, "systemd-run.argv");
+	g_assert_cmpstr(argv, ==, want);
+	/* the pid systemd reports is the helper, which serves and logs */
+	assert_serving(c, UUID1, sock);
+	record = read_dir_file(c, c->run_dir, UUID1 ".pid");
+	g_assert_nonnull(strstr(record, "\nunit ifcvf-helper-" UUID1 ".service\n"));
+	g_assert_true(g_file_test(args, G_FILE_TEST_IS_REGULAR));
+	calls = read_dir_file(c, NULL, "systemctl.calls");
+	g_assert_cmpstr(calls, ==, "show --property=MainPID --value ifcvf-helper-" UUID1 ".service\n");
+	g_clear_pointer(&calls, g_free);
+	/* release stops the unit through systemctl */
+	g_assert_cmpint(run_hook(c, "release", "end", xml, NULL), ==, 0);
+	calls = read_dir_file(c, NULL, "systemctl.calls");
+	g_assert_true(g_str_has_suffix(calls, "\nstop --no-ask-password ifcvf-helper-" UUID1
+					      ".service\n"));
+	assert_clean(c, UUID1, sock);
+	log = read_dir_file(c, c->log_dir, "vm1.log");
+	g_assert_nonnull(strstr(log, "(ifcvf-helper-" UUID1 ".service)"));
+	g_assert_nonnull(strstr(log, "listening on"));
+}
+
+/* systemd-run fails: its reason in one line, nothing left */
+static void test_systemd_run_fails(Ctx *c, gconstpointer data)
+{
+	g_autofree char *sock = sock_path(c, "net0.sock");
+	g_autofree char *xml = domain_xml("vm2", UUID2, sock, c->emu->address);
+	g_autofree char *fake = NULL;
+
+	use_fake_systemd(c);
+	fake = c->systemd_run;
+	c->systemd_run = write_script(c, "systemd-run-failing",
+				      "#!/bin/sh\nFAIL=1 exec '@DIR@/systemd-run' \"$@\"\n");
+	expect_fail(c, xml, "failed: Failed to start transient service unit: Unit x already exists.");
+	assert_clean(c, UUID2, sock);
+}
+
+/* `hook exec` loses the race for a VF to a running helper: it says so in
+ * the log and exits 1 without starting `run` */
+static void test_exec_lock(Ctx *c, gconstpointer data)
+{
+	g_autofree char *sock = sock_path(c, "net0.sock");
+	g_autofree char *xml = domain_xml("vm1", UUID1, sock, c->emu->address);
+	g_autofree char *args = g_build_filename(c->run_dir, UUID2 ".args", NULL);
+	g_autofree char *log = g_build_filename(c->dir, "exec.log", NULL);
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	const char *devices[] = { c->emu->address, NULL };
+	const char *argv[] = { "/bin/sleep", "600", NULL };
+	g_autofree char *out = NULL;
+	g_autofree char *err = NULL;
+	g_autofree char *text = NULL;
+	g_autofree char *want = NULL;
+
+	g_assert_cmpint(run_hook(c, "prepare", "begin", xml, NULL), ==, 0);
+	g_key_file_set_string(kf, "Helper", "VM", "vm2");
+	g_key_file_set_string(kf, "Helper", "Log", log);
+	g_key_file_set_string_list(kf, "Helper", "Devices", devices, 1);
+	g_key_file_set_string_list(kf, "Helper", "Argv", argv, 2);
+	g_assert_true(g_key_file_save_to_file(kf, args, NULL));
+	g_assert_cmpint(test_run((const char *const[]){ test_program("IFCVF_HELPER"), "hook", "exec",
+							args, NULL }, &out, &err), ==, 1);
+	g_assert_cmpstr(out, ==, "");
+	g_assert_cmpstr(err, ==, "");
+	g_assert_true(g_file_get_contents(log, &text, NULL, NULL));
+	want = g_strdup_printf("ifcvf-helper hook exec: VF %s is already used by VM 'vm1'\n",
+			       c->emu->address);
+	g_assert_cmpstr(text, ==, want);
+	g_unlink(args);
+	assert_serving(c, UUID1, sock);
+	g_assert_cmpint(run_hook(c, "release", "end", xml, NULL), ==, 0);
+	assert_clean(c, UUID1, sock);
+}
+
 int main(int argc, char **argv)
 {
 	int status;
@@ -530,6 +727,10 @@ int main(int argc, char **argv)
 	ADD("/hook/migrate", test_migrate);
 	ADD("/hook/reconnect", test_reconnect);
 	ADD("/hook/cycles", test_cycles);
+	ADD("/hook/libvirt-uri", test_libvirt_uri);
+	ADD("/hook/systemd-run", test_systemd_run);
+	ADD("/hook/systemd-run-fails", test_systemd_run_fails);
+	ADD("/hook/exec-lock", test_exec_lock);
 	status = g_test_run();
 	g_hash_table_unref(helper_pids);
 	return status;

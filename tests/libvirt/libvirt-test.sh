@@ -6,8 +6,9 @@
 # shared memory, one <interface type='vhostuser'> whose VF (an ifcvf-emu
 # with a TAP wire in a network namespace) the project's metadata or the
 # host port map names. `virsh start` → the hook starts the helper → the
-# guest pings through the VF → the guest powers off / `virsh destroy` →
-# the helper is gone with its pidfile, lock and socket; bad VFs make
+# guest pings through the VF → `virsh shutdown` (the guest powers off on the
+# ACPI power button) / `virsh destroy` → the hook's `release end` stops the
+# helper: it is gone with its pidfile, lock and socket; bad VFs make
 # `virsh start` fail with the hook's line; 20 start/destroy cycles.
 #
 # QEMU 7.2 under TCG crashes when the vhost-user virtio-net device has
@@ -67,7 +68,7 @@ lt_cleanup() {
 }
 trap lt_cleanup EXIT
 
-echo "1..23"
+echo "1..26"
 
 # ---- the VF: ifcvf-emu, TAP wire in a netns ------------------------------
 ns=ifcvf-lt$$
@@ -120,6 +121,16 @@ ip link set lo up
 ip link set eth0 up
 ip addr add 10.98.0.2/24 dev eth0
 if ping -c 3 -W 5 10.98.0.1 >/dev/null 2>&1; then echo "RESULT ping ok"; else echo "RESULT ping fail"; fi
+# then up until the ACPI power button (virsh shutdown); /init powers off
+ev=
+for d in /sys/class/input/input*; do
+	[ "$(cat "$d/name" 2>/dev/null)" = "Power Button" ] || continue
+	for e in "$d"/event*; do [ -e "$e" ] && ev=/dev/input/${e##*/}; done
+done
+if [ -z "$ev" ]; then echo "GUEST no power button device"; exec sleep 100000; fi
+echo "GUEST waiting for the power button on $ev"
+dd if="$ev" of=/dev/null bs=24 count=1 2>/dev/null
+echo "GUEST power button pressed"
 GUEST
 "$(dirname "$0")/../guest/mkinitramfs.sh" "$workdir/initrd.gz" "$workdir/guest.sh" \
 	|| bail "cannot build the guest initramfs"
@@ -224,7 +235,11 @@ check "busctl sees the helper's name" busctl --address="$bus" status "$bus_name"
 check "ifcvfctl status shows the VM" \
 	"$IFCVFCTL" --bus "$bus" status "$vm1"
 check "the guest pings through the VF" wait_until 180 grep -q '^RESULT ping ok' "$workdir/$vm1.console"
+check "the guest waits for the ACPI power button" \
+	wait_until 60 grep -q '^GUEST waiting for the power button' "$workdir/$vm1.console"
+check "virsh shutdown (ACPI)" virsh shutdown --mode acpi "$vm1"
 check "the guest powers off, libvirt shuts the domain off" wait_until 120 shut_off "$vm1"
+check "it was the power button" grep -q '^GUEST power button pressed' "$workdir/$vm1.console"
 check "release stopped the helper, nothing left" wait_until 10 nothing_left "$sock1"
 check "busctl: the name is gone" bash -c "! busctl --address='$bus' status '$bus_name' >/dev/null 2>&1"
 

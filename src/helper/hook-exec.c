@@ -1,0 +1,98 @@
+/* The argument file and `hook exec` (see hook-exec.h). */
+#include "hook-exec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "helper-error.h"
+#include "hook-files.h"
+
+#define GROUP "Helper"
+
+gboolean hook_exec_args_write(const char *path, const HookExecArgs *args, GError **error)
+{
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	g_autofree char *text = NULL;
+	gsize len = 0;
+
+	g_key_file_set_string(kf, GROUP, "VM", args->vm);
+	g_key_file_set_string(kf, GROUP, "Log", args->log);
+	g_key_file_set_string_list(kf, GROUP, "Devices", args->devices,
+				   g_strv_length((char **)args->devices));
+	g_key_file_set_string_list(kf, GROUP, "Argv", args->argv,
+				   g_strv_length((char **)args->argv));
+	text = g_key_file_to_data(kf, &len, NULL);
+	if (!g_file_set_contents_full(path, text, (gssize)len, G_FILE_SET_CONTENTS_CONSISTENT,
+				      0600, error)) {
+		g_prefix_error(error, "argument file: ");
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static int failed(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+static int failed(const char *fmt, ...)
+{
+	g_autofree char *msg = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	msg = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	g_strdelimit(msg, "\r\n", ' ');
+	fprintf(stderr, "ifcvf-helper hook exec: %s\n", msg);
+	return 1;
+}
+
+/* stdout and stderr to the end of @log */
+static gboolean redirect_output(const char *log, GError **error)
+{
+	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+
+	if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0) {
+		g_set_error(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_FAILED, "log file %s: %s",
+			    log, g_strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return FALSE;
+	}
+	close(fd);
+	return TRUE;
+}
+
+int hook_exec_main(const char *path)
+{
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	g_autoptr(GError) error = NULL;
+	g_autofree char *run_dir = g_path_get_dirname(path);
+	g_autofree char *vm = NULL;
+	g_autofree char *log = NULL;
+	g_auto(GStrv) devices = NULL;
+	g_auto(GStrv) argv = NULL;
+
+	if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &error) ||
+	    !(vm = g_key_file_get_string(kf, GROUP, "VM", &error)) ||
+	    !(log = g_key_file_get_string(kf, GROUP, "Log", &error)) ||
+	    !(devices = g_key_file_get_string_list(kf, GROUP, "Devices", NULL, &error)) ||
+	    !(argv = g_key_file_get_string_list(kf, GROUP, "Argv", NULL, &error)))
+		return failed("%s: %s", path, error->message);
+	if (!argv[0] || !g_path_is_absolute(argv[0]))
+		return failed("%s: Argv does not start with an absolute path", path);
+	if (!redirect_output(log, &error))
+		return failed("%s", error->message);
+	for (guint i = 0; devices[i]; i++) {
+		g_autofree char *lock = hook_lock_path(run_dir, devices[i]);
+		int fd = hook_lock_take(lock, devices[i], vm, &error);
+
+		/* taken locks go with this process: its exit releases them */
+		if (fd < 0)
+			return failed("%s", error->message);
+		/* kept open across exec: the helper holds the VF from now on */
+		if (fcntl(fd, F_SETFD, 0) < 0)
+			return failed("lock file %s: %s", lock, g_strerror(errno));
+	}
+	execv(argv[0], argv);
+	return failed("cannot execute %s: %s", argv[0], g_strerror(errno));
+}

@@ -1,0 +1,34 @@
+/* `ifcvf-helper hook exec ARGS-FILE`: what the hook's detached process,
+ * its systemd unit or the ifcvf-helper@.service template runs. It appends
+ * its stdout/stderr to the VM's log, takes the VF locks (failing with
+ * "VF … is already used by VM '…'"), and execs `ifcvf-helper run`, which
+ * keeps the locks open for its whole life. The hook writes ARGS-FILE
+ * (<run dir>/<uuid>.args, a GKeyFile) on `prepare begin`:
+ *
+ *   [Helper]
+ *   VM=vm1                                    written into the VF locks
+ *   Log=/var/log/ifcvf-helper/vm1.log
+ *   Devices=vfio-user:/run/emu.sock;          one lock each, in the run dir
+ *   Argv=/usr/bin/ifcvf-helper;run;--uuid;…   exec'd as is
+ *
+ * The arguments travel in a file, not on systemd-run's command line, so
+ * that systemd does not expand '$' or '%' in socket paths or VM names.
+ *
+ * Threads: main thread. */
+#pragma once
+
+#include <glib.h>
+
+typedef struct {
+	const char *vm;
+	const char *log;
+	const char *const *devices;
+	const char *const *argv;
+} HookExecArgs;
+
+/* Write @args to @path (mode 0600). */
+gboolean hook_exec_args_write(const char *path, const HookExecArgs *args, GError **error);
+
+/* Load @path, lock, exec. Returns only on failure: the exit status, after
+ * one line on stderr. */
+int hook_exec_main(const char *path);
