@@ -436,6 +436,13 @@ static int lm_enter(struct port *p, struct cerr *e)
 	}
 	if (r < 0)
 		return r;
+	/* the used rings as the switch left them are logged once: entries the
+	 * VF published while the switch ran, before the relay or the VF's own
+	 * logging took over, would otherwise reach the log only with the next
+	 * entry, and there may be none before the final copy */
+	for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++)
+		if ((p->vf_enabled | p->relayed) & (1ull << q))
+			port_lm_log_used_ring(p, q);
 	atomic_store(&p->stats.switch_us, now_us() - t0);
 	atomic_fetch_add(&p->stats.switchovers, 1);
 	port_snapshot(p);

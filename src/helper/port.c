@@ -522,7 +522,8 @@ int port_open(unsigned index, const struct port_config *cfg,
 	      const struct port_frontend_ops *fe, struct port_events *events,
 	      struct port **ret, struct cerr *e)
 {
-	struct ifcvf_devargs args = { .sw_live_migration = cfg->sw_live_migration };
+	struct ifcvf_devargs args = { .sw_live_migration = cfg->sw_live_migration,
+				      .generic_virtio = cfg->generic_virtio };
 	struct port *p = calloc(1, sizeof(*p));
 	int r;
 

@@ -50,6 +50,7 @@ struct port_config {
 	char *socket;            /* vhost-user socket path */
 	bool client;             /* connect to the socket instead of listening */
 	bool sw_live_migration;
+	bool generic_virtio;      /* accept a virtio function that is not an IFCVF */
 	unsigned queue_pairs;    /* 0: all the VF has (queues for blk) */
 };
 

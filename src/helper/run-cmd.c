@@ -21,6 +21,7 @@
 #include "eal.h"
 #include "helper-error.h"
 #include "ifcvf-bus-names.h"
+#include "libvirt-watch.h"
 #include "port.h"
 #include "run-options.h"
 #include "vhost-glue.h"
@@ -31,6 +32,7 @@ typedef struct {
 	struct port **ports;
 	guint n_ports;
 	IfcvfBusGlue *glue;       /* NULL with --bus none */
+	IfcvfLibvirtWatch *libvirt; /* NULL without --libvirt-uri */
 	gboolean stopping;        /* a signal or Shutdown() asked to stop */
 } Run;
 
@@ -80,6 +82,15 @@ static void log_counters(Run *run)
 			  (guint64)info.rollbacks, (guint64)info.relayed_entries,
 			  (guint64)info.pages_logged, (guint64)info.switch_us, (guint64)info.stop_us);
 	}
+}
+
+/* libvirt's word on the migration, on the main loop */
+static void on_libvirt_signal(enum migration_signal signal, const char *what, gpointer user_data)
+{
+	Run *run = user_data;
+
+	g_message("libvirt: domain event: %s", what);
+	ifcvf_bus_glue_migration_signal(run->glue, signal, what);
 }
 
 static gboolean on_events(gint fd, GIOCondition cond, gpointer user_data)
@@ -145,8 +156,13 @@ static gboolean open_ports(Run *run, const struct port_config *cfgs, guint n, GE
 
 		if (port_open(i, &cfgs[i], &ifcvf_vhost_frontend_ops, run->events, &run->ports[i],
 			      &ce) < 0) {
-			g_set_error(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_DEVICE,
-				    "port %u (%s): %s", i, cfgs[i].device, ce.msg);
+			/* the device layers name the device themselves */
+			if (g_str_has_prefix(ce.msg, cfgs[i].device))
+				g_set_error(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_DEVICE,
+					    "port %u: %s", i, ce.msg);
+			else
+				g_set_error(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_DEVICE,
+					    "port %u (%s): %s", i, cfgs[i].device, ce.msg);
 			return FALSE;
 		}
 		if (!ifcvf_bus_glue_add_port(run->glue, run->ports[i], error))
@@ -189,7 +205,8 @@ static void stop_sockets(Run *run, guint started)
 }
 
 static int run_helper(const struct port_config *cfgs, guint n, const char *bus,
-		      const char *name, const char *uuid, gboolean verbose)
+		      const char *name, const char *uuid, const char *libvirt_uri,
+		      gboolean verbose)
 {
 	g_autoptr(GError) error = NULL;
 	Run run = { 0 };
@@ -236,6 +253,15 @@ static int run_helper(const struct port_config *cfgs, guint n, const char *bus,
 		fprintf(stderr, "ifcvf-helper run: %s\n", error->message);
 		goto out;
 	}
+	/* before the sockets listen (the hook waits for them), so that a
+	 * destination's helper hears its domain start; bounded */
+	if (libvirt_uri &&
+	    !(run.libvirt = ifcvf_libvirt_watch_new(libvirt_uri, uuid, on_libvirt_signal, &run,
+						    &error))) {
+		fprintf(stderr, "ifcvf-helper run: --libvirt-uri %s: %s\n", libvirt_uri,
+			error->message);
+		goto out;
+	}
 	if (!start_sockets(&run, &started, &error)) {
 		fprintf(stderr, "ifcvf-helper run: %s\n", error->message);
 		goto out;
@@ -245,6 +271,7 @@ static int run_helper(const struct port_config *cfgs, guint n, const char *bus,
 		g_main_loop_run(run.loop);
 
 out:
+	g_clear_pointer(&run.libvirt, ifcvf_libvirt_watch_free);
 	ifcvf_bus_glue_begin_shutdown(run.glue);
 	/* unregistering closes every connection (and removes the sockets);
 	 * ports then stop and close */
@@ -274,6 +301,7 @@ int ifcvf_cmd_run(int argc, char **argv)
 	g_autofree char *name = NULL;
 	g_autofree char *uuid = NULL;
 	g_autofree char *bus = NULL;
+	g_autofree char *libvirt_uri = NULL;
 	gboolean verbose = FALSE;
 	const GOptionEntry entries[] = {
 		{ "port", 'p', 0, G_OPTION_ARG_STRING_ARRAY, &port_specs,
@@ -286,6 +314,9 @@ int ifcvf_cmd_run(int argc, char **argv)
 		{ "bus", 0, 0, G_OPTION_ARG_STRING, &bus,
 		  "D-Bus to publish on: system (default), session, a D-Bus address, or none",
 		  "BUS" },
+		{ "libvirt-uri", 0, 0, G_OPTION_ARG_STRING, &libvirt_uri,
+		  "Follow the VM's migration in libvirt's events over a read-only connection "
+		  "to URI (requires --uuid)", "URI" },
 		{ "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose,
 		  "Let DPDK's vhost library log every message", NULL },
 		{ NULL }
@@ -306,6 +337,8 @@ int ifcvf_cmd_run(int argc, char **argv)
 		"  client                 the frontend listens (QEMU server=on, virtio-user server=1)\n"
 		"  sw-live-migration=0|1  software-assisted live migration (required for a VF\n"
 		"                         without the BAR4 live-migration block)\n"
+		"  generic-virtio=0|1     accept a modern virtio-net/blk function that is not an\n"
+		"                         IFCVF (it has no live-migration block)\n"
 		"  queue-pairs=N          offer at most N queue pairs (blk: queues), at most\n"
 		"                         what the VF has; default all of them\n"
 		"\n"
@@ -315,6 +348,14 @@ int ifcvf_cmd_run(int argc, char **argv)
 		"another helper serves this VM) it exits with one line saying why. Use\n"
 		"--bus none to run without D-Bus, for example for a plain QEMU setup with no\n"
 		"libvirt; Shutdown() and SetLiveMigrationMode() are then not available.\n"
+		"\n"
+		"libvirt: with --libvirt-uri (the hook passes qemu:///system) the helper opens\n"
+		"its own read-only connection and follows the domain of --uuid: its lifecycle,\n"
+		"migration-iteration and job-completed events, together with what vhost-user\n"
+		"shows (dirty logging on/off, the VF stopped), give Domain.MigrationPhase.\n"
+		"A libvirtd that is down or goes away is logged once and retried every 2 s;\n"
+		"the ports never wait for it. Without --libvirt-uri (plain QEMU) the phase\n"
+		"comes from vhost-user alone.\n"
 		"\n"
 		"Every VF is probed before anything starts: one that cannot be opened or\n"
 		"identified stops the helper with one line naming the port. Once running, a\n"
@@ -338,6 +379,15 @@ int ifcvf_cmd_run(int argc, char **argv)
 	}
 	if (uuid && !ifcvf_bus_uuid_parse(uuid, NULL, NULL, NULL)) {
 		fprintf(stderr, "ifcvf-helper run: --uuid '%s' is not a UUID\n", uuid);
+		return 2;
+	}
+	if (libvirt_uri && !ifcvf_libvirt_uri_check(libvirt_uri, &error)) {
+		fprintf(stderr, "ifcvf-helper run: %s\n", error->message);
+		return 2;
+	}
+	if (libvirt_uri && !uuid) {
+		fprintf(stderr, "ifcvf-helper run: --libvirt-uri needs --uuid (the domain to "
+			"follow)\n");
 		return 2;
 	}
 	for (guint i = 0; port_specs[i]; i++) {
@@ -366,7 +416,7 @@ int ifcvf_cmd_run(int argc, char **argv)
 		goto out;
 	}
 	status = run_helper((struct port_config *)(void *)cfgs->data, cfgs->len, bus, name, uuid,
-			    verbose);
+			    libvirt_uri, verbose);
 out:
 	for (guint i = 0; i < cfgs->len; i++)
 		ifcvf_port_config_clear(&g_array_index(cfgs, struct port_config, i));

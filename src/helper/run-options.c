@@ -7,7 +7,7 @@
 #include "helper-error.h"
 #include "ifcvf-regs.h"
 
-#define KNOWN_KEYS "device, socket, client, sw-live-migration, queue-pairs"
+#define KNOWN_KEYS "device, socket, client, sw-live-migration, generic-virtio, queue-pairs"
 
 static gboolean parse_bool(const char *spec, const char *key, const char *value, bool *ret,
 			   GError **error)
@@ -80,6 +80,8 @@ static gboolean parse_pair(const char *spec, const char *item, struct port_confi
 	}
 	if (g_str_equal(key, "sw-live-migration"))
 		return parse_bool(spec, key, value, &cfg->sw_live_migration, error);
+	if (g_str_equal(key, "generic-virtio"))
+		return parse_bool(spec, key, value, &cfg->generic_virtio, error);
 	if (g_str_equal(key, "queue-pairs"))
 		return parse_queues(spec, value, &cfg->queue_pairs, error);
 	g_set_error(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_INVALID_ARGS,
@@ -137,6 +139,23 @@ gboolean ifcvf_port_configs_check(const struct port_config *cfgs, guint n, GErro
 				return FALSE;
 			}
 		}
+	}
+	return TRUE;
+}
+
+gboolean ifcvf_libvirt_uri_check(const char *uri, GError **error)
+{
+	g_autoptr(GError) local = NULL;
+
+	if (!*uri) {
+		g_set_error_literal(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_INVALID_ARGS,
+				    "--libvirt-uri is empty");
+		return FALSE;
+	}
+	if (!g_uri_is_valid(uri, G_URI_FLAGS_NONE, &local)) {
+		g_set_error(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_INVALID_ARGS,
+			    "--libvirt-uri '%s' is not a URI: %s", uri, local->message);
+		return FALSE;
 	}
 	return TRUE;
 }

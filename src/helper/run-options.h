@@ -4,8 +4,13 @@
  *   socket=PATH            vhost-user socket (required)
  *   client[=0|1]           connect to PATH (the frontend listens)
  *   sw-live-migration=0|1  software-assisted live migration
+ *   generic-virtio=0|1     accept a modern virtio function that is not an IFCVF
  *   queue-pairs=N          offer at most N queue pairs (blk: queues), 1..32
  * Errors name the key and value at fault.
+ *
+ * `--libvirt-uri URI`: a libvirt connection URI (qemu:///system,
+ * qemu+unix:///system?socket=PATH...), checked for its syntax only; whether
+ * libvirtd answers there is found out at run time.
  *
  * Threads: no state. */
 #pragma once
@@ -19,3 +24,6 @@ void ifcvf_port_config_clear(struct port_config *cfg);
 
 /* No two ports may share a device or a socket. */
 gboolean ifcvf_port_configs_check(const struct port_config *cfgs, guint n, GError **error);
+
+/* @uri is a non-empty URI with a scheme (qemu:///system). */
+gboolean ifcvf_libvirt_uri_check(const char *uri, GError **error);

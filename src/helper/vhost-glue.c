@@ -274,6 +274,32 @@ static const struct rte_vhost_user_extern_ops hooks = {
 
 /* ---- callbacks ---- */
 
+/* A frontend that is refused may reconnect at once, over and over (QEMU
+ * does, while a first QEMU still holds the socket): say it once per
+ * REFUSAL_WARN_SECONDS with a count, not once per attempt. Only DPDK's
+ * connection thread calls this. */
+#define REFUSAL_WARN_SECONDS 10
+
+static void warn_refused(const struct port *p, const char *path)
+{
+	static gint64 last;
+	static unsigned quiet;
+	gint64 now = g_get_monotonic_time();
+
+	if (last && now - last < REFUSAL_WARN_SECONDS * G_TIME_SPAN_SECOND) {
+		quiet++;
+		return;
+	}
+	if (quiet)
+		g_warning("port %u: refusing a second frontend on %s "
+			  "(%u more refused in the last %d s)",
+			  port_index(p), path, quiet, REFUSAL_WARN_SECONDS);
+	else
+		g_warning("port %u: refusing a second frontend on %s", port_index(p), path);
+	last = now;
+	quiet = 0;
+}
+
 static int on_new_connection(int vid)
 {
 	char path[PATH_MAX];
@@ -286,7 +312,7 @@ static int on_new_connection(int vid)
 		if (!p || strcmp(port_config(p)->socket, path) != 0)
 			continue;
 		if (port_connect(p, vid) < 0) {
-			g_warning("port %u: refusing a second frontend on %s", port_index(p), path);
+			warn_refused(p, path);
 			return -1;
 		}
 		if (rte_vhost_extern_callback_register(vid, &hooks, p) < 0) {

@@ -10,8 +10,9 @@
 # forth; one migration is cancelled midway and repeated. At the end: no
 # frame corrupted or duplicated, every missing frame is one an emulator
 # reports dropping while its VF was stopped (or the switch could not hand
-# over), and the destination's wire saw the guest announce itself after
-# each move.
+# over), the destination's wire saw the guest announce itself after each
+# move, and each destination (started paused, -S) held every frame and
+# vring page of the source (compare_memory).
 set -u
 . "$(dirname "$0")/guest-lib.sh"
 
@@ -29,7 +30,7 @@ mac=52:54:00:12:34:56
 lm_opt=
 [ "$mode" = sw ] && lm_opt=,sw-live-migration=1
 
-echo "1..$((migrations + 5))"
+echo "1..$((migrations + 6))"
 
 "$switch_bin" --port a="$workdir/a.wire" --port b="$workdir/b.wire" \
 	--gen "$mac,pps=2000,size=256" --stats-file "$workdir/switch.json" \
@@ -83,11 +84,105 @@ start_qemu() {
 		-netdev vhost-user,id=net0,chardev=vhost0,queues=1 \
 		-device virtio-net-pci,netdev=net0,vectors=0,mac="$mac" \
 		-qmp "unix:$workdir/qmp-$side.sock,server=on,wait=off" \
-		${incoming:+-incoming "$incoming"} \
+		${incoming:+-S -incoming "$incoming"} \
 		>> "$workdir/console.log" 2>&1 &
 	qemu_pid=$!
 	bg_pids+=("$!")
 	wait_for_socket "$workdir/qmp-$side.sock" "$qemu_pid"
+}
+
+# compare_memory I SRC DST DST_PID: after migration I completed, the paused
+# source's guest memory and the destination's, loaded but not yet running
+# (started with -S), should be the same page for page. The VF's writes
+# (frames into the guest's buffers, used entries) reach the migration
+# stream only through the dirty log; the guest CPU's through QEMU's own
+# dirty tracking. QEMU 7.2 under TCG with a vhost-user device (DPDK's
+# net_vhost as well as this helper) now and then does not send pages the
+# guest CPU wrote (kernel data, per-CPU areas), and the guest then oopses:
+# the finding of issue 4. A lost page that holds part of a vring or of a
+# posted receive buffer (what the VF writes) is counted against us; any
+# other lost page is reported and written into the destination's memory
+# (its memfd, where the offset is the guest physical address) from the
+# source's before the guest runs, so the checks that follow judge this
+# project, not that QEMU defect.
+ours_lost=0
+cpu_pages_lost=0
+compare_memory() {
+	local i=$1 s=$2 d=$3 dpid=$4 st rings q path out
+	for _ in $(seq 100); do
+		st=$("$qmp" "$workdir/qmp-$d.sock" query-status 2>/dev/null)
+		case "$st" in *'"inmigrate"'*|'') sleep 0.1 ;; *) break ;; esac
+	done
+	# the vrings where the destination's virtio-net has them (QEMU's view)
+	path=$("$qmp" "$workdir/qmp-$d.sock" x-query-virtio |
+		python3 -c 'import json,sys; print([d["path"] for d in json.load(sys.stdin) if d["name"] == "virtio-net"][0])')
+	rings=
+	for q in 0 1 2; do
+		rings="$rings $("$qmp" "$workdir/qmp-$d.sock" x-query-virtio-queue-status "{\"path\": \"$path\", \"queue\": $q}" |
+			python3 -c 'import json, sys
+r = json.load(sys.stdin)
+n = r["vring-num"]
+print("%d:%d %d:%d %d:%d" % (r["vring-desc"], 16 * n, r["vring-avail"], 6 + 2 * n, r["vring-used"], 6 + 8 * n))')"
+	done
+	if [ -z "$path" ] || ! "$qmp" "$workdir/qmp-$s.sock" pmemsave "{\"val\": 0, \"size\": $((256 << 20)), \"filename\": \"$workdir/src.mem\"}" >/dev/null ||
+	   ! "$qmp" "$workdir/qmp-$d.sock" pmemsave "{\"val\": 0, \"size\": $((256 << 20)), \"filename\": \"$workdir/dst.mem\"}" >/dev/null; then
+		echo "# migration $i: cannot read the vrings or save guest memory"
+		ours_lost=$((ours_lost + 1))
+		return
+	fi
+	out=$(python3 - "$workdir/src.mem" "$workdir/dst.mem" "$i" "$dpid" $rings <<'PY'
+import os, sys
+src, dst = (open(p, "rb").read() for p in sys.argv[1:3])
+mig, qemu = sys.argv[3], sys.argv[4]
+ring_pages = set()
+for r in sys.argv[5:]:
+    a, n = (int(x) for x in r.split(":"))
+    if a:
+        ring_pages.update(range(a // 4096, (a + n - 1) // 4096 + 1))
+# the receive buffers, the only other memory the VF writes: every buffer
+# the RX descriptor table (vring 0, first of the list) points at, on
+# either side (virtio-net posts them without indirect tables)
+buf_pages = set()
+desc, dlen = (int(x) for x in sys.argv[5].split(":"))
+for mem in (src, dst):
+    for k in range(dlen // 16 if desc else 0):
+        e = mem[desc + 16 * k:desc + 16 * k + 16]
+        addr, n = int.from_bytes(e[0:8], "little"), int.from_bytes(e[8:12], "little")
+        if n and addr + n <= len(src):
+            buf_pages.update(range(addr // 4096, (addr + n - 1) // 4096 + 1))
+sig = bytes.fromhex("88b5") + b"IFCG"  # a generator frame's ethertype and magic
+lost = [a for a in range(0, len(src), 4096) if src[a:a + 4096] != dst[a:a + 4096]]
+ours, cpu = [], []
+for a in lost:
+    s, d = src[a:a + 4096], dst[a:a + 4096]
+    n = sum(1 for k in range(4096) if s[k] != d[k])
+    what = ("a vring" if a // 4096 in ring_pages else
+            "a receive buffer" if a // 4096 in buf_pages else None)
+    (ours if what else cpu).append(a)
+    frame = ", a frame's header in it" if sig in s or sig in d else ""
+    print(f"# migration {mig}: page {a:#x} differs in {n} bytes ("
+          f"{'holds ' + what if what else 'neither vring nor receive buffer: repaired from the source'}{frame})")
+if cpu:
+    # the destination's guest RAM: QEMU's memfd backend, offset = GPA
+    fd = None
+    for name in os.listdir(f"/proc/{qemu}/fd"):
+        if os.readlink(f"/proc/{qemu}/fd/{name}").startswith("/memfd:mem"):
+            fd = os.open(f"/proc/{qemu}/fd/{name}", os.O_RDWR)
+    if fd is None:
+        print(f"# migration {mig}: cannot find the destination's guest memory")
+        ours.append(-1)
+    else:
+        for a in cpu:
+            os.pwrite(fd, src[a:a + 4096], a)
+        os.close(fd)
+print(f"LOST {len(ours)} {len(cpu)}")
+PY
+	)
+	rm -f "$workdir/src.mem" "$workdir/dst.mem"
+	echo "$out" | grep -v '^LOST' | head -20
+	set -- $(echo "$out" | grep '^LOST')
+	ours_lost=$((ours_lost + ${2:-1}))
+	cpu_pages_lost=$((cpu_pages_lost + ${3:-0}))
 }
 
 # frames the guest counted so far (its last GENCHECK line)
@@ -148,6 +243,8 @@ for i in $(seq 1 "$migrations"); do
 	"$qmp" "$workdir/qmp-$src.sock" migrate-set-parameters '{"max-bandwidth": 1073741824}' >/dev/null
 	"$qmp" "$workdir/qmp-$src.sock" migrate "{\"uri\": \"$uri\"}" >/dev/null
 	status=$("$qmp" "$workdir/qmp-$src.sock" wait-migration 120)
+	[ "$status" = completed ] && compare_memory "$i" "$src" "$dst" "$(pgrep -P "$dst_qemu" -x qemu-system-x86)"
+	"$qmp" "$workdir/qmp-$dst.sock" cont >/dev/null 2>&1
 	"$qmp" "$workdir/qmp-$src.sock" quit >/dev/null 2>&1
 	wait "$src_qemu" 2>/dev/null
 	ok_progress=1
@@ -169,6 +266,10 @@ for _ in $(seq 600); do
 	sleep 0.1
 done
 check "the guest finished its check" grep -aq '^GENCHECK-FINAL' "$workdir/console.log"
+[ "$cpu_pages_lost" -eq 0 ] ||
+	echo "# QEMU did not send $cpu_pages_lost pages the guest CPU wrote; the test wrote them into the destinations"
+check "no destination lacked a vring or receive-buffer page the VF had written (memory compared after each move)" \
+	[ "$ours_lost" -eq 0 ]
 # the emulators' last counters: at exit, frames still held in a FIFO count
 # as dropped (they will never be delivered)
 for side in a b; do
@@ -190,10 +291,14 @@ for line in re.findall(r"^GENCHECK-MISSING(.*)$", console, re.M)[-1:]:
         a, b = r.split("-")
         missing.append((int(a), int(b)))
 allowed = []
+# a queue that started at a used index its ring in guest memory did not
+# show would make the guest driver see used entries jump or go back
+mismatches = 0
 for side in "ab":
     st = json.load(open(f"{wd}/emu-{side}.json"))
     dp = st.get("datapath", st)
     allowed += [(r[1], r[2]) for r in dp["dropped_gen"]["ranges"]]
+    mismatches += sum(q["resume_mismatch"] for q in dp["queues"])
 sw = json.load(open(f"{wd}/switch.json"))
 allowed += [tuple(r) for r in sw["gen"]["unsent_ranges"]]
 def covered(s):
@@ -202,10 +307,11 @@ unexplained = [s for (a, b) in missing for s in range(a, b + 1) if not covered(s
 truncated = int(fields["missing"]) != sum(b - a + 1 for (a, b) in missing)
 print(f"received={fields['received']} missing={fields['missing']} duplicates={fields['duplicates']} "
       f"corrupt={fields['corrupt']} emulator/switch drops={allowed} "
-      f"unexplained={unexplained[:20]} ({len(unexplained)}) ranges-truncated={truncated}")
+      f"unexplained={unexplained[:20]} ({len(unexplained)}) ranges-truncated={truncated} "
+      f"resume-mismatches={mismatches}")
 # frames the guest's own socket dropped would be missing for reasons of its own
 ok = (fields["duplicates"] == "0" and fields["corrupt"] == "0" and not unexplained
-      and not truncated and fields.get("socket_drops", "0") == "0")
+      and not truncated and fields.get("socket_drops", "0") == "0" and mismatches == 0)
 sys.exit(0 if ok else 1)
 PY
 verdict=$?
