@@ -50,6 +50,8 @@ struct port {
 
 	uint64_t features;        /* negotiated at bring-up */
 	bool vf_touched;          /* the VF left reset: reset it on stop */
+	bool vf_reset_first;      /* a plain virtio function is being stopped:
+				   * reset already, its vrings read from memory */
 
 	/* live migration, under ctl (port-lm.c) */
 	enum port_lm_mode lm_mode;

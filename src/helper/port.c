@@ -179,7 +179,8 @@ int port_queue_cfg(struct port *p, unsigned qid, struct ifcvf_vring_cfg *ret, st
 int port_vf_queue_stop(struct port *p, unsigned qid, const struct vring_used *used_ring,
 		       uint16_t *avail, uint16_t *used, struct cerr *e)
 {
-	int r = ifcvf_hw_queue_disable(&p->hw, qid, QUEUE_STOP_TIMEOUT_MS, avail, used, e);
+	int r = p->vf_reset_first ? 0 :
+		ifcvf_hw_queue_disable(&p->hw, qid, QUEUE_STOP_TIMEOUT_MS, avail, used, e);
 
 	if (r < 0)
 		return r;
@@ -287,9 +288,21 @@ static void stop_datapath(struct port *p, bool save)
 
 	kick_relay_free(p->kick);
 	p->kick = NULL;
+	/* a virtio function that is not an IFCVF has no per-queue stop: the
+	 * device reset stops every vring at once, and each one's state is then
+	 * its used index in guest memory (what it fetched but did not use is
+	 * dropped, as §3.2 says of a VF without ring-state words) */
+	if (!p->hw.is_ifcvf && p->vf_touched) {
+		if (ifcvf_hw_set_config_vector(&p->hw, VIRTIO_MSI_NO_VECTOR, &ce) < 0 ||
+		    ifcvf_hw_reset(&p->hw, RESET_TIMEOUT_MS, &ce) < 0)
+			atomic_fetch_add(&p->stats.errors, 1);
+		p->vf_touched = false;
+		p->vf_reset_first = true;
+	}
 	for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++)
 		if ((p->vf_enabled | p->relayed) & (1ull << q))
 			queue_teardown(p, q, save);
+	p->vf_reset_first = false;
 	/* the VF writes nothing more: logging off, the relay gone */
 	port_lm_stop(p);
 	if (p->vf_touched) {
@@ -753,6 +766,11 @@ void port_vring_state(struct port *p, unsigned qid, bool ready)
 			fail_running(p, &ce);
 		else
 			announce_running(p);
+	} else if (!ready && (p->vf_enabled & bit) && !p->hw.is_ifcvf) {
+		/* a plain virtio function cannot stop one vring: stop the
+		 * device, and start it again with the vrings still enabled */
+		device_stop(p, "the frontend disabled a vring of a function without per-queue stop");
+		reconcile(p);
 	} else if (!ready && (p->vf_enabled & bit)) {
 		queue_teardown(p, qid, true);
 		announce_running(p);
