@@ -122,27 +122,27 @@ int ifcvf_hw_queue_enable(struct ifcvf_hw *hw, unsigned qid, struct cerr *e)
 	return r < 0 ? cerr_prefix(e, "cannot enable queue %u", qid) : 0;
 }
 
-int ifcvf_hw_queue_max_size(struct ifcvf_hw *hw, unsigned qid, uint16_t *ret, struct cerr *e)
+/* Select queue @qid and read its 16-bit common-config register @reg. */
+static int queue_read16(struct ifcvf_hw *hw, unsigned qid, unsigned reg, uint16_t *ret,
+			struct cerr *e)
 {
-	uint16_t v;
 	int r = select_queue(hw, qid, e);
 
-	if (r == 0)
-		r = ifcvf_common_read16(hw, VIRTIO_COMMON_Q_SIZE, &v, e);
-	if (r < 0)
+	return r < 0 ? r : ifcvf_common_read16(hw, reg, ret, e);
+}
+
+int ifcvf_hw_queue_max_size(struct ifcvf_hw *hw, unsigned qid, uint16_t *ret, struct cerr *e)
+{
+	if (queue_read16(hw, qid, VIRTIO_COMMON_Q_SIZE, ret, e) < 0)
 		return cerr_prefix(e, "cannot read the size of queue %u", qid);
-	*ret = v;
 	return 0;
 }
 
 int ifcvf_hw_queue_enabled(struct ifcvf_hw *hw, unsigned qid, bool *ret, struct cerr *e)
 {
 	uint16_t v;
-	int r = select_queue(hw, qid, e);
 
-	if (r == 0)
-		r = ifcvf_common_read16(hw, VIRTIO_COMMON_Q_ENABLE, &v, e);
-	if (r < 0)
+	if (queue_read16(hw, qid, VIRTIO_COMMON_Q_ENABLE, &v, e) < 0)
 		return cerr_prefix(e, "cannot read queue %u state", qid);
 	*ret = v != 0;
 	return 0;

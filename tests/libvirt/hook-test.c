@@ -345,15 +345,27 @@ static void test_no_vf(Ctx *c, gconstpointer data)
 	g_assert_cmpint(run_hook(c, "release", "end", xml, NULL), ==, 0);
 }
 
+static gboolean name_has_owner(GDBusConnection *conn, const char *name)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariant) r = g_dbus_connection_call_sync(conn, "org.freedesktop.DBus",
+		"/org/freedesktop/DBus", "org.freedesktop.DBus", "NameHasOwner",
+		g_variant_new("(s)", name), G_VARIANT_TYPE("(b)"), G_DBUS_CALL_FLAGS_NONE, 5000,
+		NULL, &error);
+	gboolean owned = FALSE;
+
+	g_assert_no_error(error);
+	g_variant_get(r, "(b)", &owned);
+	return owned;
+}
+
 static void test_bus(Ctx *c, gconstpointer data)
 {
 	g_autoptr(GTestDBus) tbus = g_test_dbus_new(G_TEST_DBUS_NONE);
 	g_autofree char *sock = sock_path(c, "net0.sock");
 	g_autofree char *xml = domain_xml("vm1", UUID1, sock, c->emu->address);
 	g_autoptr(GDBusConnection) conn = NULL;
-	g_autoptr(GVariant) r = NULL;
 	g_autoptr(GError) error = NULL;
-	gboolean owned = FALSE;
 
 	g_test_dbus_up(tbus);
 	g_free(c->bus);
@@ -364,23 +376,10 @@ static void test_bus(Ctx *c, gconstpointer data)
 	g_assert_no_error(error);
 	g_assert_cmpint(run_hook(c, "prepare", "begin", xml, NULL), ==, 0);
 	assert_serving(c, UUID1, sock);
-	r = g_dbus_connection_call_sync(conn, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-					"org.freedesktop.DBus", "NameHasOwner",
-					g_variant_new("(s)", BUS_NAME1), G_VARIANT_TYPE("(b)"),
-					G_DBUS_CALL_FLAGS_NONE, 5000, NULL, &error);
-	g_assert_no_error(error);
-	g_variant_get(r, "(b)", &owned);
-	g_assert_true(owned);
-	g_clear_pointer(&r, g_variant_unref);
+	g_assert_true(name_has_owner(conn, BUS_NAME1));
 	g_assert_cmpint(run_hook(c, "release", "end", xml, NULL), ==, 0);
 	assert_clean(c, UUID1, sock);
-	r = g_dbus_connection_call_sync(conn, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-					"org.freedesktop.DBus", "NameHasOwner",
-					g_variant_new("(s)", BUS_NAME1), G_VARIANT_TYPE("(b)"),
-					G_DBUS_CALL_FLAGS_NONE, 5000, NULL, &error);
-	g_assert_no_error(error);
-	g_variant_get(r, "(b)", &owned);
-	g_assert_false(owned);
+	g_assert_false(name_has_owner(conn, BUS_NAME1));
 	g_clear_object(&conn);
 	g_test_dbus_down(tbus);
 }

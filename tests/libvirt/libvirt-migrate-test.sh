@@ -32,6 +32,7 @@
 # emulators stopped; the namespaces go with their last process.
 set -u
 . "$(dirname "$0")/../guest/guest-lib.sh"
+. "$(dirname "$0")/domain-xml.sh"
 
 for tool in virsh libvirtd dbus-daemon busctl unshare nsenter python3; do
 	command -v "$tool" >/dev/null || bail "$tool is missing (libvirt-daemon-system, libvirt-clients, dbus, util-linux, python3)"
@@ -295,44 +296,7 @@ GUEST
 "$(dirname "$0")/../guest/mkinitramfs.sh" "$workdir/initrd.gz" "$workdir/guest.sh" \
 	|| bail "cannot build the guest initramfs"
 console=$workdir/console.log
-cat > "$workdir/$dom.xml" <<XML
-<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
-  <name>$dom</name>
-  <uuid>$uuid</uuid>
-  <memory unit='MiB'>256</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type arch='x86_64' machine='pc'>hvm</type>
-    <kernel>$GUEST_KERNEL</kernel>
-    <initrd>$workdir/initrd.gz</initrd>
-    <cmdline>console=ttyS0 quiet panic=-1</cmdline>
-  </os>
-  <features><acpi/></features>
-  <cpu mode='custom' match='exact'><model fallback='allow'>qemu64</model></cpu>
-  <memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking>
-  <on_poweroff>destroy</on_poweroff>
-  <on_reboot>destroy</on_reboot>
-  <on_crash>destroy</on_crash>
-  <devices>
-    <emulator>$(command -v qemu-system-x86_64)</emulator>
-    <interface type='vhostuser'>
-      <mac address='52:54:00:12:34:56'/>
-      <source type='unix' path='$vhost_sock' mode='client'/>
-      <model type='virtio'/>
-      <alias name='ua-net0'/>
-    </interface>
-    <serial type='file'><source path='$console' append='on'/><target port='0'/></serial>
-    <memballoon model='none'/>
-  </devices>
-  <qemu:override>
-    <qemu:device alias='ua-net0'>
-      <qemu:frontend>
-        <qemu:property name='vectors' type='unsigned' value='0'/>
-      </qemu:frontend>
-    </qemu:device>
-  </qemu:override>
-</domain>
-XML
+test_domain_xml "$dom" "$uuid" 1 "$vhost_sock" "$console" on "" > "$workdir/$dom.xml"
 
 last_ping() { # the number of the guest's last answered ping
 	grep -a -o '^PING [0-9]* ok' "$console" | tail -1 | awk '{print $2}'

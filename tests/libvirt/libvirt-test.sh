@@ -19,6 +19,7 @@
 # the hook, and after removing it at the end. Needs root.
 set -u
 . "$(dirname "$0")/../guest/guest-lib.sh"
+. "$(dirname "$0")/domain-xml.sh"
 
 for tool in virsh libvirtd virtlogd dbus-daemon busctl; do
 	command -v "$tool" >/dev/null || bail "$tool is missing (libvirt-daemon-system, libvirt-clients, dbus)"
@@ -137,51 +138,11 @@ GUEST
 
 # domain_xml NAME UUID SOCKET DEVICE|-: with DEVICE, the metadata names the VF
 domain_xml() {
-	local name=$1 uuid=$2 sock=$3 dev=$4 md=
-	[ "$dev" = - ] || md="  <metadata>
-    <ifcvf:ports xmlns:ifcvf='http://ifcvf-helper.org/xmlns/1'>
-      <ifcvf:port socket='$sock' device='$dev' lm='sw'/>
-    </ifcvf:ports>
-  </metadata>"
-	cat <<XML
-<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
-  <name>$name</name>
-  <uuid>$uuid</uuid>
-  <memory unit='MiB'>256</memory>
-  <vcpu>2</vcpu>
-$md
-  <os>
-    <type arch='x86_64' machine='pc'>hvm</type>
-    <kernel>$GUEST_KERNEL</kernel>
-    <initrd>$workdir/initrd.gz</initrd>
-    <cmdline>console=ttyS0 quiet panic=-1</cmdline>
-  </os>
-  <features><acpi/></features>
-  <cpu mode='custom' match='exact'><model fallback='allow'>qemu64</model></cpu>
-  <memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking>
-  <on_poweroff>destroy</on_poweroff>
-  <on_reboot>destroy</on_reboot>
-  <on_crash>destroy</on_crash>
-  <devices>
-    <emulator>$(command -v qemu-system-x86_64)</emulator>
-    <interface type='vhostuser'>
-      <mac address='52:54:00:12:34:56'/>
-      <source type='unix' path='$sock' mode='client'/>
-      <model type='virtio'/>
-      <alias name='ua-net0'/>
-    </interface>
-    <serial type='file'><source path='$workdir/$name.console'/><target port='0'/></serial>
-    <memballoon model='none'/>
-  </devices>
-  <qemu:override>
-    <qemu:device alias='ua-net0'>
-      <qemu:frontend>
-        <qemu:property name='vectors' type='unsigned' value='0'/>
-      </qemu:frontend>
-    </qemu:device>
-  </qemu:override>
-</domain>
-XML
+	local md=
+	[ "$4" = - ] || md="    <ifcvf:ports xmlns:ifcvf='http://ifcvf-helper.org/xmlns/1'>
+      <ifcvf:port socket='$3' device='$4' lm='sw'/>
+    </ifcvf:ports>"
+	test_domain_xml "$1" "$2" 2 "$3" "$workdir/$1.console" off "$md"
 }
 
 define() { # NAME UUID SOCKET DEVICE|-
