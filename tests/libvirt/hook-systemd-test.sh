@@ -24,9 +24,16 @@ failed=0
 ok() { n=$((n + 1)); echo "ok $n - $*"; }
 not_ok() { n=$((n + 1)); failed=1; echo "not ok $n - $*"; }
 check() { # DESCRIPTION COMMAND...
-	local what=$1
+	# COMMAND's own output goes in as TAP comments (in this shell, so a
+	# function COMMAND keeps its side effects)
+	local what=$1 out st
 	shift
-	if "$@"; then ok "$what"; else not_ok "$what"; fi
+	out=$(mktemp)
+	"$@" > "$out"
+	st=$?
+	sed 's/^/# /' "$out"
+	rm -f "$out"
+	if [ "$st" -eq 0 ]; then ok "$what"; else not_ok "$what"; fi
 }
 bail() { echo "Bail out! $*"; exit 1; }
 
