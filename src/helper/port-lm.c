@@ -14,10 +14,16 @@
  *   - a new log (SET_LOG_BASE) while logging is switched to without a
  *     window where the VF writes unlogged.
  *
- * The switch goes one vring at a time and never resets the device: stop the
- * vring (the VF reports where it stands), point it at the mediated rings
- * (or back at the guest's), bind its vector, enable it. Frames arriving
- * meanwhile wait in the VF's receive FIFO.
+ * On an IFCVF the switch goes one vring at a time and never resets the
+ * device: stop the vring (the VF reports where it stands), point it at the
+ * mediated rings (or back at the guest's), bind its vector, enable it.
+ * Frames arriving meanwhile wait in the VF's receive FIFO.
+ *
+ * A plain virtio function (generic-virtio=1) has no per-queue stop and no
+ * way to be told a ring index: a reset restarts every ring at 0. The switch
+ * resets it once and programs it again with every vring relayed, the relay
+ * translating indices (avail-relay.h); it stays relayed, unlogged after a
+ * cancelled migration, until the frontend stops the device.
  *
  * Threads: everything here runs with the port's ctl held (port.h), except
  * the relay callbacks at the bottom, which run on the ring relay thread. */
@@ -174,6 +180,7 @@ static void free_mediated(struct port *p, unsigned qid)
 	}
 	mediated_ring_free(p->med[qid]);
 	p->med[qid] = NULL;
+	p->med_shift[qid] = 0;
 }
 
 /* Bring vring @qid back to the direct path from a stop: guest rings, ring
@@ -216,18 +223,28 @@ int port_lm_relay_queue(struct port *p, unsigned qid, const struct ifcvf_vring_c
 	struct ring_relay_vring rv;
 	struct mediated_ring *m;
 	uint64_t bit = 1ull << qid, iova = mediated_iova(qid);
+	/* a translated vring's VF starts at 0 (it was just reset), wherever
+	 * the guest's stands; otherwise the VF resumes at the guest's index */
+	uint16_t shift = p->translated ? cfg.last_used_idx : 0;
 	int irqfd, r;
 
 	if (p->features & (1ull << VIRTIO_F_RING_PACKED))
-		return cerr_set(e, ENOTSUP, "vring %u: software live migration needs split rings", qid);
+		return cerr_set(e, ENOTSUP, "vring %u: %s needs split rings", qid,
+				p->translated ? "the relay that carries a plain virtio function's rings "
+						"from a nonzero index"
+					      : "software live migration");
 	if ((r = ensure_relay(p, e)) < 0)
 		return r;
 	if ((r = mediated_ring_new(vr->size, &m, e)) < 0)
 		return cerr_prefix(e, "vring %u", qid);
 	p->med[qid] = m;
+	p->med_shift[qid] = shift;
 	/* the VF's used ring goes on where the guest's stands: the same
-	 * entries, index, flags and avail_event */
-	memcpy(m->used, (const void *)(uintptr_t)vr->used, mediated_used_ring_len(vr->size));
+	 * entries, index, flags and avail_event; a translated one starts empty */
+	if (!shift)
+		memcpy(m->used, (const void *)(uintptr_t)vr->used, mediated_used_ring_len(vr->size));
+	if (p->translated)
+		cfg.last_avail_idx = cfg.last_used_idx = 0;
 	m->used->idx = cfg.last_used_idx;
 	r = vfio_dev_dma_map(p->dev, iova, m->size, m->base, m->fd, 0, e);
 	if (r < 0) {
@@ -247,6 +264,7 @@ int port_lm_relay_queue(struct port *p, unsigned qid, const struct ifcvf_vring_c
 		.dev_avail = m->avail,
 		.dev_used = m->used,
 		.used_idx = cfg.last_used_idx,
+		.shift = shift,
 		.callfd = vr->callfd,
 		.kickfd = vr->kickfd,
 	};
@@ -286,6 +304,9 @@ int port_lm_unrelay_queue(struct port *p, unsigned qid, uint16_t *avail, uint16_
 	if (p->vf_enabled & bit) {
 		r = port_vf_queue_stop(p, qid, p->med[qid] ? p->med[qid]->used : NULL, avail, used, e);
 		p->vf_enabled &= ~bit;
+		/* the VF's indices, as the guest counts them */
+		*avail = (uint16_t)(*avail + p->med_shift[qid]);
+		*used = (uint16_t)(*used + p->med_shift[qid]);
 	}
 	/* what the VF used before it stopped goes to the guest, logged */
 	if (p->relay && (p->relayed & bit)) {
@@ -429,6 +450,15 @@ static int lm_enter(struct port *p, struct cerr *e)
 		r = hw_log_start(p, e);
 		if (r == 0)
 			p->lm = PORT_LM_LOGGING_HW;
+	} else if (!p->hw.is_ifcvf) {
+		/* no per-queue stop: the whole function restarts with every vring
+		 * relayed, once, and stays so until the device stops */
+		if (p->features & (1ull << VIRTIO_F_RING_PACKED))
+			r = cerr_set(e, ENOTSUP, "software live migration needs split rings, the frontend chose packed ones");
+		else
+			r = p->translated ? 0 : port_vf_restart_translated(p, e);
+		if (r == 0)
+			p->lm = PORT_LM_RELAYING_SW;
 	} else {
 		r = sw_start(p, e);
 		if (r < 0 && sw_stop(p, &ce) < 0)
@@ -464,7 +494,7 @@ static int lm_leave(struct port *p, struct cerr *e)
 
 	if (p->lm == PORT_LM_LOGGING_HW)
 		hw_log_stop(p);
-	else if (p->lm == PORT_LM_RELAYING_SW)
+	else if (p->lm == PORT_LM_RELAYING_SW && !p->translated)
 		r = sw_stop(p, e);
 	p->lm = PORT_LM_DIRECT;
 	if (r < 0)
@@ -472,8 +502,16 @@ static int lm_leave(struct port *p, struct cerr *e)
 	atomic_store(&p->stats.switch_us, now_us() - t0);
 	atomic_fetch_add(&p->stats.rollbacks, 1);
 	port_snapshot(p);
-	port_note(p, false, "live migration: direct again (logging stopped while running), switched in %llu us",
-		  (unsigned long long)atomic_load(&p->stats.switch_us));
+	if (p->translated)
+		/* log_on is off already: the relay goes on without logging */
+		port_note(p, false, "live migration: logging stopped while running: the %u vrings stay "
+			  "relayed, unlogged, until the device stops (a plain virtio function cannot "
+			  "resume at the guest's ring index), switched in %llu us",
+			  (unsigned)__builtin_popcountll(p->relayed),
+			  (unsigned long long)atomic_load(&p->stats.switch_us));
+	else
+		port_note(p, false, "live migration: logging stopped while running: direct again, "
+			  "switched in %llu us", (unsigned long long)atomic_load(&p->stats.switch_us));
 	return 0;
 }
 

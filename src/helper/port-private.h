@@ -50,8 +50,14 @@ struct port {
 
 	uint64_t features;        /* negotiated at bring-up */
 	bool vf_touched;          /* the VF left reset: reset it on stop */
+	bool vf_fresh;            /* reset by a stop and untouched since: the
+				   * next bring-up need not reset it again */
 	bool vf_reset_first;      /* a plain virtio function is being stopped:
 				   * reset already, its vrings read from memory */
+	bool translated;          /* a plain virtio function restarted its rings
+				   * at 0 where the guest's stand elsewhere:
+				   * every vring goes through the relay, which
+				   * translates indices, until the datapath stops */
 
 	/* live migration, under ctl (port-lm.c) */
 	enum port_lm_mode lm_mode;
@@ -65,6 +71,7 @@ struct port {
 	struct ring_relay *relay;
 	uint64_t relayed;         /* bit per vring relayed */
 	struct mediated_ring *med[IFCVF_MAX_VRINGS];
+	uint16_t med_shift[IFCVF_MAX_VRINGS];   /* guest index - VF index */
 	uint64_t med_mapped;      /* bit per mediated ring DMA-mapped */
 
 	/* the main loop's view, under state_lock */
@@ -103,6 +110,11 @@ void port_doorbell(struct port *p, unsigned qid);
  * writes). */
 int port_vf_queue_stop(struct port *p, unsigned qid, const struct vring_used *used_ring,
 		       uint16_t *avail, uint16_t *used, struct cerr *e);
+/* A plain virtio function (no per-queue stop, rings restart at 0): reset it
+ * and program it again with every vring relayed and its indices translated
+ * (p->translated). Memory stays mapped, interrupts bound. On failure the
+ * port has failed (its datapath stopped) and @e says why. */
+int port_vf_restart_translated(struct port *p, struct cerr *e);
 
 /* ---- port-lm.c, for port.c (ctl held) ---- */
 

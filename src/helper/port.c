@@ -220,7 +220,7 @@ static int queue_setup(struct port *p, unsigned qid, bool bind_vector, bool upda
 
 	/* while the port relays, a vring that comes (back) goes through the
 	 * relay too: a new callfd, a queue enabled during a migration */
-	if (p->lm == PORT_LM_RELAYING_SW && port_lm_relays(p, qid))
+	if ((p->lm == PORT_LM_RELAYING_SW && port_lm_relays(p, qid)) || p->translated)
 		return port_lm_relay_queue(p, qid, &cfg, update_mq, e);
 
 	if (bind_vector) {
@@ -296,6 +296,8 @@ static void stop_datapath(struct port *p, bool save)
 		if (ifcvf_hw_set_config_vector(&p->hw, VIRTIO_MSI_NO_VECTOR, &ce) < 0 ||
 		    ifcvf_hw_reset(&p->hw, RESET_TIMEOUT_MS, &ce) < 0)
 			atomic_fetch_add(&p->stats.errors, 1);
+		else
+			p->vf_fresh = true;
 		p->vf_touched = false;
 		p->vf_reset_first = true;
 	}
@@ -303,12 +305,15 @@ static void stop_datapath(struct port *p, bool save)
 		if ((p->vf_enabled | p->relayed) & (1ull << q))
 			queue_teardown(p, q, save);
 	p->vf_reset_first = false;
+	p->translated = false;
 	/* the VF writes nothing more: logging off, the relay gone */
 	port_lm_stop(p);
 	if (p->vf_touched) {
 		if (ifcvf_hw_set_config_vector(&p->hw, VIRTIO_MSI_NO_VECTOR, &ce) < 0 ||
 		    ifcvf_hw_reset(&p->hw, RESET_TIMEOUT_MS, &ce) < 0)
 			atomic_fetch_add(&p->stats.errors, 1);
+		else
+			p->vf_fresh = true;
 		p->vf_touched = false;
 	}
 	if (p->irqs_bound) {
@@ -379,13 +384,18 @@ static int bind_interrupts(struct port *p, unsigned nr, uint64_t vrings, struct 
 	return 0;
 }
 
-static int program_vf(struct port *p, uint64_t vrings, struct cerr *e)
+static void fail_running(struct port *p, const struct cerr *ce);
+
+/* @was_reset: the caller reset the function just now, and a second reset
+ * only widens the window in which it drops the frames it receives (QEMU's
+ * virtio-net does, while the driver programs it) */
+static int program_vf(struct port *p, uint64_t vrings, bool was_reset, struct cerr *e)
 {
 	int r;
 
 	p->vf_touched = true;
-	r = ifcvf_hw_reset(&p->hw, RESET_TIMEOUT_MS, e);
-	if (r < 0)
+	p->vf_fresh = false;
+	if (!was_reset && (r = ifcvf_hw_reset(&p->hw, RESET_TIMEOUT_MS, e)) < 0)
 		return r;
 	/* queue_size reads the maximum only until the driver writes it */
 	for (unsigned q = 0; q < ifcvf_hw_max_vrings(&p->hw) && q < IFCVF_MAX_VRINGS; q++) {
@@ -407,7 +417,64 @@ static int program_vf(struct port *p, uint64_t vrings, struct cerr *e)
 		if (r < 0)
 			return r;
 	}
-	return ifcvf_hw_add_status(&p->hw, VIRTIO_STATUS_DRIVER_OK, e);
+	r = ifcvf_hw_add_status(&p->hw, VIRTIO_STATUS_DRIVER_OK, e);
+	if (r < 0)
+		return r;
+	/* a relayed vring rang its doorbell before DRIVER_OK, which a plain
+	 * virtio function ignores: buffers posted wait for this one */
+	for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++)
+		if (p->relayed & (1ull << q))
+			port_doorbell(p, q);
+	return 0;
+}
+
+/* A plain virtio function restarts its rings at 0 after a reset: does any
+ * vring about to start stand elsewhere? */
+static bool needs_translation(struct port *p, uint64_t vrings)
+{
+	if (p->hw.is_ifcvf)
+		return false;
+	/* logging: the relay carries the rings from the start (sw mode is the
+	 * only mode without the BAR4 block) */
+	if (p->log_all)
+		return true;
+	for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++) {
+		uint16_t avail, used;
+
+		if ((vrings & (1ull << q)) && p->fe->get_vring_base(p->conn, q, &avail, &used) == 0 &&
+		    (avail || used))
+			return true;
+	}
+	return false;
+}
+
+int port_vf_restart_translated(struct port *p, struct cerr *e)
+{
+	uint64_t vrings = p->vf_enabled | p->relayed;
+	int r;
+
+	if (p->kick)
+		for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++)
+			kick_relay_remove(p->kick, q);
+	/* every vring stops at once; each one's state is then its used index
+	 * in guest memory, handed to the frontend for the programming below */
+	r = ifcvf_hw_set_config_vector(&p->hw, VIRTIO_MSI_NO_VECTOR, e);
+	if (r == 0)
+		r = ifcvf_hw_reset(&p->hw, RESET_TIMEOUT_MS, e);
+	if (r == 0) {
+		p->vf_reset_first = true;
+		for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++)
+			if (vrings & (1ull << q))
+				queue_teardown(p, q, true);
+		p->vf_reset_first = false;
+		p->translated = true;
+		r = program_vf(p, vrings, true, e);
+	}
+	if (r < 0) {
+		cerr_prefix(e, "cannot restart the function with its vrings relayed");
+		fail_running(p, e);
+	}
+	return r;
 }
 
 static int start_kick_relay(struct port *p, struct cerr *e)
@@ -420,7 +487,9 @@ static int start_kick_relay(struct port *p, struct cerr *e)
 	if (r < 0)
 		return r;
 	for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++) {
-		if (!(p->vf_enabled & (1ull << q)) || p->vr[q].kickfd < 0)
+		/* a relayed vring's kicks are the ring relay's */
+		if (!(p->vf_enabled & (1ull << q)) || (p->relayed & (1ull << q)) ||
+		    p->vr[q].kickfd < 0)
 			continue;
 		r = kick_relay_add(p->kick, q, p->vr[q].kickfd, e);
 		if (r < 0)
@@ -448,13 +517,18 @@ static int bring_up(struct port *p, struct cerr *e)
 		return cerr_set(e, ERANGE, "the frontend set up %u vrings, but the port offers %u (%u %s)",
 				nr, p->max_vrings, p->queues, queue_unit(p));
 	vrings = p->ready & (nr >= 64 ? ~0ull : (1ull << nr) - 1);
+	p->translated = needs_translation(p, vrings);
 	if ((r = map_memory(p, e)) < 0 ||
 	    (r = bind_interrupts(p, nr, vrings, e)) < 0 ||
-	    (r = program_vf(p, vrings, e)) < 0 ||
+	    (r = program_vf(p, vrings, p->vf_fresh, e)) < 0 ||
 	    (r = start_kick_relay(p, e)) < 0)
 		return r;
 	p->running = true;
-	if (!p->hw.lm_block) {
+	if (p->translated)
+		port_note(p, false, "%u vrings relayed from the start: a plain virtio function restarts its "
+			  "rings at 0, so the relay %s until the device stops", popcount64(p->relayed),
+			  p->log_all ? "logs and translates ring indices" : "translates ring indices");
+	else if (!p->hw.lm_block) {
 		/* the VF starts from its own position: fine for the VF that
 		 * stopped there, wrong for another one (a migration's
 		 * destination), which cannot be told where to resume */
@@ -523,7 +597,7 @@ static void reconcile(struct port *p)
 	/* a device (re)started while the frontend logs: log from the start,
 	 * or write nothing (no frontend message to refuse here, and a VF
 	 * writing unlogged would corrupt the migrated guest) */
-	if (port_lm_reconcile(p, &ce) < 0) {
+	if (port_lm_reconcile(p, &ce) < 0 && p->running) {
 		cerr_prefix(&ce, "cannot log dirty pages");
 		fail_running(p, &ce);
 	}

@@ -48,16 +48,21 @@ static void want_kick_at(struct avail_relay_queue *q, const struct used_relay_op
 void avail_relay_start(struct avail_relay_queue *q, const struct used_relay_ops *ops,
 		       uint16_t dev_used_idx)
 {
-	uint16_t idx = load16(&q->guest_avail->idx);
+	uint16_t idx = load16(&q->guest_avail->idx), mask = (uint16_t)(q->size - 1);
 
 	/* the whole ring: entries between the device's position and idx may
 	 * be anywhere in it */
-	memcpy((void *)q->dev_avail->ring, (const void *)q->guest_avail->ring,
-	       (size_t)q->size * sizeof(uint16_t));
+	if (q->shift == 0)
+		memcpy((void *)q->dev_avail->ring, (const void *)q->guest_avail->ring,
+		       (size_t)q->size * sizeof(uint16_t));
+	else
+		for (uint16_t n = 0, i = (uint16_t)(idx - q->size); n < q->size; n++, i++)
+			q->dev_avail->ring[(uint16_t)(i - q->shift) & mask] =
+				q->guest_avail->ring[i & mask];
 	q->next = idx;
 	__atomic_store_n(&q->dev_avail->flags, 0, __ATOMIC_RELAXED);
 	*used_event(q->dev_avail, q->size) = dev_used_idx;
-	__atomic_store_n(&q->dev_avail->idx, idx, __ATOMIC_RELEASE);
+	__atomic_store_n(&q->dev_avail->idx, (uint16_t)(idx - q->shift), __ATOMIC_RELEASE);
 
 	/* a kick for every new buffer from now on */
 	if (load16(&q->guest_used->flags) & VRING_USED_F_NO_NOTIFY) {
@@ -75,7 +80,7 @@ void avail_relay_start(struct avail_relay_queue *q, const struct used_relay_ops 
 int avail_relay_run(struct avail_relay_queue *q, const struct used_relay_ops *ops,
 		    struct avail_relay_result *res, struct cerr *e)
 {
-	uint16_t old = q->next, mask = (uint16_t)(q->size - 1);
+	uint16_t old = q->next, mask = (uint16_t)(q->size - 1), dev_next;
 
 	memset(res, 0, sizeof(*res));
 	for (;;) {
@@ -86,7 +91,8 @@ int avail_relay_run(struct avail_relay_queue *q, const struct used_relay_ops *op
 			return cerr_set(e, EINVAL, "guest avail index %u is %u entries past %u, ring has %u",
 					idx, n, q->next, q->size);
 		for (; q->next != idx; q->next++)
-			q->dev_avail->ring[q->next & mask] = q->guest_avail->ring[q->next & mask];
+			q->dev_avail->ring[(uint16_t)(q->next - q->shift) & mask] =
+				q->guest_avail->ring[q->next & mask];
 		if (!q->event_idx)
 			break;
 		/* ask for the next kick, then look again: a buffer made
@@ -99,11 +105,13 @@ int avail_relay_run(struct avail_relay_queue *q, const struct used_relay_ops *op
 	if (q->next == old)
 		return 0;
 	res->entries = (uint16_t)(q->next - old);
+	dev_next = (uint16_t)(q->next - q->shift);
 	/* entries before the index the device polls */
-	__atomic_store_n(&q->dev_avail->idx, q->next, __ATOMIC_RELEASE);
+	__atomic_store_n(&q->dev_avail->idx, dev_next, __ATOMIC_RELEASE);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (q->event_idx)
-		res->notify = crossed(load16(avail_event(q->dev_used, q->size)), q->next, old);
+		res->notify = crossed(load16(avail_event(q->dev_used, q->size)), dev_next,
+				      (uint16_t)(old - q->shift));
 	else
 		res->notify = !(load16(&q->dev_used->flags) & VRING_USED_F_NO_NOTIFY);
 	return 0;

@@ -12,8 +12,10 @@
  * interrupts while it polls (NAPI, EVENT_IDX) would also stop the relay, and
  * entries the VF published meanwhile would never reach it.
  *
- * Indices stay equal: entry i of the guest's avail ring is entry i of the
- * mediated one, so ring state read from the VF is the guest's ring state.
+ * Indices differ by a fixed @shift (guest index - VF index): 0 for a VF told
+ * where to resume (ring-state words), the guest's index for a plain virtio
+ * function, which restarts every ring at 0 after a reset. Guest entry i is
+ * mediated entry i - shift, in slot (i - shift) mod size.
  *
  * A pure function over ring memory, like used-relay.h, whose callbacks it
  * shares (only the log callback is used: the guest's avail_event and flags
@@ -38,6 +40,7 @@ struct avail_relay_queue {
 	struct vring_avail *dev_avail;
 	struct vring_used *dev_used;
 	uint16_t next;              /* next guest avail entry to copy */
+	uint16_t shift;             /* guest index - VF index */
 };
 
 struct avail_relay_result {
@@ -59,7 +62,7 @@ int avail_relay_run(struct avail_relay_queue *q, const struct used_relay_ops *op
 		    struct avail_relay_result *res, struct cerr *e);
 
 /* Ask the device to interrupt when it publishes used entry @used_idx (the
- * next one after what was relayed). Returns the device's used index read
+ * next one after what was relayed; the VF's index). Returns the device's used index read
  * after asking: when it differs from @used_idx the device may already have
  * gone past without interrupting, so relay again. */
 uint16_t avail_relay_arm_interrupt(struct avail_relay_queue *q, uint16_t used_idx);

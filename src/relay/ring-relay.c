@@ -213,6 +213,7 @@ int ring_relay_prepare(struct ring_relay *r, const struct ring_relay_vring *v, i
 		.used_gpa = v->used_gpa,
 		.mediated = v->dev_used,
 		.last = v->used_idx,
+		.shift = v->shift,
 		.own_notify = true,
 	};
 	q->avail = (struct avail_relay_queue){
@@ -223,6 +224,7 @@ int ring_relay_prepare(struct ring_relay *r, const struct ring_relay_vring *v, i
 		.guest_used_gpa = v->used_gpa,
 		.dev_avail = v->dev_avail,
 		.dev_used = v->dev_used,
+		.shift = v->shift,
 	};
 	avail_relay_start(&q->avail, &r->rops, v->used_idx);
 	r->q[v->qid] = q;

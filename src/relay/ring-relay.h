@@ -63,6 +63,7 @@ struct ring_relay_vring {
 	void *dev_avail;
 	void *dev_used;
 	uint16_t used_idx;   /* the VF's used index (ring state) */
+	uint16_t shift;      /* guest index - VF index (avail-relay.h) */
 	int callfd;          /* the guest's call eventfd, or -1 (the relay dups it) */
 	int kickfd;          /* the guest's kick eventfd, or -1 (the relay dups it) */
 };

@@ -112,14 +112,15 @@ int used_relay_run(struct used_relay_queue *q, const struct used_relay_ops *ops,
 
 	for (uint16_t n = 0; n < pending; n++) {
 		uint16_t slot = (uint16_t)(q->last & mask);
+		uint16_t gslot = (uint16_t)((q->last + q->shift) & mask);
 		struct vring_used_elem el;
 
 		memcpy(&el, (const void *)&q->mediated->ring[slot], sizeof(el));
 		r = log_chain(q, ops, el.id, el.len, &res->bytes_logged, e);
 		if (r < 0)
 			break;
-		memcpy((void *)&q->used->ring[slot], &el, sizeof(el));
-		log_range(ops, q->used_gpa + used_elem_off(slot), sizeof(el));
+		memcpy((void *)&q->used->ring[gslot], &el, sizeof(el));
+		log_range(ops, q->used_gpa + used_elem_off(gslot), sizeof(el));
 		q->last++;
 		res->entries++;
 	}
@@ -135,21 +136,25 @@ int used_relay_run(struct used_relay_queue *q, const struct used_relay_ops *ops,
 		volatile uint16_t *dev_ev = (volatile uint16_t *)((uint8_t *)q->mediated + avail_event_off(q->size));
 		volatile uint16_t *guest_ev = (volatile uint16_t *)((uint8_t *)q->used + avail_event_off(q->size));
 
-		if (*dev_ev != *guest_ev) {
-			*guest_ev = *dev_ev;
+		uint16_t want = (uint16_t)(*dev_ev + q->shift);
+
+		if (want != *guest_ev) {
+			*guest_ev = want;
 			log_range(ops, q->used_gpa + avail_event_off(q->size), sizeof(uint16_t));
 		}
 	}
 
 	if (res->entries) {
+		uint16_t gidx = (uint16_t)(q->last + q->shift);
+
 		/* entries and their log bits before the index the guest polls */
-		__atomic_store_n(&q->used->idx, q->last, __ATOMIC_RELEASE);
+		__atomic_store_n(&q->used->idx, gidx, __ATOMIC_RELEASE);
 		log_range(ops, q->used_gpa + offsetof(struct vring_used, idx), sizeof(uint16_t));
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		if (q->event_idx) {
 			uint16_t used_event = load16((volatile uint16_t *)&q->avail->ring[q->size]);
 
-			res->interrupt = crossed(used_event, q->last, old);
+			res->interrupt = crossed(used_event, gidx, (uint16_t)(old + q->shift));
 		} else {
 			res->interrupt = !(load16(&q->avail->flags) & VRING_AVAIL_F_NO_INTERRUPT);
 		}

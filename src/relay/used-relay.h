@@ -38,7 +38,10 @@ struct used_relay_queue {
 	uint64_t used_gpa;
 	/* the device's side */
 	struct vring_used *mediated;
-	uint16_t last;                   /* next mediated entry to relay */
+	uint16_t last;                   /* next mediated entry to relay (VF index) */
+	/* guest index - VF index: mediated entry i is the guest's entry
+	 * i + shift (avail-relay.h says when it is not 0) */
+	uint16_t shift;
 	/* the caller owns the guest's used->flags and avail_event (the device
 	 * reads a mediated avail ring, so its kick wishes are not the guest's):
 	 * leave them alone instead of copying the device's */

@@ -68,10 +68,10 @@ typedef struct {
 			g_error("%s: %s", #call, e_.msg);         \
 	} while (0)
 
-static Vf *vf_new(const char *const *extra, guint npairs)
+/* An emulator with @extra options, opened with the driver options @dargs. */
+static Vf *vf_new_with(const char *const *extra, guint npairs, const struct ifcvf_devargs *dargs)
 {
 	g_autoptr(GPtrArray) args = g_ptr_array_new_with_free_func(g_free);
-	struct ifcvf_devargs dargs = { 0 };
 	g_autoptr(GError) error = NULL;
 	struct cerr err = { 0 };
 	Vf *vf = g_new0(Vf, 1);
@@ -91,7 +91,7 @@ static Vf *vf_new(const char *const *extra, guint npairs)
 
 	if (vfio_dev_open(vf->emu->address, NULL, &vf->dev, &err) < 0)
 		g_error("open %s: %s", vf->emu->address, err.msg);
-	if (ifcvf_hw_init(&vf->hw, vf->dev, &dargs, &err) < 0)
+	if (ifcvf_hw_init(&vf->hw, vf->dev, dargs, &err) < 0)
 		g_error("init: %s", err.msg);
 
 	vf->memfd = memfd_create("guest", MFD_CLOEXEC);
@@ -112,6 +112,13 @@ static Vf *vf_new(const char *const *extra, guint npairs)
 	}
 	OK(vfio_dev_set_irq_eventfds(vf->dev, VFIO_DEV_IRQ_MSIX, 0, vf->nvec, vf->efd, e));
 	return vf;
+}
+
+static Vf *vf_new(const char *const *extra, guint npairs)
+{
+	const struct ifcvf_devargs dargs = { 0 };
+
+	return vf_new_with(extra, npairs, &dargs);
 }
 
 /* DMA-map @size more bytes of fresh memory at @iova. */
@@ -268,6 +275,31 @@ static void wait_qstat(Vf *vf, guint q, const char *name, gint64 want)
 		if (g_get_monotonic_time() > deadline)
 			g_error("queue %u %s is %" G_GINT64_FORMAT ", not %" G_GINT64_FORMAT
 				" within 10 s", q, name, v, want);
+		g_usleep(5000);
+	}
+}
+
+static gint64 dpstat(JsonNode *root, const char *name)
+{
+	JsonObject *dp = json_object_get_object_member(json_node_get_object(root), "datapath");
+
+	return json_object_get_int_member(dp, name);
+}
+
+/* Poll the counters until the generator sent @want frames (bounded). */
+static void wait_gen_sent(Vf *vf, gint64 want)
+{
+	gint64 deadline = g_get_monotonic_time() + WAIT_USEC;
+
+	for (;;) {
+		g_autoptr(JsonNode) st = vf_stats(vf);
+		gint64 v = genstat(st, "sent");
+
+		if (v >= want)
+			return;
+		if (g_get_monotonic_time() > deadline)
+			g_error("the generator sent %" G_GINT64_FORMAT ", not %" G_GINT64_FORMAT
+				" within 10 s", v, want);
 		g_usleep(5000);
 	}
 }
@@ -1787,6 +1819,179 @@ static void test_perf_gen_max(void)
 	g_free(tx);
 }
 
+/* ---- --virtio-function: a plain virtio 1.x function ----
+ * Opened as the helper opens one, with generic-virtio=1 (and the software
+ * mode, as there is no live-migration block). */
+
+static Vf *vf_new_virtio_function(const char *const *extra)
+{
+	const struct ifcvf_devargs dargs = { .sw_live_migration = true, .generic_virtio = true };
+
+	return vf_new_with(extra, 1, &dargs);
+}
+
+/* Both queues of pair 0 on fresh rings at index 0, running. */
+static void vf_bring_up(Vf *vf, Ring **rx, Ring **tx, guint16 size)
+{
+	vf_begin(vf, 0);
+	*rx = ring_new(vf, 0, size);
+	*tx = ring_new(vf, 1, size);
+	ring_start(*rx);
+	ring_start(*tx);
+}
+
+/* Not an IFCVF; a reset restarts the rings at index 0; queue_enable=0 is a
+ * driver error that leaves the queue running. */
+static void test_virtio_function_reset(void)
+{
+	const char *const args[] = { "--virtio-function", NULL };
+	g_autoptr(Vf) vf = vf_new_virtio_function(args);
+	bool enabled = false;
+	Ring *rx, *tx;
+
+	g_assert_false(vf->hw.is_ifcvf);
+	g_assert_false(vf->hw.lm_block);
+	g_assert_cmphex(vf->hw.ids.subsys_vendor, !=, 0x8086);
+	g_assert_cmphex(vf->hw.ids.subsys_vendor, ==, 0x1af4);
+	g_assert_cmphex(vf->hw.ids.subsys_device, ==, VIRTIO_ID_NET);
+	g_assert_cmphex(vf->hw.caps.virtio_bar_mask, ==, 1u << 4);
+	g_assert_cmpuint(vf->hw.bar_size[0], ==, 0);
+
+	vf_bring_up(vf, &rx, &tx, 64);
+	vf_driver_ok(vf);
+	rx_post(rx, 16, 256);
+	ring_kick(rx);
+	for (guint i = 0; i < 5; i++)
+		send_and_wait(vf, tx, rx, 60 + i);
+
+	/* queue_enable=0 on the running TX queue: ignored and counted */
+	OK(ifcvf_common_write16(&vf->hw, VIRTIO_COMMON_Q_SELECT, 1, e));
+	OK(ifcvf_common_write16(&vf->hw, VIRTIO_COMMON_Q_ENABLE, 0, e));
+	OK(ifcvf_hw_queue_enabled(&vf->hw, 1, &enabled, e));
+	g_assert_true(enabled);
+	send_and_wait(vf, tx, rx, 70);
+	{
+		g_autoptr(JsonNode) st = vf_stats(vf);
+
+		g_assert_cmpint(dpstat(st, "device_errors"), ==, 1);
+		g_assert_true(json_object_get_boolean_member(stats_queue(st, 1), "enabled"));
+		g_assert_cmpint(qstat(st, 1, "last_avail"), ==, 6);
+		g_assert_cmpint(qstat(st, 1, "errors"), ==, 0);
+	}
+	g_assert_cmphex(vf_sync(vf) & VIRTIO_STATUS_NEEDS_RESET, ==, 0);
+
+	/* reset: fresh rings at index 0; the device takes avail entry 0 */
+	g_free(rx);
+	g_free(tx);
+	vf_bring_up(vf, &rx, &tx, 64);
+	vf_driver_ok(vf);
+	rx_post(rx, 4, 256);
+	ring_kick(rx);
+	send_and_wait(vf, tx, rx, 80);
+	g_assert_cmpuint(ring_used_idx(tx), ==, 1);
+	g_assert_cmpuint(tx->used->ring[0].id, ==, 0);
+	g_assert_cmpuint(ring_used_idx(rx), ==, 1);
+	{
+		g_autoptr(JsonNode) st = vf_stats(vf);
+
+		for (guint q = 0; q < 2; q++) {
+			g_assert_cmpint(qstat(st, q, "last_avail"), ==, 1);
+			g_assert_cmpint(qstat(st, q, "last_used"), ==, 1);
+			g_assert_cmpint(qstat(st, q, "errors"), ==, 0);
+			g_assert_cmpint(qstat(st, q, "resume_mismatch"), ==, 0);
+		}
+		g_assert_cmpint(dpstat(st, "device_errors"), ==, 1);
+	}
+	g_free(rx);
+	g_free(tx);
+}
+
+/* Frames the generator offers while the device is reset wait in the RX
+ * FIFO and come first once RX runs again: no sequence number lost or
+ * repeated. */
+static void test_virtio_function_gen_reset(void)
+{
+	enum { BEFORE = 40, AFTER = 200, SIZE = 100 };
+	const char *const args[] = { "--virtio-function", "--wire", "gen:pps=1000,size=100",
+				     "--rx-fifo", "4096", NULL };
+	g_autoptr(Vf) vf = vf_new_virtio_function(args);
+	gint64 at_reset;
+	Ring *rx, *tx;
+
+	vf_bring_up(vf, &rx, &tx, 256);
+	rx_post(rx, BEFORE, 256);
+	vf_driver_ok(vf);    /* the generator starts */
+	expect_gen_frames(rx, 0, BEFORE, SIZE);
+
+	OK(ifcvf_hw_reset(&vf->hw, 1000, e));
+	{
+		g_autoptr(JsonNode) st = vf_stats(vf);
+
+		at_reset = genstat(st, "sent");
+	}
+	/* frames keep coming while the device is down; they all wait */
+	wait_gen_sent(vf, at_reset + 50);
+	{
+		g_autoptr(JsonNode) st = vf_stats(vf);
+
+		g_assert_cmpint(qstat(st, 0, "rx_fifo_depth"), ==, genstat(st, "sent") - BEFORE);
+		g_assert_cmpint(qstat(st, 0, "rx_dropped"), ==, 0);
+	}
+
+	g_free(rx);
+	g_free(tx);
+	vf_bring_up(vf, &rx, &tx, 256);
+	rx_post(rx, AFTER, 256);
+	vf_driver_ok(vf);
+	expect_gen_frames(rx, BEFORE, AFTER, SIZE);
+	vf_sync(vf);
+	{
+		g_autoptr(JsonNode) st = vf_stats(vf);
+
+		g_assert_cmpint(qstat(st, 0, "frames"), ==, BEFORE + AFTER);
+		g_assert_cmpint(qstat(st, 0, "rx_dropped"), ==, 0);
+		g_assert_cmpint(dropped_gen_frames(st), ==, 0);
+		g_assert_cmpint(qstat(st, 0, "errors"), ==, 0);
+		g_assert_cmpint(dpstat(st, "device_errors"), ==, 0);
+	}
+	g_free(rx);
+	g_free(tx);
+}
+
+/* gen pps=max across a reset: it waits for buffers, so the next frame after
+ * the reset is the one after the last taken. */
+static void test_virtio_function_gen_max_reset(void)
+{
+	enum { BEFORE = 40, COUNT = 100, SIZE = 100 };
+	const char *const args[] = { "--virtio-function", "--wire", "gen:pps=max,count=100,size=100",
+				     NULL };
+	g_autoptr(Vf) vf = vf_new_virtio_function(args);
+	Ring *rx, *tx;
+
+	vf_bring_up(vf, &rx, &tx, 128);
+	rx_post(rx, BEFORE, 256);
+	vf_driver_ok(vf);
+	expect_gen_frames(rx, 0, BEFORE, SIZE);
+	vf_sync(vf);
+	expect_gen_max_clean(vf, BEFORE);
+
+	OK(ifcvf_hw_reset(&vf->hw, 1000, e));
+	vf_sync(vf);
+	expect_gen_max_clean(vf, BEFORE);
+
+	g_free(rx);
+	g_free(tx);
+	vf_bring_up(vf, &rx, &tx, 128);
+	rx_post(rx, COUNT - BEFORE, 256);
+	vf_driver_ok(vf);
+	expect_gen_frames(rx, BEFORE, COUNT - BEFORE, SIZE);
+	wait_gen_finished(vf);
+	vf_sync(vf);
+	expect_gen_max_clean(vf, COUNT);
+	g_free(rx);
+	g_free(tx);
+}
+
 /* ---- options ---- */
 
 typedef struct {
@@ -1814,6 +2019,8 @@ static const BadOption bad_options[] = {
 	{ { "--stats-file", "" }, "--stats-file" },
 	{ { "--type", "blk", "--wire", "loop" }, "--wire" },
 	{ { "--type", "blk", "--rx-fifo", "4" }, "--rx-fifo" },
+	{ { "--virtio-function", "--fault", "cap-bar=2" }, "--virtio-function" },
+	{ { "--type", "blk", "--virtio-function" }, "--virtio-function" },
 };
 
 static void test_bad_options(void)
@@ -1876,6 +2083,12 @@ int main(int argc, char **argv)
 	g_test_add_func("/ifcvf-helper/emu-datapath/gen-checker", test_gen_checker);
 	g_test_add_func("/ifcvf-helper/emu-datapath/pair", test_pair);
 	g_test_add_func("/ifcvf-helper/emu-datapath/tap", test_tap);
+	g_test_add_func("/ifcvf-helper/emu-datapath/virtio-function/reset",
+			test_virtio_function_reset);
+	g_test_add_func("/ifcvf-helper/emu-datapath/virtio-function/gen-reset",
+			test_virtio_function_gen_reset);
+	g_test_add_func("/ifcvf-helper/emu-datapath/virtio-function/gen-max-reset",
+			test_virtio_function_gen_max_reset);
 	g_test_add_func("/ifcvf-helper/emu-datapath/bad-options", test_bad_options);
 	/* rates only, nothing asserted: registered only when asked for (-m perf) */
 	if (g_test_perf()) {

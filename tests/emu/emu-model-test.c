@@ -1409,6 +1409,58 @@ static const FaultCase fault_cases[] = {
 	{ "cap-bar=7", CHECK_BAR7 },
 };
 
+/* ---- --virtio-function: a plain virtio 1.x function, not an IFCVF ---- */
+
+typedef struct {
+	const char *name;
+	const char *args[8];
+} VirtioFunctionCase;
+
+/* with it, what it implies is accepted and changes nothing */
+static const VirtioFunctionCase vf_cases[] = {
+	{ "ids", { "--virtio-function", NULL } },
+	{ "no-lm", { "--virtio-function", "--no-lm", NULL } },
+	{ "faults", { "--fault", "cap-bar=4", "--virtio-function", "--fault", "wrong-subsystem",
+		      NULL } },
+};
+
+static void test_virtio_function(gconstpointer data)
+{
+	const VirtioFunctionCase *vc = data;
+	Caps caps;
+	Dev d;
+	Fx fx;
+
+	fx_start(&fx, vc->args);
+	/* QEMU's virtio-net-pci IDs: the subsystem is not Intel's */
+	g_assert_cmphex(rd(fx.c, REGION_CONFIG, PCI_CFG_VENDOR_ID, 2), ==, 0x1af4);
+	g_assert_cmphex(rd(fx.c, REGION_CONFIG, PCI_CFG_DEVICE_ID, 2), ==, 0x1041);
+	g_assert_cmphex(rd(fx.c, REGION_CONFIG, PCI_CFG_SUBSYS_VENDOR_ID, 2), ==, 0x1af4);
+	g_assert_cmphex(rd(fx.c, REGION_CONFIG, PCI_CFG_SUBSYS_ID, 2), ==, VIRTIO_ID_NET);
+
+	/* every virtio structure in BAR4, BAR0 gone */
+	walk_caps(fx.c, &caps);
+	g_assert_false(caps.loop);
+	for (guint t = VIRTIO_PCI_CAP_COMMON_CFG; t <= VIRTIO_PCI_CAP_DEVICE_CFG; t++) {
+		g_assert_true(caps.has[t]);
+		g_assert_cmpuint(caps.cap[t].bar, ==, 4);
+		g_assert_cmpuint((guint64)caps.cap[t].offset + caps.cap[t].length, <=,
+				 region_size(fx.c, 4));
+	}
+	g_assert_cmpuint(region_size(fx.c, 0), ==, 0);
+	g_assert_cmpuint(region_size(fx.c, 1), >, 0);
+
+	/* no LM block: BAR4 offset 0 (LOGGING_CTRL on an IFCVF) is the common
+	 * config's device_feature_select, whose window 1 shows VERSION_1 */
+	dev_init(&d, fx.c);
+	g_assert_cmpuint(d.caps.cap[VIRTIO_PCI_CAP_COMMON_CFG].offset, ==, 0);
+	wr(fx.c, 4, IFCVF_LM_LOGGING_CTRL, 4, 1);
+	g_assert_cmphex(crd(&d, VIRTIO_COMMON_DFSELECT, 4), ==, 1);
+	g_assert_cmphex(crd(&d, VIRTIO_COMMON_DF, 4) & BIT(VIRTIO_F_VERSION_1 - 32), !=, 0);
+	g_assert_cmpuint(crd(&d, VIRTIO_COMMON_NUMQ, 2), ==, 3);
+	fx_stop(&fx);
+}
+
 /* ---- command line and signals ---- */
 
 typedef struct {
@@ -1431,6 +1483,10 @@ static const BadOption bad_options[] = {
 	{ { "--socket", NULL }, "--socket" },
 	{ { "--verbose", NULL }, "--socket" },
 	{ { "--socket", "/nonexistent/s", "extra", NULL }, "extra" },
+	{ { "--socket", "/nonexistent/s", "--virtio-function", "--fault", "cap-bar=0" },
+	  "--virtio-function" },
+	{ { "--socket", "/nonexistent/s", "--type", "blk", "--virtio-function" },
+	  "--virtio-function" },
 };
 
 static void test_bad_options(void)
@@ -1453,6 +1509,8 @@ static void test_bad_options(void)
 		g_assert_nonnull(strstr(out, "--fault KIND"));
 		g_assert_nonnull(strstr(out, "for tests"));
 		g_assert_nonnull(strstr(out, "--queue-size-max"));
+		g_assert_nonnull(strstr(out, "--virtio-function"));
+		g_assert_nonnull(strstr(out, "virtio-net-pci,disable-legacy=on"));
 	}
 }
 
@@ -1517,6 +1575,12 @@ int main(int argc, char **argv)
 							 fault_cases[i].fault);
 
 		g_test_add_data_func(path, &fault_cases[i], test_fault);
+	}
+	for (guint i = 0; i < G_N_ELEMENTS(vf_cases); i++) {
+		g_autofree char *path = g_strdup_printf("/ifcvf-helper/emu/virtio-function/%s",
+							 vf_cases[i].name);
+
+		g_test_add_data_func(path, &vf_cases[i], test_virtio_function);
 	}
 	g_test_add_func("/ifcvf-helper/emu/bad-options", test_bad_options);
 	g_test_add_func("/ifcvf-helper/emu/signals", test_signals);

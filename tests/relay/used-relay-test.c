@@ -136,6 +136,45 @@ static void test_basic(void)
 	g_assert_cmpuint(count_logged(r), ==, 0);
 }
 
+/* A VF that restarted at 0 while the guest's ring stands at 0xfffe: its
+ * entries land in the guest's slots and index shifted, across the 16-bit
+ * wrap, and the interrupt decision uses the guest's used_event. */
+static void test_shift(void)
+{
+	g_autoptr(Ring) r = ring_new(8, TRUE);
+	struct used_relay_result res;
+	struct cerr e = { 0 };
+
+	r->q.shift = 0xfffe;
+	r->q.used->idx = 0xfffe;
+	for (uint16_t i = 0; i < 3; i++)
+		set_desc(r, r->q.desc, i, 0x40000 + i * PAGE, 1500, VRING_DESC_F_WRITE, 0);
+	/* the guest wants an interrupt once entry 0xffff (its second) is used */
+	*(uint16_t *)&r->q.avail->ring[8] = 0xffff;
+	device_used(r, 2, 10);
+	g_assert_cmpint(used_relay_run(&r->q, &r->ops, 64, &res, &e), ==, 0);
+	g_assert_cmpuint(res.entries, ==, 1);
+	g_assert_false(res.interrupt);
+	g_assert_cmpuint(r->q.used->idx, ==, 0xffff);
+	/* guest slot 0xfffe & 7 = 6, the VF's slot 0 */
+	g_assert_cmpuint(r->q.used->ring[6].id, ==, 2);
+	g_assert_cmpuint(r->q.used->ring[0].id, ==, 0);
+
+	device_used(r, 0, 20);
+	device_used(r, 1, 30);
+	g_assert_cmpint(used_relay_run(&r->q, &r->ops, 64, &res, &e), ==, 0);
+	g_assert_cmpuint(res.entries, ==, 2);
+	g_assert_true(res.interrupt);
+	g_assert_cmpuint(r->q.used->idx, ==, 1);
+	g_assert_cmpuint(r->q.used->ring[7].id, ==, 0);
+	g_assert_cmpuint(r->q.used->ring[0].id, ==, 1);
+	g_assert_cmpuint(r->q.used->ring[0].len, ==, 30);
+	g_assert_cmpuint(r->q.last, ==, 3);
+	g_assert_true(logged(r, 0x40000));
+	g_assert_true(logged(r, 0x41000));
+	g_assert_true(logged(r, 0x42000));
+}
+
 static void test_wrap(void)
 {
 	g_autoptr(Ring) r = ring_new(4, FALSE);
@@ -357,6 +396,7 @@ int main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/ifcvf-helper/used-relay/basic", test_basic);
 	g_test_add_func("/ifcvf-helper/used-relay/wrap", test_wrap);
+	g_test_add_func("/ifcvf-helper/used-relay/shift", test_shift);
 	g_test_add_func("/ifcvf-helper/used-relay/chain-pages", test_chain_pages);
 	g_test_add_func("/ifcvf-helper/used-relay/indirect", test_indirect);
 	g_test_add_func("/ifcvf-helper/used-relay/interrupts", test_interrupts);

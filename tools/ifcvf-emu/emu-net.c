@@ -707,13 +707,22 @@ void emu_net_reset(struct emu_net *n)
 	for (unsigned q = 0; q < 2 * n->npairs; q++) {
 		struct emu_nq *nq = &n->q[q];
 
-		drop_fifo(n, q);
+		/* a plain virtio function's wire is not read while the device
+		 * is down, so its frames wait rather than go */
+		if (!n->v->virtio_function)
+			drop_fifo(n, q);
 		nq->pending = nq->soft = nq->dirty = nq->broken = false;
 		nq->unpublished = 0;
 		emu_vring_init(&nq->ring, &n->v->vq[q], false);
 	}
 	n->dirty.resolved = false;
 	n->orphaned = false;
+}
+
+void emu_net_driver_error(struct emu_net *n, unsigned q, const char *what)
+{
+	n->device_errors++;
+	fprintf(stderr, "ifcvf-emu: queue %u: driver error: %s; ignored\n", q, what);
 }
 
 void emu_net_client(struct emu_net *n, bool present)

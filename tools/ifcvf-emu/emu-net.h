@@ -31,6 +31,10 @@
  * queue's error counters, NEEDS_RESET in device status and the config
  * vector raised. A reset, or enabling the queue again, clears it.
  *
+ * A reset drops what the receive FIFOs hold, except with --virtio-function:
+ * QEMU's virtio-net does not read its netdev while the device is not
+ * DRIVER_OK, so frames wait; they go first once RX runs again.
+ *
  * Threads: the main thread (the event loop), like the register model. */
 #pragma once
 
@@ -118,6 +122,9 @@ void emu_net_queue_started(struct emu_net *n, unsigned q);    /* after the indic
 void emu_net_queue_stopping(struct emu_net *n, unsigned q);   /* before they are stored */
 void emu_net_driver_ok(struct emu_net *n);
 void emu_net_reset(struct emu_net *n);
+/* The driver wrote something the function does not allow (the register
+ * model ignored it): a line on stderr, counted as a device error. */
+void emu_net_driver_error(struct emu_net *n, unsigned q, const char *what);
 /* The emulator is going away: frames still held in receive FIFOs will never
  * be delivered, so they count (and are listed) as dropped. */
 void emu_net_drop_held(struct emu_net *n);

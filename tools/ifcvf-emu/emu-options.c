@@ -30,6 +30,19 @@ static const char help_text[] =
 	"  --queue-size-max N     largest queue size, a power of two 1..32768\n"
 	"                         (default 1024)\n"
 	"  --no-lm                no BAR4 live-migration block (region 4 has size 0)\n"
+	"  --virtio-function      net: a plain modern virtio 1.x function that is not an\n"
+	"                         IFCVF, as QEMU's virtio-net-pci,disable-legacy=on:\n"
+	"                         the IDs and layout of --fault wrong-subsystem --fault\n"
+	"                         cap-bar=4, i.e. subsystem 1af4:0001 (QEMU's own\n"
+	"                         modern-only function reads 1af4:1100; neither is\n"
+	"                         Intel's) and the virtio structures in BAR4, so no\n"
+	"                         live-migration block. --no-lm and those two faults\n"
+	"                         are accepted with it, other faults apply on top,\n"
+	"                         another cap-bar is an error. A reset (status 0 or\n"
+	"                         DEVICE_RESET) restarts every ring at index 0 and keeps\n"
+	"                         the frames waiting in the RX FIFO for after DRIVER_OK;\n"
+	"                         queue_enable=0 on an enabled queue is ignored and\n"
+	"                         counted as a device error (no per-queue stop)\n"
 	"  --fault KIND           make the device deliberately broken, for tests;\n"
 	"                         may be repeated. KIND is one of:\n"
 	"      cap-outside-bar      the DEVICE cap's offset+length exceeds its BAR\n"
@@ -99,6 +112,7 @@ enum {
 	OPT_VERBOSE,
 	OPT_WIRE,
 	OPT_RX_FIFO,
+	OPT_VIRTIO_FUNCTION,
 	OPT_STATS_FILE,
 };
 
@@ -115,6 +129,7 @@ static const struct option long_options[] = {
 	{ "verbose", no_argument, NULL, OPT_VERBOSE },
 	{ "wire", required_argument, NULL, OPT_WIRE },
 	{ "rx-fifo", required_argument, NULL, OPT_RX_FIFO },
+	{ "virtio-function", no_argument, NULL, OPT_VIRTIO_FUNCTION },
 	{ "stats-file", required_argument, NULL, OPT_STATS_FILE },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -336,6 +351,7 @@ static int check_type_options(struct emu_config *cfg, const bool *given, struct 
 		{ OPT_CAPACITY, "--capacity", EMU_TYPE_BLK },
 		{ OPT_WIRE, "--wire", EMU_TYPE_NET },
 		{ OPT_RX_FIFO, "--rx-fifo", EMU_TYPE_NET },
+		{ OPT_VIRTIO_FUNCTION, "--virtio-function", EMU_TYPE_NET },
 	};
 
 	for (unsigned i = 0; i < sizeof(only) / sizeof(only[0]); i++)
@@ -347,6 +363,26 @@ static int check_type_options(struct emu_config *cfg, const bool *given, struct 
 		return cerr_set(e, EINVAL, "--wire gen:pair=%u: the VF has %u queue pair%s",
 				cfg->wire.gen.pair, cfg->queue_pairs,
 				cfg->queue_pairs == 1 ? "" : "s");
+	return 0;
+}
+
+/* --virtio-function takes the IDs and layout of --fault wrong-subsystem
+ * --fault cap-bar=4 (a non-Intel subsystem, virtio structures in BAR4 as
+ * QEMU places them), so that there is one way to build them; applied once
+ * the whole command line is read, as the faults may come in any order. */
+static int apply_virtio_function(struct emu_config *cfg, struct cerr *e)
+{
+	struct emu_faults *f = &cfg->faults;
+
+	if (!cfg->virtio_function)
+		return 0;
+	if (f->cap_bar_set && f->cap_bar != 4)
+		return cerr_set(e, EINVAL,
+				"--virtio-function puts the virtio structures in BAR4; --fault "
+				"cap-bar=%u contradicts it", f->cap_bar);
+	f->wrong_subsystem = true;
+	f->cap_bar_set = true;
+	f->cap_bar = 4;
 	return 0;
 }
 
@@ -382,6 +418,9 @@ static int parse_one(int opt, const char *arg, struct emu_config *cfg, struct ce
 		return parse_mac(arg, cfg->mac, e);
 	case OPT_NO_LM:
 		cfg->no_lm = true;
+		return 0;
+	case OPT_VIRTIO_FUNCTION:
+		cfg->virtio_function = true;
 		return 0;
 	case OPT_CAPACITY:
 		return parse_number("--capacity", arg, 0, UINT64_MAX >> 9, &cfg->capacity, e);
@@ -453,7 +492,7 @@ enum emu_options_result emu_options_parse(int argc, char **argv, struct emu_conf
 		cerr_set(e, EINVAL, "--socket PATH is required (see --help)");
 		return EMU_OPTIONS_BAD;
 	}
-	if (check_type_options(cfg, given, e) < 0)
+	if (check_type_options(cfg, given, e) < 0 || apply_virtio_function(cfg, e) < 0)
 		return EMU_OPTIONS_BAD;
 	return EMU_OPTIONS_OK;
 }

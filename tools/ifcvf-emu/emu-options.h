@@ -74,6 +74,7 @@ struct emu_config {
 	unsigned blk_queues;      /* blk */
 	uint8_t mac[6];
 	bool no_lm;
+	bool virtio_function;     /* net: a plain virtio 1.x function, not an IFCVF */
 	uint64_t capacity;        /* blk, 512-byte sectors */
 	unsigned queue_size_max;
 	bool verbose;

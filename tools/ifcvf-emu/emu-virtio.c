@@ -77,6 +77,7 @@ void emu_virtio_init(struct emu_virtio *v, const struct emu_config *cfg,
 	v->msix_entries = layout->msix_entries;
 	v->device_features = cfg->type == EMU_TYPE_NET ? net_features(cfg) : blk_features(cfg);
 	v->verbose = cfg->verbose;
+	v->virtio_function = cfg->virtio_function;
 	v->lm.present = layout->lm_bar >= 0;
 	build_devcfg(v, cfg);
 	emu_virtio_reset(v);
@@ -107,6 +108,25 @@ static void queue_enable(struct emu_virtio *v, unsigned q)
 		emu_net_queue_started(v->net, q);
 }
 
+/* Every ring back to index 0, the words a next enable latches included. */
+static void rings_restart(struct emu_virtio *v)
+{
+	for (unsigned q = 0; q < v->nvq; q++) {
+		v->vq[q].last_avail = v->vq[q].last_used = 0;
+		v->lm.ring_state[q] = 0;
+	}
+}
+
+/* A write virtio 1.x does not allow: ignored, and counted with the device
+ * errors the stats report (only a net device has that counter). */
+static void driver_error(struct emu_virtio *v, unsigned q, const char *what)
+{
+	if (v->net)
+		emu_net_driver_error(v->net, q, what);
+	else
+		v->stats.ignored_writes++;
+}
+
 void emu_virtio_reset(struct emu_virtio *v)
 {
 	for (unsigned q = 0; q < v->nvq; q++) {
@@ -125,6 +145,9 @@ void emu_virtio_reset(struct emu_virtio *v)
 	v->queue_select = 0;
 	v->isr = 0;
 	v->stats.resets++;
+	/* a virtio 1.x function keeps no ring position across a reset */
+	if (v->virtio_function)
+		rings_restart(v);
 	if (v->net)
 		emu_net_reset(v->net);
 }
@@ -133,8 +156,7 @@ void emu_virtio_function_reset(struct emu_virtio *v)
 {
 	emu_virtio_reset(v);
 	emu_lm_reset(&v->lm);
-	for (unsigned q = 0; q < v->nvq; q++)
-		v->vq[q].last_avail = v->vq[q].last_used = 0;
+	rings_restart(v);
 }
 
 /* ---- common configuration ---- */
@@ -244,6 +266,10 @@ static void queue_set(struct emu_virtio *v, struct emu_vq *vq, unsigned off, uin
 	case VIRTIO_COMMON_Q_ENABLE:
 		if (val == 1)
 			queue_enable(v, v->queue_select);
+		else if (val == 0 && v->virtio_function && vq->enabled)
+			driver_error(v, v->queue_select,
+				     "queue_enable=0 on an enabled queue: a virtio 1.x function "
+				     "without VIRTIO_F_RING_RESET has no per-queue stop");
 		else if (val == 0)
 			queue_disable(v, v->queue_select);
 		else

@@ -9,6 +9,12 @@
  * latches the ring indices from the queue's BAR4 state word, and disabling
  * writes them back.
  *
+ * With --virtio-function the model is a plain virtio 1.x function instead:
+ * a reset restarts every ring at index 0 (there are no ring-state words),
+ * and queue_enable=0 on an enabled queue is a driver error (no
+ * VIRTIO_F_RING_RESET): ignored, the queue keeps running, and counted with
+ * the datapath's device errors.
+ *
  * The datapath (emu-net.c, net only) moves last_avail/last_used of running
  * queues; the register model calls into it on a doorbell, a queue enable
  * or disable, DRIVER_OK and reset, and the datapath sets NEEDS_RESET.
@@ -74,6 +80,7 @@ struct emu_virtio {
 	uint16_t queue_select;
 	uint8_t isr;
 	bool verbose;
+	bool virtio_function;        /* --virtio-function: not an IFCVF */
 	uint8_t devcfg[EMU_DEVICE_WINDOW];
 	struct emu_vq vq[EMU_MAX_VRINGS];
 	struct emu_lm lm;
@@ -84,7 +91,8 @@ void emu_virtio_init(struct emu_virtio *v, const struct emu_config *cfg,
 		     const struct emu_layout *layout);
 
 /* Virtio reset (device_status = 0): queues off (their indices go to the
- * BAR4 words), features, vectors and selectors cleared. */
+ * BAR4 words; with --virtio-function every ring back to index 0),
+ * features, vectors and selectors cleared. */
 void emu_virtio_reset(struct emu_virtio *v);
 
 /* Function reset (vfio-user DEVICE_RESET): virtio reset plus the BAR4 block
