@@ -317,7 +317,9 @@ static long long next_figure(struct host *h, const char *needle)
 	return -1;
 }
 
-static void host_start(struct host *h, const char *emu, const char *helper, bool sw, unsigned pps)
+/* @function: ifcvf-emu --virtio-function, taken with generic-virtio=1 (sw) */
+static void host_start(struct host *h, const char *emu, const char *helper, bool sw, bool function,
+		       unsigned pps)
 {
 	char wire[96], port[400];
 
@@ -329,11 +331,12 @@ static void host_start(struct host *h, const char *emu, const char *helper, bool
 	snprintf(h->stats, sizeof(h->stats), "%s/stats.json", h->dir);
 	snprintf(h->log, sizeof(h->log), "%s/helper.log", h->dir);
 	snprintf(wire, sizeof(wire), "gen:pps=%u,size=256", pps);
-	snprintf(port, sizeof(port), "device=vfio-user:%s,socket=%s%s", h->emu_sock, h->sock,
-		 sw ? ",sw-live-migration=1" : "");
+	snprintf(port, sizeof(port), "device=vfio-user:%s,socket=%s%s%s", h->emu_sock, h->sock,
+		 sw ? ",sw-live-migration=1" : "", function ? ",generic-virtio=1" : "");
 	h->log_off = 0;
 	h->emu = bench_spawn((char *[]){ (char *)emu, "--socket", h->emu_sock, "--type", "net", "--wire",
-				   wire, "--stats-file", h->stats, NULL }, NULL);
+				   wire, "--stats-file", h->stats,
+				   function ? "--virtio-function" : NULL, NULL }, NULL);
 	bench_wait_socket(h->emu_sock, h->emu);
 	h->helper = bench_spawn((char *[]){ (char *)helper, "run", "--bus", "none", "--port", port, NULL },
 			  h->log);
@@ -479,8 +482,11 @@ static void print_us(const char *what, long long *v, unsigned n, double scale)
 	       (double)max / scale, n);
 }
 
-static void bench_switches(const char *emu, const char *helper, unsigned n, unsigned pps)
+/* Returns the helper's median direct -> relay time on an IFCVF (ns). */
+static long long bench_switches(const char *emu, const char *helper, unsigned n, unsigned pps)
 {
+	long long sw_on_median = 0;
+
 	for (int sw = 1; sw >= 0; sw--) {
 		long long *on_fe = calloc(n, sizeof(long long)), *off_fe = calloc(n, sizeof(long long));
 		long long *on_h = calloc(n, sizeof(long long)), *off_h = calloc(n, sizeof(long long));
@@ -496,7 +502,7 @@ static void bench_switches(const char *emu, const char *helper, unsigned n, unsi
 		    virtq_drv_init(&g.tx, &g.mem, 1, 256, false, &e) < 0)
 			die("guest", &e);
 		g.buf_gpa = vu_guest_mem_alloc(&g.mem, 256 * 2048, PAGE);
-		host_start(&h, emu, helper, sw, pps);
+		host_start(&h, emu, helper, sw, false, pps);
 		guest_connect(&g, &h);
 		if (next_figure(&h, "running: ") < 0)
 			die("the port did not start", NULL);
@@ -517,6 +523,8 @@ static void bench_switches(const char *emu, const char *helper, unsigned n, unsi
 		print_us(sw ? "direct -> relay, SET_FEATURES round trip" : "logging on, SET_FEATURES round trip",
 			 on_fe, n, 1000.0);
 		print_us("  of which in the helper", on_h, n, 1000.0);
+		if (sw)
+			sw_on_median = median(on_h, n);
 		print_us(sw ? "relay -> direct, SET_FEATURES round trip" : "logging off, SET_FEATURES round trip",
 			 off_fe, n, 1000.0);
 		print_us("  of which in the helper", off_h, n, 1000.0);
@@ -561,12 +569,91 @@ static void bench_switches(const char *emu, const char *helper, unsigned n, unsi
 		free(stop_fe);
 		free(stop_h);
 	}
+	return sw_on_median;
+}
+
+/* A plain virtio function: each round starts its rings at 0 (a driver that
+ * reset its device), switches to the relay (a function reset and all of it
+ * programmed again, indices translated), back (logging off, still relayed)
+ * and stops. The baseline is the IFCVF's per-queue switch, measured above. */
+static void bench_function_switches(const char *emu, const char *helper, unsigned n, unsigned pps,
+				    long long ifcvf_on_median)
+{
+	long long *on_h = calloc(n, sizeof(long long)), *off_h = calloc(n, sizeof(long long));
+	long long *stop_h = calloc(n, sizeof(long long));
+	unsigned long long dropped, at_switches;
+	struct cerr e = { 0 };
+	struct guest g;
+	struct host h;
+
+	memset(&g, 0, sizeof(g));
+	if (vu_guest_mem_init(&g.mem, MEM_SIZE, &e) < 0)
+		die("guest", &e);
+	g.buf_gpa = vu_guest_mem_alloc(&g.mem, 256 * 2048, PAGE);
+	host_start(&h, emu, helper, true, true, pps);
+	if (vu_frontend_connect(&g.fe, h.sock, 10000, &e) < 0 ||
+	    vu_frontend_handshake(&g.fe, 1ull << VU_PROTOCOL_F_REPLY_ACK |
+					     1ull << VU_PROTOCOL_F_LOG_SHMFD, &e) < 0 ||
+	    vu_frontend_set_features(&g.fe, F_VERSION_1 | F_PROTOCOL, &e) < 0 ||
+	    vu_frontend_set_mem_table(&g.fe, &g.mem, &e) < 0 ||
+	    vu_frontend_set_log_base(&g.fe, &e) < 0)
+		die("frontend", &e);
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t base;
+
+		/* fresh rings at index 0 */
+		if (virtq_drv_init(&g.rx, &g.mem, 0, 256, false, &e) < 0 ||
+		    virtq_drv_init(&g.tx, &g.mem, 1, 256, false, &e) < 0)
+			die("guest rings", &e);
+		guest_vring(&g, &g.rx, 0);
+		guest_vring(&g, &g.tx, 0);
+		if (next_figure(&h, "running: ") < 0)
+			die("the port did not start", NULL);
+		g.seq_started = false;   /* frames the FIFO dropped while stopped */
+		guest_post_all(&g);
+		guest_pump(&g, 30);
+		set_log_all(&g, true);
+		on_h[i] = next_figure(&h, "switched in ") * 1000;
+		guest_pump(&g, 30);
+		set_log_all(&g, false);
+		off_h[i] = next_figure(&h, "switched in ") * 1000;
+		guest_pump(&g, 30);
+		if (vu_frontend_get_vring_base(&g.fe, 0, &base, &e) < 0 ||
+		    vu_frontend_get_vring_base(&g.fe, 1, &base, &e) < 0)
+			die("GET_VRING_BASE", &e);
+		stop_h[i] = next_figure(&h, "ring state handed back in ") * 1000;
+		virtq_drv_fini(&g.rx);
+		virtq_drv_fini(&g.tx);
+	}
+	dropped = emu_dropped(&h);
+	printf("plain virtio function (ifcvf-emu --virtio-function, generic-virtio=1), %u rounds, "
+	       "generator at %u frames/s:\n", n, pps);
+	print_us("direct -> relay (function reset), in the helper", on_h, n, 1000.0);
+	print_us("logging off (stays relayed), in the helper", off_h, n, 1000.0);
+	print_us("GET_VRING_BASE while relaying, in the helper", stop_h, n, 1000.0);
+	if (ifcvf_on_median > 0)
+		printf("  direct -> relay, plain function / IFCVF (medians, helper time): %.2f\n",
+		       (double)median(on_h, n) / (double)ifcvf_on_median);
+	/* the FIFO overflows while the rings are stopped between rounds; any
+	 * other gap was lost at a switch */
+	at_switches = g.lost > dropped ? g.lost - dropped : 0;
+	printf("  frames received %llu, gaps %llu, of which the emulator's FIFO dropped %llu while "
+	       "stopped between rounds: lost at the switches %llu, duplicates %llu%s\n",
+	       (unsigned long long)g.frames, (unsigned long long)g.lost, dropped, at_switches,
+	       (unsigned long long)g.dups, at_switches || g.dups ? "   <-- FRAMES LOST" : "");
+	vu_frontend_close(&g.fe);
+	host_stop(&h);
+	vu_guest_mem_fini(&g.mem);
+	free(on_h);
+	free(off_h);
+	free(stop_h);
 }
 
 int main(int argc, char **argv)
 {
 	unsigned n = argc > 3 ? (unsigned)strtoul(argv[3], NULL, 0) : 20;
 	unsigned pps = argc > 4 ? (unsigned)strtoul(argv[4], NULL, 0) : 20000;
+	long long ifcvf_on;
 
 	if (argc < 3 || n < 10) {
 		fprintf(stderr, "usage: %s IFCVF-EMU IFCVF-HELPER [SWITCHES>=10] [PPS]\n", argv[0]);
@@ -574,7 +661,8 @@ int main(int argc, char **argv)
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	/* processes first: forking after DPDK's threads start is best avoided */
-	bench_switches(argv[1], argv[2], n, pps);
+	ifcvf_on = bench_switches(argv[1], argv[2], n, pps);
+	bench_function_switches(argv[1], argv[2], n, pps, ifcvf_on);
 	bench_cores(1.0);
 	return 0;
 }

@@ -87,14 +87,23 @@ for d in "${cg_dirs[@]}"; do mkdir -p "$d" || bail "cannot create cgroup $d"; do
 # inside the namespaces, before systemd (bash keeps the script open across
 # the mount over /tmp)
 cat > "$workdir/ns-init.sh" <<'INIT'
-wd=$WORKDIR
+# the work directory, and a build or source tree that lives under /tmp (a
+# clone there), are bound back into the private /tmp
 mount -t tmpfs tmpfs /run
-mkdir /run/wd
-mount --bind "$wd" /run/wd
+i=0
+for d in $WORKDIR $CARRY; do
+	mkdir "/run/carry$i"
+	mount --bind "$d" "/run/carry$i"
+	i=$((i + 1))
+done
 mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /var/tmp
-mkdir -p "$wd"
-mount --move /run/wd "$wd"
+i=0
+for d in $WORKDIR $CARRY; do
+	mkdir -p "$d"
+	mount --move "/run/carry$i" "$d"
+	i=$((i + 1))
+done
 mount -o remount,bind,ro /
 mount -o remount,bind,ro /sys
 mount --bind /proc/sys /proc/sys
@@ -111,7 +120,12 @@ done
 exec env container=ifcvf-test "$SYSTEMD" --system --unit=ifcvf-test.target
 INIT
 chmod +x "$workdir/ns.sh"
-WORKDIR=$workdir SYSTEMD=$systemd_bin setsid "$workdir/ns.sh" < /dev/null > "$workdir/systemd.log" 2>&1 &
+carry=
+for d in "${IFCVF_HELPER%/src/helper/*}" "${IFCVF_EMU%/tools/ifcvf-emu/*}"; do
+	case "$d:$carry " in /tmp/?*:*" $d "*|/var/tmp/?*:*" $d "*) ;;
+	/tmp/?*|/var/tmp/?*) carry="$carry $d" ;; esac
+done
+WORKDIR=$workdir CARRY=$carry SYSTEMD=$systemd_bin setsid "$workdir/ns.sh" < /dev/null > "$workdir/systemd.log" 2>&1 &
 starter=$!
 disown "$starter"
 # systemd is the child of unshare (--fork), which the starter became

@@ -167,7 +167,7 @@ static void test_avail_shift(void)
 	struct avail_relay_queue q;
 	struct cerr ce = { 0 };
 
-	/* guest used and avail at 0xfffd, then two new buffers */
+	/* guest used and avail at 0xfffd, then four new buffers */
 	r->avail->idx = 0xfffd;
 	avail_q(r, &q, TRUE);
 	q.shift = 0xfffd;
