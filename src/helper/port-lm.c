@@ -23,7 +23,9 @@
  * way to be told a ring index: a reset restarts every ring at 0. The switch
  * resets it once and programs it again with every vring relayed, the relay
  * translating indices (avail-relay.h); it stays relayed, unlogged after a
- * cancelled migration, until the frontend stops the device.
+ * cancelled migration, until the frontend stops the device. A vring the
+ * frontend disables meanwhile is held by the relay (the VF runs on), so a
+ * new callfd needs no reset.
  *
  * Threads: everything here runs with the port's ctl held (port.h), except
  * the relay callbacks at the bottom, which run on the ring relay thread. */
@@ -322,6 +324,36 @@ int port_lm_unrelay_queue(struct port *p, unsigned qid, uint16_t *avail, uint16_
 	return r;
 }
 
+void port_lm_hold_queue(struct port *p, unsigned qid)
+{
+	if (p->relay)
+		ring_relay_stop(p->relay, qid);
+	p->held |= 1ull << qid;
+	port_snapshot(p);
+}
+
+int port_lm_resume_queue(struct port *p, unsigned qid, struct cerr *e)
+{
+	const struct port_vring *was = &p->vr[qid];
+	struct port_vring vr;
+	int r;
+
+	if (p->fe->get_vring(p->conn, qid, &vr) < 0)
+		return cerr_set(e, EIO, "vring %u: the frontend has not set it up", qid);
+	/* the same rings: only eventfds changed (DPDK reports a new callfd as
+	 * a disable and an enable); anything else starts over */
+	if (vr.desc != was->desc || vr.avail != was->avail || vr.used != was->used ||
+	    vr.size != was->size)
+		return cerr_set(e, EAGAIN, "vring %u came back with other rings", qid);
+	if ((r = ring_relay_set_fds(p->relay, qid, vr.callfd, vr.kickfd, e)) < 0 ||
+	    (r = ring_relay_start(p->relay, qid, e)) < 0)
+		return r;
+	p->vr[qid] = vr;
+	p->held &= ~(1ull << qid);
+	port_snapshot(p);
+	return 0;
+}
+
 /* direct -> relayed, one vring; on failure the vring is direct again (or,
  * when even that fails, the error says so and the caller fails the port) */
 static int switch_queue(struct port *p, unsigned qid, struct cerr *e)
@@ -531,6 +563,7 @@ void port_lm_stop(struct port *p)
 	hw_log_stop(p);
 	/* every relayed vring was finished by its teardown */
 	p->relayed = 0;
+	p->held = 0;
 	for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++)
 		if (p->med[q])
 			free_mediated(p, q);
@@ -643,7 +676,8 @@ static void log_resume(struct port *p)
 		}
 	} else if (p->lm == PORT_LM_RELAYING_SW) {
 		for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++)
-			if ((p->relayed & (1ull << q)) && ring_relay_start(p->relay, q, &ce) < 0 && r == 0)
+			if ((p->relayed & ~p->held & (1ull << q)) &&
+			    ring_relay_start(p->relay, q, &ce) < 0 && r == 0)
 				r = -EIO;
 	}
 	if (r < 0) {

@@ -70,6 +70,9 @@ struct port {
 	uint32_t paused_state[IFCVF_MAX_VRINGS];   /* hw: ring state while paused */
 	struct ring_relay *relay;
 	uint64_t relayed;         /* bit per vring relayed */
+	uint64_t held;            /* relayed vrings the frontend disabled on a
+				   * translated function: the relay leaves the
+				   * guest's rings alone, the VF runs on */
 	struct mediated_ring *med[IFCVF_MAX_VRINGS];
 	uint16_t med_shift[IFCVF_MAX_VRINGS];   /* guest index - VF index */
 	uint64_t med_mapped;      /* bit per mediated ring DMA-mapped */
@@ -133,6 +136,12 @@ int port_lm_relay_queue(struct port *p, unsigned qid, const struct ifcvf_vring_c
  * queue would not stop (what could be undone is undone). */
 int port_lm_unrelay_queue(struct port *p, unsigned qid, uint16_t *avail, uint16_t *used,
 			  struct cerr *e);
+/* A translated function cannot stop one vring, but the relay can: vring
+ * @qid (relayed) is left alone until port_lm_resume_queue(). */
+void port_lm_hold_queue(struct port *p, unsigned qid);
+/* Relay held vring @qid again, with the frontend's eventfds as they are
+ * now. -EAGAIN when its rings moved (the caller restarts the datapath). */
+int port_lm_resume_queue(struct port *p, unsigned qid, struct cerr *e);
 /* Mark vring @qid's whole used ring dirty (at stop: the VF does not log it
  * and the relay logs only what it wrote). */
 void port_lm_log_used_ring(struct port *p, unsigned qid);

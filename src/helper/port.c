@@ -108,7 +108,7 @@ void port_note(struct port *p, bool warning, const char *fmt, ...)
 void port_snapshot(struct port *p)
 {
 	pthread_mutex_lock(&p->state_lock);
-	p->enabled_snapshot = p->vf_enabled;
+	p->enabled_snapshot = p->vf_enabled & ~p->held;
 	p->relayed_snapshot = p->relayed;
 	p->lm_snapshot = p->lm;
 	p->lm_mode_snapshot = p->lm_mode;
@@ -565,7 +565,7 @@ static bool frontend_ready(struct port *p)
  * changes too */
 static void announce_running(struct port *p)
 {
-	set_state(p, PORT_STATE_RUNNING, "%u of %u vrings enabled", popcount64(p->vf_enabled),
+	set_state(p, PORT_STATE_RUNNING, "%u of %u vrings enabled", popcount64(p->vf_enabled & ~p->held),
 		  p->fe->num_vrings(p->conn));
 }
 
@@ -840,6 +840,21 @@ void port_vring_state(struct port *p, unsigned qid, bool ready)
 			fail_running(p, &ce);
 		else
 			announce_running(p);
+	} else if (!ready && (p->relayed & bit) && p->translated) {
+		/* no device restart for what may be just a new callfd */
+		port_lm_hold_queue(p, qid);
+		announce_running(p);
+	} else if (ready && (p->held & bit)) {
+		int r = port_lm_resume_queue(p, qid, &ce);
+
+		if (r == -EAGAIN) {
+			device_stop(p, ce.msg);
+			reconcile(p);
+		} else if (r < 0) {
+			fail_running(p, &ce);
+		} else {
+			announce_running(p);
+		}
 	} else if (!ready && (p->vf_enabled & bit) && !p->hw.is_ifcvf) {
 		/* a plain virtio function cannot stop one vring: stop the
 		 * device, and start it again with the vrings still enabled */

@@ -265,6 +265,32 @@ void ring_relay_stop(struct ring_relay *r, unsigned qid)
 	r->q[qid]->started = false;
 }
 
+int ring_relay_set_fds(struct ring_relay *r, unsigned qid, int callfd, int kickfd, struct cerr *e)
+{
+	struct rq *q = qid < RING_RELAY_MAX_VRINGS ? r->q[qid] : NULL;
+	int c = -1, k = -1, err;
+
+	if (!q)
+		return cerr_set(e, ENOENT, "ring relay: vring %u is not prepared", qid);
+	if (q->started)
+		return cerr_set(e, EBUSY, "ring relay: vring %u is relaying: stop it first", qid);
+	if ((callfd >= 0 && (c = fcntl(callfd, F_DUPFD_CLOEXEC, 0)) < 0) ||
+	    (kickfd >= 0 && (k = fcntl(kickfd, F_DUPFD_CLOEXEC, 0)) < 0)) {
+		err = errno;
+		if (c >= 0)
+			close(c);
+		return cerr_set(e, err, "ring relay: vring %u: cannot dup the guest's eventfds: %s", qid,
+				strerror(err));
+	}
+	if (q->callfd >= 0)
+		close(q->callfd);
+	if (q->kickfd >= 0)
+		close(q->kickfd);
+	q->callfd = c;
+	q->kickfd = k;
+	return 0;
+}
+
 int ring_relay_finish(struct ring_relay *r, unsigned qid, struct cerr *e)
 {
 	struct rq *q = qid < RING_RELAY_MAX_VRINGS ? r->q[qid] : NULL;

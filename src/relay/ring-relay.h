@@ -16,7 +16,8 @@
  * takes over the guest's notification fields and fills the mediated avail
  * ring; returns the eventfd for the VF's vector) -> start (the VF queue
  * enabled: relaying begins with one pass) -> stop (no relay work for it once
- * this returns) -> finish (the VF queue stopped: a last pass relays what is
+ * this returns; start again resumes it, with new guest eventfds given by
+ * set_fds meanwhile) -> finish (the VF queue stopped: a last pass relays what is
  * left, the guest is called if it asked, the guest's notification fields are
  * handed back, the fds closed).
  *
@@ -78,6 +79,9 @@ int ring_relay_prepare(struct ring_relay *r, const struct ring_relay_vring *v, i
 		       struct cerr *e);
 int ring_relay_start(struct ring_relay *r, unsigned qid, struct cerr *e);
 void ring_relay_stop(struct ring_relay *r, unsigned qid);
+/* A stopped vring's guest eventfds change (a new callfd or kickfd; -1:
+ * none); start it again to go on where it stopped. */
+int ring_relay_set_fds(struct ring_relay *r, unsigned qid, int callfd, int kickfd, struct cerr *e);
 /* Returns the entries relayed by the last pass, or -errno (the vring is
  * forgotten either way). */
 int ring_relay_finish(struct ring_relay *r, unsigned qid, struct cerr *e);

@@ -441,6 +441,7 @@ static void test_ring_relay(void)
 		.opaque = r,
 	};
 	int callfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int callfd2 = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	int kickfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	struct ring_relay_vring v = {
 		.qid = 2, .size = 8, .event_idx = TRUE, .desc = r->desc, .avail = r->avail,
@@ -488,19 +489,34 @@ static void test_ring_relay(void)
 	g_assert_false(wait_fd(callfd, 50));
 	g_assert_cmpuint(ring_relay_entries(rr), ==, 2);
 
+	/* held (a vring disabled, then enabled with a new callfd): what the
+	 * VF uses meanwhile waits, then goes to the guest, called on the new fd */
+	g_assert_cmpint(ring_relay_set_fds(rr, 2, callfd2, kickfd, &ce), ==, -EBUSY);
+	ring_relay_stop(rr, 2);
+	*used_event(r->avail, 8) = 2;
+	device_used(r, irqfd, 3, 7);
+	g_usleep(20 * 1000);
+	g_assert_cmpuint(r->used->idx, ==, 2);
+	g_assert_cmpint(ring_relay_set_fds(rr, 2, callfd2, kickfd, &ce), ==, 0);
+	g_assert_cmpint(ring_relay_start(rr, 2, &ce), ==, 0);
+	wait_u16(&r->used->idx, 3);
+	g_assert_true(wait_fd(callfd2, 10000));
+	g_assert_false(wait_fd(callfd, 50));
+	g_assert_cmpuint(r->used->ring[2].len, ==, 7);
+
 	/* stop: what the VF used since goes with the last pass */
 	ring_relay_stop(rr, 2);
-	r->med->used->ring[2] = (struct vring_used_elem){ 3, 1 };
-	__atomic_store_n(&r->med->used->idx, 3, __ATOMIC_RELEASE);
-	*used_event(r->avail, 8) = 2;
+	r->med->used->ring[3] = (struct vring_used_elem){ 5, 1 };
+	__atomic_store_n(&r->med->used->idx, 4, __ATOMIC_RELEASE);
+	*used_event(r->avail, 8) = 3;
 	g_assert_cmpint(ring_relay_finish(rr, 2, &ce), ==, 1);
-	g_assert_cmpuint(r->used->idx, ==, 3);
-	g_assert_true(wait_fd(callfd, 10000));
+	g_assert_cmpuint(r->used->idx, ==, 4);
+	g_assert_true(wait_fd(callfd2, 10000));
 	g_assert_cmpuint(ring_relay_count(rr), ==, 0);
 	g_assert_cmpint(ring_relay_finish(rr, 2, &ce), ==, -ENOENT);
 
 	/* a guest that breaks its ring stops its relay, said once */
-	v.used_idx = 3;
+	v.used_idx = 4;
 	g_assert_cmpint(ring_relay_prepare(rr, &v, &irqfd, &ce), ==, 0);
 	g_assert_cmpint(ring_relay_start(rr, 2, &ce), ==, 0);
 	device_used(r, irqfd, 200, 1);
@@ -509,9 +525,10 @@ static void test_ring_relay(void)
 	device_used(r, irqfd, 1, 1);
 	g_usleep(20 * 1000);
 	g_assert_cmpuint(r->errors, ==, 1);
-	g_assert_cmpuint(r->used->idx, ==, 3);
+	g_assert_cmpuint(r->used->idx, ==, 4);
 	ring_relay_free(rr);
 	close(callfd);
+	close(callfd2);
 	close(kickfd);
 }
 
