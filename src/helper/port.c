@@ -281,6 +281,19 @@ static void queue_teardown(struct port *p, unsigned qid, bool save)
 
 /* ---- datapath ---- */
 
+/* No config interrupt, then a reset: the VF writes nothing more, and needs
+ * no other reset before it is programmed again (vf_fresh). */
+static int vf_reset(struct port *p, struct cerr *e)
+{
+	int r = ifcvf_hw_set_config_vector(&p->hw, VIRTIO_MSI_NO_VECTOR, e);
+
+	if (r == 0)
+		r = ifcvf_hw_reset(&p->hw, RESET_TIMEOUT_MS, e);
+	p->vf_fresh = r == 0;
+	p->vf_touched = false;
+	return r;
+}
+
 /* Undo whatever bring-up did, in reverse; safe on a partial bring-up. */
 static void stop_datapath(struct port *p, bool save)
 {
@@ -293,12 +306,8 @@ static void stop_datapath(struct port *p, bool save)
 	 * its used index in guest memory (what it fetched but did not use is
 	 * dropped, as §3.2 says of a VF without ring-state words) */
 	if (!p->hw.is_ifcvf && p->vf_touched) {
-		if (ifcvf_hw_set_config_vector(&p->hw, VIRTIO_MSI_NO_VECTOR, &ce) < 0 ||
-		    ifcvf_hw_reset(&p->hw, RESET_TIMEOUT_MS, &ce) < 0)
+		if (vf_reset(p, &ce) < 0)
 			atomic_fetch_add(&p->stats.errors, 1);
-		else
-			p->vf_fresh = true;
-		p->vf_touched = false;
 		p->vf_reset_first = true;
 	}
 	for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++)
@@ -308,14 +317,8 @@ static void stop_datapath(struct port *p, bool save)
 	p->translated = false;
 	/* the VF writes nothing more: logging off, the relay gone */
 	port_lm_stop(p);
-	if (p->vf_touched) {
-		if (ifcvf_hw_set_config_vector(&p->hw, VIRTIO_MSI_NO_VECTOR, &ce) < 0 ||
-		    ifcvf_hw_reset(&p->hw, RESET_TIMEOUT_MS, &ce) < 0)
-			atomic_fetch_add(&p->stats.errors, 1);
-		else
-			p->vf_fresh = true;
-		p->vf_touched = false;
-	}
+	if (p->vf_touched && vf_reset(p, &ce) < 0)
+		atomic_fetch_add(&p->stats.errors, 1);
 	if (p->irqs_bound) {
 		if (vfio_dev_disable_irqs(p->dev, VFIO_DEV_IRQ_MSIX, &ce) < 0)
 			atomic_fetch_add(&p->stats.errors, 1);
@@ -458,9 +461,7 @@ int port_vf_restart_translated(struct port *p, struct cerr *e)
 			kick_relay_remove(p->kick, q);
 	/* every vring stops at once; each one's state is then its used index
 	 * in guest memory, handed to the frontend for the programming below */
-	r = ifcvf_hw_set_config_vector(&p->hw, VIRTIO_MSI_NO_VECTOR, e);
-	if (r == 0)
-		r = ifcvf_hw_reset(&p->hw, RESET_TIMEOUT_MS, e);
+	r = vf_reset(p, e);
 	if (r == 0) {
 		p->vf_reset_first = true;
 		for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++)

@@ -22,13 +22,7 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 
-tap_n=0
-tap_failed=0
-ok() { tap_n=$((tap_n + 1)); echo "ok $tap_n - $*"; }
-not_ok() { tap_n=$((tap_n + 1)); tap_failed=1; echo "not ok $tap_n - $*"; }
-# a known gap: reported as a failure TAP expects (# TODO); passing it is an
-# unexpected pass, which fails the test until the marker goes
-bail() { echo "Bail out! $*"; exit 1; }
+. "$here/../lib/tap.sh"
 
 [ "$(id -u)" -eq 0 ] || bail "the kernel-vfio test needs root (QEMU reads the root-owned build through the 9p share)"
 for v in IFCVF_HELPER IFCVF_KV_PEER IFCVF_KV_IRQ IFCVF_MIGRATION_TEST IFCVF_BUILD_ROOT IFCVF_SOURCE_ROOT; do
@@ -169,7 +163,6 @@ if [ "${drops:-x}" = 0 ] && [ "${unsent:-x}" = 0 ]; then
 else
 	not_ok "host: QEMU's socket dropped ${drops:-?} frames, ${unsent:-?} left unsent"
 fi
-# its status counts the known gap too; every check has its own line above
 console | grep -q '^GUEST done rc=' && ok "the guest's check script ran to its end" \
 	|| not_ok "the guest's check script did not run to its end"
 

@@ -19,23 +19,7 @@
 # Needs root; fails (never skips) when systemd cannot be started.
 set -u
 
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); failed=1; echo "not ok $n - $*"; }
-check() { # DESCRIPTION COMMAND...
-	# COMMAND's own output goes in as TAP comments (in this shell, so a
-	# function COMMAND keeps its side effects)
-	local what=$1 out st
-	shift
-	out=$(mktemp)
-	"$@" > "$out"
-	st=$?
-	sed 's/^/# /' "$out"
-	rm -f "$out"
-	if [ "$st" -eq 0 ]; then ok "$what"; else not_ok "$what"; fi
-}
-bail() { echo "Bail out! $*"; exit 1; }
+. "$(dirname "$0")/../lib/tap.sh"
 
 [ "$(id -u)" -eq 0 ] || bail "needs root (namespaces, cgroups)"
 [ -n "${IFCVF_HELPER:-}" ] && [ -n "${IFCVF_EMU:-}" ] || bail "IFCVF_HELPER/IFCVF_EMU not set: run through meson test"
@@ -254,7 +238,7 @@ hook release end
 check "release end, nothing left" nothing_left
 check "still nothing but the helper's units ran" only_ours
 
-if [ "$failed" -ne 0 ]; then
+if [ "$tap_failed" -ne 0 ]; then
 	for f in hook.err systemd.log emu.log log/vm-sd.log; do
 		echo "# ---- $f"; tail -20 "$workdir/$f" 2>/dev/null | sed 's/^/# /'
 	done

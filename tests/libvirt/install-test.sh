@@ -8,15 +8,7 @@
 # install directories PREFIX, BINDIR, SYSCONFDIR, DATADIR, UNITDIR.
 set -u
 
-n=0
-failed=0
-check() { # DESCRIPTION COMMAND...
-	local what=$1
-	shift
-	n=$((n + 1))
-	if "$@"; then echo "ok $n - $what"; else echo "not ok $n - $what"; failed=1; fi
-}
-bail() { echo "Bail out! $*"; exit 1; }
+. "$(dirname "$0")/../lib/tap.sh"
 
 for v in MESON BUILD_ROOT PREFIX BINDIR SYSCONFDIR DATADIR UNITDIR; do
 	[ -n "${!v:-}" ] || bail "$v is not set: run through meson test"
@@ -30,8 +22,7 @@ echo "1..8"
 rc=$?
 [ "$rc" -eq 0 ] || { sed 's/^/# /' "$dest.log"; rm -f "$dest.log"; bail "meson install failed ($rc)"; }
 rm -f "$dest.log"
-echo "ok 1 - meson install --destdir"
-n=1
+ok "meson install --destdir"
 
 hook=$SYSCONFDIR/libvirt/hooks/qemu.d/ifcvf-helper
 unit=$UNITDIR/ifcvf-helper@.service
@@ -90,4 +81,4 @@ for f in sys.argv[1:]: xml.dom.minidom.parse(f)' \
 }
 check "the installed XML is well-formed" xml_ok
 
-exit "$failed"
+exit "$tap_failed"

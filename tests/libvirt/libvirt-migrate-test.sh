@@ -33,6 +33,7 @@
 set -u
 . "$(dirname "$0")/../guest/guest-lib.sh"
 . "$(dirname "$0")/domain-xml.sh"
+. "$(dirname "$0")/test-bus.sh"
 
 for tool in virsh libvirtd dbus-daemon busctl unshare nsenter python3; do
 	command -v "$tool" >/dev/null || bail "$tool is missing (libvirt-daemon-system, libvirt-clients, dbus, util-linux, python3)"
@@ -158,25 +159,8 @@ libvirtd_stop() { # HOST
 
 start_bus() { # HOST
 	local h=$1
-	cat > "$workdir/bus-$h.conf" <<CONF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path=$workdir/bus-$h.sock</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-CONF
-	dbus-daemon --config-file="$workdir/bus-$h.conf" --nofork --nopidfile \
-		> "$workdir/bus-$h.log" 2>&1 &
-	bus_pid[$h]=$!
-	wait_for_socket "$workdir/bus-$h.sock" "${bus_pid[$h]}" \
-		|| bail "dbus-daemon $h did not start: $(cat "$workdir/bus-$h.log")"
+	start_test_bus "$workdir/bus-$h"
+	bus_pid[$h]=$test_bus_pid
 	bus[$h]="unix:path=$workdir/bus-$h.sock"
 }
 

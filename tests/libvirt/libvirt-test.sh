@@ -20,6 +20,7 @@
 set -u
 . "$(dirname "$0")/../guest/guest-lib.sh"
 . "$(dirname "$0")/domain-xml.sh"
+. "$(dirname "$0")/test-bus.sh"
 
 for tool in virsh libvirtd virtlogd dbus-daemon busctl; do
 	command -v "$tool" >/dev/null || bail "$tool is missing (libvirt-daemon-system, libvirt-clients, dbus)"
@@ -85,23 +86,8 @@ ip -n "$ns" addr add 10.98.0.1/24 dev "$tapif"
 ip -n "$ns" link set "$tapif" up
 
 # ---- a private bus for the helpers ---------------------------------------
-cat > "$workdir/bus.conf" <<CONF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path=$workdir/bus.sock</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-CONF
-dbus-daemon --config-file="$workdir/bus.conf" --nofork --nopidfile > "$workdir/bus.log" 2>&1 &
-bus_pid=$!
-wait_for_socket "$workdir/bus.sock" "$bus_pid" || bail "dbus-daemon did not start: $(cat "$workdir/bus.log")"
+start_test_bus "$workdir/bus"
+bus_pid=$test_bus_pid
 bus="unix:path=$workdir/bus.sock"
 
 # ---- the hook, then libvirtd -------------------------------------------------
