@@ -137,7 +137,9 @@ static void on_config_irq(void *opaque)
 	int conn = atomic_load(&p->relay_conn);
 
 	atomic_fetch_add(&p->stats.config_irqs, 1);
-	/* only a blk frontend reads the device config from the backend */
+	/* only a blk frontend reads the device config from the backend; the
+	 * notice never waits on the frontend, as stop_datapath() joins this
+	 * thread under ctl */
 	if (p->hw.type == IFCVF_DEV_BLK && conn >= 0 && p->fe->config_changed)
 		p->fe->config_changed(conn);
 }

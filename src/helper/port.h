@@ -66,7 +66,8 @@ struct port_vring {
 
 /* What the port needs from the vhost-user side, by connection id (DPDK's
  * vid). Called with the port's control mutex held, except config_changed,
- * which the config relay thread calls. */
+ * which the config relay thread calls and which must never wait on the
+ * frontend: the port joins that thread with its control mutex held. */
 struct port_frontend_ops {
 	int (*get_features)(int conn, uint64_t *ret);
 	int (*get_protocol_features)(int conn, uint64_t *ret);

@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <rte_version.h>
 #include <rte_vhost.h>
 
+#include "backend-channel.h"
 #include "helper-error.h"
 
 /* vhost-user message header and the payloads read here (vhost-user
@@ -33,6 +35,30 @@ struct vu_msg {
 	} payload;
 } __attribute__((packed));
 
+/* What the message hooks receive is DPDK's message context: the message,
+ * then the fds that came with it (struct vhu_msg_context, lib/vhost/
+ * vhost_user.h, internal to DPDK). The fds follow the largest payload DPDK
+ * parses, its crypto session parameters: 12 + 632 bytes in 22.11. */
+#if RTE_VERSION < RTE_VERSION_NUM(22, 11, 0, 0) || RTE_VERSION >= RTE_VERSION_NUM(22, 12, 0, 0)
+#error "check struct vhu_msg_context in DPDK's lib/vhost/vhost_user.h and set DPDK_MSG_FDS_OFFSET"
+#endif
+#define DPDK_MSG_FDS_OFFSET 644u
+#define DPDK_MSG_MAX_FDS 8u
+
+struct dpdk_msg_fds {
+	int fds[DPDK_MSG_MAX_FDS];
+	int fd_num;
+} __attribute__((packed));
+
+/* The fd message @msg carried when it carried exactly one, else -1. */
+static int msg_one_fd(const void *msg)
+{
+	struct dpdk_msg_fds f;
+
+	memcpy(&f, (const char *)msg + DPDK_MSG_FDS_OFFSET, sizeof(f));
+	return f.fd_num == 1 ? f.fds[0] : -1;
+}
+
 enum {
 	VU_SET_FEATURES = 2,
 	VU_RESET_OWNER = 4,
@@ -40,6 +66,7 @@ enum {
 	VU_SET_LOG_BASE = 6,
 	VU_GET_VRING_BASE = 11,
 	VU_GET_QUEUE_NUM = 17,
+	VU_SET_BACKEND_REQ_FD = 21,
 	VU_GET_CONFIG = 24,
 	VU_SET_STATUS = 39,
 };
@@ -144,9 +171,10 @@ static int fe_set_vring_base(int vid, unsigned qid, uint16_t avail, uint16_t use
 
 static void fe_config_changed(int vid)
 {
-	/* no reply wanted: a frontend busy waiting for us must not stall the
-	 * relay thread that the port joins on stop */
-	(void)rte_vhost_slave_config_change(vid, false);
+	/* never rte_vhost_slave_config_change(): it blocks while the frontend
+	 * does not read, and the port joins this thread under its lock
+	 * (backend-channel.h) */
+	(void)backend_channel_config_changed(vid);
 }
 
 static int fe_get_log_base(int vid, uint64_t *hva, uint64_t *size)
@@ -211,6 +239,8 @@ static enum rte_vhost_msg_result pre_msg(int vid, void *msg)
 		break;
 	case VU_RESET_OWNER:
 		port_device_stop(p, "the frontend reset the connection");
+		/* DPDK closes its backend channel too */
+		backend_channel_clear(vid);
 		break;
 	case VU_SET_MEM_TABLE:
 		port_mem_table_changing(p);
@@ -261,6 +291,19 @@ static enum rte_vhost_msg_result post_msg(int vid, void *msg)
 	case VU_SET_STATUS:
 		port_frontend_status(p, (uint8_t)m->payload.u64);
 		break;
+	case VU_SET_BACKEND_REQ_FD: {
+		/* DPDK took the fd (and closed an earlier one): keep a copy */
+		int fd = msg_one_fd(msg);
+		char label[16];
+
+		g_snprintf(label, sizeof(label), "port %u", port_index(p));
+		if (fd < 0)
+			g_warning("%s: no fd found with SET_BACKEND_REQ_FD; config-change notices "
+				  "will not reach the frontend", label);
+		else
+			(void)backend_channel_set(vid, fd, label);
+		break;
+	}
 	default:
 		break;
 	}
@@ -329,6 +372,7 @@ static void on_destroy_connection(int vid)
 {
 	struct port *p = port_by_conn(vid);
 
+	backend_channel_clear(vid);
 	if (p)
 		port_disconnect(p, vid);
 }

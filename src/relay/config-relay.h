@@ -6,7 +6,9 @@
  * Errors: 0 or -errno with a cause. No GLib.
  *
  * Threads: created and freed by the port's control path; the callback runs
- * on the relay thread. */
+ * on the relay thread. The owner frees (joins) the relay while holding its
+ * port's lock, so the callback must return within a bound of its own: it
+ * may never wait for a peer, such as a frontend reading a message. */
 #pragma once
 
 #include "cerr.h"

@@ -974,6 +974,132 @@ static void test_migration_state(void)
 	g_assert_cmpint(WEXITSTATUS(status), ==, 0);
 }
 
+/* ---- a frontend that never reads its backend channel ---- */
+
+#define VU_BACKEND_CONFIG_CHANGE 2
+
+/* a blk frontend on @socket with the backend channel, its send buffer
+ * shrunk to the minimum so that a few unread notices fill it */
+static Guest *blk_guest_start(const char *socket)
+{
+	Guest *g = g_new0(Guest, 1);
+	struct cerr ce = { 0 };
+
+	g->fe.log_fd = -1;
+	fe_check(vu_guest_mem_init(&g->mem, 8u << 20, &ce), &ce, "guest memory");
+	fe_check(virtq_drv_init(&g->rx, &g->mem, 0, 256, false, &ce), &ce, "vring 0");
+	/* a hang, not a slow machine: answers come in milliseconds */
+	fe_check(vu_frontend_connect(&g->fe, socket, WAIT_S * 1000, &ce), &ce, "connect");
+	g->open = TRUE;
+	fe_check(vu_frontend_handshake(&g->fe, 1ull << VU_PROTOCOL_F_REPLY_ACK |
+					       1ull << VU_PROTOCOL_F_BACKEND_REQ |
+					       1ull << VU_PROTOCOL_F_CONFIG, &ce), &ce, "handshake");
+	g_assert_true(g->fe.reply_ack);
+	g_assert_true(g->fe.protocol_features & (1ull << VU_PROTOCOL_F_BACKEND_REQ));
+	g->features = 1ull << F_VERSION_1 | 1ull << F_PROTOCOL;
+	fe_check(vu_frontend_set_features(&g->fe, g->features, &ce), &ce, "SET_FEATURES");
+	fe_check(vu_frontend_set_backend_req(&g->fe, 1, &ce), &ce, "SET_BACKEND_REQ_FD");
+	fe_check(vu_frontend_set_mem_table(&g->fe, &g->mem, &ce), &ce, "SET_MEM_TABLE");
+	fe_check(vu_frontend_setup_vring(&g->fe, &g->rx, &ce), &ce, "vring 0");
+	fe_check(vu_frontend_set_vring_enable(&g->fe, 0, true, &ce), &ce, "enable vring 0");
+	return g;
+}
+
+typedef struct {
+	guint port;
+	const char *counter;
+	guint64 value;
+} CounterWait;
+
+static gboolean counter_reached(Rig *r, gconstpointer data)
+{
+	const CounterWait *w = data;
+
+	return get_counter(r, w->port, w->counter) >= w->value;
+}
+
+static void wait_counter(Rig *r, guint port, const char *counter, guint64 value)
+{
+	CounterWait w = { port, counter, value };
+	guint tick = g_timeout_add(20, wake_cb, NULL);
+	g_autofree char *what = g_strdup_printf("port %u: %s reaching %" G_GUINT64_FORMAT, port,
+						counter, value);
+
+	wait_until(counter_reached, r, &w, what);
+	g_source_remove(tick);
+}
+
+/* The VF of a blk port changes its configuration over and over; the
+ * frontend negotiated the backend channel but never reads it, until the
+ * channel's buffer is full and the helper takes one more interrupt. The
+ * helper must still answer that frontend's GET_VRING_BASE, serve a second
+ * port's frontend, and stop on SIGTERM. */
+static void test_backend_channel_full(void)
+{
+	g_autoptr(Rig) r = rig_new();
+	g_autoptr(TestEmu) blk = test_emu_start((const char *const[]){ "--type", "blk", NULL });
+	g_autoptr(TestEmu) net = test_emu_start((const char *const[]){ "--type", "net", NULL });
+	g_autofree char *sock0 = g_build_filename(r->dir, "blk.sock", NULL);
+	g_autofree char *sock1 = g_build_filename(r->dir, "net.sock", NULL);
+	g_autofree char *spec0 = g_strdup_printf("device=%s,socket=%s", blk->address, sock0);
+	g_autofree char *spec1 = g_strdup_printf("device=%s,socket=%s", net->address, sock1);
+	g_autoptr(Guest) g = NULL;
+	g_autoptr(Guest) g2 = NULL;
+	struct cerr ce = { 0 };
+	StateWait w;
+	DpProc *helper;
+	guint64 irqs = 0;
+	unsigned queued = 0;
+	uint32_t request, base;
+	gboolean full = FALSE;
+	int status;
+
+	helper = helper_start(r, VM_NAME, (const char *const[]){ spec0, spec1, NULL });
+	g = blk_guest_start(sock0);
+	w = (StateWait){ 0, "running", 0 };
+	wait_until(state_seen, r, &w, "State running");
+
+	/* a configuration change reaches the frontend as a backend message */
+	g_assert_cmpint(kill(blk->pid, SIGUSR2), ==, 0);
+	wait_counter(r, 0, "config-interrupts", ++irqs);
+	fe_check(vu_frontend_backend_read(&g->fe, &request, &ce), &ce, "backend channel");
+	g_assert_cmpuint(request, ==, VU_BACKEND_CONFIG_CHANGE);
+
+	/* now nobody reads: one interrupt at a time, until the channel is full */
+	while (!full) {
+		bool b;
+
+		g_assert_cmpint(kill(blk->pid, SIGUSR2), ==, 0);
+		wait_counter(r, 0, "config-interrupts", ++irqs);
+		fe_check(vu_frontend_backend_queued(&g->fe, &queued, &b, &ce), &ce, "backend channel");
+		full = b;
+		if (irqs > 10000)
+			g_error("the backend channel is not full after %" G_GUINT64_FORMAT
+				" notices (%u bytes queued)", irqs, queued);
+	}
+	g_test_message("backend channel full after %" G_GUINT64_FORMAT " notices, %u bytes", irqs,
+		       queued);
+	/* one more, with no room for it */
+	g_assert_cmpint(kill(blk->pid, SIGUSR2), ==, 0);
+	wait_counter(r, 0, "config-interrupts", ++irqs);
+
+	/* the frontend stops the device: answered */
+	w = (StateWait){ 0, "stopped", n_states(r, 0) };
+	fe_check(vu_frontend_get_vring_base(&g->fe, 0, &base, &ce), &ce, "GET_VRING_BASE");
+	wait_until(state_seen, r, &w, "State stopped");
+	/* another port's frontend is served */
+	g2 = guest_start(sock1);
+	w = (StateWait){ 1, "running", 0 };
+	wait_until(state_seen, r, &w, "port 1 running");
+	/* what was lost is said */
+	dp_proc_wait_log(helper, "port 0: config-change notice dropped", 0, WAIT_S);
+	g_assert_cmpuint(get_counter(r, 0, "errors"), ==, 0);
+
+	status = dp_proc_stop(helper, WAIT_S);
+	g_assert_true(WIFEXITED(status));
+	g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+}
+
 int main(int argc, char **argv)
 {
 	/* a critical in the helper or ifcvfctl fails the test, not a log line */
@@ -983,5 +1109,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/ifcvf-helper/helper-bus/lm-mode", test_lm_mode);
 	g_test_add_func("/ifcvf-helper/helper-bus/migration-state", test_migration_state);
 	g_test_add_func("/ifcvf-helper/helper-bus/second-helper", test_second_helper);
+	g_test_add_func("/ifcvf-helper/helper-bus/backend-channel-full", test_backend_channel_full);
 	return g_test_run();
 }

@@ -4,6 +4,8 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -107,6 +109,8 @@ static void fe_init(struct vu_frontend *fe, int timeout_ms)
 	memset(fe, 0, sizeof(*fe));
 	fe->sock = -1;
 	fe->log_fd = -1;
+	fe->backend_fd = -1;
+	fe->backend_peer = -1;
 	fe->timeout_ms = timeout_ms;
 }
 
@@ -189,30 +193,34 @@ void vu_frontend_close(struct vu_frontend *fe)
 		munmap(fe->log, fe->log_size);
 	if (fe->log_fd >= 0)
 		close(fe->log_fd);
-	fe->sock = fe->log_fd = -1;
+	if (fe->backend_fd >= 0)
+		close(fe->backend_fd);
+	if (fe->backend_peer >= 0)
+		close(fe->backend_peer);
+	fe->sock = fe->log_fd = fe->backend_fd = fe->backend_peer = -1;
 	fe->log = NULL;
 }
 
-static int recv_full(struct vu_frontend *fe, void *buf, size_t len, long long deadline,
-		     struct cerr *e)
+static int recv_full_fd(int fd, int timeout_ms, void *buf, size_t len, long long deadline,
+			struct cerr *e)
 {
 	size_t got = 0;
 
 	while (got < len) {
-		struct pollfd p = { .fd = fe->sock, .events = POLLIN };
+		struct pollfd p = { .fd = fd, .events = POLLIN };
 		long long left = deadline - now_ms();
 		ssize_t n;
 		int r;
 
 		if (left <= 0)
 			return cerr_set(e, ETIMEDOUT, "the backend did not answer within %d ms",
-					fe->timeout_ms);
+					timeout_ms);
 		r = poll(&p, 1, (int)left);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
 			continue;
-		n = recv(fe->sock, (char *)buf + got, len - got, MSG_DONTWAIT);
+		n = recv(fd, (char *)buf + got, len - got, MSG_DONTWAIT);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			continue;
 		if (n <= 0)
@@ -220,6 +228,12 @@ static int recv_full(struct vu_frontend *fe, void *buf, size_t len, long long de
 		got += (size_t)n;
 	}
 	return 0;
+}
+
+static int recv_full(struct vu_frontend *fe, void *buf, size_t len, long long deadline,
+		     struct cerr *e)
+{
+	return recv_full_fd(fe->sock, fe->timeout_ms, buf, len, deadline, e);
 }
 
 int vu_frontend_request(struct vu_frontend *fe, uint32_t request, const void *payload,
@@ -388,6 +402,66 @@ int vu_frontend_get_vring_base(struct vu_frontend *fe, unsigned index, uint32_t 
 	if (r == 0)
 		*ret = reply.num;
 	return r;
+}
+
+int vu_frontend_set_backend_req(struct vu_frontend *fe, int sndbuf, struct cerr *e)
+{
+	int sv[2], r;
+
+	if (fe->backend_fd >= 0)
+		return cerr_set(e, EBUSY, "the backend channel is set up already");
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return cerr_set(e, errno, "socketpair: %s", strerror(errno));
+	if (sndbuf > 0 && setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) < 0) {
+		r = cerr_set(e, errno, "SO_SNDBUF: %s", strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		return r;
+	}
+	r = vu_frontend_request(fe, VU_SET_BACKEND_REQ_FD, NULL, 0, &sv[1], 1, NULL, 0, e);
+	if (r < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return r;
+	}
+	fe->backend_fd = sv[0];
+	fe->backend_peer = sv[1];
+	return 0;
+}
+
+int vu_frontend_backend_queued(const struct vu_frontend *fe, unsigned *bytes, bool *full,
+			       struct cerr *e)
+{
+	int outq = 0, sndbuf = 0;
+	socklen_t len = sizeof(sndbuf);
+
+	if (fe->backend_peer < 0)
+		return cerr_set(e, ENOTCONN, "no backend channel");
+	if (ioctl(fe->backend_peer, SIOCOUTQ, &outq) < 0 ||
+	    getsockopt(fe->backend_peer, SOL_SOCKET, SO_SNDBUF, &sndbuf, &len) < 0)
+		return cerr_set(e, errno, "backend channel: %s", strerror(errno));
+	*bytes = (unsigned)outq;
+	/* a send allocates only below the limit (sock_alloc_send_pskb) */
+	*full = outq >= sndbuf;
+	return 0;
+}
+
+int vu_frontend_backend_read(struct vu_frontend *fe, uint32_t *request, struct cerr *e)
+{
+	struct vu_hdr hdr;
+	int r;
+
+	if (fe->backend_fd < 0)
+		return cerr_set(e, ENOTCONN, "no backend channel");
+	r = recv_full_fd(fe->backend_fd, fe->timeout_ms, &hdr, sizeof(hdr),
+			 now_ms() + fe->timeout_ms, e);
+	if (r < 0)
+		return cerr_prefix(e, "backend channel");
+	if (hdr.size)
+		return cerr_set(e, EPROTO, "backend message %u with %u bytes of payload", hdr.request,
+				hdr.size);
+	*request = hdr.request;
+	return 0;
 }
 
 int vu_frontend_set_log_base(struct vu_frontend *fe, struct cerr *e)

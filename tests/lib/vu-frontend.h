@@ -32,6 +32,7 @@ enum vu_request {
 	VU_SET_PROTOCOL_FEATURES = 16,
 	VU_GET_QUEUE_NUM = 17,
 	VU_SET_VRING_ENABLE = 18,
+	VU_SET_BACKEND_REQ_FD = 21,
 	VU_SET_STATUS = 39,
 	VU_GET_STATUS = 40,
 };
@@ -39,6 +40,8 @@ enum vu_request {
 #define VU_PROTOCOL_F_MQ 0
 #define VU_PROTOCOL_F_LOG_SHMFD 1
 #define VU_PROTOCOL_F_REPLY_ACK 3
+#define VU_PROTOCOL_F_BACKEND_REQ 5
+#define VU_PROTOCOL_F_CONFIG 9
 #define VU_PROTOCOL_F_STATUS 16
 
 /* guest memory: one memfd region at GPA 0 */
@@ -69,6 +72,10 @@ struct vu_frontend {
 	int log_fd;
 	uint8_t *log;
 	uint64_t log_size;
+	/* backend channel (SET_BACKEND_REQ_FD): our end, and a copy of the
+	 * backend's end to look at what it queued; -1 when none */
+	int backend_fd;
+	int backend_peer;
 };
 
 /* Connect to a backend listening on @path (waits up to @timeout_ms for the
@@ -97,6 +104,19 @@ int vu_frontend_set_vring_call(struct vu_frontend *fe, unsigned index, int fd, s
 /* GET_VRING_BASE: stops the ring in the backend */
 int vu_frontend_get_vring_base(struct vu_frontend *fe, unsigned index, uint32_t *ret,
 			       struct cerr *e);
+
+/* SET_BACKEND_REQ_FD with one end of a new socket pair; the other end
+ * (backend_fd) is never read unless the caller reads it. @sndbuf > 0 sets
+ * the backend end's SO_SNDBUF first, so that a few unread messages fill it. */
+int vu_frontend_set_backend_req(struct vu_frontend *fe, int sndbuf, struct cerr *e);
+/* What the backend queued on its channel and we did not read (SIOCOUTQ of
+ * its end, in the kernel's accounting), and whether its send buffer is full:
+ * a blocking send by the backend would wait now. */
+int vu_frontend_backend_queued(const struct vu_frontend *fe, unsigned *bytes, bool *full,
+			       struct cerr *e);
+/* Read one backend message header (the channel's messages have no payload
+ * here) within the frontend's timeout. */
+int vu_frontend_backend_read(struct vu_frontend *fe, uint32_t *request, struct cerr *e);
 
 /* A dirty log covering the guest memory, shared with SET_LOG_BASE. */
 int vu_frontend_set_log_base(struct vu_frontend *fe, struct cerr *e);

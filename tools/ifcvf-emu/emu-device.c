@@ -127,6 +127,16 @@ void emu_device_reset(struct emu_device *dev)
 	emu_virtio_function_reset(&dev->virtio);
 }
 
+void emu_device_config_changed(struct emu_device *dev)
+{
+	struct emu_virtio *v = &dev->virtio;
+
+	v->config_generation++;
+	v->isr |= 2;
+	if (v->msix_config != VIRTIO_MSI_NO_VECTOR)
+		(void)emu_irq_trigger(&dev->irq, v->msix_config);
+}
+
 void emu_device_client_new(struct emu_device *dev)
 {
 	if (dev->virtio.net)

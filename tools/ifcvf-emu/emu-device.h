@@ -55,6 +55,10 @@ int emu_device_region_write(struct emu_device *dev, unsigned region, uint64_t of
 /* vfio-user DEVICE_RESET. */
 void emu_device_reset(struct emu_device *dev);
 
+/* The device configuration changed (SIGUSR2, for tests): a new config
+ * generation, ISR bit 1 and the config vector, whether or not a byte moved. */
+void emu_device_config_changed(struct emu_device *dev);
+
 /* A client connected: the datapath may run. */
 void emu_device_client_new(struct emu_device *dev);
 

@@ -97,6 +97,8 @@ static const char help_text[] =
 	"\n"
 	"Signals: SIGTERM/SIGINT close, remove PATH and exit 0; SIGUSR1 prints\n"
 	"counters to stderr (and rewrites --stats-file); they are printed at exit too.\n"
+	"SIGUSR2 raises a configuration-change interrupt (config vector, ISR bit 1,\n"
+	"a new config generation), as a device whose configuration changed.\n"
 	"Exit status: 0 after a signal, 1 on a runtime failure, 2 on a bad option.\n";
 
 enum {

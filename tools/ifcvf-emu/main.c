@@ -210,6 +210,10 @@ static void signal_ready(void *opaque, uint32_t events)
 		write_stats_file(s);
 		return;
 	}
+	if (si.ssi_signo == SIGUSR2) {
+		emu_device_config_changed(&s->dev);
+		return;
+	}
 	s->quit = true;
 }
 
@@ -266,6 +270,7 @@ static int setup(struct emu_server *s, struct cerr *e)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, SIGUSR2);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
 		return cerr_set(e, errno, "sigprocmask: %s", strerror(errno));
 	signal(SIGPIPE, SIG_IGN);
