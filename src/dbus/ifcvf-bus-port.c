@@ -18,6 +18,26 @@ static gboolean handle_get_stats_cb(IfcvfDbusPort *iface, GDBusMethodInvocation 
 	return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
+void ifcvf_bus_port_return_lm_mode(IfcvfBusPort *port, GDBusMethodInvocation *invocation,
+				   IfcvfBusLmMode mode, const GError *error)
+{
+	g_return_if_fail(port != NULL && G_IS_DBUS_METHOD_INVOCATION(invocation));
+
+	if (error) {
+		g_autoptr(GError) copy = g_error_copy(error);
+
+		ifcvf_bus_error_convert(&copy);
+		g_debug("port %u: SetLiveMigrationMode('%s') refused: %s", port->index,
+			ifcvf_bus_lm_mode_to_string(mode), copy->message);
+		g_dbus_method_invocation_return_gerror(invocation, copy);
+		return;
+	}
+	/* the mode is in force now: a client reading it after the reply sees it */
+	ifcvf_dbus_port_set_live_migration_mode(port->iface, ifcvf_bus_lm_mode_to_string(mode));
+	g_dbus_interface_skeleton_flush(G_DBUS_INTERFACE_SKELETON(port->iface));
+	ifcvf_dbus_port_complete_set_live_migration_mode(port->iface, invocation);
+}
+
 static gboolean handle_set_lm_mode_cb(IfcvfDbusPort *iface, GDBusMethodInvocation *invocation,
 				      const char *mode_str, gpointer user_data)
 {
@@ -40,26 +60,21 @@ static gboolean handle_set_lm_mode_cb(IfcvfDbusPort *iface, GDBusMethodInvocatio
 						      "(want hw or sw)", quoted);
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
 	}
+	if (bus->handlers.set_lm_mode_async) {
+		/* the reference GDBus handed us goes to the handler */
+		bus->handlers.set_lm_mode_async(port, mode, invocation, bus->handlers_data);
+		return G_DBUS_METHOD_INVOCATION_HANDLED;
+	}
 	if (!bus->handlers.set_lm_mode) {
 		g_dbus_method_invocation_return_error_literal(invocation, IFCVF_BUS_ERROR,
 							      IFCVF_BUS_ERROR_NOT_SUPPORTED,
 							      "this helper cannot change the mode");
 		return G_DBUS_METHOD_INVOCATION_HANDLED;
 	}
-	if (!bus->handlers.set_lm_mode(port, mode, bus->handlers_data, &error)) {
-		if (!error)
-			error = g_error_new_literal(IFCVF_BUS_ERROR, IFCVF_BUS_ERROR_FAILED,
-						    "the helper refused without saying why");
-		ifcvf_bus_error_convert(&error);
-		g_debug("port %u: SetLiveMigrationMode('%s') refused: %s", port->index,
-			mode_str, error->message);
-		g_dbus_method_invocation_return_gerror(invocation, error);
-		return G_DBUS_METHOD_INVOCATION_HANDLED;
-	}
-	/* the mode is in force now: a client reading it after the reply sees it */
-	ifcvf_dbus_port_set_live_migration_mode(iface, ifcvf_bus_lm_mode_to_string(mode));
-	g_dbus_interface_skeleton_flush(G_DBUS_INTERFACE_SKELETON(iface));
-	ifcvf_dbus_port_complete_set_live_migration_mode(iface, invocation);
+	if (!bus->handlers.set_lm_mode(port, mode, bus->handlers_data, &error) && !error)
+		error = g_error_new_literal(IFCVF_BUS_ERROR, IFCVF_BUS_ERROR_FAILED,
+					    "the helper refused without saying why");
+	ifcvf_bus_port_return_lm_mode(port, invocation, mode, error);
 	return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 

@@ -59,6 +59,13 @@ typedef struct {
 	/* Optional: called before GetStats answers for @port, so the helper
 	 * can call ifcvf_bus_port_update() with fresh counters. */
 	void (*refresh_port)(IfcvfBusPort *port, gpointer user_data);
+	/* Optional, used instead of set_lm_mode when set: the same request,
+	 * answered later, so that the main loop serves other calls (and
+	 * signals) while the helper waits for the port. The handler owns
+	 * @invocation (GDBus's reference) and answers it exactly once, on the
+	 * main loop, with ifcvf_bus_port_return_lm_mode(). */
+	void (*set_lm_mode_async)(IfcvfBusPort *port, IfcvfBusLmMode mode,
+				  GDBusMethodInvocation *invocation, gpointer user_data);
 } IfcvfBusHandlers;
 
 /* The name was owned (@owned TRUE, @error NULL), or could not be owned or
@@ -102,6 +109,13 @@ IfcvfBusPort *ifcvf_bus_add_port(IfcvfBus *bus, guint index, const char *device,
 /* The port's index, its bus back-pointer. */
 guint ifcvf_bus_port_get_index(IfcvfBusPort *port);
 IfcvfBus *ifcvf_bus_port_get_bus(IfcvfBusPort *port);
+
+/* Answer a SetLiveMigrationMode handed to set_lm_mode_async: @error NULL
+ * when @mode is in force (LiveMigrationMode is set before the reply), else
+ * an error as set_lm_mode describes it. Takes @invocation's reference. Main
+ * loop only, before ifcvf_bus_free(). */
+void ifcvf_bus_port_return_lm_mode(IfcvfBusPort *port, GDBusMethodInvocation *invocation,
+				   IfcvfBusLmMode mode, const GError *error);
 
 /* Publish @snap: properties that differ from what was published are set
  * and announced in one PropertiesChanged right away; equal ones are left

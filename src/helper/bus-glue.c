@@ -1,5 +1,5 @@
 /* The port model published through src/dbus. See bus-glue.h; main thread
- * only. */
+ * only, but for the SetLiveMigrationMode workers (LmModeCall). */
 #include "bus-glue.h"
 
 #include <errno.h>
@@ -16,8 +16,24 @@ typedef struct {
 	char *reason;                /* of the last event that was not a warning */
 } GluePort;
 
+/* One SetLiveMigrationMode under way: a worker waits for the port (a
+ * bring-up holds its lock for as long as the VF takes), then the main loop
+ * answers. */
+typedef struct {
+	IfcvfBusGlue *glue;
+	GluePort *gp;
+	GDBusMethodInvocation *invocation;
+	IfcvfBusLmMode mode;
+	GThread *thread;
+	GSource *done;               /* attached by the worker when it is done */
+	int r;                       /* of port_set_lm_mode() */
+	struct cerr ce;
+} LmModeCall;
+
 struct _IfcvfBusGlue {
 	IfcvfBus *bus;
+	GMainContext *context;       /* the main loop's, where calls are answered */
+	GPtrArray *lm_calls;         /* LmModeCall *, under way */
 	GPtrArray *ports;            /* GluePort *, index = port index, may hold NULL */
 	IfcvfBusGlueStopFunc stop;
 	gpointer stop_data;
@@ -146,31 +162,94 @@ static gboolean port_signal(IfcvfBusPortState prev, IfcvfBusPortState now,
 
 /* ---- handlers (main loop) ---- */
 
-static gboolean set_lm_mode_cb(IfcvfBusPort *bus_port, IfcvfBusLmMode mode, gpointer user_data,
-			       GError **error)
+static enum port_lm_mode port_mode(IfcvfBusLmMode mode)
+{
+	return mode == IFCVF_BUS_LM_MODE_SW ? PORT_LM_MODE_SW : PORT_LM_MODE_HW;
+}
+
+/* Answer @call (main loop, its worker joined) and free it. */
+static void lm_call_finish(LmModeCall *call)
+{
+	GluePort *gp = call->gp;
+	enum port_lm_mode want = port_mode(call->mode);
+	g_autoptr(GError) error = NULL;
+
+	g_thread_join(call->thread);
+	if (call->done) {
+		g_source_destroy(call->done);
+		g_source_unref(call->done);
+	}
+	if (call->r < 0) {
+		error = g_error_new(IFCVF_BUS_ERROR,
+				    call->r == -EBUSY     ? IFCVF_BUS_ERROR_BUSY
+				    : call->r == -ENOTSUP ? IFCVF_BUS_ERROR_NOT_SUPPORTED
+							  : IFCVF_BUS_ERROR_FAILED,
+				    "%s", call->ce.msg);
+		g_message("port %u: live-migration mode %s refused over D-Bus: %s",
+			  port_index(gp->port), port_lm_mode_to_string(want), call->ce.msg);
+	} else {
+		g_message("port %u: live-migration mode set to %s over D-Bus",
+			  port_index(gp->port), port_lm_mode_to_string(want));
+		publish(gp);
+	}
+	ifcvf_bus_port_return_lm_mode(gp->bus_port, call->invocation, call->mode, error);
+	g_ptr_array_remove_fast(call->glue->lm_calls, call);
+	g_free(call);
+}
+
+static gboolean lm_call_done_cb(gpointer user_data)
+{
+	lm_call_finish(user_data);
+	return G_SOURCE_REMOVE;
+}
+
+/* worker: the port's lock may be held by a long bring-up; the wait is
+ * bounded in port_set_lm_mode() */
+static gpointer lm_call_thread(gpointer user_data)
+{
+	LmModeCall *call = user_data;
+	GSource *done = g_idle_source_new();
+
+	call->r = port_set_lm_mode(call->gp->port, port_mode(call->mode), &call->ce);
+	g_source_set_callback(done, lm_call_done_cb, call, NULL);
+	call->done = done;
+	g_source_attach(done, call->glue->context);
+	return NULL;
+}
+
+static void set_lm_mode_cb(IfcvfBusPort *bus_port, IfcvfBusLmMode mode,
+			   GDBusMethodInvocation *invocation, gpointer user_data)
 {
 	IfcvfBusGlue *glue = user_data;
 	GluePort *gp = glue_port(glue, ifcvf_bus_port_get_index(bus_port));
-	enum port_lm_mode want = mode == IFCVF_BUS_LM_MODE_SW ? PORT_LM_MODE_SW : PORT_LM_MODE_HW;
-	struct cerr ce = { 0 };
-	int r;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *name = NULL;
+	LmModeCall *call;
 
-	g_return_val_if_fail(gp != NULL, FALSE);
-	r = port_set_lm_mode(gp->port, want, &ce);
-	if (r < 0) {
-		g_set_error(error, IFCVF_BUS_ERROR,
-			    r == -EBUSY     ? IFCVF_BUS_ERROR_BUSY
-			    : r == -ENOTSUP ? IFCVF_BUS_ERROR_NOT_SUPPORTED
-					    : IFCVF_BUS_ERROR_FAILED,
-			    "%s", ce.msg);
-		g_message("port %u: live-migration mode %s refused over D-Bus: %s",
-			  port_index(gp->port), port_lm_mode_to_string(want), ce.msg);
-		return FALSE;
+	if (!gp) {
+		error = g_error_new(IFCVF_BUS_ERROR, IFCVF_BUS_ERROR_FAILED, "no such port");
+		ifcvf_bus_port_return_lm_mode(bus_port, invocation, mode, error);
+		return;
 	}
-	g_message("port %u: live-migration mode set to %s over D-Bus", port_index(gp->port),
-		  port_lm_mode_to_string(want));
-	publish(gp);
-	return TRUE;
+	for (guint i = 0; i < glue->lm_calls->len; i++) {
+		if (((LmModeCall *)g_ptr_array_index(glue->lm_calls, i))->gp == gp) {
+			error = g_error_new(IFCVF_BUS_ERROR, IFCVF_BUS_ERROR_BUSY,
+					    "port %u: another SetLiveMigrationMode is under way",
+					    port_index(gp->port));
+			ifcvf_bus_port_return_lm_mode(bus_port, invocation, mode, error);
+			return;
+		}
+	}
+	/* never wait for the port here: its lock may be held by a bring-up,
+	 * and the main loop serves D-Bus and signals */
+	call = g_new0(LmModeCall, 1);
+	call->glue = glue;
+	call->gp = gp;
+	call->invocation = invocation;
+	call->mode = mode;
+	g_ptr_array_add(glue->lm_calls, call);
+	name = g_strdup_printf("ifcvf-lm-%u", port_index(gp->port));
+	call->thread = g_thread_new(name, lm_call_thread, call);
 }
 
 static void shutdown_cb(IfcvfBus *bus, gpointer user_data)
@@ -214,7 +293,7 @@ IfcvfBusGlue *ifcvf_bus_glue_new(const char *bus, const char *vm_name, const cha
 				 IfcvfBusGlueStopFunc stop, gpointer user_data, GError **error)
 {
 	static const IfcvfBusHandlers handlers = {
-		.set_lm_mode = set_lm_mode_cb,
+		.set_lm_mode_async = set_lm_mode_cb,
 		.shutdown = shutdown_cb,
 		.refresh_port = refresh_port_cb,
 	};
@@ -234,6 +313,8 @@ IfcvfBusGlue *ifcvf_bus_glue_new(const char *bus, const char *vm_name, const cha
 	}
 	glue = g_new0(IfcvfBusGlue, 1);
 	glue->bus = g_steal_pointer(&b);
+	glue->context = g_main_context_ref_thread_default();
+	glue->lm_calls = g_ptr_array_new();
 	glue->ports = g_ptr_array_new_with_free_func((GDestroyNotify)glue_port_free);
 	glue->stop = stop;
 	glue->stop_data = user_data;
@@ -337,8 +418,14 @@ void ifcvf_bus_glue_free(IfcvfBusGlue *glue)
 {
 	if (!glue)
 		return;
+	/* calls under way are answered while the bus is still there; their
+	 * workers end within port_set_lm_mode()'s bound */
+	while (glue->lm_calls->len)
+		lm_call_finish(g_ptr_array_index(glue->lm_calls, 0));
 	/* the bus first: no handler may see a port after this */
 	ifcvf_bus_free(glue->bus);
+	g_ptr_array_unref(glue->lm_calls);
+	g_main_context_unref(glue->context);
 	g_ptr_array_unref(glue->ports);
 	g_clear_error(&glue->name_error);
 	g_free(glue);

@@ -702,9 +702,15 @@ void port_lm_unpause(struct port *p)
 
 int port_set_lm_mode(struct port *p, enum port_lm_mode mode, struct cerr *e)
 {
+	struct timespec deadline;
 	int r = 0;
 
-	pthread_mutex_lock(&p->ctl);
+	/* a bring-up holds ctl for as long as the VF takes: wait, not forever */
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += PORT_LM_MODE_WAIT_S;
+	if (pthread_mutex_clocklock(&p->ctl, CLOCK_MONOTONIC, &deadline) != 0)
+		return cerr_set(e, EBUSY, "the port has been busy for %d s (a device start or "
+				"stop); try again", PORT_LM_MODE_WAIT_S);
 	if (mode >= PORT_LM_MODE_LAST)
 		r = cerr_set(e, EINVAL, "unknown live-migration mode %d", (int)mode);
 	else if (p->lm != PORT_LM_DIRECT || p->log_all)

@@ -157,7 +157,10 @@ int port_log_all(struct port *p, uint64_t features, struct cerr *e);
 void port_log_base_changing(struct port *p);
 void port_log_base_changed(struct port *p);
 /* Choose how the next live migration is carried out: -EBUSY while one is
- * under way, -ENOTSUP for hw on a VF without the BAR4 block. */
+ * under way or when the port stays busy for PORT_LM_MODE_WAIT_S, -ENOTSUP
+ * for hw on a VF without the BAR4 block. Waits for the port's control
+ * mutex: not for the main loop (bus-glue.c calls it from a worker). */
+#define PORT_LM_MODE_WAIT_S 30
 int port_set_lm_mode(struct port *p, enum port_lm_mode mode, struct cerr *e);
 
 /* Device configuration bytes for the frontend's GET_CONFIG (blk). */

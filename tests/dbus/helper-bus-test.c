@@ -806,8 +806,8 @@ static void guest_free(Guest *g)
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Guest, guest_free)
 
-/* connect, negotiate, map memory, set up and enable both vrings */
-static Guest *guest_start(const char *socket)
+/* connect, negotiate @protocol, map memory, set up both vrings */
+static Guest *guest_setup(const char *socket, uint64_t protocol)
 {
 	Guest *g = g_new0(Guest, 1);
 	struct cerr ce = { 0 };
@@ -818,17 +818,32 @@ static Guest *guest_start(const char *socket)
 	fe_check(virtq_drv_init(&g->tx, &g->mem, 1, 256, false, &ce), &ce, "TX ring");
 	fe_check(vu_frontend_connect(&g->fe, socket, 10000, &ce), &ce, "connect");
 	g->open = TRUE;
-	fe_check(vu_frontend_handshake(&g->fe, 1ull << VU_PROTOCOL_F_REPLY_ACK |
-					       1ull << VU_PROTOCOL_F_LOG_SHMFD, &ce), &ce, "handshake");
-	/* with REPLY_ACK every request is done when it returns */
-	g_assert_true(g->fe.reply_ack);
+	fe_check(vu_frontend_handshake(&g->fe, protocol, &ce), &ce, "handshake");
 	g->features = 1ull << F_VERSION_1 | 1ull << F_PROTOCOL | 1ull << F_GUEST_ANNOUNCE;
 	fe_check(vu_frontend_set_features(&g->fe, g->features, &ce), &ce, "SET_FEATURES");
 	fe_check(vu_frontend_set_mem_table(&g->fe, &g->mem, &ce), &ce, "SET_MEM_TABLE");
 	fe_check(vu_frontend_setup_vring(&g->fe, &g->rx, &ce), &ce, "RX vring");
 	fe_check(vu_frontend_setup_vring(&g->fe, &g->tx, &ce), &ce, "TX vring");
+	return g;
+}
+
+static void guest_enable(Guest *g)
+{
+	struct cerr ce = { 0 };
+
 	fe_check(vu_frontend_set_vring_enable(&g->fe, 0, true, &ce), &ce, "enable RX");
 	fe_check(vu_frontend_set_vring_enable(&g->fe, 1, true, &ce), &ce, "enable TX");
+}
+
+/* connect, negotiate, map memory, set up and enable both vrings */
+static Guest *guest_start(const char *socket)
+{
+	Guest *g = guest_setup(socket, 1ull << VU_PROTOCOL_F_REPLY_ACK |
+					       1ull << VU_PROTOCOL_F_LOG_SHMFD);
+
+	/* with REPLY_ACK every request is done when it returns */
+	g_assert_true(g->fe.reply_ack);
+	guest_enable(g);
 	return g;
 }
 
@@ -1100,6 +1115,143 @@ static void test_backend_channel_full(void)
 	g_assert_cmpint(WEXITSTATUS(status), ==, 0);
 }
 
+/* ---- SetLiveMigrationMode while the port is busy ---- */
+
+typedef struct {
+	gboolean done;
+	GVariant *reply;
+	GError *error;
+} AsyncCall;
+
+static void async_call_clear(AsyncCall *a)
+{
+	g_clear_pointer(&a->reply, g_variant_unref);
+	g_clear_error(&a->error);
+	a->done = FALSE;
+}
+
+static void async_call_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	AsyncCall *a = user_data;
+
+	a->reply = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, &a->error);
+	a->done = TRUE;
+}
+
+static gboolean async_call_done(Rig *r, gconstpointer data)
+{
+	return ((const AsyncCall *)data)->done;
+}
+
+static void call_async(Rig *r, guint port, const char *iface, const char *method,
+		       GVariant *params, AsyncCall *a)
+{
+	g_autofree char *path = port_path(port);
+
+	g_dbus_connection_call(r->c, TEST_BUS_NAME, path, iface, method, params, NULL,
+			       G_DBUS_CALL_FLAGS_NONE, WAIT_S * 1000, NULL, async_call_cb, a);
+}
+
+/* ifcvf-emu with --fault slow-dma-map=@ms, its stderr in DIR/emu.log */
+static DpProc *slow_emu_start(Rig *r, const char *socket, guint ms)
+{
+	g_autofree char *fault = g_strdup_printf("slow-dma-map=%u", ms);
+	const char *argv[] = { test_program("IFCVF_EMU"), "--socket", socket, "--type", "net",
+			       "--fault", fault, NULL };
+	DpProc *p = dp_proc_spawn(r->dir, "emu", argv, FALSE);
+	gint64 deadline = g_get_monotonic_time() + WAIT_S * G_USEC_PER_SEC;
+
+	g_ptr_array_add(r->procs, p);
+	/* the emulator renames its socket into place once it listens */
+	while (!g_file_test(socket, G_FILE_TEST_EXISTS)) {
+		if (!dp_proc_alive(p) || g_get_monotonic_time() > deadline)
+			g_error("ifcvf-emu did not listen on %s", socket);
+		g_usleep(10 * 1000);
+	}
+	return p;
+}
+
+#define SLOW_MAP_MS 4000   /* below the helper's vfio-user timeout (5 s) */
+
+/* The VF takes seconds to map guest memory, so a bring-up holds the port's
+ * lock that long. A SetLiveMigrationMode meanwhile waits for the port, but
+ * the helper answers a property read before it; and a SIGTERM while one
+ * waits is taken at once. */
+static void test_lm_mode_during_bring_up(void)
+{
+	g_autoptr(Rig) r = rig_new();
+	g_autofree char *emu_sock = g_build_filename(r->dir, "emu.sock", NULL);
+	g_autofree char *socket = g_build_filename(r->dir, "vhost.sock", NULL);
+	g_autofree char *spec = NULL;
+	g_autoptr(Guest) g = NULL;
+	AsyncCall set = { 0 }, get = { 0 };
+	DpProc *emu, *helper;
+	StateWait w;
+	gsize seen;
+	int status;
+
+	emu = slow_emu_start(r, emu_sock, SLOW_MAP_MS);
+	spec = g_strdup_printf("device=vfio-user:%s,socket=%s", emu_sock, socket);
+	helper = helper_start(r, VM_NAME, (const char *const[]){ spec, NULL });
+
+	/* no REPLY_ACK: the enables return before the bring-up they start ends */
+	g = guest_setup(socket, 1ull << VU_PROTOCOL_F_LOG_SHMFD);
+	g_assert_false(g->fe.reply_ack);
+	guest_enable(g);
+	seen = dp_proc_wait_log(emu, "slow-dma-map: answering DMA_MAP", 0, WAIT_S);
+	/* the helper maps guest memory in the bring-up, with the port locked */
+	call_async(r, 0, PORT_IFACE, "SetLiveMigrationMode", g_variant_new("(s)", "sw"), &set);
+	call_async(r, 0, "org.freedesktop.DBus.Properties", "GetAll",
+		   g_variant_new("(s)", PORT_IFACE), &get);
+	wait_until(async_call_done, r, &get, "GetAll answered");
+	g_assert_no_error(get.error);
+	if (set.done)
+		g_error("SetLiveMigrationMode was answered before GetAll, sent after it: the "
+			"main loop waited for the port's bring-up");
+	wait_until(async_call_done, r, &set, "SetLiveMigrationMode answered");
+	g_assert_no_error(set.error);
+	{
+		g_autofree char *mode = get_string(r, 0, "LiveMigrationMode");
+
+		g_assert_cmpstr(mode, ==, "sw");
+	}
+	w = (StateWait){ 0, "running", 0 };
+	wait_until(state_seen, r, &w, "State running");
+	dp_proc_wait_log(helper, "port 0: live-migration mode set to sw over D-Bus", 0, 1);
+
+	/* again, and SIGTERM while the call waits for the port */
+	async_call_clear(&set);
+	w = (StateWait){ 0, "waiting", n_states(r, 0) };
+	g_clear_pointer(&g, guest_free);
+	wait_until(state_seen, r, &w, "State waiting after the frontend left");
+	g = guest_setup(socket, 1ull << VU_PROTOCOL_F_LOG_SHMFD);
+	guest_enable(g);
+	dp_proc_wait_log(emu, "slow-dma-map: answering DMA_MAP", seen, WAIT_S);
+	call_async(r, 0, PORT_IFACE, "SetLiveMigrationMode", g_variant_new("(s)", "hw"), &set);
+	g_assert_cmpint(kill(helper->pid, SIGTERM), ==, 0);
+	dp_proc_wait_log(helper, "signal received, shutting down", 0, WAIT_S);
+	/* what the helper sent before that line is here by now */
+	{
+		g_autoptr(GVariant) id = g_dbus_connection_call_sync(
+			r->c, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+			"GetId", NULL, NULL, G_DBUS_CALL_FLAGS_NONE, WAIT_S * 1000, NULL, NULL);
+
+		while (g_main_context_iteration(NULL, FALSE))
+			;
+	}
+	if (set.done)
+		g_error("SetLiveMigrationMode was answered before the helper took SIGTERM: the "
+			"main loop waited for the port's bring-up");
+	status = dp_proc_wait_exit(helper, WAIT_S);
+	g_assert_true(WIFEXITED(status));
+	g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+	/* the call was answered before the helper left the bus */
+	wait_until(async_call_done, r, &set, "SetLiveMigrationMode answered at shutdown");
+	g_assert_no_error(set.error);
+	async_call_clear(&set);
+	async_call_clear(&get);
+}
+
 int main(int argc, char **argv)
 {
 	/* a critical in the helper or ifcvfctl fails the test, not a log line */
@@ -1110,5 +1262,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/ifcvf-helper/helper-bus/migration-state", test_migration_state);
 	g_test_add_func("/ifcvf-helper/helper-bus/second-helper", test_second_helper);
 	g_test_add_func("/ifcvf-helper/helper-bus/backend-channel-full", test_backend_channel_full);
+	g_test_add_func("/ifcvf-helper/helper-bus/lm-mode-during-bring-up",
+			test_lm_mode_during_bring_up);
 	return g_test_run();
 }

@@ -56,6 +56,8 @@ static const char help_text[] =
 	"      cap-bar=N            virtio caps name BAR N: 0, 2, 3 or 4 move the\n"
 	"                           virtio structures there (4 replaces the LM block,\n"
 	"                           as in QEMU's virtio-pci); 6..255 only claim it\n"
+	"      slow-dma-map=MS      every DMA_MAP is answered MS (1..60000) ms late,\n"
+	"                           the whole emulator waiting, after a line on stderr\n"
 	"  --wire KIND            net: what the VF is cabled to (default loop):\n"
 	"      loop                 frames sent on TX of pair k come back on RX of pair k\n"
 	"      tap:IFNAME           a Linux TAP device (created, or attached when it\n"
@@ -219,6 +221,10 @@ static int parse_fault(const char *s, struct emu_faults *f, struct cerr *e)
 					(unsigned)v, (unsigned)v);
 		f->cap_bar_set = true;
 		f->cap_bar = (unsigned)v;
+	} else if (!strncmp(s, "slow-dma-map=", 13)) {
+		if (parse_number("--fault slow-dma-map", s + 13, 1, 60000, &v, e) < 0)
+			return -EINVAL;
+		f->slow_dma_map_ms = (unsigned)v;
 	} else {
 		return cerr_set(e, EINVAL, "--fault: unknown kind '%s' (see --help)", s);
 	}

@@ -36,6 +36,7 @@ struct emu_faults {
 	uint16_t num_queues;
 	bool cap_bar_set;         /* virtio caps name cap_bar */
 	unsigned cap_bar;
+	unsigned slow_dma_map_ms; /* every DMA_MAP holds the emulator this long */
 };
 
 /* --wire KIND: where the frames of a net VF go and come from */

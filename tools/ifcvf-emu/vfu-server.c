@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "emu-dma.h"
@@ -340,6 +341,15 @@ static int h_dma_map(struct vfu_conn *c, struct vfu_msg *m, size_t *rlen, struct
 		return cerr_set(e, EINVAL, "DMA_MAP carries %u fds, at most one is allowed",
 				m->nfds);
 	fd = m->nfds ? vfu_msg_steal_fd(m, 0) : -1;
+	if (c->dev->cfg->faults.slow_dma_map_ms) {
+		unsigned ms = c->dev->cfg->faults.slow_dma_map_ms;
+		struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+		/* a device slow to map: the client waits with whatever it holds */
+		fprintf(stderr, "ifcvf-emu: fault slow-dma-map: answering DMA_MAP in %u ms\n", ms);
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
 	return emu_dma_add(&c->dev->dma, d.address, d.size, d.flags, fd, d.offset, e);
 }
 
