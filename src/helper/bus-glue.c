@@ -247,9 +247,15 @@ static void set_lm_mode_cb(IfcvfBusPort *bus_port, IfcvfBusLmMode mode,
 	call->gp = gp;
 	call->invocation = invocation;
 	call->mode = mode;
-	g_ptr_array_add(glue->lm_calls, call);
 	name = g_strdup_printf("ifcvf-lm-%u", port_index(gp->port));
-	call->thread = g_thread_new(name, lm_call_thread, call);
+	call->thread = g_thread_try_new(name, lm_call_thread, call, &error);
+	if (!call->thread) {
+		g_free(call);
+		g_prefix_error(&error, "port %u: ", port_index(gp->port));
+		ifcvf_bus_port_return_lm_mode(bus_port, invocation, mode, error);
+		return;
+	}
+	g_ptr_array_add(glue->lm_calls, call);
 }
 
 static void shutdown_cb(IfcvfBus *bus, gpointer user_data)
