@@ -1221,6 +1221,7 @@ static void test_lm_mode_during_bring_up(void)
 
 	/* again, and SIGTERM while the call waits for the port */
 	async_call_clear(&set);
+	async_call_clear(&get);
 	w = (StateWait){ 0, "waiting", n_states(r, 0) };
 	g_clear_pointer(&g, guest_free);
 	wait_until(state_seen, r, &w, "State waiting after the frontend left");
@@ -1228,6 +1229,12 @@ static void test_lm_mode_during_bring_up(void)
 	guest_enable(g);
 	dp_proc_wait_log(emu, "slow-dma-map: answering DMA_MAP", seen, WAIT_S);
 	call_async(r, 0, PORT_IFACE, "SetLiveMigrationMode", g_variant_new("(s)", "hw"), &set);
+	/* answered after the set reached the helper: the set waits there */
+	call_async(r, 0, "org.freedesktop.DBus.Properties", "GetAll",
+		   g_variant_new("(s)", PORT_IFACE), &get);
+	wait_until(async_call_done, r, &get, "GetAll answered");
+	g_assert_no_error(get.error);
+	g_assert_false(set.done);
 	g_assert_cmpint(kill(helper->pid, SIGTERM), ==, 0);
 	dp_proc_wait_log(helper, "signal received, shutting down", 0, WAIT_S);
 	/* what the helper sent before that line is here by now */
