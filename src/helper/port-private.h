@@ -38,6 +38,7 @@ struct port {
 	uint8_t fe_status;        /* last SET_STATUS */
 	bool refused;             /* bring-up refused until the frontend restarts */
 	bool restart;             /* restart once the new memory table is in */
+	bool closing;             /* port_shutdown() ran: no frontend, no bring-up */
 	bool running;
 	struct port_mem mem;
 	unsigned mapped;          /* regions of mem DMA-mapped */

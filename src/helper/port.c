@@ -584,7 +584,7 @@ static void reconcile(struct port *p)
 {
 	struct cerr ce = { 0 };
 
-	if (p->running || p->refused || !frontend_ready(p))
+	if (p->running || p->refused || p->closing || !frontend_ready(p))
 		return;
 	if (bring_up(p, &ce) < 0) {
 		stop_datapath(p, false);
@@ -663,6 +663,32 @@ fail:
 	return r;
 }
 
+void port_shutdown(struct port *p)
+{
+	bool had_frontend;
+
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->ctl);
+	had_frontend = p->conn >= 0;
+	p->closing = true;
+	if (p->running || p->vf_touched || p->mapped) {
+		if (p->running)
+			atomic_fetch_add(&p->stats.stops, 1);
+		stop_datapath(p, false);
+	}
+	/* DPDK's threads find the port no more */
+	p->conn = -1;
+	atomic_store(&p->conn_lookup, -1);
+	atomic_store(&p->log_on, false);
+	pthread_mutex_lock(&p->state_lock);
+	p->connected = false;
+	pthread_mutex_unlock(&p->state_lock);
+	if (had_frontend)
+		set_state(p, PORT_STATE_STOPPED, "the helper is shutting down");
+	pthread_mutex_unlock(&p->ctl);
+}
+
 void port_close(struct port *p)
 {
 	if (!p)
@@ -725,7 +751,9 @@ int port_connect(struct port *p, int conn)
 	int r = 0;
 
 	pthread_mutex_lock(&p->ctl);
-	if (p->conn >= 0 && p->conn != conn) {
+	if (p->closing) {
+		r = -ESHUTDOWN;
+	} else if (p->conn >= 0 && p->conn != conn) {
 		r = -EBUSY;
 	} else {
 		p->conn = conn;
