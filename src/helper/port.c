@@ -176,20 +176,48 @@ int port_queue_cfg(struct port *p, unsigned qid, struct ifcvf_vring_cfg *ret, st
 	return 0;
 }
 
+static int vf_reset(struct port *p, struct cerr *e);
+
+/* Queue @qid did not stop: nothing but a reset stops it for sure. */
+static void vf_stuck(struct port *p, const struct cerr *why)
+{
+	struct cerr ce = { 0 };
+	int r = vf_reset(p, &ce);
+
+	p->vf_stuck = true;
+	atomic_fetch_add(&p->stats.errors, 1);
+	if (r < 0)
+		cerr_set(&p->stuck_cause, EIO, "%s, and the VF cannot be reset (%s): it may still "
+			 "write", why->msg, ce.msg);
+	else
+		cerr_set(&p->stuck_cause, ETIMEDOUT, "%s: the VF was reset, every vring's state is "
+			 "its used index in guest memory", why->msg);
+	port_note(p, true, "%s", p->stuck_cause.msg);
+}
+
 int port_vf_queue_stop(struct port *p, unsigned qid, const struct vring_used *used_ring,
 		       uint16_t *avail, uint16_t *used, struct cerr *e)
 {
-	int r = p->vf_reset_first ? 0 :
-		ifcvf_hw_queue_disable(&p->hw, qid, QUEUE_STOP_TIMEOUT_MS, avail, used, e);
+	bool split = !(p->features & (1ull << VIRTIO_F_RING_PACKED));
+	bool reset = p->vf_reset_first || p->vf_stuck;
 
-	if (r < 0)
-		return r;
-	if (!p->hw.lm_block && !(p->features & (1ull << VIRTIO_F_RING_PACKED)) && used_ring) {
-		/* no ring-state word without the BAR4 block: the used index
-		 * the VF last published is the best we have, and the VF drops
-		 * what it fetched but did not use (§3.2) */
+	if (!reset) {
+		struct cerr ce = { 0 };
+
+		if (ifcvf_hw_queue_disable(&p->hw, qid, QUEUE_STOP_TIMEOUT_MS, avail, used, &ce) < 0) {
+			vf_stuck(p, &ce);
+			reset = true;
+		}
+	}
+	if ((reset || !p->hw.lm_block) && split && used_ring) {
+		/* no ring-state word (no BAR4 block, or the VF was reset): the
+		 * used index the VF last published is the best we have, and
+		 * the VF drops what it fetched but did not use (§3.2) */
 		*used = __atomic_load_n(&used_ring->idx, __ATOMIC_ACQUIRE);
 		*avail = *used;
+	} else if (reset && p->vf_stuck) {
+		return cerr_set(e, EIO, "vring %u: %s, and its state cannot be read from memory",
+				qid, p->stuck_cause.msg);
 	}
 	return 0;
 }
@@ -314,6 +342,7 @@ static void stop_datapath(struct port *p, bool save)
 		if ((p->vf_enabled | p->relayed) & (1ull << q))
 			queue_teardown(p, q, save);
 	p->vf_reset_first = false;
+	p->vf_stuck = false;
 	p->translated = false;
 	/* the VF writes nothing more: logging off, the relay gone */
 	port_lm_stop(p);
@@ -577,6 +606,22 @@ static void fail_running(struct port *p, const struct cerr *ce)
 	atomic_fetch_add(&p->stats.errors, 1);
 	atomic_fetch_add(&p->stats.stops, 1);
 	set_state(p, PORT_STATE_FAILED, "%s", ce->msg);
+}
+
+void port_fail(struct port *p, const struct cerr *ce)
+{
+	fail_running(p, ce);
+}
+
+bool port_fail_stuck(struct port *p)
+{
+	struct cerr ce;
+
+	if (!p->vf_stuck || !p->running)
+		return false;
+	ce = p->stuck_cause;
+	fail_running(p, &ce);
+	return true;
 }
 
 /* Converge: bring the datapath up once the frontend is ready. */
@@ -891,7 +936,8 @@ void port_vring_state(struct port *p, unsigned qid, bool ready)
 		reconcile(p);
 	} else if (!ready && (p->vf_enabled & bit)) {
 		queue_teardown(p, qid, true);
-		announce_running(p);
+		if (!port_fail_stuck(p))
+			announce_running(p);
 	}
 	pthread_mutex_unlock(&p->ctl);
 }

@@ -56,6 +56,12 @@ static const char help_text[] =
 	"      cap-bar=N            virtio caps name BAR N: 0, 2, 3 or 4 move the\n"
 	"                           virtio structures there (4 replaces the LM block,\n"
 	"                           as in QEMU's virtio-pci); 6..255 only claim it\n"
+	"      dma-map-log          a DMA map at the IOVA the BAR4 log base registers\n"
+	"                           hold is refused (EPERM): dirty logging starts\n"
+	"                           once, then its log cannot be mapped there again\n"
+	"                           (a new log, a second migration)\n"
+	"      queue-no-stop=Q      queue_enable=0 on queue Q is ignored: the queue\n"
+	"                           runs on and reads enabled until a reset\n"
 	"  --wire KIND            net: what the VF is cabled to (default loop):\n"
 	"      loop                 frames sent on TX of pair k come back on RX of pair k\n"
 	"      tap:IFNAME           a Linux TAP device (created, or attached when it\n"
@@ -217,6 +223,13 @@ static int parse_fault(const char *s, struct emu_faults *f, struct cerr *e)
 					(unsigned)v, (unsigned)v);
 		f->cap_bar_set = true;
 		f->cap_bar = (unsigned)v;
+	} else if (!strcmp(s, "dma-map-log")) {
+		f->dma_map_log = true;
+	} else if (!strncmp(s, "queue-no-stop=", 14)) {
+		if (parse_number("--fault queue-no-stop", s + 14, 0, EMU_MAX_VRINGS - 1, &v, e) < 0)
+			return -EINVAL;
+		f->queue_no_stop_set = true;
+		f->queue_no_stop = (unsigned)v;
 	} else {
 		return cerr_set(e, EINVAL, "--fault: unknown kind '%s' (see --help)", s);
 	}

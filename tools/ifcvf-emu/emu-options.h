@@ -36,6 +36,10 @@ struct emu_faults {
 	uint16_t num_queues;
 	bool cap_bar_set;         /* virtio caps name cap_bar */
 	unsigned cap_bar;
+	/* for the helper's live-migration error paths */
+	bool dma_map_log;         /* a DMA map at the BAR4 log base is refused */
+	bool queue_no_stop_set;   /* queue_enable=0 on queue_no_stop is ignored */
+	unsigned queue_no_stop;
 };
 
 /* --wire KIND: where the frames of a net VF go and come from */

@@ -340,7 +340,7 @@ static int h_dma_map(struct vfu_conn *c, struct vfu_msg *m, size_t *rlen, struct
 		return cerr_set(e, EINVAL, "DMA_MAP carries %u fds, at most one is allowed",
 				m->nfds);
 	fd = m->nfds ? vfu_msg_steal_fd(m, 0) : -1;
-	return emu_dma_add(&c->dev->dma, d.address, d.size, d.flags, fd, d.offset, e);
+	return emu_device_dma_map(c->dev, d.address, d.size, d.flags, fd, d.offset, e);
 }
 
 static int h_dma_unmap(struct vfu_conn *c, struct vfu_msg *m, size_t *rlen, struct cerr *e)
