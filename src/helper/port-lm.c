@@ -12,7 +12,11 @@
  *     guest's own interrupt suppression (EVENT_IDX or NO_INTERRUPT): the
  *     avail ring is mediated as well (avail-relay.h says why);
  *   - a new log (SET_LOG_BASE) while logging is switched to without a
- *     window where the VF writes unlogged.
+ *     window where the VF writes unlogged; when the new log cannot be
+ *     used, the port fails with its queues stopped rather than resume
+ *     unlogged (the reply is DPDK's and has no status);
+ *   - a queue that does not stop in time is not given a ring index of
+ *     ours: the VF is reset and the state read from the used ring.
  *
  * On an IFCVF the switch goes one vring at a time and never resets the
  * device: stop the vring (the VF reports where it stands), point it at the
