@@ -178,8 +178,8 @@ int port_queue_cfg(struct port *p, unsigned qid, struct ifcvf_vring_cfg *ret, st
 
 static int vf_reset(struct port *p, struct cerr *e);
 
-/* Queue @qid did not stop: nothing but a reset stops it for sure. */
-static void vf_stuck(struct port *p, const struct cerr *why)
+/* A queue did not stop (@why): nothing but a reset stops it for sure. */
+static void reset_stuck_vf(struct port *p, const struct cerr *why)
 {
 	struct cerr ce = { 0 };
 	int r = vf_reset(p, &ce);
@@ -205,7 +205,7 @@ int port_vf_queue_stop(struct port *p, unsigned qid, const struct vring_used *us
 		struct cerr ce = { 0 };
 
 		if (ifcvf_hw_queue_disable(&p->hw, qid, QUEUE_STOP_TIMEOUT_MS, avail, used, &ce) < 0) {
-			vf_stuck(p, &ce);
+			reset_stuck_vf(p, &ce);
 			reset = true;
 		}
 	}
