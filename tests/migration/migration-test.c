@@ -30,7 +30,17 @@
  * has no per-queue stop and restarts its rings at 0: the helper resets it
  * and relays every vring with translated indices, stays relayed after a
  * rollback (unlogged), and a destination on such a function resumes at the
- * source's indices through the same translation. */
+ * source's indices through the same translation.
+ *
+ * /migration/fault/... break the emulated VF in the middle of a migration
+ * (ifcvf-emu --fault): a log that cannot be DMA-mapped again (a new log
+ * while logging: the port fails, its queues never resume unlogged; LOG_ALL
+ * again after a cancelled migration: refused, the frontend told in the
+ * REPLY_ACK, the port runs on directly) and a queue that never stops (at
+ * GET_VRING_BASE, at a new log, at the software switch: the VF is reset and
+ * each vring's state is its used index). Each checks the port's state and
+ * reason in the helper's log, that GET_VRING_BASE returns exactly the used
+ * index in guest memory, and exact logging of what the VF wrote. */
 #include <json-glib/json-glib.h>
 #include <string.h>
 #include <sys/eventfd.h>
