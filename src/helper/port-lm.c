@@ -12,7 +12,11 @@
  *     guest's own interrupt suppression (EVENT_IDX or NO_INTERRUPT): the
  *     avail ring is mediated as well (avail-relay.h says why);
  *   - a new log (SET_LOG_BASE) while logging is switched to without a
- *     window where the VF writes unlogged.
+ *     window where the VF writes unlogged; when the new log cannot be
+ *     used, the port fails with its queues stopped rather than resume
+ *     unlogged (the reply is DPDK's and has no status);
+ *   - a queue that does not stop in time is not given a ring index of
+ *     ours: the VF is reset and the state read from the used ring.
  *
  * On an IFCVF the switch goes one vring at a time and never resets the
  * device: stop the vring (the VF reports where it stands), point it at the
@@ -369,6 +373,9 @@ static int switch_queue(struct port *p, unsigned qid, struct cerr *e)
 			       &avail, &used, e);
 	if (r < 0)
 		return r;
+	/* the VF was reset: nothing to switch (the caller fails the port) */
+	if (p->vf_stuck)
+		return cerr_set(e, ETIMEDOUT, "%s", p->stuck_cause.msg);
 	p->vf_enabled &= ~(1ull << qid);
 	if ((r = port_queue_cfg(p, qid, &cfg, e)) < 0)
 		return r;
@@ -389,6 +396,8 @@ static int unswitch_queue(struct port *p, unsigned qid, struct cerr *e)
 	uint16_t avail = 0, used = 0;
 	int r = port_lm_unrelay_queue(p, qid, &avail, &used, e);
 
+	if (r == 0 && p->vf_stuck)
+		r = cerr_set(e, ETIMEDOUT, "%s", p->stuck_cause.msg);
 	return r < 0 ? r : direct_queue(p, qid, avail, used, e);
 }
 
@@ -493,7 +502,8 @@ static int lm_enter(struct port *p, struct cerr *e)
 			p->lm = PORT_LM_RELAYING_SW;
 	} else {
 		r = sw_start(p, e);
-		if (r < 0 && sw_stop(p, &ce) < 0)
+		/* a VF that had to be reset has nothing to go back to */
+		if (r < 0 && !p->vf_stuck && sw_stop(p, &ce) < 0)
 			return cerr_prefix(e, "and the relay cannot be undone (%s)", ce.msg);
 	}
 	if (r < 0)
@@ -614,7 +624,12 @@ int port_log_all(struct port *p, uint64_t features, struct cerr *e)
 			p->log_all = false;
 			atomic_store(&p->log_on, false);
 		}
-		port_note(p, true, "%s", e->msg);
+		/* a queue that would not stop cost the VF a reset: the port
+		 * fails (the frontend is told when it asked for logging) */
+		if (!port_fail_stuck(p))
+			port_note(p, true, "%s", e->msg);
+		else if (!want)
+			r = 0;
 	}
 	pthread_mutex_unlock(&p->ctl);
 	return r;
@@ -642,6 +657,9 @@ void port_log_base_changing(struct port *p)
 				atomic_fetch_add(&p->stats.errors, 1);
 			p->paused_state[q] = ifcvf_ring_state_encode(avail, used);
 		}
+		/* a queue that would not stop cost the VF a reset: the port
+		 * fails in the second half, its used rings logged into the
+		 * new log */
 		hw_log_stop(p);
 		p->log_paused = true;
 	} else if (p->running && p->lm == PORT_LM_RELAYING_SW) {
@@ -653,7 +671,12 @@ void port_log_base_changing(struct port *p)
 	pthread_mutex_unlock(&p->ctl);
 }
 
-/* caller holds ctl */
+/* caller holds ctl. The frontend still has LOG_ALL on: a VF that cannot
+ * log into the new log must not write at all, so any failure here fails
+ * the port (its queues stay stopped, the VF is reset, the ring state and
+ * the used rings go to the frontend and its new log). SET_LOG_BASE's reply
+ * is already sent (by DPDK, empty: the message has no status) and QEMU
+ * ignores a failure of it, so the port's state is what says so. */
 static void log_resume(struct port *p)
 {
 	struct cerr ce = { 0 };
@@ -662,27 +685,30 @@ static void log_resume(struct port *p)
 	if (!p->log_paused)
 		return;
 	p->log_paused = false;
+	if (port_fail_stuck(p))
+		return;
 	if (p->lm == PORT_LM_LOGGING_HW) {
 		r = hw_log_start(p, &ce);
-		for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++) {
+		for (unsigned q = 0; r == 0 && q < IFCVF_MAX_VRINGS; q++) {
 			uint16_t avail, used;
 
 			if (!(p->vf_enabled & (1ull << q)))
 				continue;
 			ifcvf_ring_state_decode(IFCVF_DEV_BLK, p->paused_state[q], &avail, &used);
 			p->vf_enabled &= ~(1ull << q);
-			if (direct_queue(p, q, avail, used, r < 0 ? NULL : &ce) < 0 && r == 0)
-				r = -EIO;
+			r = direct_queue(p, q, avail, used, &ce);
+			if (r < 0)
+				/* stopped still: the teardown reads it again */
+				p->vf_enabled |= 1ull << q;
 		}
 	} else if (p->lm == PORT_LM_RELAYING_SW) {
-		for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++)
-			if ((p->relayed & ~p->held & (1ull << q)) &&
-			    ring_relay_start(p->relay, q, &ce) < 0 && r == 0)
-				r = -EIO;
+		for (unsigned q = 0; r == 0 && q < IFCVF_MAX_VRINGS; q++)
+			if (p->relayed & ~p->held & (1ull << q))
+				r = ring_relay_start(p->relay, q, &ce);
 	}
 	if (r < 0) {
-		atomic_fetch_add(&p->stats.errors, 1);
-		port_note(p, true, "cannot go on logging with the new dirty log: %s", ce.msg);
+		cerr_prefix(&ce, "cannot log into the new dirty log (SET_LOG_BASE)");
+		port_fail(p, &ce);
 	}
 }
 

@@ -38,6 +38,7 @@ struct port {
 	uint8_t fe_status;        /* last SET_STATUS */
 	bool refused;             /* bring-up refused until the frontend restarts */
 	bool restart;             /* restart once the new memory table is in */
+	bool closing;             /* port_shutdown() ran: no frontend, no bring-up */
 	bool running;
 	struct port_mem mem;
 	unsigned mapped;          /* regions of mem DMA-mapped */
@@ -54,6 +55,11 @@ struct port {
 				   * next bring-up need not reset it again */
 	bool vf_reset_first;      /* a plain virtio function is being stopped:
 				   * reset already, its vrings read from memory */
+	bool vf_stuck;            /* a queue did not stop when told: the VF was
+				   * reset (every queue stopped), each vring's
+				   * state is its used index in memory, and the
+				   * port fails unless it is stopping anyway */
+	struct cerr stuck_cause;  /* why, for the port's reason */
 	bool translated;          /* a plain virtio function restarted its rings
 				   * at 0 where the guest's stand elsewhere:
 				   * every vring goes through the relay, which
@@ -110,9 +116,20 @@ int port_queue_cfg(struct port *p, unsigned qid, struct ifcvf_vring_cfg *ret, st
 void port_doorbell(struct port *p, unsigned qid);
 /* Disable vring @qid in the VF, wait until it is quiesced and read where it
  * stands; without the BAR4 block, from @used_ring (the used ring it
- * writes). */
+ * writes). A queue that does not stop within its bound (or cannot be told
+ * to) is never given an index of ours: the VF is reset, which stops every
+ * queue, p->vf_stuck is set, and this and every later stop reads the state
+ * from @used_ring (what the VF fetched but did not use is fetched again,
+ * §3.2). 0 when the state is known, -errno when it is not (no used ring to
+ * read, packed rings). A caller that goes on running checks p->vf_stuck
+ * (port_fail_stuck()). */
 int port_vf_queue_stop(struct port *p, unsigned qid, const struct vring_used *used_ring,
 		       uint16_t *avail, uint16_t *used, struct cerr *e);
+/* Stop the datapath (ring state handed back), FAILED with @ce's reason. */
+void port_fail(struct port *p, const struct cerr *ce);
+/* After a stop that found the VF stuck, with the datapath still up: fail
+ * the port. true when it did. */
+bool port_fail_stuck(struct port *p);
 /* A plain virtio function (no per-queue stop, rings restart at 0): reset it
  * and program it again with every vring relayed and its indices translated
  * (p->translated). Memory stays mapped, interrupts bound. On failure the

@@ -5,6 +5,9 @@
  *   stopped --frontend ready again--> running
  *   waiting/stopped --bring-up refused--> failed (with a reason)
  *   running --queue change refused--> failed
+ *   running --a queue that does not stop (the VF is reset), or dirty
+ *             logging that cannot go on with a new log--> failed
+ *   any --the helper shuts down (port_shutdown)--> stopped
  *   any connected state --frontend disconnects--> waiting
  *   failed  --frontend stops the device--> stopped
  *

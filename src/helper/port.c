@@ -178,20 +178,48 @@ int port_queue_cfg(struct port *p, unsigned qid, struct ifcvf_vring_cfg *ret, st
 	return 0;
 }
 
+static int vf_reset(struct port *p, struct cerr *e);
+
+/* A queue did not stop (@why): nothing but a reset stops it for sure. */
+static void reset_stuck_vf(struct port *p, const struct cerr *why)
+{
+	struct cerr ce = { 0 };
+	int r = vf_reset(p, &ce);
+
+	p->vf_stuck = true;
+	atomic_fetch_add(&p->stats.errors, 1);
+	if (r < 0)
+		cerr_set(&p->stuck_cause, EIO, "%s, and the VF cannot be reset (%s): it may still "
+			 "write", why->msg, ce.msg);
+	else
+		cerr_set(&p->stuck_cause, ETIMEDOUT, "%s: the VF was reset, every vring's state is "
+			 "its used index in guest memory", why->msg);
+	port_note(p, true, "%s", p->stuck_cause.msg);
+}
+
 int port_vf_queue_stop(struct port *p, unsigned qid, const struct vring_used *used_ring,
 		       uint16_t *avail, uint16_t *used, struct cerr *e)
 {
-	int r = p->vf_reset_first ? 0 :
-		ifcvf_hw_queue_disable(&p->hw, qid, QUEUE_STOP_TIMEOUT_MS, avail, used, e);
+	bool split = !(p->features & (1ull << VIRTIO_F_RING_PACKED));
+	bool reset = p->vf_reset_first || p->vf_stuck;
 
-	if (r < 0)
-		return r;
-	if (!p->hw.lm_block && !(p->features & (1ull << VIRTIO_F_RING_PACKED)) && used_ring) {
-		/* no ring-state word without the BAR4 block: the used index
-		 * the VF last published is the best we have, and the VF drops
-		 * what it fetched but did not use (§3.2) */
+	if (!reset) {
+		struct cerr ce = { 0 };
+
+		if (ifcvf_hw_queue_disable(&p->hw, qid, QUEUE_STOP_TIMEOUT_MS, avail, used, &ce) < 0) {
+			reset_stuck_vf(p, &ce);
+			reset = true;
+		}
+	}
+	if ((reset || !p->hw.lm_block) && split && used_ring) {
+		/* no ring-state word (no BAR4 block, or the VF was reset): the
+		 * used index the VF last published is the best we have, and
+		 * the VF drops what it fetched but did not use (§3.2) */
 		*used = __atomic_load_n(&used_ring->idx, __ATOMIC_ACQUIRE);
 		*avail = *used;
+	} else if (reset && p->vf_stuck) {
+		return cerr_set(e, EIO, "vring %u: %s, and its state cannot be read from memory",
+				qid, p->stuck_cause.msg);
 	}
 	return 0;
 }
@@ -316,6 +344,7 @@ static void stop_datapath(struct port *p, bool save)
 		if ((p->vf_enabled | p->relayed) & (1ull << q))
 			queue_teardown(p, q, save);
 	p->vf_reset_first = false;
+	p->vf_stuck = false;
 	p->translated = false;
 	/* the VF writes nothing more: logging off, the relay gone */
 	port_lm_stop(p);
@@ -581,12 +610,28 @@ static void fail_running(struct port *p, const struct cerr *ce)
 	set_state(p, PORT_STATE_FAILED, "%s", ce->msg);
 }
 
+void port_fail(struct port *p, const struct cerr *ce)
+{
+	fail_running(p, ce);
+}
+
+bool port_fail_stuck(struct port *p)
+{
+	struct cerr ce;
+
+	if (!p->vf_stuck || !p->running)
+		return false;
+	ce = p->stuck_cause;
+	fail_running(p, &ce);
+	return true;
+}
+
 /* Converge: bring the datapath up once the frontend is ready. */
 static void reconcile(struct port *p)
 {
 	struct cerr ce = { 0 };
 
-	if (p->running || p->refused || !frontend_ready(p))
+	if (p->running || p->refused || p->closing || !frontend_ready(p))
 		return;
 	if (bring_up(p, &ce) < 0) {
 		stop_datapath(p, false);
@@ -665,6 +710,32 @@ fail:
 	return r;
 }
 
+void port_shutdown(struct port *p)
+{
+	bool had_frontend;
+
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->ctl);
+	had_frontend = p->conn >= 0;
+	p->closing = true;
+	if (p->running || p->vf_touched || p->mapped) {
+		if (p->running)
+			atomic_fetch_add(&p->stats.stops, 1);
+		stop_datapath(p, false);
+	}
+	/* DPDK's threads find the port no more */
+	p->conn = -1;
+	atomic_store(&p->conn_lookup, -1);
+	atomic_store(&p->log_on, false);
+	pthread_mutex_lock(&p->state_lock);
+	p->connected = false;
+	pthread_mutex_unlock(&p->state_lock);
+	if (had_frontend)
+		set_state(p, PORT_STATE_STOPPED, "the helper is shutting down");
+	pthread_mutex_unlock(&p->ctl);
+}
+
 void port_close(struct port *p)
 {
 	if (!p)
@@ -727,7 +798,9 @@ int port_connect(struct port *p, int conn)
 	int r = 0;
 
 	pthread_mutex_lock(&p->ctl);
-	if (p->conn >= 0 && p->conn != conn) {
+	if (p->closing) {
+		r = -ESHUTDOWN;
+	} else if (p->conn >= 0 && p->conn != conn) {
 		r = -EBUSY;
 	} else {
 		p->conn = conn;
@@ -865,7 +938,8 @@ void port_vring_state(struct port *p, unsigned qid, bool ready)
 		reconcile(p);
 	} else if (!ready && (p->vf_enabled & bit)) {
 		queue_teardown(p, qid, true);
-		announce_running(p);
+		if (!port_fail_stuck(p))
+			announce_running(p);
 	}
 	pthread_mutex_unlock(&p->ctl);
 }

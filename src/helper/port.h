@@ -124,6 +124,13 @@ struct port;
 int port_open(unsigned index, const struct port_config *cfg,
 	      const struct port_frontend_ops *fe, struct port_events *events,
 	      struct port **ret, struct cerr *e);
+/* The helper stops: stop the datapath now (relay threads joined, VF reset,
+ * DMA unmapped), while the frontend's memory is still mapped, and take no
+ * frontend and no bring-up after. Call it before the socket is unregistered:
+ * DPDK unmaps guest memory there, with no callback for a device it never
+ * reported running (a frontend that enabled fewer vrings than it set up).
+ * Accepts NULL. */
+void port_shutdown(struct port *p);
 /* Stop the datapath if it runs and close the VF. Accepts NULL. */
 void port_close(struct port *p);
 
@@ -139,7 +146,8 @@ unsigned port_queue_num(const struct port *p);
 void port_listening(struct port *p);
 
 /* vhost events */
-int port_connect(struct port *p, int conn);          /* -EBUSY: one frontend at a time */
+/* -EBUSY: one frontend at a time; -ESHUTDOWN: after port_shutdown() */
+int port_connect(struct port *p, int conn);
 void port_disconnect(struct port *p, int conn);
 bool port_has_conn(struct port *p, int conn);
 int port_device_ready(struct port *p);               /* 0 when running */

@@ -171,6 +171,15 @@ static gboolean open_ports(Run *run, const struct port_config *cfgs, guint n, GE
 	return TRUE;
 }
 
+/* Every datapath stops before any socket is unregistered: unregistering
+ * unmaps the frontend's memory, and calls destroy_device only for a device
+ * DPDK counted running. */
+static void shutdown_ports(Run *run)
+{
+	for (guint i = 0; i < run->n_ports; i++)
+		port_shutdown(run->ports[i]);
+}
+
 static void close_ports(Run *run)
 {
 	for (guint i = 0; i < run->n_ports; i++)
@@ -273,8 +282,10 @@ static int run_helper(const struct port_config *cfgs, guint n, const char *bus,
 out:
 	g_clear_pointer(&run.libvirt, ifcvf_libvirt_watch_free);
 	ifcvf_bus_glue_begin_shutdown(run.glue);
-	/* unregistering closes every connection (and removes the sockets);
-	 * ports then stop and close */
+	/* the datapaths stop first (SIGTERM, SIGINT and Shutdown() all come
+	 * here); unregistering then closes every connection and removes the
+	 * sockets, and the ports close */
+	shutdown_ports(&run);
 	stop_sockets(&run, started);
 	drain_events(&run);
 	if (eal_up)

@@ -346,6 +346,7 @@ static void warn_refused(const struct port *p, const char *path)
 static int on_new_connection(int vid)
 {
 	char path[PATH_MAX];
+	int r;
 
 	if (rte_vhost_get_ifname(vid, path, sizeof(path)) < 0)
 		return -1;
@@ -354,7 +355,10 @@ static int on_new_connection(int vid)
 
 		if (!p || strcmp(port_config(p)->socket, path) != 0)
 			continue;
-		if (port_connect(p, vid) < 0) {
+		r = port_connect(p, vid);
+		if (r == -ESHUTDOWN)
+			return -1;
+		if (r < 0) {
 			warn_refused(p, path);
 			return -1;
 		}

@@ -16,7 +16,11 @@
  * features_changed callback comes before, and only once new_device ran, so
  * rte_vhost_log_write() would still be a no-op there), and SET_LOG_BASE on
  * both sides (DPDK unmaps the old log in between). The log itself is
- * written through rte_vhost_log_write() (GPA based).
+ * written through rte_vhost_log_write() (GPA based). A post hook's error
+ * reaches the frontend only in a REPLY_ACK (SET_FEATURES with LOG_ALL, as
+ * QEMU sends it): DPDK 22.11 has sent SET_LOG_BASE's reply, empty, before
+ * the post hook runs, and without REPLY_ACK an error drops the connection;
+ * so a new log the port cannot use fails the port instead (port-lm.c).
  *
  * Threads: ifcvf_vhost_add_ports/remove_port run on the main thread;
  * the callbacks run on DPDK's vhost threads (and on the main thread inside

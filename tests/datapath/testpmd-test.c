@@ -64,12 +64,13 @@ static void rig_free(Rig *r)
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Rig, rig_free)
 
-static Rig *rig_new(const char *queue_pairs)
+/* @extra: one more emulator option (--virtio-function) or NULL */
+static Rig *rig_new_with(const char *queue_pairs, const char *extra)
 {
 	g_autoptr(GError) error = NULL;
 	Rig *r = g_new0(Rig, 1);
 	const char *args[] = { "--type", "net", "--queue-pairs", queue_pairs, "--wire", "loop",
-			       "--stats-file", NULL, NULL };
+			       "--stats-file", NULL, extra, NULL };
 
 	r->dir = g_dir_make_tmp("ifcvf-dp-XXXXXX", &error);
 	g_assert_no_error(error);
@@ -78,6 +79,11 @@ static Rig *rig_new(const char *queue_pairs)
 	args[7] = r->stats;
 	r->emu = test_emu_start(args);
 	return r;
+}
+
+static Rig *rig_new(const char *queue_pairs)
+{
+	return rig_new_with(queue_pairs, NULL);
 }
 
 /* one port on the rig's emulator, with @extra keys (",client") */
@@ -356,6 +362,44 @@ static void test_sigterm_while_running(void)
 	dp_proc_stop(tp, 30);
 }
 
+/* SIGTERM while a frontend uses fewer queue pairs than it set up, on a plain
+ * virtio function: DPDK never marked that device running, so unregistering
+ * its socket destroys it (and unmaps guest memory) without a destroy_device
+ * callback. The helper must have stopped the datapath before: exit 0, every
+ * DMA map and queue gone, the stop said in one line. */
+static void test_sigterm_fewer_queues(void)
+{
+	g_autoptr(Rig) r = rig_new_with("4", "--virtio-function");
+	g_autofree char *vdev = g_strdup_printf("path=%s,queues=4", r->socket);
+	g_autoptr(DpProc) tp = NULL;
+	g_autofree char *line = running_line(4, 8);
+	g_autofree char *log = NULL;
+	DpEmuStats e;
+	int status;
+
+	rig_start_helper(r, ",generic-virtio=1,sw-live-migration=1");
+	tp = dp_testpmd_start(r->dir, "tsf", vdev, 2, TRUE);
+	dp_proc_wait_log(r->helper, line, 0, 60);
+	dp_proc_send(tp, "start tx_first");
+	status = dp_proc_stop(r->helper, 30);
+	log = dp_proc_log(r->helper);
+	g_test_message("helper log:\n%s", log);
+	g_test_message("helper wait status 0x%x", status);
+	g_assert_false(WIFSIGNALED(status));
+	g_assert_true(WIFEXITED(status));
+	g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+	g_assert_nonnull(strstr(log, "vhost.sock): stopped: the helper is shutting down"));
+	/* the helper's last word */
+	g_assert_true(g_str_has_suffix(log, ": stopped\n"));
+	g_assert_false(g_file_test(r->socket, G_FILE_TEST_EXISTS));
+	/* the VF was let go: no DMA map, no queue left enabled */
+	dp_emu_stats(r->emu, r->stats, &e);
+	g_assert_cmpuint(e.dma_maps, ==, 0);
+	g_assert_cmpuint(e.enabled, ==, 0);
+	dp_proc_free(g_steal_pointer(&r->helper));
+	dp_proc_stop(tp, 30);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -364,5 +408,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/datapath/testpmd/client-mode", test_client_mode);
 	g_test_add_func("/datapath/testpmd/bad-frontends", test_bad_frontends);
 	g_test_add_func("/datapath/testpmd/sigterm-while-running", test_sigterm_while_running);
+	g_test_add_func("/datapath/testpmd/sigterm-fewer-queues", test_sigterm_fewer_queues);
 	return g_test_run();
 }

@@ -30,7 +30,17 @@
  * has no per-queue stop and restarts its rings at 0: the helper resets it
  * and relays every vring with translated indices, stays relayed after a
  * rollback (unlogged), and a destination on such a function resumes at the
- * source's indices through the same translation. */
+ * source's indices through the same translation.
+ *
+ * /migration/fault/... break the emulated VF in the middle of a migration
+ * (ifcvf-emu --fault): a log that cannot be DMA-mapped again (a new log
+ * while logging: the port fails, its queues never resume unlogged; LOG_ALL
+ * again after a cancelled migration: refused, the frontend told in the
+ * REPLY_ACK, the port runs on directly) and a queue that never stops (at
+ * GET_VRING_BASE, at a new log, at the software switch: the VF is reset and
+ * each vring's state is its used index). Each checks the port's state and
+ * reason in the helper's log, that GET_VRING_BASE returns exactly the used
+ * index in guest memory, and exact logging of what the VF wrote. */
 #include <json-glib/json-glib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -82,6 +92,7 @@ typedef struct {
 	 * no per-queue stop, rings restart at 0; the helper relays it with
 	 * translated indices, also to resume at the destination */
 	gboolean virtio_function;
+	const char *fault;    /* ifcvf-emu --fault KIND, or NULL */
 } Params;
 
 /* one VF + helper, the "host" */
@@ -154,7 +165,7 @@ static Host *host_start(const Params *prm, uint32_t stream, unsigned frames, con
 	g_autofree char *wire = g_strdup_printf("gen:pps=1000,size=%u,stream=%u,count=%u", FRAME,
 						stream, frames);
 	const char *emu_args[] = { "--type", "net", "--wire", wire, "--rx-fifo", "8192",
-				   "--stats-file", NULL, NULL, NULL };
+				   "--stats-file", NULL, NULL, NULL, NULL, NULL };
 	const char *port_options = opt_port_options;
 	g_autofree char *spec = NULL;
 	const char *specs[2] = { NULL, NULL };
@@ -169,6 +180,12 @@ static Host *host_start(const Params *prm, uint32_t stream, unsigned frames, con
 	if (prm->virtio_function && !opt_device) {
 		emu_args[8] = "--virtio-function";
 		port_options = "generic-virtio=1";
+	}
+	if (prm->fault) {
+		unsigned at = emu_args[8] ? 9 : 8;
+
+		emu_args[at] = "--fault";
+		emu_args[at + 1] = prm->fault;
 	}
 	h->stream = stream;
 	h->frames = frames;
@@ -768,6 +785,148 @@ static void run_migration(gconstpointer data)
 	g_free(g);
 }
 
+/* ---- device faults in the middle of a migration ---- */
+
+typedef enum {
+	FAULT_NEW_LOG,       /* a new log (SET_LOG_BASE) while the VF logs */
+	FAULT_SECOND_SWITCH, /* LOG_ALL again after a cancelled migration */
+	FAULT_STOP,          /* GET_VRING_BASE while logging */
+	FAULT_SW_SWITCH,     /* LOG_ALL in sw mode (each vring stopped, relayed) */
+} FaultStep;
+
+typedef struct {
+	Params prm;
+	FaultStep step;
+	const char *expect;  /* what the helper must log for the port */
+} FaultCase;
+
+/* more frames than any case takes: the rest wait in the RX FIFO */
+#define FAULT_FRAMES (4 * BIG + 4 * BURST)
+
+/* After a fault: GET_VRING_BASE hands back exactly where the VF stopped
+ * (never an index of its own, never the old base), every page the device
+ * wrote while LOG_ALL was on is in the log, and the helper exits cleanly. */
+static void fault_stop_and_check(Guest *g, Host *h, const char *expect)
+{
+	uint32_t rx_base, tx_base;
+	struct cerr ce = { 0 };
+
+	check(vu_frontend_get_vring_base(&g->fe, 0, &rx_base, &ce), &ce, "GET_VRING_BASE 0");
+	check(vu_frontend_get_vring_base(&g->fe, 1, &tx_base, &ce), &ce, "GET_VRING_BASE 1");
+	if (expect)
+		host_expect_log(h, expect);
+	host_expect_log(h, "stopped: the frontend stopped the device");
+	g_test_message("GET_VRING_BASE: RX %u (used idx %u), TX %u (used idx %u)", rx_base,
+		       g->rx.used->idx, tx_base, g->tx.used->idx);
+	g_assert_cmpuint(rx_base, ==, __atomic_load_n(&g->rx.used->idx, __ATOMIC_ACQUIRE));
+	g_assert_cmpuint(tx_base, ==, g->tx.used->idx);
+	while (guest_reap_one(g, g->logging))
+		;
+	g_assert_cmpuint(rx_base, ==, g->rx.last_used);
+	if (g->logging) {
+		used_ring_pages(g, &g->rx, g->expect);
+		used_ring_pages(g, &g->tx, g->expect);
+		guest_check_log(g, TRUE, "GET_VRING_BASE");
+	}
+	vu_frontend_close(&g->fe);
+	g->fe_open = FALSE;
+	host_stop(h);
+}
+
+static void run_fault(gconstpointer data)
+{
+	const FaultCase *fc = data;
+	Guest *g = g_new0(Guest, 1);
+	struct cerr ce = { 0 };
+	Host *src;
+	int r;
+
+	guest_init(g, &fc->prm);
+	src = host_start(&fc->prm, 0, FAULT_FRAMES, "source");
+	guest_connect(g, src, 0, 0);
+	guest_new_log(g);
+	burst_unlogged(g, "direct");
+
+	switch (fc->step) {
+	case FAULT_SW_SWITCH:
+		/* RX does not stop: the switch is refused, and the frontend
+		 * is told (QEMU aborts the migration) */
+		burst_reset(g);
+		guest_post(g, BIG);
+		guest_reap(g, BIG, FALSE);
+		r = vu_frontend_set_features(&g->fe, g->features | 1ull << F_LOG_ALL, &ce);
+		g_test_message("SET_FEATURES (LOG_ALL): %d %s", r, ce.msg);
+		g_assert_cmpint(r, <, 0);
+		g_assert_nonnull(strstr(ce.msg, "the backend refused request 2"));
+		host_expect_log(src, fc->expect);
+		/* QEMU takes LOG_ALL back when it aborts */
+		guest_set_features(g, FALSE);
+		break;
+	case FAULT_SECOND_SWITCH:
+		burst_switch(g, src, TRUE, "switch on");
+		burst_logged(g, "logging");
+		burst_switch(g, src, FALSE, "rollback");
+		vu_frontend_log_clear(&g->fe);
+		/* the log cannot be mapped again: LOG_ALL is refused, the
+		 * frontend is told, the port runs on directly */
+		r = vu_frontend_set_features(&g->fe, g->features | 1ull << F_LOG_ALL, &ce);
+		g_test_message("SET_FEATURES (LOG_ALL): %d %s", r, ce.msg);
+		g_assert_cmpint(r, <, 0);
+		g_assert_nonnull(strstr(ce.msg, "the backend refused request 2"));
+		host_expect_log(src, fc->expect);
+		guest_set_features(g, FALSE);
+		burst_unlogged(g, "direct after the refusal");
+		break;
+	case FAULT_NEW_LOG:
+		burst_switch(g, src, TRUE, "switch on");
+		burst_logged(g, "logging");
+		/* the VF must not run on unlogged: the port fails */
+		guest_new_log(g);
+		host_expect_log(src, fc->expect);
+		/* buffers posted now may be filled only if logged */
+		burst_reset(g);
+		guest_post(g, BURST);
+		break;
+	case FAULT_STOP:
+		burst_switch(g, src, TRUE, "switch on");
+		burst_logged(g, "logging");
+		/* stop and copy: RX does not stop when told */
+		burst_reset(g);
+		guest_post(g, BURST);
+		guest_reap(g, BURST / 2, TRUE);
+		break;
+	}
+	fault_stop_and_check(g, src, fc->step == FAULT_STOP ? fc->expect : NULL);
+	guest_fini(g);
+	g_free(g);
+}
+
+static const FaultCase fault_new_log = {
+	.prm = { .mode = MODE_HW, .fault = "dma-map-log" },
+	.step = FAULT_NEW_LOG,
+	.expect = "failed: cannot log into the new dirty log (SET_LOG_BASE): cannot DMA-map the dirty log",
+};
+static const FaultCase fault_second_switch = {
+	.prm = { .mode = MODE_HW, .fault = "dma-map-log" },
+	.step = FAULT_SECOND_SWITCH,
+	.expect = "running: cannot DMA-map the dirty log",
+};
+static const FaultCase fault_stop = {
+	.prm = { .mode = MODE_HW, .fault = "queue-no-stop=0" },
+	.step = FAULT_STOP,
+	.expect = "running: queue 0 did not stop within 100 ms: the VF was reset",
+};
+static const FaultCase fault_new_log_no_stop = {
+	.prm = { .mode = MODE_HW, .fault = "queue-no-stop=0" },
+	.step = FAULT_NEW_LOG,
+	.expect = "failed: queue 0 did not stop within 100 ms",
+};
+static const FaultCase fault_sw_switch_no_stop = {
+	.prm = { .mode = MODE_SW, .fault = "queue-no-stop=0" },
+	.step = FAULT_SW_SWITCH,
+	.expect = "failed: queue 0 did not stop within 100 ms",
+};
+
 static const Params hw = { .mode = MODE_HW };
 static const Params hw_event_idx = { .mode = MODE_HW, .event_idx = TRUE, .napi = TRUE };
 static const Params sw = { .mode = MODE_SW };
@@ -818,5 +977,13 @@ int main(int argc, char **argv)
 	g_test_add_data_func("/migration/sw/virtio-function", &sw_virtio_function, run_migration);
 	g_test_add_data_func("/migration/sw/virtio-function/event-idx", &sw_virtio_function_napi,
 			     run_migration);
+	g_test_add_data_func("/migration/fault/dma-map-log/new-log", &fault_new_log, run_fault);
+	g_test_add_data_func("/migration/fault/dma-map-log/second-switch", &fault_second_switch,
+			     run_fault);
+	g_test_add_data_func("/migration/fault/queue-no-stop/stop", &fault_stop, run_fault);
+	g_test_add_data_func("/migration/fault/queue-no-stop/new-log", &fault_new_log_no_stop,
+			     run_fault);
+	g_test_add_data_func("/migration/fault/queue-no-stop/sw-switch", &fault_sw_switch_no_stop,
+			     run_fault);
 	return g_test_run();
 }

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "emu-wire.h"
 #include "ifcvf-regs.h"
@@ -149,6 +150,21 @@ void emu_device_client_gone(struct emu_device *dev)
 		emu_net_client(&dev->net, false);
 	emu_dma_clear(&dev->dma);
 	emu_irq_clear(&dev->irq);
+}
+
+int emu_device_dma_map(struct emu_device *dev, uint64_t iova, uint64_t size, uint32_t prot,
+		       int fd, uint64_t fd_offset, struct cerr *e)
+{
+	const struct emu_lm *lm = &dev->virtio.lm;
+	uint64_t log_base = (uint64_t)lm->base_hi << 32 | lm->base_lo;
+
+	if (dev->cfg->faults.dma_map_log && lm->present && log_base && iova == log_base) {
+		if (fd >= 0)
+			close(fd);
+		return cerr_set(e, EPERM, "DMA map at the log base 0x%llx refused (--fault dma-map-log)",
+				(unsigned long long)iova);
+	}
+	return emu_dma_add(&dev->dma, iova, size, prot, fd, fd_offset, e);
 }
 
 int emu_device_dma_unmap(struct emu_device *dev, uint64_t iova, uint64_t size, bool all,

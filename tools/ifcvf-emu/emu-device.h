@@ -65,6 +65,11 @@ void emu_device_client_new(struct emu_device *dev);
 /* The client disconnected: unmap its DMA, close its eventfds. */
 void emu_device_client_gone(struct emu_device *dev);
 
+/* DMA_MAP: @fd is consumed (emu_dma_add()). With --fault dma-map-log, a
+ * map at the IOVA the BAR4 log base registers hold is refused. */
+int emu_device_dma_map(struct emu_device *dev, uint64_t iova, uint64_t size, uint32_t prot,
+		       int fd, uint64_t fd_offset, struct cerr *e);
+
 /* DMA_UNMAP: the device finishes its writes before a mapping goes. */
 int emu_device_dma_unmap(struct emu_device *dev, uint64_t iova, uint64_t size, bool all,
 			 struct cerr *e);

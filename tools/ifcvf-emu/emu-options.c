@@ -58,6 +58,12 @@ static const char help_text[] =
 	"                           as in QEMU's virtio-pci); 6..255 only claim it\n"
 	"      slow-dma-map=MS      every DMA_MAP is answered MS (1..60000) ms late,\n"
 	"                           the whole emulator waiting, after a line on stderr\n"
+	"      dma-map-log          a DMA map at the IOVA the BAR4 log base registers\n"
+	"                           hold is refused (EPERM): dirty logging starts\n"
+	"                           once, then its log cannot be mapped there again\n"
+	"                           (a new log, a second migration)\n"
+	"      queue-no-stop=Q      queue_enable=0 on queue Q is ignored: the queue\n"
+	"                           runs on and reads enabled until a reset\n"
 	"  --wire KIND            net: what the VF is cabled to (default loop):\n"
 	"      loop                 frames sent on TX of pair k come back on RX of pair k\n"
 	"      tap:IFNAME           a Linux TAP device (created, or attached when it\n"
@@ -225,6 +231,13 @@ static int parse_fault(const char *s, struct emu_faults *f, struct cerr *e)
 		if (parse_number("--fault slow-dma-map", s + 13, 1, 60000, &v, e) < 0)
 			return -EINVAL;
 		f->slow_dma_map_ms = (unsigned)v;
+	} else if (!strcmp(s, "dma-map-log")) {
+		f->dma_map_log = true;
+	} else if (!strncmp(s, "queue-no-stop=", 14)) {
+		if (parse_number("--fault queue-no-stop", s + 14, 0, EMU_MAX_VRINGS - 1, &v, e) < 0)
+			return -EINVAL;
+		f->queue_no_stop_set = true;
+		f->queue_no_stop = (unsigned)v;
 	} else {
 		return cerr_set(e, EINVAL, "--fault: unknown kind '%s' (see --help)", s);
 	}

@@ -37,6 +37,10 @@ struct emu_faults {
 	bool cap_bar_set;         /* virtio caps name cap_bar */
 	unsigned cap_bar;
 	unsigned slow_dma_map_ms; /* every DMA_MAP holds the emulator this long */
+	/* for the helper's live-migration error paths */
+	bool dma_map_log;         /* a DMA map at the BAR4 log base is refused */
+	bool queue_no_stop_set;   /* queue_enable=0 on queue_no_stop is ignored */
+	unsigned queue_no_stop;
 };
 
 /* --wire KIND: where the frames of a net VF go and come from */

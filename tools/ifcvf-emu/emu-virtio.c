@@ -78,6 +78,7 @@ void emu_virtio_init(struct emu_virtio *v, const struct emu_config *cfg,
 	v->device_features = cfg->type == EMU_TYPE_NET ? net_features(cfg) : blk_features(cfg);
 	v->verbose = cfg->verbose;
 	v->virtio_function = cfg->virtio_function;
+	v->no_stop_queue = cfg->faults.queue_no_stop_set ? (int)cfg->faults.queue_no_stop : -1;
 	v->lm.present = layout->lm_bar >= 0;
 	build_devcfg(v, cfg);
 	emu_virtio_reset(v);
@@ -266,6 +267,9 @@ static void queue_set(struct emu_virtio *v, struct emu_vq *vq, unsigned off, uin
 	case VIRTIO_COMMON_Q_ENABLE:
 		if (val == 1)
 			queue_enable(v, v->queue_select);
+		else if (val == 0 && (int)v->queue_select == v->no_stop_queue)
+			/* --fault queue-no-stop: a queue that never quiesces */
+			return;
 		else if (val == 0 && v->virtio_function && vq->enabled)
 			driver_error(v, v->queue_select,
 				     "queue_enable=0 on an enabled queue: a virtio 1.x function "

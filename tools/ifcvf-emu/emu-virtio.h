@@ -81,6 +81,7 @@ struct emu_virtio {
 	uint8_t isr;
 	bool verbose;
 	bool virtio_function;        /* --virtio-function: not an IFCVF */
+	int no_stop_queue;           /* --fault queue-no-stop=Q, -1: none */
 	uint8_t devcfg[EMU_DEVICE_WINDOW];
 	struct emu_vq vq[EMU_MAX_VRINGS];
 	struct emu_lm lm;

@@ -350,7 +350,7 @@ static int h_dma_map(struct vfu_conn *c, struct vfu_msg *m, size_t *rlen, struct
 		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 			;
 	}
-	return emu_dma_add(&c->dev->dma, d.address, d.size, d.flags, fd, d.offset, e);
+	return emu_device_dma_map(c->dev, d.address, d.size, d.flags, fd, d.offset, e);
 }
 
 static int h_dma_unmap(struct vfu_conn *c, struct vfu_msg *m, size_t *rlen, struct cerr *e)
