@@ -32,6 +32,8 @@
 #define IRQ_SET_DATA_EVENTFD 0x4u
 #define IRQ_SET_ACTION_TRIGGER 0x20u
 #define DMA_RW (VFU_DMA_FLAG_READ | VFU_DMA_FLAG_WRITE)
+#define RING_IOVA 0x100000u
+#define RING_BYTES 0x4000u
 
 /* ---- a raw client ---- */
 
@@ -332,6 +334,38 @@ static void test_irq_made_blocking_again(void)
 	test_emu_stop(emu);
 }
 
+/* The same from the datapath: the config vector's eventfd is made blocking
+ * and full, and a queue whose rings are not mapped stops with a device
+ * error, which raises the config vector after the request was answered.
+ * The client is dropped. */
+static void test_irq_made_blocking_datapath(void)
+{
+	TestEmu *emu = test_emu_start(NULL);
+	g_autoptr(Client) c = client_connect(emu->socket);
+	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int r;
+	Dev d;
+
+	g_assert_cmpint(efd, >=, 0);
+	client_version(c);
+	dev_init(&d, c);
+	g_assert_cmpint(set_irqs(c, IRQ_SET_DATA_EVENTFD | IRQ_SET_ACTION_TRIGGER, 0, 1, &efd, 1),
+			==, 0);
+	g_assert_cmpint(cwr(&d, VIRTIO_COMMON_MSIX, 2, 0), ==, 0);
+	g_assert_cmpint(fcntl(efd, F_SETFL, 0), ==, 0);
+	g_assert_cmpint(eventfd_write(efd, 0xfffffffffffffffeull), ==, 0);
+	/* nothing is DMA-mapped: the queue faults once it runs (a kick) */
+	r = start_queue(&d, 1, RING_IOVA);
+	g_assert_true(r == 0 || r == EIO);
+	if (r == 0)
+		kick_nowait(&d, doorbell_offset(&d), 1);
+	g_assert_true(peer_closed(c->fd, REPLY_TIMEOUT_MS));
+	close(efd);
+	g_clear_pointer(&c, client_free);
+	assert_next_client_served(emu, REPLY_TIMEOUT_MS);
+	test_emu_stop(emu);
+}
+
 /* Only eventfds are interrupt fds: a pipe (which blocks when full) or a
  * plain file is refused with EINVAL, and the client may go on. */
 static void test_irq_not_an_eventfd(void)
@@ -441,9 +475,6 @@ static void test_stalled_reader_dropped(void)
 }
 
 /* ---- DMA ---- */
-
-#define RING_IOVA 0x100000u
-#define RING_BYTES 0x4000u
 
 static int ring_memfd(void)
 {
@@ -643,6 +674,8 @@ int main(int argc, char **argv)
 			test_irq_saturated_eventfd);
 	g_test_add_func("/ifcvf-helper/emu-hostile/irq/made-blocking-again",
 			test_irq_made_blocking_again);
+	g_test_add_func("/ifcvf-helper/emu-hostile/irq/made-blocking-datapath",
+			test_irq_made_blocking_datapath);
 	g_test_add_func("/ifcvf-helper/emu-hostile/irq/not-an-eventfd", test_irq_not_an_eventfd);
 	g_test_add_func("/ifcvf-helper/emu-hostile/send/stalled-reader-sigterm",
 			test_stalled_reader_sigterm);
