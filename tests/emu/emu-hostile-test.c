@@ -434,6 +434,9 @@ static void stall_emulator(Client *c)
 			part = (part + (size_t)n) % sizeof(msg);
 			continue;
 		}
+		/* dropped already (a very slow run): stuck it was */
+		if (errno == EPIPE || errno == ECONNRESET)
+			return;
 		g_assert_cmpint(errno, ==, EAGAIN);
 		if (poll(&p, 1, 1000) == 0)
 			return;
