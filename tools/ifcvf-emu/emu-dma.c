@@ -34,17 +34,27 @@ static unsigned first_ending_after(const struct emu_dma *dma, uint64_t iova)
 	return lo;
 }
 
+/* The granule the fd is mapped in: the page size, or the huge page size of
+ * a hugetlbfs file (its st_blksize), which mmap() and munmap() of it need. */
+static uint64_t map_granule(const struct stat *st)
+{
+	uint64_t pg = (uint64_t)sysconf(_SC_PAGESIZE), bs = (uint64_t)st->st_blksize;
+
+	if (bs > pg && bs <= (1ull << 30) && !(bs & (bs - 1)))
+		return bs;
+	return pg;
+}
+
 static int map_fd(struct emu_dma_map *m, int fd, struct cerr *e)
 {
-	long pg = sysconf(_SC_PAGESIZE);
-	uint64_t start = m->fd_offset & ~(uint64_t)(pg - 1);
-	uint64_t len = m->fd_offset - start + m->size;
+	uint64_t pg, start, len;
 	int prot = 0;
 	struct stat st;
 	void *p;
 
-	/* touching a shared mapping past the end of its file kills us with
-	 * SIGBUS, so refuse a range the file does not cover right now */
+	/* touching a shared mapping past the end of its file raises SIGBUS, so
+	 * refuse a range the file does not cover now; a file shrunk later is
+	 * emu-dma-guard.h's business */
 	if (fstat(fd, &st) < 0)
 		return cerr_set(e, errno, "cannot stat the DMA fd: %s", strerror(errno));
 	if (S_ISREG(st.st_mode) && (m->fd_offset > (uint64_t)st.st_size ||
@@ -54,8 +64,10 @@ static int map_fd(struct emu_dma_map *m, int fd, struct cerr *e)
 				"the file (0x%llx bytes)",
 				(unsigned long long)m->fd_offset, (unsigned long long)m->size,
 				(unsigned long long)st.st_size);
-	len = (len + (uint64_t)pg - 1) & ~(uint64_t)(pg - 1);
-	if (len > SIZE_MAX)
+	pg = map_granule(&st);
+	start = m->fd_offset & ~(pg - 1);
+	len = (m->fd_offset - start + m->size + pg - 1) & ~(pg - 1);
+	if (len > SIZE_MAX || start > (uint64_t)INT64_MAX)
 		return cerr_set(e, EINVAL, "DMA range too large");
 	if (m->prot & EMU_DMA_READ)
 		prot |= PROT_READ;
@@ -81,6 +93,19 @@ int emu_dma_add(struct emu_dma *dma, uint64_t iova, uint64_t size, uint32_t prot
 	if (size == 0 || iova + size < iova) {
 		r = cerr_set(e, EINVAL, "bad DMA range iova 0x%llx size 0x%llx",
 			     (unsigned long long)iova, (unsigned long long)size);
+		goto out;
+	}
+	/* the VERSION reply advertises 4 KiB pages only */
+	if ((iova | size | (fd >= 0 ? fd_offset : 0)) % EMU_DMA_PAGE) {
+		r = cerr_set(e, EINVAL,
+			     "DMA range iova 0x%llx size 0x%llx fd offset 0x%llx is not on %u-byte "
+			     "pages", (unsigned long long)iova, (unsigned long long)size,
+			     (unsigned long long)fd_offset, EMU_DMA_PAGE);
+		goto out;
+	}
+	if (size > EMU_DMA_MAX_MAP_SIZE) {
+		r = cerr_set(e, EINVAL, "DMA range of 0x%llx bytes is larger than the 0x%llx allowed",
+			     (unsigned long long)size, (unsigned long long)EMU_DMA_MAX_MAP_SIZE);
 		goto out;
 	}
 	if (fd >= 0 && fd_offset + size < fd_offset) {

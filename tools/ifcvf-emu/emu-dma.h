@@ -18,6 +18,11 @@
 
 /* Advertised as max_dma_maps in the VERSION reply. */
 #define EMU_DMA_MAX_MAPS 1024u
+/* Advertised as pgsizes: iova, size and fd offset of a map are multiples. */
+#define EMU_DMA_PAGE 4096u
+/* One map covers at most this (libvfio-user's bound, 8 TiB): more is no
+ * guest's memory, only a way to make lookups and sizes overflow. */
+#define EMU_DMA_MAX_MAP_SIZE (1ull << 43)
 
 #define EMU_DMA_READ 0x1u    /* the device may read (VFU_DMA_FLAG_READ) */
 #define EMU_DMA_WRITE 0x2u   /* the device may write (VFU_DMA_FLAG_WRITE) */
@@ -43,7 +48,9 @@ struct emu_dma {
 void emu_dma_init(struct emu_dma *dma);
 
 /* Add [iova, iova+size). @fd (or -1 for message-based) is always consumed:
- * mapped and closed, or closed on failure. Overlap gives -EEXIST. */
+ * mapped and closed, or closed on failure. Overlap gives -EEXIST; a range
+ * off EMU_DMA_PAGE pages, larger than EMU_DMA_MAX_MAP_SIZE, wrapping, or
+ * past the end of the fd's file gives -EINVAL. */
 int emu_dma_add(struct emu_dma *dma, uint64_t iova, uint64_t size, uint32_t prot, int fd,
 		uint64_t fd_offset, struct cerr *e);
 

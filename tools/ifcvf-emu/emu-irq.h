@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 
+#include "cerr.h"
 #include "emu-layout.h"
 
 struct emu_irq {
@@ -19,8 +20,15 @@ struct emu_irq {
 
 void emu_irq_init(struct emu_irq *irq, unsigned n);
 
+/* Accept @fd (the client's, for @vector) as an interrupt fd: it must be an
+ * eventfd, and it is made non-blocking so that raising a vector never waits
+ * (a counter at its maximum would block a write until someone reads).
+ * -EINVAL otherwise. */
+int emu_irq_check_fd(int fd, unsigned vector, struct cerr *e);
+
 /* Bind vectors start..start+count-1 to @fds, taking ownership of them and
- * closing whatever was bound before. The range was validated by the caller. */
+ * closing whatever was bound before. The range was validated by the caller,
+ * and each fd by emu_irq_check_fd(). */
 void emu_irq_assign(struct emu_irq *irq, unsigned start, unsigned count, const int *fds);
 
 /* Unbind (and close) a range, or every vector. */
@@ -28,7 +36,9 @@ void emu_irq_unassign(struct emu_irq *irq, unsigned start, unsigned count);
 void emu_irq_clear(struct emu_irq *irq);
 
 /* Raise @vector. Returns 0, -ENOENT when nothing is bound to it (counted as
- * lost), -EINVAL for a vector outside the table (0xFFFF included). */
+ * lost), -EINVAL for a vector outside the table (0xFFFF included), -EINTR
+ * when the write blocked and was interrupted (emu_stall_take() says so to
+ * the loop, which drops the client). */
 int emu_irq_trigger(struct emu_irq *irq, unsigned vector);
 
 unsigned emu_irq_bound(const struct emu_irq *irq);

@@ -2,11 +2,16 @@
  *
  * This file: options, signals, the listening socket, the event loop and the
  * counters. One client is served at a time; others wait in the listen
- * backlog. Everything runs on one thread: signals arrive through a signalfd,
- * the wire's fds and timers sit in the same epoll set, and the datapath runs
- * one bounded burst per busy queue between two rounds of events (without
- * sleeping while a queue has work), so a register read waits at most one
- * round of bursts. */
+ * backlog. Everything runs on one thread (emu-stall.h's watchdog only
+ * signals it): signals arrive through a signalfd, the wire's fds and timers
+ * sit in the same epoll set, and the datapath runs one bounded burst per
+ * busy queue between two rounds of events (without sleeping while a queue
+ * has work), so a register read waits at most one round of bursts.
+ * Nothing waits on the client without a bound: replies are sent without
+ * blocking and given up after a timeout or on SIGTERM (vfu-server.c),
+ * eventfds are non-blocking (emu-irq.c) and a write the client still makes
+ * block is interrupted (emu-stall.h), and guest memory the client takes
+ * away drops the client instead of killing us (emu-dma-guard.h). */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -22,6 +27,8 @@
 
 #include "cerr.h"
 #include "emu-device.h"
+#include "emu-dma-guard.h"
+#include "emu-stall.h"
 #include "emu-options.h"
 #include "emu-loop.h"
 #include "emu-wire.h"
@@ -114,6 +121,7 @@ fail:
 
 static void listen_ready(void *opaque, uint32_t events);
 static void client_ready(void *opaque, uint32_t events);
+static bool stop_requested(void *opaque);
 
 static void print_counters(const struct emu_server *s)
 {
@@ -156,6 +164,7 @@ static void accept_client(struct emu_server *s)
 		fprintf(stderr, "ifcvf-emu: %s\n", e.msg);
 		return;
 	}
+	vfu_conn_watch_stop(&s->conn, s->signal_fd, stop_requested, s);
 	if (emu_loop_add(&s->loop, &s->client_watch, fd, EPOLLIN, client_ready, s) < 0) {
 		fprintf(stderr, "ifcvf-emu: cannot watch the client socket\n");
 		vfu_conn_close(&s->conn);
@@ -217,6 +226,16 @@ static void signal_ready(void *opaque, uint32_t events)
 	s->quit = true;
 }
 
+/* A signal came while a reply waits for a client that does not read:
+ * handle it there; give the reply up only to stop. */
+static bool stop_requested(void *opaque)
+{
+	struct emu_server *s = opaque;
+
+	signal_ready(s, 0);
+	return s->quit;
+}
+
 static void listen_ready(void *opaque, uint32_t events)
 {
 	struct emu_server *s = opaque;
@@ -234,6 +253,28 @@ static void client_ready(void *opaque, uint32_t events)
 	(void)events;
 	if (s->connected && vfu_conn_serve(&s->conn, &e) < 0)
 		drop_client(s, &e);
+}
+
+/* Outside a request (the datapath, a wire event), guest memory vanished
+ * under the device or an interrupt's eventfd blocked: the client that did
+ * it goes. */
+static void check_client_faults(struct emu_server *s)
+{
+	struct cerr why = { 0 };
+	uint64_t iova;
+
+	if (emu_dma_guard_take(&iova))
+		cerr_set(&why, EFAULT, "the client's memory at IOVA 0x%" PRIx64 " is gone (its "
+			 "file shrank after DMA_MAP)", iova);
+	else if (emu_stall_take())
+		cerr_set(&why, EIO, "an interrupt's eventfd was made blocking by the client and "
+			 "left full");
+	else
+		return;
+	if (!s->connected)
+		return;
+	s->stats.dropped++;
+	drop_client(s, &why);
 }
 
 static int run(struct emu_server *s)
@@ -256,8 +297,10 @@ static int run(struct emu_server *s)
 			/* an earlier handler of this round may have dropped it */
 			if (w->fd >= 0)
 				w->fn(w->opaque, ev[i].events);
+			check_client_faults(s);
 		}
 		busy = s->dev.virtio.net ? emu_net_run(&s->dev.net) : false;
+		check_client_faults(s);
 	}
 	return 0;
 }
@@ -274,6 +317,8 @@ static int setup(struct emu_server *s, struct cerr *e)
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
 		return cerr_set(e, errno, "sigprocmask: %s", strerror(errno));
 	signal(SIGPIPE, SIG_IGN);
+	if (emu_dma_guard_install(&s->dev.dma, e) < 0 || emu_stall_start(e) < 0)
+		return -e->code;
 	s->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (s->signal_fd < 0)
 		return cerr_set(e, errno, "signalfd: %s", strerror(errno));
@@ -312,6 +357,7 @@ static void teardown(struct emu_server *s)
 	if (s->signal_fd >= 0)
 		close(s->signal_fd);
 	emu_device_fini(&s->dev);
+	emu_stall_stop();
 }
 
 int main(int argc, char **argv)

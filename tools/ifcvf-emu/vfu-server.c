@@ -3,13 +3,19 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "emu-dma-guard.h"
 #include "emu-dma.h"
+#include "emu-stall.h"
+#include "vfio-user-caps.h"
 #include "vfio-user-wire.h"
 
 #define VFIO_DEVICE_FLAGS_RESET 0x1u
@@ -42,6 +48,7 @@ int vfu_conn_open(struct vfu_conn *c, int fd, struct emu_device *dev,
 	c->verbose = verbose;
 	c->client_max_xfer = VFU_MAX_DATA_XFER;
 	c->client_max_fds = 1;   /* the spec's default when the client says nothing */
+	c->stop_fd = -1;
 	c->rbuf = malloc(REPLY_BUF_SIZE);
 	if (!c->rbuf) {
 		close(fd);
@@ -51,6 +58,13 @@ int vfu_conn_open(struct vfu_conn *c, int fd, struct emu_device *dev,
 	stats->clients++;
 	emu_device_client_new(dev);
 	return 0;
+}
+
+void vfu_conn_watch_stop(struct vfu_conn *c, int fd, bool (*fn)(void *opaque), void *opaque)
+{
+	c->stop_fd = fd;
+	c->stop_fn = fn;
+	c->stop_opaque = opaque;
 }
 
 void vfu_conn_close(struct vfu_conn *c)
@@ -65,35 +79,22 @@ void vfu_conn_close(struct vfu_conn *c)
 
 /* ---- VERSION ---- */
 
-/* The number after "key": in a JSON text, or @def when the key is absent.
- * Enough for the flat numeric capabilities we read; the rest is ignored. */
-static uint64_t json_number(const char *json, const char *key, uint64_t def)
+static uint64_t min_u64(uint64_t a, uint64_t b)
 {
-	char quoted[64];
-	const char *p;
-	char *end;
-	unsigned long long v;
-
-	snprintf(quoted, sizeof(quoted), "\"%s\"", key);
-	p = strstr(json, quoted);
-	if (!p)
-		return def;
-	p += strlen(quoted);
-	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-		p++;
-	if (*p++ != ':')
-		return def;
-	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-		p++;
-	v = strtoull(p, &end, 10);
-	return end == p ? def : v;
+	return a < b ? a : b;
 }
 
+/* The client's capabilities are parsed by the strict reader the helper's
+ * client uses for a server's (src/vfio/vfio-user-caps.c); what it refuses
+ * (not JSON, a known key of the wrong type, negative or out of range) is
+ * EINVAL here, as libvfio-user answers. The reply names only the four
+ * capabilities the spec gives defaults for, each at most what the client
+ * proposed (or its default): never something it did not ask for. */
 static int h_version(struct vfu_conn *c, struct vfu_msg *m, size_t *rlen, struct cerr *e)
 {
 	const struct vfu_version *in = (const void *)m->payload;
 	struct vfu_version out = { .major = SERVER_MAJOR, .minor = SERVER_MINOR };
-	const char *json = "";
+	struct vfu_caps theirs, reply;
 	int n;
 
 	if (c->negotiated)
@@ -106,27 +107,33 @@ static int h_version(struct vfu_conn *c, struct vfu_msg *m, size_t *rlen, struct
 	if (in->major != SERVER_MAJOR)
 		return cerr_set(e, ENOTSUP, "client protocol major %u, this server speaks %u",
 				in->major, SERVER_MAJOR);
+	vfu_caps_defaults(&theirs);
 	if (m->payload_len > sizeof(*in)) {
 		const char *s = (const char *)m->payload + sizeof(*in);
 		size_t slen = m->payload_len - sizeof(*in);
+		struct cerr perr = { 0 };
 
 		if (s[slen - 1] != '\0' || memchr(s, '\0', slen) != s + slen - 1)
 			return cerr_set(e, EINVAL, "VERSION capabilities are not a NUL-terminated "
 					"string");
-		json = s;
-		while (*json == ' ' || *json == '\t' || *json == '\n' || *json == '\r')
-			json++;
-		if (*json != '{')
-			return cerr_set(e, EINVAL, "VERSION capabilities are not a JSON object");
+		if (vfu_caps_parse(s, &theirs, &perr) < 0)
+			return cerr_set(e, EINVAL, "VERSION: %s", perr.msg);
 	}
-	c->client_max_fds = (uint32_t)json_number(json, "max_msg_fds", 1);
-	c->client_max_xfer = json_number(json, "max_data_xfer_size", VFU_MAX_DATA_XFER);
+	reply.max_msg_fds = (uint32_t)min_u64(theirs.max_msg_fds, SERVER_MAX_MSG_FDS);
+	reply.max_data_xfer_size = min_u64(theirs.max_data_xfer_size, VFU_MAX_DATA_XFER);
+	reply.pgsizes = theirs.pgsizes & EMU_DMA_PAGE;
+	reply.max_dma_maps = (uint32_t)min_u64(theirs.max_dma_maps, EMU_DMA_MAX_MAPS);
+	if (!reply.pgsizes)
+		return cerr_set(e, EINVAL, "VERSION: the client's DMA page sizes 0x%llx do not "
+				"include the 0x%x this server maps",
+				(unsigned long long)theirs.pgsizes, EMU_DMA_PAGE);
+	c->client_max_fds = theirs.max_msg_fds;
+	c->client_max_xfer = theirs.max_data_xfer_size;
 	/* the reply's minor is min(client, ours); ours is 0 */
 	memcpy(c->rbuf, &out, sizeof(out));
-	n = snprintf((char *)c->rbuf + sizeof(out), REPLY_BUF_SIZE - sizeof(out),
-		     "{\"capabilities\":{\"max_msg_fds\":%u,\"max_data_xfer_size\":%u,"
-		     "\"pgsizes\":4096,\"max_dma_maps\":%u}}",
-		     SERVER_MAX_MSG_FDS, VFU_MAX_DATA_XFER, EMU_DMA_MAX_MAPS);
+	n = vfu_caps_format(&reply, (char *)c->rbuf + sizeof(out), REPLY_BUF_SIZE - sizeof(out));
+	if (n < 0)
+		return cerr_set(e, -n, "VERSION: cannot write the capabilities");
 	*rlen = sizeof(out) + (size_t)n + 1;
 	c->negotiated = true;
 	return 0;
@@ -268,6 +275,13 @@ static int h_set_irqs(struct vfu_conn *c, struct vfu_msg *m, size_t *rlen, struc
 	if (m->nfds != s.count)
 		return cerr_set(e, EINVAL, "DEVICE_SET_IRQS carries %u fds for %u vectors", m->nfds,
 				s.count);
+	/* all or nothing: check every fd before binding any */
+	for (unsigned i = 0; i < m->nfds; i++) {
+		int r = emu_irq_check_fd(m->fds[i], s.start + i, e);
+
+		if (r < 0)
+			return r;
+	}
 	emu_irq_assign(irq, s.start, s.count, m->fds);
 	/* the table owns them now */
 	for (unsigned i = 0; i < m->nfds; i++)
@@ -449,17 +463,95 @@ static void log_request(const struct vfu_conn *c, const struct vfu_msg *m)
 		h->msg_id, h->msg_size, m->nfds, h->flags & VFU_FLAG_NO_REPLY ? " (no reply)" : "");
 }
 
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait until the socket takes more, the deadline passes, or the emulator
+ * is told to stop (a client that does not read must not hold SIGTERM). */
+static int wait_writable(struct vfu_conn *c, long long deadline, struct cerr *e)
+{
+	for (;;) {
+		struct pollfd p[2] = { { .fd = c->fd, .events = POLLOUT },
+				       { .fd = c->stop_fd, .events = POLLIN } };
+		long long left = deadline - now_ms();
+		int r;
+
+		if (left <= 0)
+			return cerr_set(e, ETIMEDOUT, "the client took no reply for %d ms",
+					VFU_SERVER_SEND_TIMEOUT_MS);
+		r = poll(p, c->stop_fd >= 0 ? 2 : 1, (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return cerr_set(e, errno, "poll: %s", strerror(errno));
+		if ((p[1].revents & POLLIN) && c->stop_fn && c->stop_fn(c->stop_opaque))
+			return cerr_set(e, ECANCELED, "the emulator is stopping with a reply "
+					"the client has not taken");
+		/* room, or an error that the next send reports */
+		if (p[0].revents)
+			return 0;
+	}
+}
+
+/* Send all of @iov without ever blocking, within VFU_SERVER_SEND_TIMEOUT_MS.
+ * Replies carry no fds, so a partial send simply goes on. */
+static int send_all(struct vfu_conn *c, struct iovec *iov, int iovcnt, const char *what,
+		    struct cerr *e)
+{
+	long long deadline = now_ms() + VFU_SERVER_SEND_TIMEOUT_MS;
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)iovcnt };
+
+	while (mh.msg_iovlen) {
+		ssize_t n = sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+		int r;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno != EAGAIN)
+			return cerr_set(e, errno, "cannot send the %s reply: %s", what,
+					strerror(errno));
+		if (n < 0) {
+			r = wait_writable(c, deadline, e);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		while (n > 0 && mh.msg_iovlen) {
+			size_t take = (size_t)n < mh.msg_iov->iov_len ? (size_t)n
+								       : mh.msg_iov->iov_len;
+
+			mh.msg_iov->iov_base = (char *)mh.msg_iov->iov_base + take;
+			mh.msg_iov->iov_len -= take;
+			n -= (ssize_t)take;
+			if (mh.msg_iov->iov_len == 0) {
+				mh.msg_iov++;
+				mh.msg_iovlen--;
+			}
+		}
+	}
+	return 0;
+}
+
 static int send_reply(struct vfu_conn *c, const struct vfu_hdr *req, int err, size_t rlen,
 		      struct cerr *e)
 {
+	size_t len = err ? 0 : rlen;
 	struct vfu_hdr h = {
 		.msg_id = req->msg_id,
 		.command = req->command,
+		.msg_size = (uint32_t)(VFU_HDR_SIZE + len),
 		.flags = VFU_FLAG_TYPE_REPLY | (err ? VFU_FLAG_ERROR : 0),
 		.error = (uint32_t)err,
 	};
+	struct iovec iov[2] = { { .iov_base = &h, .iov_len = VFU_HDR_SIZE },
+				{ .iov_base = c->rbuf, .iov_len = len } };
 
-	return vfu_send(c->fd, &h, err ? NULL : c->rbuf, err ? 0 : rlen, NULL, 0, e);
+	return send_all(c, iov, len ? 2 : 1, vfu_command_name(req->command), e);
 }
 
 /* vfu_recv() refuses a message with more fds than it takes only after
@@ -475,7 +567,7 @@ int vfu_conn_serve(struct vfu_conn *c, struct cerr *e)
 	struct vfu_msg m = VFU_MSG_INIT;
 	struct cerr herr = { 0 };
 	size_t rlen = 0;
-	bool no_reply;
+	bool no_reply, fault = false;
 	int r;
 
 	r = vfu_recv(c->fd, &m, VFU_MAX_MSG_SIZE, VFU_SERVER_MSG_TIMEOUT_MS, e);
@@ -501,8 +593,24 @@ int vfu_conn_serve(struct vfu_conn *c, struct cerr *e)
 		r = cerr_set(&herr, EINVAL, "%s", e->msg);
 		cerr_clear(e);
 	} else {
+		uint64_t iova;
+
 		log_request(c, &m);
 		r = dispatch(c, &m, &rlen, &herr);
+		/* the request touched guest memory the client took away */
+		if (emu_dma_guard_take(&iova)) {
+			cerr_clear(&herr);
+			r = cerr_set(&herr, EFAULT, "%s found the client's memory at IOVA 0x%" PRIx64
+				     " gone (its file shrank after DMA_MAP)",
+				     vfu_command_name(m.hdr.command), iova);
+			fault = true;
+		} else if (emu_stall_take()) {
+			cerr_clear(&herr);
+			r = cerr_set(&herr, EIO, "%s raised an interrupt whose eventfd the client "
+				     "made blocking and let fill up",
+				     vfu_command_name(m.hdr.command));
+			fault = true;
+		}
 	}
 	if (r < 0) {
 		c->stats->errors++;
@@ -513,8 +621,14 @@ int vfu_conn_serve(struct vfu_conn *c, struct cerr *e)
 	/* never answer a No_reply request, not even with an error */
 	if (!no_reply && send_reply(c, &m.hdr, r < 0 ? -r : 0, rlen, e) < 0) {
 		vfu_msg_clear(&m);
+		c->stats->dropped++;
 		return -(e->code ? e->code : EIO);
 	}
 	vfu_msg_clear(&m);
+	/* answered; now the client goes */
+	if (fault) {
+		c->stats->dropped++;
+		return cerr_set(e, herr.code, "%s", herr.msg);
+	}
 	return 0;
 }
