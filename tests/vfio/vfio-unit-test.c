@@ -475,12 +475,15 @@ static void test_region_info_bad(void)
 	info_head(&in, 0xf, 32);
 	sparse_cap(&in, 32, 0, 2);
 	info_finish(&in);
-	put32(&in, 40, 1000);
-	expect_bad_info(&in, "claims 1000 areas");
+	put32(&in, 40, 60);
+	expect_bad_info(&in, "claims 60 areas, more than fit");
 
-	/* nr_areas that would overflow 32-bit arithmetic */
+	/* more areas than any device has, whatever the reply's size: the
+	 * count is refused before it sizes a walk */
+	put32(&in, 40, 65);
+	expect_bad_info(&in, "claims 65 areas, more than the 64 supported");
 	put32(&in, 40, 0x10000001);
-	expect_bad_info(&in, "more than fit");
+	expect_bad_info(&in, "claims 268435457 areas, more than the 64 supported");
 
 	/* the sparse cap itself cut off */
 	info_head(&in, 0xf, 32);
