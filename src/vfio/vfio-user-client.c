@@ -609,7 +609,7 @@ static int negotiate_version(struct vu_client *c, struct cerr *e)
 		const char *json = (const char *)m.payload + sizeof(v);
 
 		if (!memchr(json, '\0', m.payload_len - sizeof(v)))
-			r = cerr_set(e, EPROTO,
+			r = cerr_set(e, EINVAL,
 				     "VERSION: the server's capabilities are not NUL-terminated");
 		else if ((r = vfu_caps_parse(json, &caps, e)) < 0)
 			cerr_prefix(e, "VERSION");

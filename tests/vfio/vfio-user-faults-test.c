@@ -87,6 +87,9 @@ typedef struct {
 	GString *problems;        /* protocol violations by the client */
 } Server;
 
+/* the VERSION reply's JSON for FAULT_BAD_JSON */
+static const char *fault_json;
+
 /* ---- server plumbing ---- */
 
 static void send_reply(int conn, const struct vfu_msg *m, const void *payload, size_t len,
@@ -443,7 +446,7 @@ static gboolean handle_fault(Server *s, int conn, const struct vfu_msg *m)
 		reply_version(s, conn, m, 1, "{}");
 		return TRUE;
 	case FAULT_BAD_JSON:
-		reply_version(s, conn, m, 0, "{\"capabilities\":{\"max_msg_fds\":-1}}");
+		reply_version(s, conn, m, 0, fault_json);
 		return TRUE;
 	case FAULT_HUGE_REGIONS:
 	case FAULT_HUGE_IRQS:
@@ -730,8 +733,25 @@ static void test_bad_version(void)
 {
 	check_open_fault(FAULT_BAD_MAJOR, VFU_CMD_VERSION, -1, EPROTO,
 			 "VERSION: the server speaks protocol 1.0, not 0.x");
-	check_open_fault(FAULT_BAD_JSON, VFU_CMD_VERSION, -1, EPROTO,
-			 "VERSION: capabilities JSON: max_msg_fds is not a non-negative integer");
+	static const struct {
+		const char *json;
+		const char *cause;
+	} bad[] = {
+		{ "{\"capabilities\":{\"max_msg_fds\":-1}}",
+		  "VERSION: capabilities JSON: max_msg_fds is not a non-negative integer" },
+		{ "{garbage", "VERSION: capabilities JSON: expected a string at byte 1" },
+		{ "{\"capabilities\":{\"max_msg_fds\":100000}}",
+		  "VERSION: capabilities JSON: max_msg_fds 100000 is out of range 0..1024" },
+		{ "{\"capabilities\":{\"max_data_xfer_size\":\"big\"}}",
+		  "VERSION: capabilities JSON: max_data_xfer_size is not a number" },
+		{ "{\"capabilities\":{\"twin_socket\":{\"supported\":true,\"fd_index\":0}}}",
+		  "VERSION: capabilities JSON: twin_socket is supported in the reply, but the client did not propose it" },
+	};
+
+	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+		fault_json = bad[i].json;
+		check_open_fault(FAULT_BAD_JSON, VFU_CMD_VERSION, -1, EINVAL, bad[i].cause);
+	}
 }
 
 /* Counts from DEVICE_GET_INFO are bounded before anything is sized by
