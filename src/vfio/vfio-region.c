@@ -270,8 +270,9 @@ static void note_unsealed(const struct vfio_dev *dev, unsigned index, const char
  * from a vfio-user server is the server's: it may shrink the file at any
  * time, even after we checked its size. Only a memfd sealed with
  * F_SEAL_SHRINK keeps its size for good, so only such fds are mapped (1);
- * others are left to message access (0). A fd already shorter than the
- * areas it offers is a lying server: refused. */
+ * others are left to message access (0). The size is read after the seal,
+ * when it can no longer drop: a fd shorter than the areas it is offered
+ * for is a lying server, refused. */
 static int check_server_fd(struct vfio_dev *dev, unsigned index,
 			   const struct vfio_region_desc *d, int fd, struct cerr *e)
 {
@@ -279,18 +280,12 @@ static int check_server_fd(struct vfio_dev *dev, unsigned index,
 	struct stat st;
 	int seals, r;
 
-	if (fstat(fd, &st) < 0)
-		return cerr_set(e, errno, "region %u: cannot stat the region fd: %s", index,
-				strerror(errno));
-	if (!S_ISREG(st.st_mode)) {
-		note_unsealed(dev, index, "the server's region fd is not a memory file");
+	seals = fcntl(fd, F_GET_SEALS);
+	if (seals < 0) {
+		note_unsealed(dev, index, "the server's region fd takes no seals (not a memfd)");
 		return 0;
 	}
-	r = check_fd_covers(index, d, (uint64_t)st.st_size, e);
-	if (r < 0)
-		return r;
-	seals = fcntl(fd, F_GET_SEALS);
-	if (seals < 0 || !(seals & F_SEAL_SHRINK)) {
+	if (!(seals & F_SEAL_SHRINK)) {
 		note_unsealed(dev, index,
 			      "the server's region fd is not sealed against shrinking (F_SEAL_SHRINK)");
 		return 0;
@@ -301,7 +296,11 @@ static int check_server_fd(struct vfio_dev *dev, unsigned index,
 		note_unsealed(dev, index, "the server's region fd is on hugetlbfs");
 		return 0;
 	}
-	return 1;
+	if (fstat(fd, &st) < 0)
+		return cerr_set(e, errno, "region %u: cannot stat the region fd: %s", index,
+				strerror(errno));
+	r = check_fd_covers(index, d, (uint64_t)st.st_size, e);
+	return r < 0 ? r : 1;
 }
 
 static int map_region(struct vfio_dev *dev, unsigned index, const struct vfio_region_desc *d,

@@ -968,6 +968,42 @@ static void test_region_fd_unsealed(void)
 	g_test_trap_assert_stderr_unmatched("*not mapped*not mapped*");
 }
 
+static void region_fd_not_memfd_child(void)
+{
+	g_autoptr(Server) s = server_new();
+	g_autoptr(GError) error = NULL;
+	g_autofree char *path = NULL;
+	struct vfio_dev *dev = NULL;
+	struct cerr e = { 0 };
+	guint32 v;
+
+	/* a plain file of the right size: it cannot be sealed */
+	s->offer_fd = g_file_open_tmp("vfio-user-bar-XXXXXX", &path, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(g_unlink(path), ==, 0);
+	g_assert_cmpint(ftruncate(s->offer_fd, BAR0_SIZE), ==, 0);
+	server_listen(s, TRUE);
+	g_assert_cmpint(vfio_dev_open(s->address, NULL, &dev, &e), ==, 0);
+	g_assert_cmpuint(vfio_dev_region(dev, 0)->n_maps, ==, 0);
+	g_assert_cmpint(vfio_dev_read32(dev, 0, 0x10, &v, &e), ==, 0);
+	g_assert_cmphex(v, ==, 0x11223344);
+	vfio_dev_close(dev);
+	server_join(s);
+}
+
+/* A fd that takes no seals at all (not a memfd) is not mapped either. */
+static void test_region_fd_not_memfd(void)
+{
+	if (g_test_subprocess()) {
+		region_fd_not_memfd_child();
+		return;
+	}
+	g_test_trap_subprocess(NULL, 20 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_DEFAULT);
+	g_test_trap_assert_passed();
+	g_test_trap_assert_stderr("*vfio-user:*/dev.sock: region 0: the server's region fd takes no "
+				  "seals (not a memfd); it is accessed through messages, not mapped\n*");
+}
+
 /* The normal path: a sealed memfd is mapped, and the server can no longer
  * shrink it (the kernel refuses), so the client's mapping stays good. */
 static void test_region_fd_sealed(void)
@@ -1223,6 +1259,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/vfio-user/scripted/region-mmap", test_region_mmap);
 	g_test_add_func("/vfio-user/region-fd/short", test_region_fd_short);
 	g_test_add_func("/vfio-user/region-fd/unsealed", test_region_fd_unsealed);
+	g_test_add_func("/vfio-user/region-fd/not-memfd", test_region_fd_not_memfd);
 	g_test_add_func("/vfio-user/region-fd/sealed", test_region_fd_sealed);
 	g_test_add_func("/vfio-user/scripted/posted-and-split", test_posted_and_split);
 	g_test_add_func("/vfio-user/scripted/dma-between", test_dma_between);
