@@ -22,6 +22,12 @@
 /* Defensive limits on what a device may report (QEMU uses 100 and 50). */
 #define VFIO_DEV_REGION_LIMIT 64u
 #define VFIO_DEV_IRQ_LIMIT 64u
+/* A vfio-user server emulates one PCI function: 9 standard regions and 5
+ * irq indexes, plus room for device-specific ones. */
+#define VFIO_USER_REGION_LIMIT 16u
+#define VFIO_USER_IRQ_LIMIT 16u
+/* sparse-mmap areas in one capability; more is a confused or hostile device */
+#define VFIO_DEV_SPARSE_AREA_LIMIT 64u
 
 /* The public struct vfio_region has room for this many mapped areas. */
 #define VFIO_DEV_MAX_AREAS 4u
@@ -129,6 +135,9 @@ struct vfio_dev {
 	bool irq_inline_fds;             /* kernel: fds inside vfio_irq_set */
 	unsigned irq_max_fds;            /* vfio-user: fds per SET_IRQS */
 	bool posted_writes;              /* transport can skip waiting */
+	bool region_fds_untrusted;       /* vfio-user: the server may shrink a
+					  * region fd after we map it, so only
+					  * fds sealed against it are mapped */
 
 	/* filled by vfio_regions_load() */
 	struct vfio_region *regions;     /* num_regions entries */

@@ -49,7 +49,9 @@ struct vfio_dev_options {
 struct vfio_region {
 	uint64_t size;    /* 0: the device does not implement this region */
 	uint32_t flags;   /* VFIO_DEV_REGION_* */
-	unsigned n_maps;  /* mmapped sparse areas (may be 0) */
+	unsigned n_maps;  /* mmapped sparse areas (may be 0; over vfio-user only
+			   * from a memfd sealed with F_SEAL_SHRINK, see
+			   * vfio-region.c, else every access is a message) */
 	struct {
 		uint64_t offset;  /* within the region */
 		uint64_t size;

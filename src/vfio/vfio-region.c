@@ -6,10 +6,14 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 /* A region info reply needing more than this is refused. */
@@ -52,6 +56,10 @@ static int parse_sparse(const uint8_t *p, size_t len, uint64_t off,
 				"sparse-mmap capability at offset %llu is cut off by the end of the %zu-byte reply",
 				(unsigned long long)off, len);
 	nr = get32(p + off + 8);
+	if (nr > VFIO_DEV_SPARSE_AREA_LIMIT)
+		return cerr_set(e, EPROTO,
+				"sparse-mmap capability at offset %llu claims %u areas, more than the %u supported",
+				(unsigned long long)off, nr, VFIO_DEV_SPARSE_AREA_LIMIT);
 	if ((uint64_t)nr * 16 > len - off - 16)
 		return cerr_set(e, EPROTO,
 				"sparse-mmap capability at offset %llu claims %u areas, more than fit in the %zu-byte reply",
@@ -174,24 +182,31 @@ static int fetch_region_info(struct vfio_dev *dev, unsigned index,
 	return r;
 }
 
-static int map_area(struct vfio_dev *dev, unsigned index, unsigned k,
-		    const struct vfio_region_desc *d, uint64_t aoff, uint64_t asize, int fd,
-		    int prot, const struct stat *st, struct cerr *e)
+/* Where area @k of region @index lies in the region fd; 0 or EPROTO. */
+static int area_file_range(unsigned index, unsigned k, const struct vfio_region_desc *d,
+			   uint64_t aoff, uint64_t asize, uint64_t *ret_foff, struct cerr *e)
 {
-	struct vfio_region *reg = &dev->regions[index];
-	uint64_t pg = (uint64_t)sysconf(_SC_PAGESIZE);
-	uint64_t foff = d->offset + aoff, start, delta, len;
-	void *p;
+	uint64_t foff = d->offset + aoff;
 
 	if (foff < d->offset || foff + asize < foff || foff + asize > (uint64_t)INT64_MAX)
 		return cerr_set(e, EPROTO, "region %u area %u offset 0x%llx overflows", index, k,
 				(unsigned long long)foff);
-	/* a memfd shorter than the area would SIGBUS on access: refuse it */
-	if (st && foff + asize > (uint64_t)st->st_size)
-		return cerr_set(e, EPROTO,
-				"region %u area %u ends at 0x%llx but the region fd holds only 0x%llx bytes",
-				index, k, (unsigned long long)(foff + asize),
-				(unsigned long long)st->st_size);
+	*ret_foff = foff;
+	return 0;
+}
+
+static int map_area(struct vfio_dev *dev, unsigned index, unsigned k,
+		    const struct vfio_region_desc *d, uint64_t aoff, uint64_t asize, int fd,
+		    int prot, struct cerr *e)
+{
+	struct vfio_region *reg = &dev->regions[index];
+	uint64_t pg = (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t foff = 0, start, delta, len;
+	void *p;
+	int r;
+
+	if ((r = area_file_range(index, k, d, aoff, asize, &foff, e)) < 0)
+		return r;
 	start = foff & ~(pg - 1);
 	delta = foff - start;
 	len = (delta + asize + pg - 1) & ~(pg - 1);
@@ -209,12 +224,90 @@ static int map_area(struct vfio_dev *dev, unsigned index, unsigned k,
 	return 0;
 }
 
+/* The areas to map: the sparse ones, or without the cap the whole region. */
+static unsigned area_count(const struct vfio_region_desc *d)
+{
+	return d->sparse ? d->nr_areas : 1;
+}
+
+static void area_get(const struct vfio_region_desc *d, unsigned k, uint64_t *aoff,
+		     uint64_t *asize)
+{
+	*aoff = d->sparse ? d->areas[k].offset : 0;
+	*asize = d->sparse ? d->areas[k].size : d->size;
+}
+
+/* Every area lies within the @fsize bytes of the region fd; 0 or EPROTO. */
+static int check_fd_covers(unsigned index, const struct vfio_region_desc *d, uint64_t fsize,
+			   struct cerr *e)
+{
+	for (unsigned k = 0; k < area_count(d); k++) {
+		uint64_t aoff, asize, foff = 0;
+		int r;
+
+		area_get(d, k, &aoff, &asize);
+		if ((r = area_file_range(index, k, d, aoff, asize, &foff, e)) < 0)
+			return r;
+		if (foff + asize > fsize)
+			return cerr_set(e, EPROTO,
+					"region %u area %u ends at 0x%llx but the region fd holds only 0x%llx bytes",
+					index, k, (unsigned long long)(foff + asize),
+					(unsigned long long)fsize);
+	}
+	return 0;
+}
+
+/* A library does not log, but nobody else can tell this: the region works,
+ * only slower, because its fd came without the seal. One line per region,
+ * at open. */
+static void note_unsealed(const struct vfio_dev *dev, unsigned index, const char *why)
+{
+	fprintf(stderr, "%s: region %u: %s; it is accessed through messages, not mapped\n",
+		dev->address, index, why);
+}
+
+/* A memory access to a page past the end of a file raises SIGBUS. A fd
+ * from a vfio-user server is the server's: it may shrink the file at any
+ * time, even after we checked its size. Only a memfd sealed with
+ * F_SEAL_SHRINK keeps its size for good, so only such fds are mapped (1);
+ * others are left to message access (0). The size is read after the seal,
+ * when it can no longer drop: a fd shorter than the areas it is offered
+ * for is a lying server, refused. */
+static int check_server_fd(struct vfio_dev *dev, unsigned index,
+			   const struct vfio_region_desc *d, int fd, struct cerr *e)
+{
+	struct statfs sfs;
+	struct stat st;
+	int seals, r;
+
+	seals = fcntl(fd, F_GET_SEALS);
+	if (seals < 0) {
+		note_unsealed(dev, index, "the server's region fd takes no seals (not a memfd)");
+		return 0;
+	}
+	if (!(seals & F_SEAL_SHRINK)) {
+		note_unsealed(dev, index,
+			      "the server's region fd is not sealed against shrinking (F_SEAL_SHRINK)");
+		return 0;
+	}
+	/* a hole punched in a hugetlbfs file faults in a new huge page, and
+	 * SIGBUS when none is free: the seal does not cover that */
+	if (fstatfs(fd, &sfs) == 0 && sfs.f_type == HUGETLBFS_MAGIC) {
+		note_unsealed(dev, index, "the server's region fd is on hugetlbfs");
+		return 0;
+	}
+	if (fstat(fd, &st) < 0)
+		return cerr_set(e, errno, "region %u: cannot stat the region fd: %s", index,
+				strerror(errno));
+	r = check_fd_covers(index, d, (uint64_t)st.st_size, e);
+	return r < 0 ? r : 1;
+}
+
 static int map_region(struct vfio_dev *dev, unsigned index, const struct vfio_region_desc *d,
 		      int fd, struct cerr *e)
 {
 	int prot = 0;
 	struct stat st;
-	bool sized;
 
 	if (!(d->flags & VFIO_DEV_REGION_MMAP) || fd < 0 || d->size == 0)
 		return 0;
@@ -224,13 +317,25 @@ static int map_region(struct vfio_dev *dev, unsigned index, const struct vfio_re
 		prot |= PROT_WRITE;
 	if (!prot)
 		return 0;
-	sized = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-	/* no sparse cap: the whole region is mappable */
-	if (!d->sparse)
-		return map_area(dev, index, 0, d, 0, d->size, fd, prot, sized ? &st : NULL, e);
-	for (unsigned k = 0; k < d->nr_areas; k++) {
-		int r = map_area(dev, index, k, d, d->areas[k].offset, d->areas[k].size, fd,
-				 prot, sized ? &st : NULL, e);
+	if (dev->region_fds_untrusted) {
+		int r = check_server_fd(dev, index, d, fd, e);
+
+		if (r <= 0)
+			return r;
+	} else if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		/* a kernel VFIO fd is a device, not a file; a regular file
+		 * here (the unit tests' fake) is at least checked once */
+		int r = check_fd_covers(index, d, (uint64_t)st.st_size, e);
+
+		if (r < 0)
+			return r;
+	}
+	for (unsigned k = 0; k < area_count(d); k++) {
+		uint64_t aoff, asize;
+		int r;
+
+		area_get(d, k, &aoff, &asize);
+		r = map_area(dev, index, k, d, aoff, asize, fd, prot, e);
 		if (r < 0)
 			return r;
 	}

@@ -1,6 +1,8 @@
 /* VERSION capabilities as JSON. The writer only ever emits our four numbers;
  * the parser is a strict recursive-descent reader of RFC 8259 JSON that
- * looks at "capabilities" and skips everything else. */
+ * checks "capabilities" against the spec (reference/vfio-user.md §1.4) and
+ * skips keys it does not know. Anything wrong is EINVAL, as libvfio-user
+ * answers a client's bad JSON. */
 #include "vfio-user-caps.h"
 
 #include <errno.h>
@@ -41,7 +43,7 @@ struct json {
 
 static int fail(struct json *j, const char *what)
 {
-	return cerr_set(j->e, EPROTO, "capabilities JSON: %s at byte %td", what, j->s - j->start);
+	return cerr_set(j->e, EINVAL, "capabilities JSON: %s at byte %td", what, j->s - j->start);
 }
 
 static void skip_ws(struct json *j)
@@ -143,7 +145,7 @@ static int parse_number(struct json *j, uint64_t *ret, const char *name)
 			p++;
 	}
 	if (ret && (!integer || negative))
-		return cerr_set(j->e, EPROTO,
+		return cerr_set(j->e, EINVAL,
 				"capabilities JSON: %s is not a non-negative integer that fits in 64 bits",
 				name);
 	j->s = p;
@@ -261,60 +263,189 @@ static bool key_is(const char *key, size_t key_len, const char *want)
 	return key_len == strlen(want) && !memcmp(key, want, key_len);
 }
 
+static bool is_number_start(char c)
+{
+	return c == '-' || is_digit(c);
+}
+
+static int not_a(struct json *j, const char *name, const char *what)
+{
+	return cerr_set(j->e, EINVAL, "capabilities JSON: %s is not %s (at byte %td)", name, what,
+			j->s - j->start);
+}
+
 static int get_number(struct json *j, const char *name, uint64_t min, uint64_t max,
 		      uint64_t *ret)
 {
-	int r = parse_number(j, ret, name);
+	int r;
 
+	if (!is_number_start(*j->s))
+		return not_a(j, name, "a number");
+	r = parse_number(j, ret, name);
 	if (r < 0)
 		return r;
 	if (*ret < min || *ret > max)
-		return cerr_set(j->e, EPROTO, "capabilities JSON: %s %llu is out of range %llu..%llu",
+		return cerr_set(j->e, EINVAL, "capabilities JSON: %s %llu is out of range %llu..%llu",
 				name, (unsigned long long)*ret, (unsigned long long)min,
 				(unsigned long long)max);
 	return 0;
 }
 
+static int get_bool(struct json *j, const char *name, bool *ret)
+{
+	if (!strncmp(j->s, "true", 4)) {
+		j->s += 4;
+		*ret = true;
+		return 0;
+	}
+	if (!strncmp(j->s, "false", 5)) {
+		j->s += 5;
+		*ret = false;
+		return 0;
+	}
+	return not_a(j, name, "true or false");
+}
+
+/* A key seen twice would leave the value to whichever one we read last. */
+static int once(struct json *j, unsigned *seen, unsigned bit, const char *name)
+{
+	if (*seen & bit)
+		return cerr_set(j->e, EINVAL, "capabilities JSON: %s appears twice", name);
+	*seen |= bit;
+	return 0;
+}
+
+/* "migration": {"pgsize": N, "max_bitmap_size": N} (legacy; we do not
+ * migrate over vfio-user, but libvfio-user sends it unasked) */
+static int migration_member(struct json *j, const char *key, size_t key_len, void *data,
+			    int depth)
+{
+	uint64_t v;
+
+	if (key_is(key, key_len, "pgsize"))
+		return get_number(j, "migration.pgsize", 0, UINT64_MAX, &v);
+	if (key_is(key, key_len, "max_bitmap_size"))
+		return get_number(j, "migration.max_bitmap_size", 0, UINT64_MAX, &v);
+	return skip_value(j, depth);
+}
+
+/* "twin_socket": {"supported": bool, "fd_index": N}; @data: supported */
+static int twin_member(struct json *j, const char *key, size_t key_len, void *data, int depth)
+{
+	uint64_t v;
+
+	if (key_is(key, key_len, "supported"))
+		return get_bool(j, "twin_socket.supported", data);
+	if (key_is(key, key_len, "fd_index"))
+		return get_number(j, "twin_socket.fd_index", 0, UINT32_MAX, &v);
+	return skip_value(j, depth);
+}
+
+enum {
+	SEEN_MAX_MSG_FDS = 1u << 0,
+	SEEN_MAX_XFER = 1u << 1,
+	SEEN_PGSIZES = 1u << 2,
+	SEEN_MAX_DMA_MAPS = 1u << 3,
+	SEEN_MIGRATION = 1u << 4,
+	SEEN_TWIN_SOCKET = 1u << 5,
+	SEEN_WRITE_MULTIPLE = 1u << 6,
+	SEEN_CAPABILITIES = 1u << 7,
+};
+
+struct caps_ctx {
+	struct vfu_caps *caps;
+	unsigned seen;
+};
+
 static int caps_member(struct json *j, const char *key, size_t key_len, void *data, int depth)
 {
-	struct vfu_caps *caps = data;
+	struct caps_ctx *ctx = data;
+	struct vfu_caps *caps = ctx->caps;
 	uint64_t v;
 	int r;
 
 	if (key_is(key, key_len, "max_msg_fds")) {
-		r = get_number(j, "max_msg_fds", 0, 1024, &v);
+		if ((r = once(j, &ctx->seen, SEEN_MAX_MSG_FDS, "max_msg_fds")) < 0 ||
+		    (r = get_number(j, "max_msg_fds", 0, 1024, &v)) < 0)
+			return r;
 		caps->max_msg_fds = (uint32_t)v;
 	} else if (key_is(key, key_len, "max_data_xfer_size")) {
-		r = get_number(j, "max_data_xfer_size", 1, UINT32_MAX, &v);
+		if ((r = once(j, &ctx->seen, SEEN_MAX_XFER, "max_data_xfer_size")) < 0 ||
+		    (r = get_number(j, "max_data_xfer_size", 1, UINT32_MAX, &v)) < 0)
+			return r;
 		caps->max_data_xfer_size = v;
 	} else if (key_is(key, key_len, "pgsizes")) {
-		r = get_number(j, "pgsizes", 1, UINT64_MAX, &v);
+		if ((r = once(j, &ctx->seen, SEEN_PGSIZES, "pgsizes")) < 0 ||
+		    (r = get_number(j, "pgsizes", 1, UINT64_MAX, &v)) < 0)
+			return r;
+		/* DMA maps are aligned to the smallest one, and mmap needs pages */
+		if (v & 4095)
+			return cerr_set(j->e, EINVAL,
+					"capabilities JSON: pgsizes 0x%llx offers a page size below 4096",
+					(unsigned long long)v);
 		caps->pgsizes = v;
 	} else if (key_is(key, key_len, "max_dma_maps")) {
-		r = get_number(j, "max_dma_maps", 1, UINT32_MAX, &v);
+		if ((r = once(j, &ctx->seen, SEEN_MAX_DMA_MAPS, "max_dma_maps")) < 0 ||
+		    (r = get_number(j, "max_dma_maps", 1, UINT32_MAX, &v)) < 0)
+			return r;
 		caps->max_dma_maps = (uint32_t)v;
+	} else if (key_is(key, key_len, "migration")) {
+		if ((r = once(j, &ctx->seen, SEEN_MIGRATION, "migration")) < 0)
+			return r;
+		if (*j->s != '{')
+			return not_a(j, "migration", "an object");
+		return parse_object(j, migration_member, NULL, depth);
+	} else if (key_is(key, key_len, "twin_socket")) {
+		bool supported = false;
+
+		if ((r = once(j, &ctx->seen, SEEN_TWIN_SOCKET, "twin_socket")) < 0)
+			return r;
+		if (*j->s != '{')
+			return not_a(j, "twin_socket", "an object");
+		if ((r = parse_object(j, twin_member, &supported, depth)) < 0)
+			return r;
+		/* the spec lets a server answer it only when the client
+		 * offered it; it would come with a socket fd we never asked for */
+		if (supported)
+			return cerr_set(j->e, EINVAL,
+					"capabilities JSON: twin_socket is supported in the reply, but the client did not propose it");
+	} else if (key_is(key, key_len, "write_multiple")) {
+		bool b;
+
+		if ((r = once(j, &ctx->seen, SEEN_WRITE_MULTIPLE, "write_multiple")) < 0)
+			return r;
+		return get_bool(j, "write_multiple", &b);
 	} else {
-		r = skip_value(j, depth);
+		/* a capability of a later spec: skipped (QEMU only warns) */
+		return skip_value(j, depth);
 	}
-	return r;
+	return 0;
 }
 
 static int top_member(struct json *j, const char *key, size_t key_len, void *data, int depth)
 {
-	if (key_is(key, key_len, "capabilities"))
-		return parse_object(j, caps_member, data, depth);
-	return skip_value(j, depth);
+	struct caps_ctx *ctx = data;
+	int r;
+
+	if (!key_is(key, key_len, "capabilities"))
+		return skip_value(j, depth);
+	if ((r = once(j, &ctx->seen, SEEN_CAPABILITIES, "capabilities")) < 0)
+		return r;
+	if (*j->s != '{')
+		return not_a(j, "capabilities", "an object");
+	return parse_object(j, caps_member, ctx, depth);
 }
 
 int vfu_caps_parse(const char *json, struct vfu_caps *ret, struct cerr *e)
 {
 	struct json j = { .s = json, .start = json, .e = e };
 	struct vfu_caps caps;
+	struct caps_ctx ctx = { .caps = &caps };
 	int r;
 
 	vfu_caps_defaults(&caps);
 	skip_ws(&j);
-	r = parse_object(&j, top_member, &caps, 0);
+	r = parse_object(&j, top_member, &ctx, 0);
 	if (r < 0)
 		return r;
 	skip_ws(&j);

@@ -22,9 +22,12 @@ void vfu_caps_defaults(struct vfu_caps *caps);
  * NUL) or -ENOSPC. */
 int vfu_caps_format(const struct vfu_caps *caps, char *buf, size_t len);
 
-/* Parse a NUL-terminated JSON text. Known keys must hold non-negative
- * integers in range (max_msg_fds <= 1024, max_data_xfer_size >= 1,
- * pgsizes != 0, max_dma_maps >= 1); unknown keys are skipped whatever their
- * value; anything that is not JSON is refused. Absent keys keep their
+/* Parse a NUL-terminated JSON text (a server's VERSION reply). Known keys
+ * must hold values of their type and range (max_msg_fds 0..1024,
+ * max_data_xfer_size >= 1, pgsizes != 0 with no page size below 4096,
+ * max_dma_maps >= 1; migration and twin_socket objects, write_multiple a
+ * bool) and appear once; twin_socket may not be supported (we never propose
+ * it); unknown keys are skipped whatever their value; anything that is not
+ * JSON is refused. Every refusal is -EINVAL. Absent keys keep their
  * defaults. */
 int vfu_caps_parse(const char *json, struct vfu_caps *ret, struct cerr *e);

@@ -609,7 +609,7 @@ static int negotiate_version(struct vu_client *c, struct cerr *e)
 		const char *json = (const char *)m.payload + sizeof(v);
 
 		if (!memchr(json, '\0', m.payload_len - sizeof(v)))
-			r = cerr_set(e, EPROTO,
+			r = cerr_set(e, EINVAL,
 				     "VERSION: the server's capabilities are not NUL-terminated");
 		else if ((r = vfu_caps_parse(json, &caps, e)) < 0)
 			cerr_prefix(e, "VERSION");
@@ -636,6 +636,15 @@ static int get_device_info(struct vfio_dev *dev, struct vu_client *c, struct cer
 		return r;
 	memcpy(&a, m.payload, sizeof(a));
 	vfu_msg_clear(&m);
+	/* bounded before anything is sized by them */
+	if (a.num_regions > VFIO_USER_REGION_LIMIT)
+		return cerr_set(e, EPROTO,
+				"DEVICE_GET_INFO: the server reports %u regions, more than the %u a PCI function may have",
+				a.num_regions, VFIO_USER_REGION_LIMIT);
+	if (a.num_irqs > VFIO_USER_IRQ_LIMIT)
+		return cerr_set(e, EPROTO,
+				"DEVICE_GET_INFO: the server reports %u irq indexes, more than the %u a PCI function may have",
+				a.num_irqs, VFIO_USER_IRQ_LIMIT);
 	dev->flags = a.flags;
 	dev->num_regions = a.num_regions;
 	dev->num_irqs = a.num_irqs;
@@ -697,5 +706,6 @@ int vfio_user_open(struct vfio_dev *dev, const char *path, struct cerr *e)
 	dev->irq_max_fds = c->caps.max_msg_fds < VU_SEND_FDS_MAX ? c->caps.max_msg_fds
 								: VU_SEND_FDS_MAX;
 	dev->posted_writes = true;
+	dev->region_fds_untrusted = true;
 	return 0;
 }

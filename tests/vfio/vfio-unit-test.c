@@ -475,12 +475,15 @@ static void test_region_info_bad(void)
 	info_head(&in, 0xf, 32);
 	sparse_cap(&in, 32, 0, 2);
 	info_finish(&in);
-	put32(&in, 40, 1000);
-	expect_bad_info(&in, "claims 1000 areas");
+	put32(&in, 40, 60);
+	expect_bad_info(&in, "claims 60 areas, more than fit");
 
-	/* nr_areas that would overflow 32-bit arithmetic */
+	/* more areas than any device has, whatever the reply's size: the
+	 * count is refused before it sizes a walk */
+	put32(&in, 40, 65);
+	expect_bad_info(&in, "claims 65 areas, more than the 64 supported");
 	put32(&in, 40, 0x10000001);
-	expect_bad_info(&in, "more than fit");
+	expect_bad_info(&in, "claims 268435457 areas, more than the 64 supported");
 
 	/* the sparse cap itself cut off */
 	info_head(&in, 0xf, 32);
@@ -573,8 +576,73 @@ static void test_caps_bad(void)
 		struct cerr e = { 0 };
 
 		g_test_message("json %.60s", cases[i]);
-		g_assert_cmpint(vfu_caps_parse(cases[i], &c, &e), ==, -EPROTO);
+		g_assert_cmpint(vfu_caps_parse(cases[i], &c, &e), ==, -EINVAL);
 		assert_message(&e, "capabilities JSON", NULL);
+	}
+}
+
+/* A server's reply that is not what the spec allows: EINVAL (as
+ * libvfio-user answers a client's bad JSON) with the key and the cause. */
+static void test_caps_hostile(void)
+{
+	static const struct {
+		const char *json;
+		const char *cause;
+	} cases[] = {
+		{ "{garbage", "expected a string at byte 1" },
+		{ "{\"capabilities\":{\"max_msg_fds\":-1}}",
+		  "max_msg_fds is not a non-negative integer" },
+		{ "{\"capabilities\":{\"max_msg_fds\":-9223372036854775808}}",
+		  "max_msg_fds is not a non-negative integer" },
+		{ "{\"capabilities\":{\"max_msg_fds\":1025}}", "max_msg_fds 1025 is out of range 0..1024" },
+		{ "{\"capabilities\":{\"max_msg_fds\":4294967297}}",
+		  "max_msg_fds 4294967297 is out of range" },
+		{ "{\"capabilities\":{\"max_msg_fds\":true}}", "max_msg_fds is not a number" },
+		{ "{\"capabilities\":{\"max_msg_fds\":null}}", "max_msg_fds is not a number" },
+		{ "{\"capabilities\":{\"max_msg_fds\":[8]}}", "max_msg_fds is not a number" },
+		{ "{\"capabilities\":{\"max_data_xfer_size\":\"1M\"}}",
+		  "max_data_xfer_size is not a number" },
+		{ "{\"capabilities\":{\"pgsizes\":0}}", "pgsizes 0 is out of range" },
+		{ "{\"capabilities\":{\"pgsizes\":512}}", "pgsizes 0x200 offers a page size below 4096" },
+		{ "{\"capabilities\":{\"pgsizes\":4097}}", "pgsizes 0x1001 offers a page size below 4096" },
+		{ "{\"capabilities\":{\"max_dma_maps\":0}}", "max_dma_maps 0 is out of range" },
+		{ "{\"capabilities\":{\"max_msg_fds\":8,\"max_msg_fds\":64}}",
+		  "max_msg_fds appears twice" },
+		{ "{\"capabilities\":{},\"capabilities\":{\"max_msg_fds\":64}}",
+		  "capabilities appears twice" },
+		{ "{\"capabilities\":\"all\"}", "capabilities is not an object" },
+		{ "{\"capabilities\":{\"migration\":7}}", "migration is not an object" },
+		{ "{\"capabilities\":{\"migration\":{\"pgsize\":\"4k\"}}}",
+		  "migration.pgsize is not a number" },
+		{ "{\"capabilities\":{\"twin_socket\":1}}", "twin_socket is not an object" },
+		{ "{\"capabilities\":{\"twin_socket\":{\"supported\":\"yes\"}}}",
+		  "twin_socket.supported is not true or false" },
+		{ "{\"capabilities\":{\"twin_socket\":{\"supported\":true,\"fd_index\":0}}}",
+		  "twin_socket is supported in the reply, but the client did not propose it" },
+		{ "{\"capabilities\":{\"write_multiple\":1}}", "write_multiple is not true or false" },
+	};
+	struct vfu_caps c;
+
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		struct cerr e = { 0 };
+
+		g_test_message("json %s", cases[i].json);
+		g_assert_cmpint(vfu_caps_parse(cases[i].json, &c, &e), ==, -EINVAL);
+		g_assert_cmpint(e.code, ==, EINVAL);
+		assert_message(&e, "capabilities JSON", cases[i].cause);
+	}
+
+	/* what the spec allows stays accepted */
+	{
+		struct cerr e = { 0 };
+
+		g_assert_cmpint(vfu_caps_parse("{\"capabilities\":{\"max_msg_fds\":0,"
+					       "\"migration\":{\"pgsize\":4096,\"max_bitmap_size\":268435456},"
+					       "\"twin_socket\":{\"supported\":false},\"write_multiple\":true,"
+					       "\"pgsizes\":2101248,\"future_key\":{\"a\":[1]}}}",
+					       &c, &e), ==, 0);
+		g_assert_cmpuint(c.max_msg_fds, ==, 0);
+		g_assert_cmpuint(c.pgsizes, ==, 2101248);
 	}
 }
 
@@ -605,5 +673,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/vfio/caps-json/parse", test_caps_parse);
 	g_test_add_func("/vfio/caps-json/roundtrip", test_caps_roundtrip);
 	g_test_add_func("/vfio/caps-json/bad", test_caps_bad);
+	g_test_add_func("/vfio/caps-json/hostile", test_caps_hostile);
 	return g_test_run();
 }

@@ -5,6 +5,7 @@
  * exercise (argsz retry with a sparse-mmap cap and a region fd, DMA_READ and
  * DMA_WRITE between a request and its reply, SET_IRQS chunking). */
 #include <errno.h>
+#include <fcntl.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <poll.h>
@@ -37,6 +38,9 @@ typedef enum {
 	FAULT_NO_REPLY,
 	FAULT_BAD_MAJOR,
 	FAULT_BAD_JSON,
+	FAULT_HUGE_REGIONS,
+	FAULT_HUGE_IRQS,
+	FAULT_17_REGIONS,
 } Fault;
 
 typedef struct {
@@ -59,10 +63,13 @@ typedef struct {
 	guint64 max_xfer;         /* 0: leave the key out */
 	gboolean no_mmap;         /* BAR0 without MMAP, so posted writes are real */
 	gboolean dma_script;
+	gboolean unsealed;        /* BAR0's memfd without F_SEAL_SHRINK */
+	int offer_fd;             /* -1: offer bar_fd with BAR0; else this one */
 
 	/* the device */
 	int bar_fd;
 	guint8 *bar;
+	guint8 *bar_view;         /* what REGION_READ/WRITE of BAR0 touch */
 	guint8 config[256];
 	guint16 next_id;
 
@@ -79,6 +86,9 @@ typedef struct {
 	GString *dma_log;         /* DMA script results */
 	GString *problems;        /* protocol violations by the client */
 } Server;
+
+/* the VERSION reply's JSON for FAULT_BAD_JSON */
+static const char *fault_json;
 
 /* ---- server plumbing ---- */
 
@@ -170,7 +180,8 @@ static void reply_region_info(Server *s, int conn, const struct vfu_msg *m, unsi
 		guint32 next, nr_areas, reserved;
 		guint64 area[4];
 	} __attribute__((packed)) cap = { 1, 1, 0, 2, 0, { 0, 0x1000, 0x2000, 0x1000 } };
-	int fds[2] = { s->bar_fd, s->bar_fd };
+	int fd = s->offer_fd >= 0 ? s->offer_fd : s->bar_fd;
+	int fds[2] = { fd, fd };
 
 	G_STATIC_ASSERT(sizeof(info) + sizeof(cap) == sizeof(buf));
 	if (index == 0) {
@@ -200,7 +211,7 @@ static void reply_region_info(Server *s, int conn, const struct vfu_msg *m, unsi
 static guint8 *region_mem(Server *s, guint32 region, guint64 off, guint32 count)
 {
 	if (region == 0 && off <= BAR0_SIZE && count <= BAR0_SIZE - off)
-		return s->bar + off;
+		return s->bar_view + off;
 	if (region == VFIO_DEV_REGION_CONFIG && off <= sizeof(s->config) &&
 	    count <= sizeof(s->config) - off)
 		return s->config + off;
@@ -435,8 +446,22 @@ static gboolean handle_fault(Server *s, int conn, const struct vfu_msg *m)
 		reply_version(s, conn, m, 1, "{}");
 		return TRUE;
 	case FAULT_BAD_JSON:
-		reply_version(s, conn, m, 0, "{\"capabilities\":{\"max_msg_fds\":-1}}");
+		reply_version(s, conn, m, 0, fault_json);
 		return TRUE;
+	case FAULT_HUGE_REGIONS:
+	case FAULT_HUGE_IRQS:
+	case FAULT_17_REGIONS: {
+		struct vfu_device_info info = { sizeof(info), 0x3, 9, 5 };
+
+		if (s->fault == FAULT_HUGE_REGIONS)
+			info.num_regions = 0x80000000u;
+		else if (s->fault == FAULT_HUGE_IRQS)
+			info.num_irqs = 0x80000000u;
+		else
+			info.num_regions = 17;
+		send_reply(conn, m, &info, sizeof(info), NULL, 0);
+		return TRUE;
+	}
 	case FAULT_NONE:
 	default:
 		handle_normal(s, conn, m);
@@ -493,11 +518,14 @@ static Server *server_new(void)
 	s->dma_log = g_string_new("");
 	s->problems = g_string_new("");
 
-	s->bar_fd = memfd_create("bar0", MFD_CLOEXEC);
+	s->offer_fd = -1;
+	/* sealed in server_listen() unless the test wants it otherwise */
+	s->bar_fd = memfd_create("bar0", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	g_assert_cmpint(s->bar_fd, >=, 0);
 	g_assert_cmpint(ftruncate(s->bar_fd, BAR0_SIZE), ==, 0);
 	s->bar = mmap(NULL, BAR0_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, s->bar_fd, 0);
 	g_assert_true(s->bar != MAP_FAILED);
+	s->bar_view = s->bar;
 	for (unsigned i = 0; i < BAR0_SIZE; i++)
 		s->bar[i] = (guint8)(i * 7);
 	*(guint32 *)(s->bar + 0x10) = 0x11223344;
@@ -516,6 +544,10 @@ static void server_listen(Server *s, gboolean listening)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
+	/* what a careful server does: the client may map it, and a shrink
+	 * would make the client's accesses fault */
+	if (!s->unsealed)
+		g_assert_cmpint(fcntl(s->bar_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), ==, 0);
 	s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	g_assert_cmpint(s->listen_fd, >=, 0);
 	g_strlcpy(sa.sun_path, s->path, sizeof(sa.sun_path));
@@ -539,8 +571,12 @@ static void server_free(Server *s)
 	server_join(s);
 	if (s->listen_fd >= 0)
 		close(s->listen_fd);
+	if (s->bar_view != s->bar)
+		g_free(s->bar_view);
 	munmap(s->bar, BAR0_SIZE);
 	close(s->bar_fd);
+	if (s->offer_fd >= 0)
+		close(s->offer_fd);
 	g_unlink(s->path);
 	g_rmdir(s->dir);
 	g_array_unref(s->irqs);
@@ -697,8 +733,37 @@ static void test_bad_version(void)
 {
 	check_open_fault(FAULT_BAD_MAJOR, VFU_CMD_VERSION, -1, EPROTO,
 			 "VERSION: the server speaks protocol 1.0, not 0.x");
-	check_open_fault(FAULT_BAD_JSON, VFU_CMD_VERSION, -1, EPROTO,
-			 "VERSION: capabilities JSON: max_msg_fds is not a non-negative integer");
+	static const struct {
+		const char *json;
+		const char *cause;
+	} bad[] = {
+		{ "{\"capabilities\":{\"max_msg_fds\":-1}}",
+		  "VERSION: capabilities JSON: max_msg_fds is not a non-negative integer" },
+		{ "{garbage", "VERSION: capabilities JSON: expected a string at byte 1" },
+		{ "{\"capabilities\":{\"max_msg_fds\":100000}}",
+		  "VERSION: capabilities JSON: max_msg_fds 100000 is out of range 0..1024" },
+		{ "{\"capabilities\":{\"max_data_xfer_size\":\"big\"}}",
+		  "VERSION: capabilities JSON: max_data_xfer_size is not a number" },
+		{ "{\"capabilities\":{\"twin_socket\":{\"supported\":true,\"fd_index\":0}}}",
+		  "VERSION: capabilities JSON: twin_socket is supported in the reply, but the client did not propose it" },
+	};
+
+	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+		fault_json = bad[i].json;
+		check_open_fault(FAULT_BAD_JSON, VFU_CMD_VERSION, -1, EINVAL, bad[i].cause);
+	}
+}
+
+/* Counts from DEVICE_GET_INFO are bounded before anything is sized by
+ * them: a PCI function has 9 regions and 5 irq indexes. */
+static void test_huge_counts(void)
+{
+	check_open_fault(FAULT_HUGE_REGIONS, VFU_CMD_DEVICE_GET_INFO, -1, EPROTO,
+			 "DEVICE_GET_INFO: the server reports 2147483648 regions, more than the 16 a PCI function may have");
+	check_open_fault(FAULT_HUGE_IRQS, VFU_CMD_DEVICE_GET_INFO, -1, EPROTO,
+			 "DEVICE_GET_INFO: the server reports 2147483648 irq indexes, more than the 16 a PCI function may have");
+	check_open_fault(FAULT_17_REGIONS, VFU_CMD_DEVICE_GET_INFO, -1, EPROTO,
+			 "DEVICE_GET_INFO: the server reports 17 regions, more than the 16");
 }
 
 static void test_no_reply_at_open(void)
@@ -822,6 +887,145 @@ static void test_region_mmap(void)
 	g_assert_cmpuint(s->resets, ==, 1);
 	g_assert_cmpuint(s->posted_writes, ==, 0);
 	g_assert_cmpstr(s->problems->str, ==, "");
+	server_free(g_steal_pointer(&s));
+	g_assert_cmpuint(test_count_fds(), ==, fds);
+}
+
+/* ---- region fds a server can pull from under the client ---- */
+
+/* A fd shorter than the areas it is offered for: refused at open, naming
+ * the region and the area (a load from the missing page would SIGBUS). */
+static void test_region_fd_short(void)
+{
+	guint fds = test_count_fds();
+	struct vfio_dev *dev = (void *)1;
+	struct cerr e = { 0 };
+	int r;
+
+	{
+		g_autoptr(Server) s = server_new();
+
+		/* sealed, but 0x2000 bytes: area 1 (0x2000..0x3000) is past its end */
+		s->offer_fd = memfd_create("bar0-short", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+		g_assert_cmpint(s->offer_fd, >=, 0);
+		g_assert_cmpint(ftruncate(s->offer_fd, 0x2000), ==, 0);
+		g_assert_cmpint(fcntl(s->offer_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), ==, 0);
+		server_listen(s, TRUE);
+		r = vfio_dev_open(s->address, NULL, &dev, &e);
+		g_assert_null(dev);
+		assert_error(&e, r, EPROTO, s->address,
+			     "region 0 area 1 ends at 0x3000 but the region fd holds only 0x2000 bytes");
+		server_join(s);
+	}
+	g_assert_cmpuint(test_count_fds(), ==, fds);
+}
+
+/* In a subprocess: a SIGBUS there fails the test instead of ending it. */
+static void region_fd_unsealed_child(void)
+{
+	g_autoptr(Server) s = server_new();
+	struct vfio_dev *dev = NULL;
+	struct cerr e = { 0 };
+	guint reads;
+	guint32 v;
+
+	s->unsealed = TRUE;
+	server_listen(s, TRUE);
+	g_assert_cmpint(vfio_dev_open(s->address, NULL, &dev, &e), ==, 0);
+
+	/* the server shrinks the memfd it offered (nothing stops it) and
+	 * keeps serving BAR0 from a copy */
+	s->bar_view = g_memdup2(s->bar, BAR0_SIZE);
+	g_assert_cmpint(ftruncate(s->bar_fd, 0), ==, 0);
+
+	/* offset 0x10 lies in sparse area 0: were it mapped, this faults */
+	reads = s->region_reads;
+	g_assert_cmpint(vfio_dev_read32(dev, 0, 0x10, &v, &e), ==, 0);
+	g_assert_cmphex(v, ==, 0x11223344);
+	g_assert_cmpint(vfio_dev_write32(dev, 0, 0x2008, 0xfeedbeef, &e), ==, 0);
+	g_assert_cmphex(*(guint32 *)(s->bar_view + 0x2008), ==, 0xfeedbeef);
+	g_assert_cmpuint(s->region_reads, ==, reads + 1);
+	g_assert_cmpuint(vfio_dev_region(dev, 0)->n_maps, ==, 0);
+	vfio_dev_close(dev);
+	server_join(s);
+	g_assert_cmpstr(s->problems->str, ==, "");
+}
+
+/* A fd without F_SEAL_SHRINK is never mapped: BAR0 goes through messages,
+ * one line says so, and a shrink afterwards harms nothing. */
+static void test_region_fd_unsealed(void)
+{
+	if (g_test_subprocess()) {
+		region_fd_unsealed_child();
+		return;
+	}
+	g_test_trap_subprocess(NULL, 20 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_DEFAULT);
+	g_test_trap_assert_passed();
+	g_test_trap_assert_stderr("*vfio-user:*/dev.sock: region 0: the server's region fd is not "
+				  "sealed against shrinking (F_SEAL_SHRINK); it is accessed through "
+				  "messages, not mapped\n*");
+	/* once, at open */
+	g_test_trap_assert_stderr_unmatched("*not mapped*not mapped*");
+}
+
+static void region_fd_not_memfd_child(void)
+{
+	g_autoptr(Server) s = server_new();
+	g_autoptr(GError) error = NULL;
+	g_autofree char *path = NULL;
+	struct vfio_dev *dev = NULL;
+	struct cerr e = { 0 };
+	guint32 v;
+
+	/* a plain file of the right size: it cannot be sealed */
+	s->offer_fd = g_file_open_tmp("vfio-user-bar-XXXXXX", &path, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(g_unlink(path), ==, 0);
+	g_assert_cmpint(ftruncate(s->offer_fd, BAR0_SIZE), ==, 0);
+	server_listen(s, TRUE);
+	g_assert_cmpint(vfio_dev_open(s->address, NULL, &dev, &e), ==, 0);
+	g_assert_cmpuint(vfio_dev_region(dev, 0)->n_maps, ==, 0);
+	g_assert_cmpint(vfio_dev_read32(dev, 0, 0x10, &v, &e), ==, 0);
+	g_assert_cmphex(v, ==, 0x11223344);
+	vfio_dev_close(dev);
+	server_join(s);
+}
+
+/* A fd that takes no seals at all (not a memfd) is not mapped either. */
+static void test_region_fd_not_memfd(void)
+{
+	if (g_test_subprocess()) {
+		region_fd_not_memfd_child();
+		return;
+	}
+	g_test_trap_subprocess(NULL, 20 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_DEFAULT);
+	g_test_trap_assert_passed();
+	g_test_trap_assert_stderr("*vfio-user:*/dev.sock: region 0: the server's region fd takes no "
+				  "seals (not a memfd); it is accessed through messages, not mapped\n*");
+}
+
+/* The normal path: a sealed memfd is mapped, and the server can no longer
+ * shrink it (the kernel refuses), so the client's mapping stays good. */
+static void test_region_fd_sealed(void)
+{
+	guint fds = test_count_fds();
+	g_autoptr(Server) s = server_new();
+	struct vfio_dev *dev = NULL;
+	struct cerr e = { 0 };
+	guint reads;
+	guint32 v;
+
+	server_listen(s, TRUE);
+	g_assert_cmpint(vfio_dev_open(s->address, NULL, &dev, &e), ==, 0);
+	g_assert_cmpuint(vfio_dev_region(dev, 0)->n_maps, ==, 2);
+	g_assert_cmpint(ftruncate(s->bar_fd, 0), ==, -1);
+	g_assert_cmpint(errno, ==, EPERM);
+	reads = s->region_reads;
+	g_assert_cmpint(vfio_dev_read32(dev, 0, 0x10, &v, &e), ==, 0);
+	g_assert_cmphex(v, ==, 0x11223344);
+	g_assert_cmpuint(s->region_reads, ==, reads);
+	vfio_dev_close(dev);
+	server_join(s);
 	server_free(g_steal_pointer(&s));
 	g_assert_cmpuint(test_count_fds(), ==, fds);
 }
@@ -1049,9 +1253,14 @@ int main(int argc, char **argv)
 	g_test_add_func("/vfio-user/fault/error-reply", test_error_reply);
 	g_test_add_func("/vfio-user/fault/too-many-fds", test_too_many_fds);
 	g_test_add_func("/vfio-user/fault/bad-version", test_bad_version);
+	g_test_add_func("/vfio-user/fault/huge-counts", test_huge_counts);
 	g_test_add_func("/vfio-user/fault/no-reply-at-open", test_no_reply_at_open);
 	g_test_add_func("/vfio-user/fault/no-reply", test_no_reply);
 	g_test_add_func("/vfio-user/scripted/region-mmap", test_region_mmap);
+	g_test_add_func("/vfio-user/region-fd/short", test_region_fd_short);
+	g_test_add_func("/vfio-user/region-fd/unsealed", test_region_fd_unsealed);
+	g_test_add_func("/vfio-user/region-fd/not-memfd", test_region_fd_not_memfd);
+	g_test_add_func("/vfio-user/region-fd/sealed", test_region_fd_sealed);
 	g_test_add_func("/vfio-user/scripted/posted-and-split", test_posted_and_split);
 	g_test_add_func("/vfio-user/scripted/dma-between", test_dma_between);
 	g_test_add_func("/vfio-user/scripted/irq-chunking", test_irq_chunking);
