@@ -4,10 +4,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "helper-error.h"
 #include "hook-files.h"
+#include "hook-safe-dir.h"
 
 #define GROUP "Helper"
 
@@ -49,7 +51,7 @@ static int failed(const char *fmt, ...)
 /* stdout and stderr to the end of @log */
 static gboolean redirect_output(const char *log, GError **error)
 {
-	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
 
 	if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0) {
 		g_set_error(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_FAILED, "log file %s: %s",
@@ -71,6 +73,7 @@ int hook_exec_main(const char *path)
 	g_autofree char *log = NULL;
 	g_auto(GStrv) devices = NULL;
 	g_auto(GStrv) argv = NULL;
+	int dir_fd;
 
 	if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &error) ||
 	    !(vm = g_key_file_get_string(kf, GROUP, "VM", &error)) ||
@@ -80,6 +83,11 @@ int hook_exec_main(const char *path)
 		return failed("%s: %s", path, error->message);
 	if (!argv[0] || !g_path_is_absolute(argv[0]))
 		return failed("%s: Argv does not start with an absolute path", path);
+	/* the locks are taken there by path: root's alone (hook-safe-dir.h) */
+	dir_fd = hook_safe_dir_open(run_dir, &error);
+	if (dir_fd < 0)
+		return failed("run directory %s: %s", run_dir, error->message);
+	close(dir_fd);
 	if (!redirect_output(log, &error))
 		return failed("%s", error->message);
 	for (guint i = 0; devices[i]; i++) {
