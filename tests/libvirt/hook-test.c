@@ -222,8 +222,9 @@ static void reap(void)
 	}
 }
 
-/* Running processes (not zombies) whose command line names @uuid. */
-static guint count_helpers(const char *uuid)
+/* Running processes (not zombies) whose command line names @uuid and this
+ * test's directory (other checkouts may run this test at the same time). */
+static guint count_helpers(Ctx *c, const char *uuid)
 {
 	g_autoptr(GDir) d = g_dir_open("/proc", 0, NULL);
 	const char *n;
@@ -233,13 +234,18 @@ static guint count_helpers(const char *uuid)
 	while ((n = g_dir_read_name(d))) {
 		g_autofree char *path = g_strdup_printf("/proc/%s/cmdline", n);
 		g_autofree char *cmd = NULL;
+		gboolean names_uuid = FALSE, names_dir = FALSE;
 		gsize len = 0;
 
-		if (!g_ascii_isdigit(*n) || !g_file_get_contents(path, &cmd, &len, NULL))
+		if (!g_ascii_isdigit(*n) || (guint)atoi(n) == (guint)getpid() ||
+		    !g_file_get_contents(path, &cmd, &len, NULL))
 			continue;
-		for (gsize off = 0; off < len; off += strlen(cmd + off) + 1)
-			if (g_str_equal(cmd + off, uuid) && (guint)atoi(n) != (guint)getpid())
-				count++;
+		for (gsize off = 0; off < len; off += strlen(cmd + off) + 1) {
+			names_uuid = names_uuid || g_str_equal(cmd + off, uuid);
+			names_dir = names_dir || strstr(cmd + off, c->dir);
+		}
+		if (names_uuid && names_dir)
+			count++;
 	}
 	return count;
 }
@@ -267,7 +273,7 @@ static void assert_one_line(const char *err, const char *needle)
 /* Nothing of VM @uuid is left: process, pidfile, locks, socket. */
 static void assert_clean(Ctx *c, const char *uuid, const char *socket)
 {
-	g_assert_cmpuint(count_helpers(uuid), ==, 0);
+	g_assert_cmpuint(count_helpers(c, uuid), ==, 0);
 	g_assert_cmpint(helper_pid(c, uuid), ==, 0);
 	g_assert_cmpuint(count_files(c->run_dir), ==, 0);
 	if (socket)
@@ -285,7 +291,7 @@ static void assert_serving(Ctx *c, const char *uuid, const char *socket)
 
 	g_assert_cmpint(pid, >, 0);
 	g_assert_cmpint(kill(pid, 0), ==, 0);
-	g_assert_cmpuint(count_helpers(uuid), ==, 1);
+	g_assert_cmpuint(count_helpers(c, uuid), ==, 1);
 	/* detached: its own session, stdin /dev/null, stdout the log */
 	g_assert_cmpint(getsid(pid), !=, getsid(0));
 	fd0 = g_file_read_link(p0, NULL);
@@ -343,7 +349,7 @@ static void test_no_vf(Ctx *c, gconstpointer data)
 
 	/* not ours: nothing started, nothing created */
 	g_assert_cmpint(run_hook(c, "prepare", "begin", xml, NULL), ==, 0);
-	g_assert_cmpuint(count_helpers(UUID1), ==, 0);
+	g_assert_cmpuint(count_helpers(c, UUID1), ==, 0);
 	g_assert_false(g_file_test(c->run_dir, G_FILE_TEST_EXISTS));
 	g_assert_cmpint(run_hook(c, "release", "end", xml, NULL), ==, 0);
 }
@@ -394,7 +400,7 @@ static void expect_fail(Ctx *c, const char *xml, const char *needle)
 
 	g_assert_cmpint(run_hook(c, "prepare", "begin", xml, &err), ==, 1);
 	assert_one_line(err, needle);
-	g_assert_cmpuint(count_helpers(UUID2), ==, 0);
+	g_assert_cmpuint(count_helpers(c, UUID2), ==, 0);
 	g_assert_cmpint(helper_pid(c, UUID2), ==, 0);
 }
 
@@ -479,7 +485,7 @@ static void test_migrate(Ctx *c, gconstpointer data)
 
 	/* free: fine, prints nothing, starts nothing, leaves no lock */
 	g_assert_cmpint(run_hook(c, "migrate", "begin", xml2, NULL), ==, 0);
-	g_assert_cmpuint(count_helpers(UUID2), ==, 0);
+	g_assert_cmpuint(count_helpers(c, UUID2), ==, 0);
 	g_assert_cmpuint(count_files(c->run_dir), ==, 0);
 	/* held by another VM */
 	g_assert_cmpint(run_hook(c, "prepare", "begin", xml1, NULL), ==, 0);
