@@ -34,6 +34,33 @@ gboolean hook_exec_args_write(const char *path, const HookExecArgs *args, GError
 	return TRUE;
 }
 
+char *hook_exec_args_find_uuid(const char *run_dir, const char *vm)
+{
+	g_autoptr(GDir) d = g_dir_open(run_dir, 0, NULL);
+	const char *name;
+
+	while (d && (name = g_dir_read_name(d))) {
+		g_autofree char *uuid = NULL;
+		g_autofree char *path = NULL;
+		g_autofree char *holder = NULL;
+		g_autoptr(GKeyFile) kf = NULL;
+
+		if (!g_str_has_suffix(name, ".args"))
+			continue;
+		uuid = g_strndup(name, strlen(name) - strlen(".args"));
+		if (!g_uuid_string_is_valid(uuid))
+			continue;
+		path = g_build_filename(run_dir, name, NULL);
+		kf = g_key_file_new();
+		if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, NULL))
+			continue;
+		holder = g_key_file_get_string(kf, GROUP, "VM", NULL);
+		if (holder && g_str_equal(holder, vm))
+			return g_steal_pointer(&uuid);
+	}
+	return NULL;
+}
+
 static int failed(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 static int failed(const char *fmt, ...)
 {

@@ -876,6 +876,53 @@ static void test_unsafe_dirs(Ctx *c, gconstpointer data)
 	g_assert_cmpuint(count_files(c->run_dir), ==, 0);
 }
 
+/* ---- release needs only the UUID ------------------------------------------ */
+
+/* The port map became invalid while the VM ran: release still stops the
+ * helper and frees its VF. */
+static void test_release_bad_map(Ctx *c, gconstpointer data)
+{
+	g_autofree char *sock = sock_path(c, "vhu1234");
+	g_autofree char *xml = domain_xml("vm-nova", UUID1, sock, NULL);
+	g_autofree char *map = g_strdup_printf("[%s]\ndevice=%s\nlm=sw\n", sock, c->emu->address);
+	g_autofree char *err = NULL;
+
+	g_assert_true(g_file_set_contents(c->map, map, -1, NULL));
+	g_assert_cmpint(run_hook(c, "prepare", "begin", xml, NULL), ==, 0);
+	assert_serving(c, UUID1, sock);
+	g_assert_true(g_file_set_contents(c->map, "[broken\nlm=nothing\n", -1, NULL));
+	g_assert_cmpint(run_hook(c, "release", "end", xml, &err), ==, 0);
+	g_assert_cmpstr(err, ==, "");
+	assert_clean(c, UUID1, sock);
+	/* and the VF is free for the next start */
+	g_assert_true(g_file_set_contents(c->map, map, -1, NULL));
+	g_assert_cmpint(run_hook(c, "prepare", "begin", xml, NULL), ==, 0);
+	g_assert_cmpint(run_hook(c, "release", "end", xml, NULL), ==, 0);
+	assert_clean(c, UUID1, sock);
+}
+
+/* Domain XML release cannot read: the helper is found by the domain name
+ * libvirt passes, in what prepare wrote. */
+static void test_release_bad_xml(Ctx *c, gconstpointer data)
+{
+	g_autofree char *sock = sock_path(c, "net0.sock");
+	g_autofree char *xml = domain_xml("vm1", UUID1, sock, c->emu->address);
+	g_autofree char *err = NULL;
+
+	g_assert_cmpint(run_hook_args(c, (const char *const[]){ "vm1", "prepare", "begin", "-", NULL },
+				      xml, NULL), ==, 0);
+	assert_serving(c, UUID1, sock);
+	/* another VM's release with broken XML leaves it alone */
+	g_assert_cmpint(run_hook_args(c, (const char *const[]){ "vm9", "release", "end", "-", NULL },
+				      "<domain><name>vm9", &err), ==, 1);
+	assert_one_line(err, "malformed");
+	assert_serving(c, UUID1, sock);
+	g_clear_pointer(&err, g_free);
+	g_assert_cmpint(run_hook_args(c, (const char *const[]){ "vm1", "release", "end", "-", NULL },
+				      "<domain><name>vm1</name><uuid>", &err), ==, 0);
+	g_assert_cmpstr(err, ==, "");
+	assert_clean(c, UUID1, sock);
+}
 
 int main(int argc, char **argv)
 {
@@ -901,6 +948,8 @@ int main(int argc, char **argv)
 	ADD("/hook/exec-lock", test_exec_lock);
 	ADD("/hook/socket-symlink-race", test_socket_symlink_race);
 	ADD("/hook/unsafe-dirs", test_unsafe_dirs);
+	ADD("/hook/release-bad-map", test_release_bad_map);
+	ADD("/hook/release-bad-xml", test_release_bad_xml);
 	status = g_test_run();
 	g_hash_table_unref(helper_pids);
 	return status;
