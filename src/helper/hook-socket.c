@@ -174,6 +174,11 @@ gboolean hook_socket_set_owner(const char *path, const char *user, GError **erro
 	else if (st.st_uid != geteuid())
 		ifcvf_helper_fail(error, "socket %s is owned by uid %u, not by the helper's user %u",
 				  path, (guint)st.st_uid, (guint)geteuid());
+	/* the helper's socket has one name; a second is a hard link to some
+	 * other socket of root's */
+	else if (st.st_nlink != 1)
+		ifcvf_helper_fail(error, "socket %s has %u names (a hard link), not the helper's own",
+				  path, (guint)st.st_nlink);
 	else
 		ok = change_inode(fd, path, user, uid, gid, error);
 	close(fd);

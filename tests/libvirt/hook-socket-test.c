@@ -224,12 +224,41 @@ static void test_dir_link(Fixture *f, gconstpointer data)
 		race(f, swap_dir);
 }
 
+/* A hard link to another socket of root's where the helper's socket was:
+ * refused, the other socket untouched. */
+static void test_hard_link(Fixture *f, gconstpointer data)
+{
+	g_autofree char *other = NULL;
+	g_autoptr(GError) error = NULL;
+	struct stat st;
+	int fd;
+
+	if (!need_root())
+		return;
+	other = g_build_filename(f->base, "other.sock", NULL);
+	fd = listen_at(other);
+	g_assert_cmpint(chmod(other, 0600), ==, 0);
+	g_assert_cmpint(link(other, f->sock), ==, 0);
+	g_assert_false(hook_socket_set_owner(f->sock, OWNER, &error));
+	g_assert_nonnull(error);
+	g_test_message("%s", error->message);
+	g_assert_nonnull(strstr(error->message, "has 2 names (a hard link)"));
+	g_assert_cmpint(lstat(other, &st), ==, 0);
+	g_assert_cmpuint(st.st_uid, ==, 0);
+	g_assert_cmpuint(st.st_mode & 07777, ==, 0600);
+	close(fd);
+	g_assert_cmpint(g_unlink(f->sock), ==, 0);
+	g_assert_cmpint(g_unlink(other), ==, 0);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add("/hook-socket/race-socket-link", Fixture, NULL, fixture_setup, test_socket_link,
 		   fixture_teardown);
 	g_test_add("/hook-socket/race-dir-link", Fixture, NULL, fixture_setup, test_dir_link,
+		   fixture_teardown);
+	g_test_add("/hook-socket/hard-link", Fixture, NULL, fixture_setup, test_hard_link,
 		   fixture_teardown);
 	return g_test_run();
 }
