@@ -6,8 +6,9 @@
  * by hook_safe_dir_open (hook-safe-dir.h: owned by root, writable by no one
  * else, no link on the way), and the socket itself is opened as what it is
  * (O_PATH|O_NOFOLLOW) and changed only once that descriptor shows a socket
- * owned by root with a single name (no hard link to another). A link put in the socket's place is refused, never
- * followed: whoever can write there cannot have a root file chowned.
+ * owned by root with a single name (no hard link to another). A link put
+ * in the socket's place is refused, never followed: whoever can write there
+ * cannot have a root file chowned.
  *
  * Threads: no state. */
 #pragma once
