@@ -33,7 +33,9 @@ static const char hook_usage[] =
 	"The libvirt qemu hook. Operations:\n"
 	"  prepare begin    start `ifcvf-helper run` for the VM, detached, and wait until\n"
 	"                   every vhost-user socket listens and its D-Bus name is owned\n"
-	"  release end      stop the VM's helper and remove its pidfile and VF locks\n"
+	"  release end      stop the VM's helper and remove its pidfile, argument file,\n"
+	"                   VF locks and sockets; needs only the UUID (from the XML, else\n"
+	"                   the helper started under DOMAIN): ports are not read again\n"
 	"  migrate begin    (destination) check the VFs exist and are free; XML unchanged\n"
 	"  reconnect begin  (libvirtd restarted) start the helper unless it runs\n"
 	"  anything else    nothing\n"
@@ -51,6 +53,11 @@ static const char hook_usage[] =
 	"<ifcvf:port socket=PATH device=ADDR lm=hw|sw queue-pairs=N/> matched to the\n"
 	"<interface type='vhostuser'> with that <source path>, or from the port map\n"
 	"(a group per socket path with device=, lm=, queue-pairs=).\n"
+	"\n"
+	"A socket the helper listens on must have an absolute path without symbolic\n"
+	"links, in a directory owned by root and writable by nobody else, below\n"
+	"directories owned by root and not writable by others unless sticky (/tmp);\n"
+	"the run and log directories likewise.\n"
 	"\n"
 	"Environment (for tests; libvirt passes none of it):\n"
 	"  IFCVF_HELPER_RUN_DIR      pidfiles and VF locks (" DEFAULT_RUN_DIR ")\n"
@@ -192,22 +199,50 @@ static HookVm *load_vm(const char *xml, gsize len, GError **error)
 	return hook_vm_parse(xml, len, map, error);
 }
 
-static gboolean run_op(const char *op, const char *sub, const char *xml, gsize len,
-		       GError **error)
+/* The UUID of the VM to release: from the XML when it has one, else from
+ * the argument file prepare wrote under the domain name libvirt passes.
+ * Neither the port map nor the ports in the XML are read: whatever became
+ * of them since the start, what is to stop is in the run directory. */
+static char *release_uuid(const HookEnv *env, const char *domain, const char *xml, gsize len,
+			  GError **error)
+{
+	g_autoptr(GError) local = NULL;
+	char *uuid = hook_vm_uuid(xml, len, &local);
+
+	if (!uuid && domain)
+		uuid = hook_exec_args_find_uuid(env->run_dir, domain);
+	if (!uuid)
+		g_propagate_error(error, g_steal_pointer(&local));
+	return uuid;
+}
+
+static gboolean release(const char *domain, const char *xml, gsize len, GError **error)
+{
+	g_auto(HookEnv) env = { 0 };
+	g_autofree char *uuid = NULL;
+
+	if (!env_init(&env, error) || !(uuid = release_uuid(&env, domain, xml, len, error)))
+		return FALSE;
+	return hook_helper_stop(&env, uuid, error);
+}
+
+/* @domain: the domain name libvirt passes; NULL in the short form */
+static gboolean run_op(const char *domain, const char *op, const char *sub, const char *xml,
+		       gsize len, GError **error)
 {
 	g_auto(HookEnv) env = { 0 };
 	g_autoptr(HookVm) vm = NULL;
 	gboolean prepare = g_str_equal(op, "prepare") && g_str_equal(sub, "begin");
-	gboolean release = g_str_equal(op, "release") && g_str_equal(sub, "end");
+	gboolean release_end = g_str_equal(op, "release") && g_str_equal(sub, "end");
 	gboolean migrate = g_str_equal(op, "migrate") && g_str_equal(sub, "begin");
 	gboolean reconnect = g_str_equal(op, "reconnect") && g_str_equal(sub, "begin");
 
-	if (!prepare && !release && !migrate && !reconnect)
+	if (release_end)
+		return release(domain, xml, len, error);
+	if (!prepare && !migrate && !reconnect)
 		return TRUE;
 	if (!env_init(&env, error) || !(vm = load_vm(xml, len, error)))
 		return FALSE;
-	if (release)
-		return hook_helper_stop(&env, vm->uuid, error);
 	if (!vm->ports->len)
 		return TRUE;
 	if (migrate)
@@ -240,7 +275,8 @@ int ifcvf_cmd_hook(int argc, char **argv)
 	op = argv[argc - 3];
 	sub = argv[argc - 2];
 	/* libvirt writes the XML for every operation: always take it */
-	if (!(xml = read_stdin(&len, &error)) || !run_op(op, sub, xml, len, &error)) {
+	if (!(xml = read_stdin(&len, &error)) ||
+	    !run_op(argc == 5 ? argv[1] : NULL, op, sub, xml, len, &error)) {
 		g_strdelimit(error->message, "\r\n", ' ');
 		fprintf(stderr, "ifcvf-helper hook: %s %s: %s\n", op, sub, error->message);
 		return 1;

@@ -257,13 +257,11 @@ static void silence_libxml(void *ctx, const char *msg, ...)
 {
 }
 
-HookVm *hook_vm_parse(const char *xml, gsize len, GKeyFile *port_map, GError **error)
+/* The document with a <domain> root; NULL with @error. */
+static xmlDoc *read_domain(const char *xml, gsize len, xmlNode **ret_root, GError **error)
 {
-	g_autoptr(HookVm) vm = g_new0(HookVm, 1);
-	g_autoptr(GHashTable) metadata = NULL;
 	xmlDoc *doc;
 	xmlNode *root;
-	gboolean ok = FALSE;
 
 	xmlSetGenericErrorFunc(NULL, silence_libxml);
 	if (len > G_MAXINT) {
@@ -285,19 +283,47 @@ HookVm *hook_vm_parse(const char *xml, gsize len, GKeyFile *port_map, GError **e
 	if (!root || !is_element(root, "domain", NULL)) {
 		g_set_error(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_INVALID_ARGS,
 			    "domain XML: the root element is not <domain>");
-		goto out;
+		xmlFreeDoc(doc);
+		return NULL;
 	}
-	vm->uuid = child_text(root, "uuid");
+	*ret_root = root;
+	return doc;
+}
+
+/* <uuid>, checked: it names files, a systemd unit and a D-Bus name */
+static char *read_uuid(const xmlNode *domain, GError **error)
+{
+	g_autofree char *uuid = child_text(domain, "uuid");
+
+	if (!uuid) {
+		g_set_error(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_INVALID_ARGS,
+			    "domain XML: no <uuid>");
+		return NULL;
+	}
+	if (!g_uuid_string_is_valid(uuid)) {
+		g_set_error(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_INVALID_ARGS,
+			    "domain XML: <uuid> '%s' is not a UUID", uuid);
+		return NULL;
+	}
+	return g_steal_pointer(&uuid);
+}
+
+HookVm *hook_vm_parse(const char *xml, gsize len, GKeyFile *port_map, GError **error)
+{
+	g_autoptr(HookVm) vm = g_new0(HookVm, 1);
+	g_autoptr(GHashTable) metadata = NULL;
+	xmlNode *root = NULL;
+	xmlDoc *doc = read_domain(xml, len, &root, error);
+	gboolean ok = FALSE;
+
+	if (!doc)
+		return NULL;
+	if (!(vm->uuid = read_uuid(root, error)))
+		goto out;
 	vm->name = child_text(root, "name");
-	if (!vm->uuid || !vm->name) {
+	if (!vm->name) {
 		g_set_error(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_INVALID_ARGS,
-			    "domain XML: no <%s>", vm->uuid ? "name" : "uuid");
-		goto out;
-	}
-	/* it names files, a systemd unit and a D-Bus name */
-	if (!g_uuid_string_is_valid(vm->uuid)) {
-		g_set_error(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_INVALID_ARGS,
-			    "domain XML: <uuid> '%s' is not a UUID", vm->uuid);
+			    "domain XML: no <name>");
 		goto out;
 	}
 	vm->ports = g_ptr_array_new_with_free_func(hook_port_free);
@@ -307,6 +333,19 @@ HookVm *hook_vm_parse(const char *xml, gsize len, GKeyFile *port_map, GError **e
 out:
 	xmlFreeDoc(doc);
 	return ok ? g_steal_pointer(&vm) : NULL;
+}
+
+char *hook_vm_uuid(const char *xml, gsize len, GError **error)
+{
+	xmlNode *root = NULL;
+	xmlDoc *doc = read_domain(xml, len, &root, error);
+	char *uuid;
+
+	if (!doc)
+		return NULL;
+	uuid = read_uuid(root, error);
+	xmlFreeDoc(doc);
+	return uuid;
 }
 
 GKeyFile *hook_port_map_load(const char *path, GError **error)

@@ -46,6 +46,8 @@ typedef struct {
  * Returns NULL with @error on malformed XML or a bad port entry. */
 HookVm *hook_vm_parse(const char *xml, gsize len, GKeyFile *port_map, GError **error);
 void hook_vm_free(HookVm *vm);
+/* Only the <uuid> of @xml (what `release` needs): the ports are not read. */
+char *hook_vm_uuid(const char *xml, gsize len, GError **error);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HookVm, hook_vm_free)
 
 /* Load the host port map at @path; a missing file gives an empty map. */

@@ -4,10 +4,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "helper-error.h"
 #include "hook-files.h"
+#include "hook-safe-dir.h"
 
 #define GROUP "Helper"
 
@@ -32,6 +34,33 @@ gboolean hook_exec_args_write(const char *path, const HookExecArgs *args, GError
 	return TRUE;
 }
 
+char *hook_exec_args_find_uuid(const char *run_dir, const char *vm)
+{
+	g_autoptr(GDir) d = g_dir_open(run_dir, 0, NULL);
+	const char *name;
+
+	while (d && (name = g_dir_read_name(d))) {
+		g_autofree char *uuid = NULL;
+		g_autofree char *path = NULL;
+		g_autofree char *holder = NULL;
+		g_autoptr(GKeyFile) kf = NULL;
+
+		if (!g_str_has_suffix(name, ".args"))
+			continue;
+		uuid = g_strndup(name, strlen(name) - strlen(".args"));
+		if (!g_uuid_string_is_valid(uuid))
+			continue;
+		path = g_build_filename(run_dir, name, NULL);
+		kf = g_key_file_new();
+		if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, NULL))
+			continue;
+		holder = g_key_file_get_string(kf, GROUP, "VM", NULL);
+		if (holder && g_str_equal(holder, vm))
+			return g_steal_pointer(&uuid);
+	}
+	return NULL;
+}
+
 static int failed(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 static int failed(const char *fmt, ...)
 {
@@ -49,7 +78,7 @@ static int failed(const char *fmt, ...)
 /* stdout and stderr to the end of @log */
 static gboolean redirect_output(const char *log, GError **error)
 {
-	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
 
 	if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0) {
 		g_set_error(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_FAILED, "log file %s: %s",
@@ -71,6 +100,7 @@ int hook_exec_main(const char *path)
 	g_autofree char *log = NULL;
 	g_auto(GStrv) devices = NULL;
 	g_auto(GStrv) argv = NULL;
+	int dir_fd;
 
 	if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &error) ||
 	    !(vm = g_key_file_get_string(kf, GROUP, "VM", &error)) ||
@@ -80,6 +110,11 @@ int hook_exec_main(const char *path)
 		return failed("%s: %s", path, error->message);
 	if (!argv[0] || !g_path_is_absolute(argv[0]))
 		return failed("%s: Argv does not start with an absolute path", path);
+	/* the locks are taken there by path: root's alone (hook-safe-dir.h) */
+	dir_fd = hook_safe_dir_open(run_dir, &error);
+	if (dir_fd < 0)
+		return failed("run directory %s: %s", run_dir, error->message);
+	close(dir_fd);
 	if (!redirect_output(log, &error))
 		return failed("%s", error->message);
 	for (guint i = 0; devices[i]; i++) {

@@ -29,6 +29,10 @@ typedef struct {
 /* Write @args to @path (mode 0600). */
 gboolean hook_exec_args_write(const char *path, const HookExecArgs *args, GError **error);
 
+/* The UUID of the VM whose argument file in @run_dir says VM=@vm; NULL
+ * when there is none (for `release` when the domain XML cannot be read). */
+char *hook_exec_args_find_uuid(const char *run_dir, const char *vm);
+
 /* Load @path, lock, exec. Returns only on failure: the exit status, after
  * one line on stderr. */
 int hook_exec_main(const char *path);

@@ -3,8 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -16,12 +14,13 @@
 #include "helper-error.h"
 #include "hook-exec.h"
 #include "hook-files.h"
+#include "hook-safe-dir.h"
+#include "hook-socket.h"
 #include "hook-spawn.h"
 #include "hook-systemd.h"
 #include "ifcvf-bus-names.h"
 
 #define POLL_MS 20
-#define SOCKET_MODE 0660
 
 void hook_env_clear(HookEnv *env)
 {
@@ -40,87 +39,23 @@ static HookSystemd env_systemd(const HookEnv *env)
 	return (HookSystemd){ .systemd_run = env->systemd_run, .systemctl = env->systemctl };
 }
 
-/* ---- sockets --------------------------------------------------------- */
-
-/* Is someone listening on the UNIX socket @path (this netns)? Read from
- * /proc/net/unix so that the helper sees no connection. */
-static gboolean socket_listening(const char *path)
-{
-	g_autofree char *table = NULL;
-	g_auto(GStrv) lines = NULL;
-
-	if (!g_file_get_contents("/proc/net/unix", &table, NULL, NULL))
-		return FALSE;
-	lines = g_strsplit(table, "\n", -1);
-	for (guint i = 1; lines[i]; i++) {
-		unsigned int flags = 0;
-		int off = 0;
-
-		/* Num RefCount Protocol Flags Type St Inode Path */
-		if (sscanf(lines[i], "%*s %*x %*x %x %*x %*x %*u %n", &flags, &off) < 1 || !off)
-			continue;
-		if ((flags & 0x10000) && g_str_equal(lines[i] + off, path))
-			return TRUE;
-	}
-	return FALSE;
-}
-
-static void remove_stale_socket(const char *path)
-{
-	struct stat st;
-
-	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) && !socket_listening(path))
-		(void)unlink(path);
-}
-
-static gboolean resolve_user(const char *spec, uid_t *uid, gid_t *gid, GError **error)
-{
-	g_auto(GStrv) parts = g_strsplit(spec, ":", 2);
-	struct passwd *pw = getpwnam(parts[0] ? parts[0] : "");
-
-	if (!pw)
-		return ifcvf_helper_fail(error, "socket owner '%s': no such user", spec);
-	*uid = pw->pw_uid;
-	*gid = pw->pw_gid;
-	if (parts[0] && parts[1]) {
-		struct group *gr = getgrnam(parts[1]);
-
-		if (!gr)
-			return ifcvf_helper_fail(error, "socket owner '%s': no such group", spec);
-		*gid = gr->gr_gid;
-	}
-	return TRUE;
-}
-
-/* QEMU's user may connect; others may not. */
-static gboolean socket_set_owner(const char *path, const char *user, GError **error)
-{
-	uid_t uid = 0;
-	gid_t gid = 0;
-
-	if (user) {
-		if (!resolve_user(user, &uid, &gid, error))
-			return FALSE;
-		if (chown(path, uid, gid) < 0)
-			return ifcvf_helper_fail(error, "socket %s: chown to %s: %s", path, user,
-				    g_strerror(errno));
-	}
-	if (chmod(path, SOCKET_MODE) < 0)
-		return ifcvf_helper_fail(error, "socket %s: chmod: %s", path, g_strerror(errno));
-	return TRUE;
-}
-
 /* ---- checks ------------------------------------------------------------ */
 
 static gboolean port_check(const HookPort *p, GError **error)
 {
 	struct stat st;
 
+	if (!g_path_is_absolute(p->socket))
+		return ifcvf_helper_fail(error, "socket '%s' is not an absolute path", p->socket);
 	if (strlen(p->socket) > HOOK_SOCKET_PATH_MAX)
 		return ifcvf_helper_fail(error, "socket '%s' is %zu bytes long, more than %d", p->socket,
 			    strlen(p->socket), HOOK_SOCKET_PATH_MAX);
 	if (strchr(p->socket, ','))
 		return ifcvf_helper_fail(error, "socket '%s' contains ','", p->socket);
+	/* the hook hands the helper's socket to QEMU's user: only root may write
+	 * where it lies (QEMU's own socket, in client mode, is QEMU's business) */
+	if (!p->client && !hook_socket_check_dir(p->socket, error))
+		return FALSE;
 	if (g_str_has_prefix(p->device, "vfio-user:")) {
 		const char *path = p->device + strlen("vfio-user:");
 
@@ -138,13 +73,27 @@ static gboolean port_check(const HookPort *p, GError **error)
 	return TRUE;
 }
 
+/* Created when missing, and root's alone: the hook writes its pidfiles,
+ * locks and logs there by path. */
+static gboolean make_dir(const char *what, const char *dir, int mode, GError **error)
+{
+	int fd;
+
+	if (g_mkdir_with_parents(dir, mode) < 0 || access(dir, W_OK) < 0)
+		return ifcvf_helper_fail(error, "%s %s: %s", what, dir, g_strerror(errno));
+	fd = hook_safe_dir_open(dir, error);
+	if (fd < 0) {
+		g_prefix_error(error, "%s %s: ", what, dir);
+		return FALSE;
+	}
+	close(fd);
+	return TRUE;
+}
+
 static gboolean make_dirs(const HookEnv *env, GError **error)
 {
-	if (g_mkdir_with_parents(env->run_dir, 0755) < 0 || access(env->run_dir, W_OK) < 0)
-		return ifcvf_helper_fail(error, "run directory %s: %s", env->run_dir, g_strerror(errno));
-	if (g_mkdir_with_parents(env->log_dir, 0750) < 0 || access(env->log_dir, W_OK) < 0)
-		return ifcvf_helper_fail(error, "log directory %s: %s", env->log_dir, g_strerror(errno));
-	return TRUE;
+	return make_dir("run directory", env->run_dir, 0755, error) &&
+	       make_dir("log directory", env->log_dir, 0750, error);
 }
 
 /* Every port valid, every VF there and free (its lock taken and let go). */
@@ -190,9 +139,18 @@ gboolean hook_helper_stop(const HookEnv *env, const char *uuid, GError **error)
 	g_autofree char *path = hook_record_path(env->run_dir, uuid);
 	g_autofree char *args = hook_args_path(env->run_dir, uuid);
 	g_autoptr(HookRecord) rec = hook_record_read(path);
+	int dir_fd;
 
 	if (!rec)
 		return TRUE;
+	/* the record names pids, locks and sockets to act on as root: only
+	 * believe it from a directory nobody else writes */
+	dir_fd = hook_safe_dir_open(env->run_dir, error);
+	if (dir_fd < 0) {
+		g_prefix_error(error, "run directory %s: ", env->run_dir);
+		return FALSE;
+	}
+	close(dir_fd);
 	if (rec->unit) {
 		g_autoptr(GError) local = NULL;
 		HookSystemd sd = env_systemd(env);
@@ -207,7 +165,7 @@ gboolean hook_helper_stop(const HookEnv *env, const char *uuid, GError **error)
 	for (guint i = 0; i < rec->locks->len; i++)
 		hook_lock_remove(g_ptr_array_index(rec->locks, i));
 	for (guint i = 0; i < rec->sockets->len; i++)
-		remove_stale_socket(g_ptr_array_index(rec->sockets, i));
+		hook_socket_remove_stale(g_ptr_array_index(rec->sockets, i));
 	if (g_unlink(args) < 0 && errno != ENOENT)
 		return ifcvf_helper_fail(error, "argument file %s: %s", args, g_strerror(errno));
 	if (g_unlink(path) < 0 && errno != ENOENT)
@@ -295,7 +253,7 @@ static gboolean wait_ready(const HookEnv *env, const HookVm *vm, pid_t pid, cons
 		for (guint i = 0; ready && i < vm->ports->len; i++) {
 			const HookPort *p = g_ptr_array_index(vm->ports, i);
 
-			if (!p->client && !socket_listening(p->socket))
+			if (!p->client && !hook_socket_listening(p->socket))
 				ready = FALSE;
 		}
 		if (ready && name) {
@@ -386,7 +344,7 @@ static gboolean spawn_exec(const HookEnv *env, const HookVm *vm, const HookRecor
 	g_autofree char *head = NULL;
 	g_autoptr(GDateTime) now = g_date_time_new_now_utc();
 	g_autofree char *stamp = g_date_time_format_iso8601(now);
-	int log_fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	int log_fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
 	gboolean ok;
 
 	if (log_fd < 0)
@@ -435,7 +393,7 @@ gboolean hook_helper_start(const HookEnv *env, const HookVm *vm, GError **error)
 	for (guint i = 0; i < vm->ports->len; i++) {
 		const HookPort *p = g_ptr_array_index(vm->ports, i);
 
-		if (!p->client && !socket_set_owner(p->socket, env->socket_user, error))
+		if (!p->client && !hook_socket_set_owner(p->socket, env->socket_user, error))
 			goto fail;
 	}
 	return TRUE;

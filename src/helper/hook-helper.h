@@ -39,8 +39,9 @@ gboolean hook_helper_start(const HookEnv *env, const HookVm *vm, GError **error)
 gboolean hook_helper_running(const HookEnv *env, const char *uuid);
 
 /* Stop the VM's helper (its unit, else SIGTERM then SIGKILL) and remove its
- * record, argument file, locks and stale sockets. No helper is not an
- * error. */
+ * record, argument file, locks and stale sockets: all of it named by the
+ * record prepare wrote, so only the UUID is needed. No helper is not an
+ * error; a run directory others can write is (hook-safe-dir.h). */
 gboolean hook_helper_stop(const HookEnv *env, const char *uuid, GError **error);
 
 /* The `ifcvf-helper run` command line for @vm. */

@@ -6,6 +6,7 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
+#include "helper-error.h"
 #include "hook-config.h"
 #include "hook-files.h"
 #include "hook-helper.h"
@@ -117,6 +118,31 @@ static void test_malformed(void)
 static void test_bad_lm(void)
 {
 	expect_error("bad-lm.xml", "lm='fast' must be 'hw' or 'sw'");
+}
+
+/* what `release end` reads: the UUID, whatever the ports say */
+static void test_uuid_only(void)
+{
+	g_autofree char *path = g_test_build_filename(G_TEST_DIST, "libvirt", "data", "bad-lm.xml",
+						      NULL);
+	g_autoptr(GError) error = NULL;
+	g_autofree char *xml = NULL;
+	g_autofree char *uuid = NULL;
+	gsize len = 0;
+
+	g_assert_true(g_file_get_contents(path, &xml, &len, NULL));
+	uuid = hook_vm_uuid(xml, len, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(uuid, ==, "eeeeeeee-2222-4333-8444-555555555555");
+	g_clear_pointer(&uuid, g_free);
+	uuid = hook_vm_uuid("<domain><name>x</name><uuid>", 28, &error);
+	g_assert_null(uuid);
+	g_assert_error(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_INVALID_ARGS);
+	g_assert_nonnull(strstr(error->message, "domain XML: malformed"));
+	g_clear_error(&error);
+	uuid = hook_vm_uuid("<domain><name>x</name><uuid>nope</uuid></domain>", 48, &error);
+	g_assert_null(uuid);
+	g_assert_nonnull(strstr(error->message, "<uuid> 'nope' is not a UUID"));
 }
 
 static void test_unmatched(void)
@@ -320,6 +346,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/hook-config/neither", test_neither);
 	g_test_add_func("/hook-config/malformed", test_malformed);
 	g_test_add_func("/hook-config/bad-lm", test_bad_lm);
+	g_test_add_func("/hook-config/uuid-only", test_uuid_only);
 	g_test_add_func("/hook-config/unmatched", test_unmatched);
 	g_test_add_func("/hook-config/not-domain", test_not_domain);
 	g_test_add_func("/hook-config/bad-map", test_bad_map);

@@ -36,6 +36,7 @@ typedef struct {
 	char *systemd_run;  /* IFCVF_HELPER_SYSTEMD_RUN ("": double fork) */
 	char *systemctl;    /* IFCVF_HELPER_SYSTEMCTL */
 	char *libvirt_uri;  /* IFCVF_HELPER_LIBVIRT_URI ("": none) */
+	char *socket_user;  /* IFCVF_HELPER_SOCKET_USER */
 } Ctx;
 
 /* Helpers seen in pidfiles: our children once detached (subreaper). Only
@@ -56,6 +57,7 @@ static void ctx_setup(Ctx *c, gconstpointer data)
 	c->systemd_run = g_strdup("");
 	c->systemctl = g_strdup("systemctl");
 	c->libvirt_uri = g_strdup("");
+	c->socket_user = g_strdup("root:root");
 }
 
 static void rm_rf(const char *path)
@@ -86,6 +88,7 @@ static void ctx_teardown(Ctx *c, gconstpointer data)
 	g_free(c->systemd_run);
 	g_free(c->systemctl);
 	g_free(c->libvirt_uri);
+	g_free(c->socket_user);
 }
 
 static char *sock_path(Ctx *c, const char *name)
@@ -147,7 +150,7 @@ static int run_hook_args(Ctx *c, const char *const *args, const char *xml, char 
 	g_subprocess_launcher_setenv(l, "IFCVF_HELPER_LOG_DIR", c->log_dir, TRUE);
 	g_subprocess_launcher_setenv(l, "IFCVF_HELPER_PORTS_CONF", c->map, TRUE);
 	g_subprocess_launcher_setenv(l, "IFCVF_HELPER_BUS", c->bus, TRUE);
-	g_subprocess_launcher_setenv(l, "IFCVF_HELPER_SOCKET_USER", "root:root", TRUE);
+	g_subprocess_launcher_setenv(l, "IFCVF_HELPER_SOCKET_USER", c->socket_user, TRUE);
 	/* a double fork unless a test fakes systemd-run; no libvirtd unless a
 	 * test names one */
 	g_subprocess_launcher_setenv(l, "IFCVF_HELPER_SYSTEMD_RUN", c->systemd_run, TRUE);
@@ -219,8 +222,9 @@ static void reap(void)
 	}
 }
 
-/* Running processes (not zombies) whose command line names @uuid. */
-static guint count_helpers(const char *uuid)
+/* Running processes (not zombies) whose command line names @uuid and this
+ * test's directory (other checkouts may run this test at the same time). */
+static guint count_helpers(Ctx *c, const char *uuid)
 {
 	g_autoptr(GDir) d = g_dir_open("/proc", 0, NULL);
 	const char *n;
@@ -230,13 +234,18 @@ static guint count_helpers(const char *uuid)
 	while ((n = g_dir_read_name(d))) {
 		g_autofree char *path = g_strdup_printf("/proc/%s/cmdline", n);
 		g_autofree char *cmd = NULL;
+		gboolean names_uuid = FALSE, names_dir = FALSE;
 		gsize len = 0;
 
-		if (!g_ascii_isdigit(*n) || !g_file_get_contents(path, &cmd, &len, NULL))
+		if (!g_ascii_isdigit(*n) || (guint)atoi(n) == (guint)getpid() ||
+		    !g_file_get_contents(path, &cmd, &len, NULL))
 			continue;
-		for (gsize off = 0; off < len; off += strlen(cmd + off) + 1)
-			if (g_str_equal(cmd + off, uuid) && (guint)atoi(n) != (guint)getpid())
-				count++;
+		for (gsize off = 0; off < len; off += strlen(cmd + off) + 1) {
+			names_uuid = names_uuid || g_str_equal(cmd + off, uuid);
+			names_dir = names_dir || strstr(cmd + off, c->dir);
+		}
+		if (names_uuid && names_dir)
+			count++;
 	}
 	return count;
 }
@@ -264,7 +273,7 @@ static void assert_one_line(const char *err, const char *needle)
 /* Nothing of VM @uuid is left: process, pidfile, locks, socket. */
 static void assert_clean(Ctx *c, const char *uuid, const char *socket)
 {
-	g_assert_cmpuint(count_helpers(uuid), ==, 0);
+	g_assert_cmpuint(count_helpers(c, uuid), ==, 0);
 	g_assert_cmpint(helper_pid(c, uuid), ==, 0);
 	g_assert_cmpuint(count_files(c->run_dir), ==, 0);
 	if (socket)
@@ -282,7 +291,7 @@ static void assert_serving(Ctx *c, const char *uuid, const char *socket)
 
 	g_assert_cmpint(pid, >, 0);
 	g_assert_cmpint(kill(pid, 0), ==, 0);
-	g_assert_cmpuint(count_helpers(uuid), ==, 1);
+	g_assert_cmpuint(count_helpers(c, uuid), ==, 1);
 	/* detached: its own session, stdin /dev/null, stdout the log */
 	g_assert_cmpint(getsid(pid), !=, getsid(0));
 	fd0 = g_file_read_link(p0, NULL);
@@ -340,7 +349,7 @@ static void test_no_vf(Ctx *c, gconstpointer data)
 
 	/* not ours: nothing started, nothing created */
 	g_assert_cmpint(run_hook(c, "prepare", "begin", xml, NULL), ==, 0);
-	g_assert_cmpuint(count_helpers(UUID1), ==, 0);
+	g_assert_cmpuint(count_helpers(c, UUID1), ==, 0);
 	g_assert_false(g_file_test(c->run_dir, G_FILE_TEST_EXISTS));
 	g_assert_cmpint(run_hook(c, "release", "end", xml, NULL), ==, 0);
 }
@@ -391,7 +400,7 @@ static void expect_fail(Ctx *c, const char *xml, const char *needle)
 
 	g_assert_cmpint(run_hook(c, "prepare", "begin", xml, &err), ==, 1);
 	assert_one_line(err, needle);
-	g_assert_cmpuint(count_helpers(UUID2), ==, 0);
+	g_assert_cmpuint(count_helpers(c, UUID2), ==, 0);
 	g_assert_cmpint(helper_pid(c, UUID2), ==, 0);
 }
 
@@ -476,7 +485,7 @@ static void test_migrate(Ctx *c, gconstpointer data)
 
 	/* free: fine, prints nothing, starts nothing, leaves no lock */
 	g_assert_cmpint(run_hook(c, "migrate", "begin", xml2, NULL), ==, 0);
-	g_assert_cmpuint(count_helpers(UUID2), ==, 0);
+	g_assert_cmpuint(count_helpers(c, UUID2), ==, 0);
 	g_assert_cmpuint(count_files(c->run_dir), ==, 0);
 	/* held by another VM */
 	g_assert_cmpint(run_hook(c, "prepare", "begin", xml1, NULL), ==, 0);
@@ -708,6 +717,213 @@ static void test_exec_lock(Ctx *c, gconstpointer data)
 	assert_clean(c, UUID1, sock);
 }
 
+/* ---- socket ownership (the hook is root) --------------------------------
+ * An attacker who can write the socket's directory swaps the helper's
+ * socket for a symbolic link to a root file between bind and the hook's
+ * chown/chmod. The directory here is root's (the attacker is this test's
+ * thread, as root): the hook must not follow the link even then. */
+
+#define RACE_STARTS 50
+
+typedef struct {
+	const char *sock;
+	const char *target;  /* what the link points to */
+	char *tmp;           /* the link is made here, then renamed over sock */
+	gint stop;
+	guint swaps;
+} Attacker;
+
+/* Replace the socket with a link whenever a socket is there. */
+static gpointer attacker_run(gpointer data)
+{
+	Attacker *a = data;
+
+	while (!g_atomic_int_get(&a->stop)) {
+		struct stat st;
+
+		if (lstat(a->sock, &st) == 0 && S_ISSOCK(st.st_mode)) {
+			(void)unlink(a->tmp);
+			if (symlink(a->target, a->tmp) == 0 && rename(a->tmp, a->sock) == 0)
+				a->swaps++;
+		} else {
+			g_usleep(50);
+		}
+	}
+	return NULL;
+}
+
+static void assert_victim_intact(const char *victim)
+{
+	struct stat st;
+
+	g_assert_cmpint(lstat(victim, &st), ==, 0);
+	if (st.st_uid != 0 || st.st_gid != 0 || (st.st_mode & 07777) != 0600)
+		g_error("the hook changed %s: owner %u:%u mode %04o (was 0:0 0600)", victim,
+			(guint)st.st_uid, (guint)st.st_gid, (guint)(st.st_mode & 07777));
+}
+
+static void test_socket_symlink_race(Ctx *c, gconstpointer data)
+{
+	g_autofree char *sock = sock_path(c, "net0.sock");
+	g_autofree char *victim = sock_path(c, "victim");
+	g_autofree char *xml = domain_xml("vm1", UUID1, sock, c->emu->address);
+	Attacker a = { .sock = sock, .target = victim, .tmp = sock_path(c, "net0.sock.tmp") };
+	guint refused = 0, swapped = 0;
+
+	g_assert_true(g_file_set_contents(victim, "root's secret\n", -1, NULL));
+	g_assert_cmpint(chmod(victim, 0600), ==, 0);
+	/* an owner other than root, so that a chown through the link shows */
+	g_free(c->socket_user);
+	c->socket_user = g_strdup("nobody:nogroup");
+	for (guint i = 0; i < RACE_STARTS; i++) {
+		g_autofree char *err = NULL;
+		GThread *t;
+		int status;
+
+		a.swaps = 0;
+		g_atomic_int_set(&a.stop, 0);
+		t = g_thread_new("attacker", attacker_run, &a);
+		status = run_hook(c, "prepare", "begin", xml, &err);
+		g_atomic_int_set(&a.stop, 1);
+		g_thread_join(t);
+		assert_victim_intact(victim);
+		if (a.swaps)
+			swapped++;
+		if (status != 0) {
+			/* the link was there when the hook looked: refused */
+			assert_one_line(err, "is not a socket");
+			refused++;
+		}
+		g_assert_cmpint(run_hook(c, "release", "end", xml, NULL), ==, 0);
+		(void)g_unlink(sock);
+		assert_clean(c, UUID1, sock);
+	}
+	g_test_message("%u starts: the attacker swapped the socket in %u, the hook refused %u",
+		       RACE_STARTS, swapped, refused);
+	g_assert_cmpuint(swapped, >, 0);
+	g_free(a.tmp);
+}
+
+/* Socket paths and directories the hook refuses before it starts anything:
+ * only root may write where the socket lies (sticky or not: whoever can
+ * create an entry there can put a link in the socket's place), and on the
+ * way only sticky directories may be writable by others. */
+static void test_unsafe_dirs(Ctx *c, gconstpointer data)
+{
+	static const struct {
+		const char *dir;
+		mode_t mode;
+		uid_t uid;
+		const char *why;
+	} bad[] = {
+		{ "others", 0777, 0, "is writable by group or others (mode 0777)" },
+		{ "group", 0770, 0, "is writable by group or others (mode 0770)" },
+		{ "sticky", 01777, 0, "is writable by group or others (mode 1777)" },
+		{ "nobody", 0755, 65534, "is owned by uid 65534, not root" },
+	};
+	g_autofree char *xml = domain_xml("vm2", UUID2, "net0.sock", c->emu->address);
+	g_autofree char *real = sock_path(c, "real");
+	g_autofree char *link = sock_path(c, "link");
+	g_autofree char *via_link = g_build_filename(link, "net0.sock", NULL);
+	g_autofree char *open_dir = sock_path(c, "open");
+	g_autofree char *inner = g_build_filename(open_dir, "inner", NULL);
+	g_autofree char *inner_sock = g_build_filename(inner, "net0.sock", NULL);
+	g_autofree char *sock = sock_path(c, "net0.sock");
+	g_autofree char *want = NULL;
+
+	expect_fail(c, xml, "socket 'net0.sock' is not an absolute path");
+	g_clear_pointer(&xml, g_free);
+	for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autofree char *dir = sock_path(c, bad[i].dir);
+		g_autofree char *in_dir = g_build_filename(dir, "net0.sock", NULL);
+
+		g_assert_cmpint(g_mkdir(dir, 0700), ==, 0);
+		g_assert_cmpint(chown(dir, bad[i].uid, 0), ==, 0);
+		g_assert_cmpint(chmod(dir, bad[i].mode), ==, 0);
+		xml = domain_xml("vm2", UUID2, in_dir, c->emu->address);
+		want = g_strdup_printf("socket %s: directory %s %s", in_dir, dir, bad[i].why);
+		expect_fail(c, xml, want);
+		g_assert_false(g_file_test(in_dir, G_FILE_TEST_EXISTS));
+		g_clear_pointer(&xml, g_free);
+		g_clear_pointer(&want, g_free);
+	}
+	/* a link on the way: the directory could be anything */
+	g_assert_cmpint(g_mkdir(real, 0755), ==, 0);
+	g_assert_cmpint(symlink(real, link), ==, 0);
+	xml = domain_xml("vm2", UUID2, via_link, c->emu->address);
+	want = g_strdup_printf("socket %s: %s is a symbolic link", via_link, link);
+	expect_fail(c, xml, want);
+	g_assert_cmpuint(count_files(real), ==, 0);
+	g_clear_pointer(&xml, g_free);
+	g_clear_pointer(&want, g_free);
+	/* on the way, writable by others and not sticky (unlike /tmp) */
+	g_assert_cmpint(g_mkdir(open_dir, 0700), ==, 0);
+	g_assert_cmpint(chmod(open_dir, 0777), ==, 0);
+	g_assert_cmpint(g_mkdir(inner, 0755), ==, 0);
+	xml = domain_xml("vm2", UUID2, inner_sock, c->emu->address);
+	want = g_strdup_printf("socket %s: directory %s is writable by group or others and not "
+			       "sticky (mode 0777)", inner_sock, open_dir);
+	expect_fail(c, xml, want);
+	g_clear_pointer(&want, g_free);
+	/* the run directory is held to the same rule */
+	g_assert_cmpint(g_mkdir(c->run_dir, 0700), ==, 0);
+	g_assert_cmpint(chmod(c->run_dir, 0777), ==, 0);
+	g_clear_pointer(&xml, g_free);
+	xml = domain_xml("vm2", UUID2, sock, c->emu->address);
+	want = g_strdup_printf("run directory %s: directory %s is writable by group or others "
+			       "(mode 0777)", c->run_dir, c->run_dir);
+	expect_fail(c, xml, want);
+	g_assert_cmpuint(count_files(c->run_dir), ==, 0);
+}
+
+/* ---- release needs only the UUID ------------------------------------------ */
+
+/* The port map became invalid while the VM ran: release still stops the
+ * helper and frees its VF. */
+static void test_release_bad_map(Ctx *c, gconstpointer data)
+{
+	g_autofree char *sock = sock_path(c, "vhu1234");
+	g_autofree char *xml = domain_xml("vm-nova", UUID1, sock, NULL);
+	g_autofree char *map = g_strdup_printf("[%s]\ndevice=%s\nlm=sw\n", sock, c->emu->address);
+	g_autofree char *err = NULL;
+
+	g_assert_true(g_file_set_contents(c->map, map, -1, NULL));
+	g_assert_cmpint(run_hook(c, "prepare", "begin", xml, NULL), ==, 0);
+	assert_serving(c, UUID1, sock);
+	g_assert_true(g_file_set_contents(c->map, "[broken\nlm=nothing\n", -1, NULL));
+	g_assert_cmpint(run_hook(c, "release", "end", xml, &err), ==, 0);
+	g_assert_cmpstr(err, ==, "");
+	assert_clean(c, UUID1, sock);
+	/* and the VF is free for the next start */
+	g_assert_true(g_file_set_contents(c->map, map, -1, NULL));
+	g_assert_cmpint(run_hook(c, "prepare", "begin", xml, NULL), ==, 0);
+	g_assert_cmpint(run_hook(c, "release", "end", xml, NULL), ==, 0);
+	assert_clean(c, UUID1, sock);
+}
+
+/* Domain XML release cannot read: the helper is found by the domain name
+ * libvirt passes, in what prepare wrote. */
+static void test_release_bad_xml(Ctx *c, gconstpointer data)
+{
+	g_autofree char *sock = sock_path(c, "net0.sock");
+	g_autofree char *xml = domain_xml("vm1", UUID1, sock, c->emu->address);
+	g_autofree char *err = NULL;
+
+	g_assert_cmpint(run_hook_args(c, (const char *const[]){ "vm1", "prepare", "begin", "-", NULL },
+				      xml, NULL), ==, 0);
+	assert_serving(c, UUID1, sock);
+	/* another VM's release with broken XML leaves it alone */
+	g_assert_cmpint(run_hook_args(c, (const char *const[]){ "vm9", "release", "end", "-", NULL },
+				      "<domain><name>vm9", &err), ==, 1);
+	assert_one_line(err, "malformed");
+	assert_serving(c, UUID1, sock);
+	g_clear_pointer(&err, g_free);
+	g_assert_cmpint(run_hook_args(c, (const char *const[]){ "vm1", "release", "end", "-", NULL },
+				      "<domain><name>vm1</name><uuid>", &err), ==, 0);
+	g_assert_cmpstr(err, ==, "");
+	assert_clean(c, UUID1, sock);
+}
+
 int main(int argc, char **argv)
 {
 	int status;
@@ -730,6 +946,10 @@ int main(int argc, char **argv)
 	ADD("/hook/systemd-run", test_systemd_run);
 	ADD("/hook/systemd-run-fails", test_systemd_run_fails);
 	ADD("/hook/exec-lock", test_exec_lock);
+	ADD("/hook/socket-symlink-race", test_socket_symlink_race);
+	ADD("/hook/unsafe-dirs", test_unsafe_dirs);
+	ADD("/hook/release-bad-map", test_release_bad_map);
+	ADD("/hook/release-bad-xml", test_release_bad_xml);
 	status = g_test_run();
 	g_hash_table_unref(helper_pids);
 	return status;
