@@ -18,6 +18,7 @@ void vfu_caps_defaults(struct vfu_caps *caps)
 	caps->max_data_xfer_size = 1048576;
 	caps->pgsizes = 4096;
 	caps->max_dma_maps = 65535;
+	caps->twin_socket = false;
 }
 
 int vfu_caps_format(const struct vfu_caps *caps, char *buf, size_t len)
@@ -404,11 +405,7 @@ static int caps_member(struct json *j, const char *key, size_t key_len, void *da
 			return not_a(j, "twin_socket", "an object");
 		if ((r = parse_object(j, twin_member, &supported, depth)) < 0)
 			return r;
-		/* the spec lets a server answer it only when the client
-		 * offered it; it would come with a socket fd we never asked for */
-		if (supported)
-			return cerr_set(j->e, EINVAL,
-					"capabilities JSON: twin_socket is supported in the reply, but the client did not propose it");
+		ctx->caps->twin_socket = supported;
 	} else if (key_is(key, key_len, "write_multiple")) {
 		bool b;
 

@@ -613,6 +613,11 @@ static int negotiate_version(struct vu_client *c, struct cerr *e)
 				     "VERSION: the server's capabilities are not NUL-terminated");
 		else if ((r = vfu_caps_parse(json, &caps, e)) < 0)
 			cerr_prefix(e, "VERSION");
+		/* the spec lets a server grant it only when the client offered
+		 * it; it would come with a socket fd we never asked for */
+		else if (caps.twin_socket)
+			r = cerr_set(e, EINVAL,
+				     "VERSION: capabilities JSON: twin_socket is supported in the reply, but the client did not propose it");
 	}
 	vfu_msg_clear(&m);
 	if (r < 0)
