@@ -408,8 +408,9 @@ static int program_vf(struct port *p, uint64_t vrings, bool was_reset, struct ce
 	}
 	if ((r = ifcvf_hw_add_status(&p->hw, VIRTIO_STATUS_ACKNOWLEDGE, e)) < 0 ||
 	    (r = ifcvf_hw_add_status(&p->hw, VIRTIO_STATUS_DRIVER, e)) < 0 ||
-	    (r = ifcvf_hw_set_features(&p->hw, ifcvf_vhost_vf_features(p->features, p->hw.features),
-				       e)) < 0 ||
+	    (r = ifcvf_hw_set_features(&p->hw, ifcvf_vhost_vf_features(p->hw.type, p->hw.is_ifcvf,
+								       p->queues, p->features,
+								       p->hw.features), e)) < 0 ||
 	    (r = ifcvf_hw_set_config_vector(&p->hw, 0, e)) < 0 ||
 	    (r = ifcvf_hw_set_mq(&p->hw, popcount64(vrings), e)) < 0)
 		return r;
@@ -646,7 +647,8 @@ int port_open(unsigned index, const struct port_config *cfg,
 	}
 	p->queues = cfg->queue_pairs ? cfg->queue_pairs : p->hw.max_queues;
 	p->max_vrings = p->hw.type == IFCVF_DEV_NET ? 2 * p->queues : p->queues;
-	p->offered = ifcvf_vhost_offered_features(p->hw.type, p->hw.features, p->queues);
+	p->offered = ifcvf_vhost_offered_features(p->hw.type, p->hw.is_ifcvf, p->hw.features,
+						  p->queues);
 	p->protocol = ifcvf_vhost_protocol_features(p->hw.type);
 	port_lm_init(p);
 	p->state = PORT_STATE_PROBED;

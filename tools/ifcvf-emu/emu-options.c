@@ -82,6 +82,9 @@ static const char help_text[] =
 	"  --rx-fifo N            net: frames each RX queue holds while it is\n"
 	"                         suspended or out of buffers, 1..65536 (default 256);\n"
 	"                         beyond that frames are dropped and counted\n"
+	"  --features-extra MASK  also offer the feature bits in MASK (0x-hex or\n"
+	"                         decimal), whether the model honours them or not:\n"
+	"                         for tests of what a driver accepts\n"
 	"  --stats-file PATH      write the counters as JSON to PATH on SIGUSR1 and at\n"
 	"                         exit (replaced atomically)\n"
 	"  --verbose              log every request and error reply to stderr\n"
@@ -113,6 +116,7 @@ enum {
 	OPT_WIRE,
 	OPT_RX_FIFO,
 	OPT_VIRTIO_FUNCTION,
+	OPT_FEATURES_EXTRA,
 	OPT_STATS_FILE,
 };
 
@@ -130,6 +134,7 @@ static const struct option long_options[] = {
 	{ "wire", required_argument, NULL, OPT_WIRE },
 	{ "rx-fifo", required_argument, NULL, OPT_RX_FIFO },
 	{ "virtio-function", no_argument, NULL, OPT_VIRTIO_FUNCTION },
+	{ "features-extra", required_argument, NULL, OPT_FEATURES_EXTRA },
 	{ "stats-file", required_argument, NULL, OPT_STATS_FILE },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -444,6 +449,8 @@ static int parse_one(int opt, const char *arg, struct emu_config *cfg, struct ce
 			return -EINVAL;
 		cfg->rx_fifo = (unsigned)v;
 		return 0;
+	case OPT_FEATURES_EXTRA:
+		return parse_number("--features-extra", arg, 0, UINT64_MAX, &cfg->features_extra, e);
 	case OPT_STATS_FILE:
 		if (!*arg)
 			return cerr_set(e, EINVAL, "--stats-file: the path is empty");

@@ -76,6 +76,7 @@ void emu_virtio_init(struct emu_virtio *v, const struct emu_config *cfg,
 	v->queue_size_max = (uint16_t)(cfg->queue_size_max > 0xffff ? 0x8000 : cfg->queue_size_max);
 	v->msix_entries = layout->msix_entries;
 	v->device_features = cfg->type == EMU_TYPE_NET ? net_features(cfg) : blk_features(cfg);
+	v->device_features |= cfg->features_extra;
 	v->verbose = cfg->verbose;
 	v->virtio_function = cfg->virtio_function;
 	v->lm.present = layout->lm_bar >= 0;
