@@ -92,10 +92,17 @@ uint64_t ifcvf_vhost_vf_features(enum ifcvf_dev_type type, bool is_ifcvf, unsign
 				 uint64_t negotiated, uint64_t vf_features)
 {
 	uint64_t f = negotiated & vf_features & ifcvf_vhost_vf_allowed(type, is_ifcvf, queues);
+	const uint64_t mq = BIT(VIRTIO_NET_F_MQ) | BIT(VIRTIO_NET_F_CTRL_VQ);
 
-	/* a plain net function's control queue is the helper's, for MQ only */
-	if (type == IFCVF_DEV_NET && !is_ifcvf && (f & BIT(VIRTIO_NET_F_MQ)))
-		f |= BIT(VIRTIO_NET_F_CTRL_VQ);
+	/* a plain net function's control queue and its pairs are the
+	 * helper's business, whatever the frontend chose: a frontend may run
+	 * several pairs without MQ (virtio-user without cq), and the function
+	 * then needs MQ to have them */
+	if (type == IFCVF_DEV_NET && !is_ifcvf) {
+		f &= ~mq;
+		if (queues > 1 && (vf_features & mq) == mq)
+			f |= mq;
+	}
 	/* the helper reaches the VF only through VFIO, so the VF's DMA is
 	 * always translated (IOVA = GPA): accept IOMMU_PLATFORM when offered,
 	 * which a device that requires it (QEMU's iommu_platform=on) checks

@@ -75,8 +75,10 @@ static int read_queue_counts(struct ifcvf_hw *hw, struct cerr *e)
 		}
 		/* a plain function (QEMU's virtio-net-pci) may list only its
 		 * first pair and the control queue until MQ is negotiated: its
-		 * pairs are those of the device config */
-		if (!hw->is_ifcvf && hw->max_vq_pairs) {
+		 * pairs are those of the device config, if it has the control
+		 * queue they are switched on with */
+		if (!hw->is_ifcvf && hw->max_vq_pairs &&
+		    (hw->features & (1ull << VIRTIO_NET_F_CTRL_VQ))) {
 			hw->max_queues = hw->max_vq_pairs > IFCVF_MAX_QUEUES ? IFCVF_MAX_QUEUES
 									      : hw->max_vq_pairs;
 			return 0;

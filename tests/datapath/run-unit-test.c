@@ -118,6 +118,12 @@ static void test_features(void)
 		 * (nobody would serve it); an IFCVF's is what it always was */
 		g_assert_cmphex(to_vf1, ==, vf & ~BIT(VIRTIO_NET_F_MQ) &
 						 ~(ifcvf ? 0 : BIT(VIRTIO_NET_F_CTRL_VQ)));
+		/* several pairs, the frontend without MQ: a plain function
+		 * still gets MQ (the helper runs its pairs), an IFCVF not */
+		g_assert_cmphex(ifcvf_vhost_vf_features(IFCVF_DEV_NET, ifcvf, 4,
+							net & ~BIT(VIRTIO_NET_F_MQ) &
+							~BIT(VIRTIO_NET_F_CTRL_VQ), vf),
+				==, vf & ~(ifcvf ? BIT(VIRTIO_NET_F_MQ) | BIT(VIRTIO_NET_F_CTRL_VQ) : 0));
 	}
 	g_assert_cmphex(ifcvf_vhost_protocol_features(IFCVF_DEV_NET), ==, 0x1002bull);
 	g_assert_cmphex(ifcvf_vhost_protocol_features(IFCVF_DEV_BLK), ==, 0x1022bull);
