@@ -64,12 +64,13 @@ static void rig_free(Rig *r)
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Rig, rig_free)
 
-static Rig *rig_new(const char *queue_pairs)
+/* @extra: one more emulator option, or NULL */
+static Rig *rig_new_with(const char *queue_pairs, const char *extra)
 {
 	g_autoptr(GError) error = NULL;
 	Rig *r = g_new0(Rig, 1);
 	const char *args[] = { "--type", "net", "--queue-pairs", queue_pairs, "--wire", "loop",
-			       "--stats-file", NULL, NULL };
+			       "--stats-file", NULL, extra, NULL };
 
 	r->dir = g_dir_make_tmp("ifcvf-dp-XXXXXX", &error);
 	g_assert_no_error(error);
@@ -78,6 +79,11 @@ static Rig *rig_new(const char *queue_pairs)
 	args[7] = r->stats;
 	r->emu = test_emu_start(args);
 	return r;
+}
+
+static Rig *rig_new(const char *queue_pairs)
+{
+	return rig_new_with(queue_pairs, NULL);
 }
 
 /* one port on the rig's emulator, with @extra keys (",client") */
@@ -224,6 +230,26 @@ static void test_fewer_queues(void)
 	}
 }
 
+/* A plain virtio function with 2 pairs (as QEMU's virtio-net-pci,mq=on:
+ * pair 0 only until VQ_PAIRS_SET on its control queue) under testpmd with
+ * 2 queues and its own control queue: every frame of both streams goes
+ * round, so the function runs both pairs. */
+static void test_plain_function_mq(void)
+{
+	g_autoptr(Rig) r = rig_new_with("2", "--virtio-function");
+	g_autofree char *vdev = g_strdup_printf("path=%s,queues=2,cq=1", r->socket);
+	g_autofree char *line = running_line(4, 4);
+	g_autoptr(DpProc) tp = NULL;
+	gsize off;
+
+	rig_start_helper(r, ",generic-virtio=1,sw-live-migration=1,queue-pairs=2");
+	tp = dp_testpmd_start(r->dir, "tpq", vdev, 2, TRUE);
+	off = dp_proc_wait_log(r->helper, line, 0, 60);
+	check_traffic(r, tp, 2);
+	dp_testpmd_quit(tp);
+	dp_proc_wait_log(r->helper, "waiting: the frontend disconnected", off, 30);
+}
+
 /* The helper connects (QEMU server=on, virtio-user server=1) and connects
  * again when the frontend comes back. */
 static void test_client_mode(void)
@@ -361,6 +387,7 @@ int main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/datapath/testpmd/traffic-matrix", test_traffic_matrix);
 	g_test_add_func("/datapath/testpmd/fewer-queues", test_fewer_queues);
+	g_test_add_func("/datapath/testpmd/plain-function-mq", test_plain_function_mq);
 	g_test_add_func("/datapath/testpmd/client-mode", test_client_mode);
 	g_test_add_func("/datapath/testpmd/bad-frontends", test_bad_frontends);
 	g_test_add_func("/datapath/testpmd/sigterm-while-running", test_sigterm_while_running);
