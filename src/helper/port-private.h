@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 
+#include "ifcvf-ctrlq.h"
 #include "mediated-ring.h"
 #include "port.h"
 #include "ring-relay.h"
@@ -47,6 +48,8 @@ struct port {
 	struct kick_relay *kick;
 	uint64_t vf_enabled;      /* vrings enabled in the VF */
 	uint16_t qmax[IFCVF_MAX_VRINGS];
+	struct ifcvf_ctrlq *ctrlq;  /* a plain net function's control queue,
+				     * the helper's when MQ goes to the VF */
 	struct port_vring vr[IFCVF_MAX_VRINGS];
 
 	uint64_t features;        /* negotiated at bring-up */

@@ -224,6 +224,19 @@ int port_vf_queue_stop(struct port *p, unsigned qid, const struct vring_used *us
 	return 0;
 }
 
+/* A plain net function with MQ: tell it through its control queue how
+ * many pairs run (an IFCVF's MQ register is written with the queues). */
+static int set_pairs(struct port *p, struct cerr *e)
+{
+	unsigned pairs = popcount64(p->vf_enabled) / 2;
+	int r;
+
+	if (!ifcvf_ctrlq_running(p->ctrlq))
+		return 0;
+	r = ifcvf_ctrlq_set_pairs(p->ctrlq, &p->hw, pairs ? pairs : 1, IFCVF_CTRLQ_TIMEOUT_MS, e);
+	return r < 0 ? cerr_prefix(e, "cannot set the number of queue pairs") : 0;
+}
+
 /* Program and enable vring @qid in the VF from what the frontend set up. */
 static int queue_setup(struct port *p, unsigned qid, bool bind_vector, bool update_mq,
 		       struct cerr *e)
@@ -250,8 +263,10 @@ static int queue_setup(struct port *p, unsigned qid, bool bind_vector, bool upda
 
 	/* while the port relays, a vring that comes (back) goes through the
 	 * relay too: a new callfd, a queue enabled during a migration */
-	if ((p->lm == PORT_LM_RELAYING_SW && port_lm_relays(p, qid)) || p->translated)
-		return port_lm_relay_queue(p, qid, &cfg, update_mq, e);
+	if ((p->lm == PORT_LM_RELAYING_SW && port_lm_relays(p, qid)) || p->translated) {
+		r = port_lm_relay_queue(p, qid, &cfg, update_mq, e);
+		return r < 0 || !update_mq ? r : set_pairs(p, e);
+	}
 
 	if (bind_vector) {
 		r = vfio_dev_set_irq_eventfds(p->dev, VFIO_DEV_IRQ_MSIX, qid + 1, 1, &vr.callfd, e);
@@ -275,7 +290,7 @@ static int queue_setup(struct port *p, unsigned qid, bool bind_vector, bool upda
 		/* a kick may have been taken while the queue was down */
 		on_kick(p, qid);
 	}
-	return 0;
+	return update_mq ? set_pairs(p, e) : 0;
 }
 
 /* Disable vring @qid in the VF; with @save, hand its ring state back (and,
@@ -319,6 +334,8 @@ static int vf_reset(struct port *p, struct cerr *e)
 
 	if (r == 0)
 		r = ifcvf_hw_reset(&p->hw, RESET_TIMEOUT_MS, e);
+	if (r == 0)
+		ifcvf_ctrlq_stop(p->ctrlq, p->dev);
 	p->vf_fresh = r == 0;
 	p->vf_touched = false;
 	return r;
@@ -425,23 +442,33 @@ static void fail_running(struct port *p, const struct cerr *ce);
  * virtio-net does, while the driver programs it) */
 static int program_vf(struct port *p, uint64_t vrings, bool was_reset, struct cerr *e)
 {
+	uint64_t vf_features = ifcvf_vhost_vf_features(p->hw.type, p->hw.is_ifcvf, p->queues,
+						       p->features, p->hw.features);
 	int r;
 
 	p->vf_touched = true;
 	p->vf_fresh = false;
 	if (!was_reset && (r = ifcvf_hw_reset(&p->hw, RESET_TIMEOUT_MS, e)) < 0)
 		return r;
-	/* queue_size reads the maximum only until the driver writes it */
+	if ((r = ifcvf_hw_add_status(&p->hw, VIRTIO_STATUS_ACKNOWLEDGE, e)) < 0 ||
+	    (r = ifcvf_hw_add_status(&p->hw, VIRTIO_STATUS_DRIVER, e)) < 0 ||
+	    (r = ifcvf_hw_set_features(&p->hw, vf_features, e)) < 0)
+		return r;
+	/* queue_size reads the maximum only until the driver writes it; after
+	 * the features, as a plain function with MQ may add its queues then */
 	for (unsigned q = 0; q < ifcvf_hw_max_vrings(&p->hw) && q < IFCVF_MAX_VRINGS; q++) {
 		r = ifcvf_hw_queue_max_size(&p->hw, q, &p->qmax[q], e);
 		if (r < 0)
 			return r;
 	}
-	if ((r = ifcvf_hw_add_status(&p->hw, VIRTIO_STATUS_ACKNOWLEDGE, e)) < 0 ||
-	    (r = ifcvf_hw_add_status(&p->hw, VIRTIO_STATUS_DRIVER, e)) < 0 ||
-	    (r = ifcvf_hw_set_features(&p->hw, ifcvf_vhost_vf_features(p->features, p->hw.features),
-				       e)) < 0 ||
-	    (r = ifcvf_hw_set_config_vector(&p->hw, 0, e)) < 0 ||
+	if (!p->hw.is_ifcvf && p->hw.type == IFCVF_DEV_NET &&
+	    (vf_features & (1ull << VIRTIO_NET_F_MQ))) {
+		if (!p->ctrlq && (r = ifcvf_ctrlq_new(&p->ctrlq, e)) < 0)
+			return r;
+		if ((r = ifcvf_ctrlq_start(p->ctrlq, &p->hw, e)) < 0)
+			return r;
+	}
+	if ((r = ifcvf_hw_set_config_vector(&p->hw, 0, e)) < 0 ||
 	    (r = ifcvf_hw_set_mq(&p->hw, popcount64(vrings), e)) < 0)
 		return r;
 	for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++) {
@@ -452,6 +479,8 @@ static int program_vf(struct port *p, uint64_t vrings, bool was_reset, struct ce
 			return r;
 	}
 	r = ifcvf_hw_add_status(&p->hw, VIRTIO_STATUS_DRIVER_OK, e);
+	if (r == 0)
+		r = set_pairs(p, e);
 	if (r < 0)
 		return r;
 	/* a relayed vring rang its doorbell before DRIVER_OK, which a plain
@@ -693,7 +722,8 @@ int port_open(unsigned index, const struct port_config *cfg,
 	}
 	p->queues = cfg->queue_pairs ? cfg->queue_pairs : p->hw.max_queues;
 	p->max_vrings = p->hw.type == IFCVF_DEV_NET ? 2 * p->queues : p->queues;
-	p->offered = ifcvf_vhost_offered_features(p->hw.type, p->hw.features, p->queues);
+	p->offered = ifcvf_vhost_offered_features(p->hw.type, p->hw.is_ifcvf, p->hw.features,
+						  p->queues);
 	p->protocol = ifcvf_vhost_protocol_features(p->hw.type);
 	port_lm_init(p);
 	p->state = PORT_STATE_PROBED;
@@ -746,6 +776,7 @@ void port_close(struct port *p)
 	atomic_store(&p->conn_lookup, -1);
 	if (p->running || p->vf_touched || p->mapped)
 		stop_datapath(p, false);
+	ifcvf_ctrlq_free(p->ctrlq, p->dev);
 	pthread_mutex_unlock(&p->ctl);
 	vfio_dev_close(p->dev);
 	pthread_mutex_destroy(&p->ctl);

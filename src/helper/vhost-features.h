@@ -1,12 +1,16 @@
-/* What a port offers on its vhost-user socket (reference §4): the VF's
- * features without IOMMU_PLATFORM plus the bits QEMU emulates for the VF
- * (net: STATUS, CTRL_VQ, GUEST_ANNOUNCE) and the vhost-user bits (LOG_ALL,
- * PROTOCOL_FEATURES); the protocol features; and the features written to
- * the VF once the frontend has chosen. Pure functions, no DPDK.
+/* What a port offers on its vhost-user socket (reference §4) and what it
+ * writes to the VF, from an allow-list per device kind (IFCVF or plain
+ * virtio function, net or blk): only the bits the helper carries end to
+ * end, whatever else the VF offers. The frontend gets the allowed bits the
+ * VF offers plus the bits QEMU emulates for the VF (net: STATUS, CTRL_VQ,
+ * GUEST_ANNOUNCE) and the vhost-user bits (LOG_ALL, PROTOCOL_FEATURES);
+ * the VF gets the allowed bits the frontend chose, plus IOMMU_PLATFORM
+ * when it offers that. Pure functions, no DPDK.
  *
  * Threads: no state. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ifcvf-ids.h"
@@ -19,11 +23,13 @@
 #define VHOST_USER_PF_CONFIG 9
 #define VHOST_USER_PF_STATUS 16
 
-/* @queues: what the port offers (queue pairs for net, queues for blk);
- * with one, the multiqueue feature is not offered. */
-uint64_t ifcvf_vhost_offered_features(enum ifcvf_dev_type type, uint64_t vf_features,
-				      unsigned queues);
+/* The device feature bits the helper supports for this kind of function.
+ * @queues: what the port offers (queue pairs for net, queues for blk);
+ * with one, the multiqueue feature is not allowed. */
+uint64_t ifcvf_vhost_vf_allowed(enum ifcvf_dev_type type, bool is_ifcvf, unsigned queues);
+uint64_t ifcvf_vhost_offered_features(enum ifcvf_dev_type type, bool is_ifcvf,
+				      uint64_t vf_features, unsigned queues);
 uint64_t ifcvf_vhost_protocol_features(enum ifcvf_dev_type type);
-/* the negotiated features the VF itself offers, plus IOMMU_PLATFORM when
- * it offers that (the helper always programs it with IOVAs) */
-uint64_t ifcvf_vhost_vf_features(uint64_t negotiated, uint64_t vf_features);
+/* what goes to the VF once the frontend chose @negotiated */
+uint64_t ifcvf_vhost_vf_features(enum ifcvf_dev_type type, bool is_ifcvf, unsigned queues,
+				 uint64_t negotiated, uint64_t vf_features);

@@ -65,6 +65,24 @@ static int read_queue_counts(struct ifcvf_hw *hw, struct cerr *e)
 		r = ifcvf_common_read16(hw, VIRTIO_COMMON_NUMQ, &hw->num_queues, e);
 		if (r < 0)
 			return cerr_prefix(e, "cannot read num_queues");
+		/* a plain function (QEMU's virtio-net-pci) may list only its
+		 * first pair and the control queue until MQ is negotiated: its
+		 * pairs are those of the device config, if it has the control
+		 * queue they are switched on with (an IFCVF counts from
+		 * num_queues, as the reference driver does) */
+		if (!hw->is_ifcvf && (hw->features & (1ull << VIRTIO_NET_F_MQ))) {
+			r = ifcvf_devcfg_read16(hw, VIRTIO_NET_CFG_MAX_VQ_PAIRS, &hw->max_vq_pairs, e);
+			if (r < 0)
+				return cerr_prefix(e, "cannot read max_virtqueue_pairs");
+			if (hw->max_vq_pairs < 1 || hw->max_vq_pairs > 0x8000)
+				return cerr_set(e, EINVAL, "max_virtqueue_pairs %u is outside 1..32768",
+						hw->max_vq_pairs);
+		}
+		if (hw->max_vq_pairs && (hw->features & (1ull << VIRTIO_NET_F_CTRL_VQ))) {
+			hw->max_queues = hw->max_vq_pairs > IFCVF_MAX_QUEUES ? IFCVF_MAX_QUEUES
+									      : hw->max_vq_pairs;
+			return 0;
+		}
 		/* N queue pairs and one control queue */
 		if (hw->num_queues == 0)
 			return cerr_set(e, EINVAL, "num_queues is 0: the VF has no queues");

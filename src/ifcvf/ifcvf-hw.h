@@ -41,6 +41,7 @@ struct ifcvf_hw {
 	uint64_t features;           /* as the device offers them */
 	uint16_t num_queues;         /* common_cfg.num_queues */
 	uint16_t max_queues;         /* net: queue pairs, blk: queues; <= 32 */
+	uint16_t max_vq_pairs;       /* plain net offering MQ: max_virtqueue_pairs, else 0 */
 	uint32_t msix_vectors;
 	bool lm_block;               /* BAR4 live-migration block present */
 	bool sw_live_migration;      /* chosen mode: software relay */

@@ -129,6 +129,15 @@
 
 #define IFCVF_LOG_BASE 0x100000000000ull
 #define IFCVF_MEDIATED_VRING 0x200000000000ull
+/* the helper's own control queue of a plain net function (ifcvf-ctrlq.h),
+ * past the 64 mediated rings */
+#define IFCVF_CTRL_VRING 0x300000000000ull
+
+/* virtio-net control queue: class MQ, command VQ_PAIRS_SET, the answers */
+#define VIRTIO_NET_CTRL_MQ 4u
+#define VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET 0u
+#define VIRTIO_NET_OK 0u
+#define VIRTIO_NET_ERR 1u
 
 #define IFCVF_MAX_QUEUES 32u   /* queue pairs (net) or queues (blk) */
 #define IFCVF_MAX_VRINGS 64u

@@ -79,24 +79,54 @@ static void test_features(void)
 {
 	uint64_t vf = BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_F_ACCESS_PLATFORM) |
 		      BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_MRG_RXBUF) | BIT(VIRTIO_NET_F_MQ) |
-		      BIT(VIRTIO_RING_F_EVENT_IDX);
-	uint64_t net = ifcvf_vhost_offered_features(IFCVF_DEV_NET, vf, 4);
-	uint64_t net1 = ifcvf_vhost_offered_features(IFCVF_DEV_NET, vf, 1);
-	uint64_t blk = ifcvf_vhost_offered_features(IFCVF_DEV_BLK, BIT(VIRTIO_F_VERSION_1) |
-						    BIT(VIRTIO_BLK_F_MQ), 2);
+		      BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_RING_F_EVENT_IDX);
+	/* offered by the VF, carried by no path of the helper */
+	uint64_t bad = BIT(VIRTIO_F_RING_PACKED) | BIT(VIRTIO_F_IN_ORDER) |
+		       BIT(VIRTIO_F_NOTIFICATION_DATA) | BIT(40) /* RING_RESET */ |
+		       BIT(VIRTIO_F_SR_IOV) | BIT(VIRTIO_F_NOTIFY_ON_EMPTY);
+	uint64_t net_bad = bad | BIT(VIRTIO_NET_F_CTRL_RX) | BIT(VIRTIO_NET_F_CTRL_VLAN) |
+			   BIT(VIRTIO_NET_F_CTRL_MAC_ADDR) | BIT(VIRTIO_NET_F_GUEST_ANNOUNCE) |
+			   BIT(60) /* RSS */;
+	uint64_t blk_vf = BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_BLK_F_MQ) | BIT(VIRTIO_BLK_F_FLUSH);
+	uint64_t blk_bad = bad | BIT(VIRTIO_BLK_F_CONFIG_WCE) | BIT(15) /* LIFETIME */;
+	const uint64_t emulated = 0x44230000ull; /* STATUS CTRL_VQ ANNOUNCE LOG_ALL PROTOCOL */
 
-	/* reference §4.1: the VF's bits without IOMMU_PLATFORM, plus 0x44230000 */
-	g_assert_cmphex(net, ==, (vf & ~BIT(VIRTIO_F_ACCESS_PLATFORM)) | 0x44230000ull);
-	g_assert_cmphex(net1 & BIT(VIRTIO_NET_F_MQ), ==, 0);
-	g_assert_cmphex(blk, ==, BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_BLK_F_MQ) | 0x44000000ull);
+	for (int ifcvf = 0; ifcvf <= 1; ifcvf++) {
+		uint64_t net = ifcvf_vhost_offered_features(IFCVF_DEV_NET, ifcvf, vf | net_bad, 4);
+		uint64_t net1 = ifcvf_vhost_offered_features(IFCVF_DEV_NET, ifcvf, vf | net_bad, 1);
+		uint64_t blk = ifcvf_vhost_offered_features(IFCVF_DEV_BLK, ifcvf, blk_vf | blk_bad, 2);
+		uint64_t to_vf = ifcvf_vhost_vf_features(IFCVF_DEV_NET, ifcvf, 4, net | net_bad,
+							 vf | net_bad);
+		uint64_t to_vf1 = ifcvf_vhost_vf_features(IFCVF_DEV_NET, ifcvf, 1, net1 | net_bad,
+							  vf | net_bad);
+
+		/* reference §4.1: the VF's bits without IOMMU_PLATFORM, plus
+		 * 0x44230000; nothing unsupported */
+		g_assert_cmphex(net, ==, (vf & ~BIT(VIRTIO_F_ACCESS_PLATFORM)) | emulated);
+		g_assert_cmphex(net1 & BIT(VIRTIO_NET_F_MQ), ==, 0);
+		g_assert_cmphex(blk, ==, blk_vf | 0x44000000ull);
+		g_assert_cmphex(ifcvf_vhost_vf_features(IFCVF_DEV_BLK, ifcvf, 2, blk | blk_bad,
+							blk_vf | blk_bad), ==, blk_vf);
+		/* what reaches the VF: only bits it offers itself, the
+		 * supported ones, IOMMU_PLATFORM included when it offers it
+		 * (the helper programs IOVAs) */
+		g_assert_cmphex(to_vf, ==, vf);
+		g_assert_cmphex(ifcvf_vhost_vf_features(IFCVF_DEV_NET, ifcvf, 4, net,
+							vf & ~BIT(VIRTIO_F_ACCESS_PLATFORM)), ==,
+				vf & ~BIT(VIRTIO_F_ACCESS_PLATFORM));
+		/* one pair: a plain function's control queue stays unused
+		 * (nobody would serve it); an IFCVF's is what it always was */
+		g_assert_cmphex(to_vf1, ==, vf & ~BIT(VIRTIO_NET_F_MQ) &
+						 ~(ifcvf ? 0 : BIT(VIRTIO_NET_F_CTRL_VQ)));
+		/* several pairs, the frontend without MQ: a plain function
+		 * still gets MQ (the helper runs its pairs), an IFCVF not */
+		g_assert_cmphex(ifcvf_vhost_vf_features(IFCVF_DEV_NET, ifcvf, 4,
+							net & ~BIT(VIRTIO_NET_F_MQ) &
+							~BIT(VIRTIO_NET_F_CTRL_VQ), vf),
+				==, vf & ~(ifcvf ? BIT(VIRTIO_NET_F_MQ) | BIT(VIRTIO_NET_F_CTRL_VQ) : 0));
+	}
 	g_assert_cmphex(ifcvf_vhost_protocol_features(IFCVF_DEV_NET), ==, 0x1002bull);
 	g_assert_cmphex(ifcvf_vhost_protocol_features(IFCVF_DEV_BLK), ==, 0x1022bull);
-	/* what reaches the VF: only bits it offers itself, IOMMU_PLATFORM
-	 * included when it offers it (the helper programs IOVAs) */
-	g_assert_cmphex(ifcvf_vhost_vf_features(net | BIT(VIRTIO_NET_F_GUEST_ANNOUNCE), vf), ==,
-			vf);
-	g_assert_cmphex(ifcvf_vhost_vf_features(net, vf & ~BIT(VIRTIO_F_ACCESS_PLATFORM)), ==,
-			vf & ~BIT(VIRTIO_F_ACCESS_PLATFORM));
 }
 
 static void test_mem(void)

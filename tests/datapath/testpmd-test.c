@@ -64,7 +64,7 @@ static void rig_free(Rig *r)
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Rig, rig_free)
 
-/* @extra: one more emulator option (--virtio-function) or NULL */
+/* @extra: one more emulator option, or NULL */
 static Rig *rig_new_with(const char *queue_pairs, const char *extra)
 {
 	g_autoptr(GError) error = NULL;
@@ -228,6 +228,26 @@ static void test_fewer_queues(void)
 		g_assert_null(strstr(log, "failed"));
 		g_assert_null(strstr(log, "running: 5 of"));
 	}
+}
+
+/* A plain virtio function with 2 pairs (as QEMU's virtio-net-pci,mq=on:
+ * pair 0 only until VQ_PAIRS_SET on its control queue) under testpmd with
+ * 2 queues and its own control queue: every frame of both streams goes
+ * round, so the function runs both pairs. */
+static void test_plain_function_mq(void)
+{
+	g_autoptr(Rig) r = rig_new_with("2", "--virtio-function");
+	g_autofree char *vdev = g_strdup_printf("path=%s,queues=2,cq=1", r->socket);
+	g_autofree char *line = running_line(4, 4);
+	g_autoptr(DpProc) tp = NULL;
+	gsize off;
+
+	rig_start_helper(r, ",generic-virtio=1,sw-live-migration=1,queue-pairs=2");
+	tp = dp_testpmd_start(r->dir, "tpq", vdev, 2, TRUE);
+	off = dp_proc_wait_log(r->helper, line, 0, 60);
+	check_traffic(r, tp, 2);
+	dp_testpmd_quit(tp);
+	dp_proc_wait_log(r->helper, "waiting: the frontend disconnected", off, 30);
 }
 
 /* The helper connects (QEMU server=on, virtio-user server=1) and connects
@@ -405,6 +425,7 @@ int main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/datapath/testpmd/traffic-matrix", test_traffic_matrix);
 	g_test_add_func("/datapath/testpmd/fewer-queues", test_fewer_queues);
+	g_test_add_func("/datapath/testpmd/plain-function-mq", test_plain_function_mq);
 	g_test_add_func("/datapath/testpmd/client-mode", test_client_mode);
 	g_test_add_func("/datapath/testpmd/bad-frontends", test_bad_frontends);
 	g_test_add_func("/datapath/testpmd/sigterm-while-running", test_sigterm_while_running);

@@ -23,6 +23,7 @@
 #include <linux/virtio_ring.h>
 
 #include "gen-frame.h"
+#include "ifcvf-ctrlq.h"
 #include "ifcvf-hw.h"
 #include "ifcvf-io.h"
 #include "test-util.h"
@@ -1906,6 +1907,81 @@ static void test_virtio_function_reset(void)
 	g_free(tx);
 }
 
+/* Several pairs: like QEMU's virtio-net-pci,mq=on, num_queues lists one
+ * pair and the control queue until the driver takes MQ, and only pair 0
+ * runs until VQ_PAIRS_SET on the control queue (index 2N) says otherwise;
+ * what pair 1's TX holds goes once it runs. Driven with the helper's
+ * control queue (ifcvf-ctrlq.h). */
+static void test_virtio_function_mq(void)
+{
+	const char *const args[] = { "--virtio-function", NULL };
+	const struct ifcvf_devargs dargs = { .sw_live_migration = true, .generic_virtio = true };
+	g_autoptr(Vf) vf = vf_new_with(args, 2, &dargs);
+	struct ifcvf_ctrlq *cq = NULL;
+	struct cerr ce = { 0 };
+	Ring *r[4];
+	guint16 numq = 0;
+	guint8 f[80];
+
+	g_assert_cmpuint(vf->hw.num_queues, ==, 3);
+	g_assert_cmpuint(vf->hw.max_vq_pairs, ==, 2);
+	g_assert_cmpuint(vf->hw.max_queues, ==, 2);
+	vf_begin(vf, BIT(VIRTIO_NET_F_MQ) | BIT(VIRTIO_NET_F_CTRL_VQ));
+	OK(ifcvf_common_read16(&vf->hw, VIRTIO_COMMON_NUMQ, &numq, e));
+	g_assert_cmpuint(numq, ==, 5);
+	for (guint q = 0; q < 4; q++) {
+		r[q] = ring_new(vf, q, 64);
+		ring_start(r[q]);
+	}
+	OK(ifcvf_ctrlq_new(&cq, e));
+	OK(ifcvf_ctrlq_start(cq, &vf->hw, e));
+	vf_driver_ok(vf);
+	rx_post(r[0], 8, 256);
+	rx_post(r[2], 8, 256);
+	ring_kick(r[0]);
+	ring_kick(r[2]);
+	send_and_wait(vf, r[1], r[0], 1);
+
+	/* pair 1 does not run yet: its TX frame waits */
+	fill(f, sizeof(f), 2);
+	tx_send(r[3], f, sizeof(f), 0, FALSE);
+	ring_kick(r[3]);
+	vf_sync(vf);
+	{
+		g_autoptr(JsonNode) st = vf_stats(vf);
+
+		g_assert_cmpint(dpstat(st, "active_pairs"), ==, 1);
+		g_assert_cmpint(qstat(st, 3, "chains"), ==, 0);
+	}
+	OK(ifcvf_ctrlq_set_pairs(cq, &vf->hw, 2, IFCVF_CTRLQ_TIMEOUT_MS, e));
+	rx_expect(r[2], f, sizeof(f), 1);
+	ring_wait(r[3], 1);
+	r[3]->used_seen++;
+	send_and_wait(vf, r[3], r[2], 3);
+	send_and_wait(vf, r[1], r[0], 4);
+
+	/* back to one pair; more than the function has is refused before it
+	 * reaches the function */
+	OK(ifcvf_ctrlq_set_pairs(cq, &vf->hw, 1, IFCVF_CTRLQ_TIMEOUT_MS, e));
+	g_assert_cmpint(ifcvf_ctrlq_set_pairs(cq, &vf->hw, 3, IFCVF_CTRLQ_TIMEOUT_MS, &ce), ==,
+			-ERANGE);
+	{
+		g_autoptr(JsonNode) st = vf_stats(vf);
+
+		g_assert_cmpint(dpstat(st, "active_pairs"), ==, 1);
+		g_assert_cmpint(dpstat(st, "ctrl_commands"), ==, 2);
+		g_assert_cmpint(dpstat(st, "ctrl_refused"), ==, 0);
+		g_assert_cmpint(dpstat(st, "device_errors"), ==, 0);
+	}
+	/* a reset: one pair again, the ring unmapped */
+	OK(ifcvf_hw_reset(&vf->hw, 1000, e));
+	ifcvf_ctrlq_stop(cq, vf->dev);
+	g_assert_false(ifcvf_ctrlq_running(cq));
+	ifcvf_ctrlq_free(cq, vf->dev);
+	for (guint q = 0; q < 4; q++)
+		g_free(r[q]);
+}
+
 /* Frames the generator offers while the device is reset wait in the RX
  * FIFO and come first once RX runs again: no sequence number lost or
  * repeated. */
@@ -2021,6 +2097,8 @@ static const BadOption bad_options[] = {
 	{ { "--type", "blk", "--rx-fifo", "4" }, "--rx-fifo" },
 	{ { "--virtio-function", "--fault", "cap-bar=2" }, "--virtio-function" },
 	{ { "--type", "blk", "--virtio-function" }, "--virtio-function" },
+	{ { "--features-extra", "lots" }, "--features-extra" },
+	{ { "--features-extra", "-1" }, "--features-extra" },
 };
 
 static void test_bad_options(void)
@@ -2062,11 +2140,24 @@ static void test_features(void)
 	g_assert_cmphex(vf->hw.features & BIT(VIRTIO_NET_F_MRG_RXBUF), !=, 0);
 }
 
+/* --features-extra offers more, honoured or not; the rest stays */
+static void test_features_extra(void)
+{
+	const char *const args[] = { "--features-extra", "0x10400000000", NULL };
+	g_autoptr(Vf) vf = vf_new(args, 1);
+
+	g_assert_cmphex(vf->hw.features & BIT(VIRTIO_F_RING_PACKED), !=, 0);
+	g_assert_cmphex(vf->hw.features & BIT(40), !=, 0);
+	g_assert_cmphex(vf->hw.features & BIT(VIRTIO_NET_F_MRG_RXBUF), !=, 0);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	g_test_add_func("/ifcvf-helper/emu-datapath/features", test_features);
+	g_test_add_func("/ifcvf-helper/emu-datapath/features-extra", test_features_extra);
+	g_test_add_func("/ifcvf-helper/emu-datapath/virtio-function/mq", test_virtio_function_mq);
 	g_test_add_func("/ifcvf-helper/emu-datapath/loop", test_loop);
 	g_test_add_func("/ifcvf-helper/emu-datapath/mrg-rxbuf", test_mrg_rxbuf);
 	g_test_add_func("/ifcvf-helper/emu-datapath/event-idx", test_event_idx);

@@ -6,7 +6,8 @@
 #
 # Environment (from the initramfs): KV_SRC, KV_BUILD, KV_HELPER,
 # KV_MIGRATION_TEST, KV_IRQ, KV_VF (the function under test), KV_OTHER (left on
-# virtio-pci), KV_GROUP_A and KV_GROUP_B (one IOMMU group).
+# virtio-pci), KV_GROUP_A and KV_GROUP_B (one IOMMU group), KV_MQ (mq=on, 2
+# pairs, on a tap that sends every frame back on the queue it came by).
 #
 # The control line to the host's kv-peer is /dev/ttyS1 (see kv-peer.c).
 # Every wait is bounded; a check that runs out of time fails.
@@ -65,8 +66,8 @@ vfio_holders() { # GROUP: pids with /dev/vfio/GROUP open
 # ---- processes ----
 helper_pid=
 tp_pid=
-helper_start() { # NAME PORT_OPTIONS: ifcvf-helper run, waits until the port listens
-	"$KV_HELPER" run --bus none --port "device=pci:$KV_VF,socket=$w/$1.sock,$2" \
+helper_start() { # NAME PORT_OPTIONS [BDF]: ifcvf-helper run, waits until the port listens
+	"$KV_HELPER" run --bus none --port "device=pci:${3:-$KV_VF},socket=$w/$1.sock,$2" \
 		> "$w/$1.log" 2>&1 &
 	helper_pid=$!
 	wait_log "$w/$1.log" "waiting: " 60
@@ -84,14 +85,15 @@ helper_stop() { # SIGTERM to the helper; 0 when it exited 0 within 30 s
 }
 
 # testpmd with net_virtio_user on the helper's socket, interactive over a fifo
-tp_start() { # NAME SOCKET FWD
+tp_start() { # NAME SOCKET FWD [QUEUES [VDEV_OPTIONS]]
+	local nq=${4:-1}
 	rm -f "$w/$1.in"
 	mkfifo "$w/$1.in"
 	tp_log=$w/$1.log
 	stdbuf -oL dpdk-testpmd --no-huge -m 256 --no-shconf --file-prefix "$1" \
 		--lcores 0@1,1@1 --no-pci --log-level '*:warning' \
-		--vdev "net_virtio_user0,path=$2,queues=1" -- -i --total-num-mbufs=4096 \
-		--nb-cores=1 --rxq=1 --txq=1 --forward-mode="$3" < "$w/$1.in" > "$tp_log" 2>&1 &
+		--vdev "net_virtio_user0,path=$2,queues=$nq${5:+,$5}" -- -i --total-num-mbufs=4096 \
+		--nb-cores=1 --rxq="$nq" --txq="$nq" --forward-mode="$3" < "$w/$1.in" > "$tp_log" 2>&1 &
 	tp_pid=$!
 	exec {tp_in}>"$w/$1.in"
 	wait_log "$tp_log" "testpmd> " 120
@@ -302,6 +304,65 @@ else
 	done
 	result lm fail "migration-test exited $st: $(grep -m1 -i 'error\|not ok\|Bail' "$w/lm.log" | oneline); helper:${why:- nothing}; $left frames not taken"
 fi
+
+# ---- multiqueue: QEMU's virtio-net-pci,mq=on with 2 pairs ----
+# testpmd (virtio-user, 2 queues, its own control queue) generates flows on
+# both TX queues and counts what comes back on each RX queue: the tap
+# returns a frame on the queue it came by, so RX queue k receives only if
+# the function runs pair k, i.e. if the helper told it, on the function's
+# control queue, that 2 pairs run (VQ_PAIRS_SET; it runs 1 pair until then)
+echo "GUEST step: multiqueue"
+q_stat() { # QUEUE FIELD: from the last "Forward Stats for RX Port= 0/Queue= Q" block
+	grep -a -A1 "Queue= *$1 -> TX Port= *0/Queue= *$1" "$tp_log" | tail -1 |
+		grep -o "$2: *[0-9]*" | grep -o '[0-9]*$'
+}
+mq_check() {
+	local facts pairs r0 r1 t0 t1
+	if ! bind_vfio "$KV_MQ"; then
+		result mq fail "cannot bind $KV_MQ to vfio-pci (driver: $(driver_of "$KV_MQ"))"
+		return
+	fi
+	if ! probe mq "pci:$KV_MQ" --devargs generic-virtio=1,sw-live-migration=1; then
+		result mq fail "probe exited $?: $(oneline < "$w/mq.err")"
+		return
+	fi
+	pairs=$(json_field "$w/mq.json" queue_pairs)
+	facts="probe: queue_pairs $pairs, msix $(json_field "$w/mq.json" msix_vectors)"
+	if ! helper_start mq "generic-virtio=1,sw-live-migration=1,queue-pairs=2" "$KV_MQ"; then
+		result mq fail "$facts; the helper did not start: $(grep -v '^EAL\|^TELEMETRY' "$w/mq.log" | tail -3 | oneline)"
+		helper_stop
+		return
+	fi
+	if ! tp_start tpmq "$w/mq.sock" flowgen 2 cq=1; then
+		result mq fail "$facts; testpmd did not start: $(tail -3 "$tp_log" | oneline)"
+		helper_stop
+		return
+	fi
+	if ! wait_log "$w/mq.log" "running: 4 of 4 vrings enabled" 60; then
+		result mq fail "$facts; the port did not run both pairs: $(grep -v '^EAL\|^TELEMETRY' "$w/mq.log" | tail -3 | oneline)"
+		tp_quit
+		helper_stop
+		return
+	fi
+	tp_cmd start
+	sleep 10
+	tp_cmd stop
+	wait_log "$tp_log" "Done." 30
+	r0=$(q_stat 0 RX-packets); r1=$(q_stat 1 RX-packets)
+	t0=$(q_stat 0 TX-packets); t1=$(q_stat 1 TX-packets)
+	facts="$facts; pair 0 sent ${t0:-?} received ${r0:-?}, pair 1 sent ${t1:-?} received ${r1:-?}"
+	tp_quit || echo "GUEST testpmd (flowgen) did not quit cleanly"
+	if helper_stop; then facts="$facts; the helper exited 0"; else facts="$facts; the helper did not exit cleanly"; fi
+	if [ "$pairs" = 2 ] && [ "${t0:-0}" -gt 0 ] && [ "${t1:-0}" -gt 0 ] &&
+	   [ "${r0:-0}" -gt 0 ] && [ "${r1:-0}" -gt 0 ] && [[ "$facts" == *"exited 0" ]]; then
+		result mq ok "$facts"
+	else
+		result mq fail "$facts: $(grep -i 'warn\|fail\|pairs' "$w/mq.log" | tail -3 | oneline)"
+	fi
+}
+mq_check
+echo "GUEST helper log (multiqueue):"
+grep -v '^EAL\|^TELEMETRY' "$w/mq.log" 2>/dev/null | sed 's/^/GUEST   /' | tail -20
 
 # ---- release and take again ----
 echo "GUEST step: release"

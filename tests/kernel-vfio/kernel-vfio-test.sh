@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Kernel VFIO for real. A QEMU TCG guest (q35, emulated Intel IOMMU with
-# interrupt remapping, the host's Debian kernel) has four modern virtio-net
+# interrupt remapping, the host's Debian kernel) has five modern virtio-net
 # functions (iommu_platform=on, so their DMA goes through the vIOMMU):
 #   00:03.0  the VF under test; its wire is a UDP socket to kv-peer
 #   00:04.0  left on virtio-pci (a function bound to another driver)
 #   01:01.0, 01:02.0  behind a conventional pci-bridge, so one IOMMU group:
 #            the first goes to vfio-pci, the second stays on virtio-pci (a
 #            group that is not viable)
+#   00:07.0  multiqueue (mq=on, 2 pairs) on a multiqueue tap of the host,
+#            alone in a bridge with hairpin on: every frame the function
+#            sends comes back, and on the tap queue it left by (the tap
+#            steers a flow back to the queue it came from), i.e. on the
+#            pair that sent it, if that pair runs
 # The guest mounts the host's / over 9p (read-only) and runs
 # guest-checks.sh inside it (chroot), so the build, DPDK and testpmd are the
 # host's. It prints one "RESULT NAME ok|fail DETAIL" line per check on its
@@ -42,15 +47,28 @@ esac
 workdir=$(mktemp -d /tmp/ifcvf-kv.XXXXXX)
 peer_pid=
 qemu_pid=
+mq_tap=kvmq$$
+mq_br=kvbr$$
 cleanup() {
 	for p in $qemu_pid $peer_pid; do kill -TERM "$p" 2>/dev/null || true; done
 	for p in $qemu_pid $peer_pid; do
 		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL "$p" 2>/dev/null || true
 	done
+	ip link del "$mq_tap" 2>/dev/null
+	ip link del "$mq_br" 2>/dev/null
 	[ -n "${KEEP_WORKDIR:-}" ] || rm -rf "$workdir"
 }
 trap cleanup EXIT
+
+# ---- the multiqueue function's wire: a tap whose frames come back ----
+command -v ip >/dev/null && command -v bridge >/dev/null || bail "ip and bridge (iproute2) are missing"
+{ ip tuntap add dev "$mq_tap" mode tap multi_queue &&
+  ip link add "$mq_br" type bridge stp_state 0 &&
+  ip link set "$mq_tap" master "$mq_br" &&
+  bridge link set dev "$mq_tap" hairpin on &&
+  ip link set "$mq_br" up && ip link set "$mq_tap" up; } > "$workdir/tap.log" 2>&1 \
+	|| bail "cannot set up the multiqueue tap $mq_tap in bridge $mq_br: $(tail -1 "$workdir/tap.log")"
 
 # ---- the host end of the wire and of the control line ----
 "$IFCVF_KV_PEER" --ctl "$workdir/ctl.sock" --ports "$workdir/ports" \
@@ -73,6 +91,7 @@ KV_VF=$vf
 KV_OTHER=0000:00:04.0
 KV_GROUP_A=0000:01:01.0
 KV_GROUP_B=0000:01:02.0
+KV_MQ=0000:00:07.0
 EOF
 "$here/mkinitramfs.sh" "$workdir/initrd.gz" "$workdir/kv.env" 2> "$workdir/mkinitramfs.log" \
 	|| bail "cannot build the guest's initramfs: $(tail -1 "$workdir/mkinitramfs.log")"
@@ -98,6 +117,8 @@ qemu_args=(
 	$(vnet ga 0x1 br0 nga)
 	-netdev socket,id=ngb,udp=127.0.0.1:9,localaddr=127.0.0.1:0
 	$(vnet gb 0x2 br0 ngb)
+	-netdev "tap,id=nmq,ifname=$mq_tap,script=no,downscript=no,queues=2,vhost=off"
+	$(vnet mq 0x7 "" nmq),mac=52:54:00:12:34:57,mq=on,vectors=6
 	-fsdev local,id=root,path=/,security_model=none,readonly=on,multidevs=remap
 	-device virtio-9p-pci,fsdev=root,mount_tag=host,addr=0x6
 	${KV_QEMU_EXTRA:-}
@@ -127,12 +148,14 @@ report() { awk -v k="$1" '$1 == k { print $2 }' "$workdir/peer.report" 2>/dev/nu
 # ---- results ----
 [ "$qemu_status" -eq 0 ] && ok "QEMU ran the guest to its end" \
 	|| not_ok "QEMU ended with status $qemu_status (137: killed after 480 s)"
-console | grep -q '^GUEST booted' && ok "the guest booted" || not_ok "the guest did not boot"
+# grep reads the whole console: with pipefail, grep -q stopping early
+# fails the pipeline when console() is still writing
+console | grep '^GUEST booted' >/dev/null && ok "the guest booted" || not_ok "the guest did not boot"
 
 # every check the guest must have reported, in its order
 checks=(
 	bind probe-generic probe-refused run-refused
-	tx rx reconnect msix lm
+	tx rx reconnect msix lm mq
 	busy release reprobe
 	err-other-driver err-other-driver-run err-not-viable err-not-viable-run
 	err-no-vfio err-permission
@@ -163,7 +186,14 @@ if [ "${drops:-x}" = 0 ] && [ "${unsent:-x}" = 0 ]; then
 else
 	not_ok "host: QEMU's socket dropped ${drops:-?} frames, ${unsent:-?} left unsent"
 fi
-console | grep -q '^GUEST done rc=' && ok "the guest's check script ran to its end" \
+tap_tx=$(cat "/sys/class/net/$mq_tap/statistics/tx_packets" 2>/dev/null)
+tap_rx=$(cat "/sys/class/net/$mq_tap/statistics/rx_packets" 2>/dev/null)
+if [ "${tap_rx:-0}" -gt 0 ] && [ "${tap_tx:-0}" -gt 0 ]; then
+	ok "host: the multiqueue function's tap took $tap_rx frames from it and gave $tap_tx back"
+else
+	not_ok "host: the multiqueue function's tap took ${tap_rx:-?} frames from it and gave ${tap_tx:-?} back"
+fi
+console | grep '^GUEST done rc=' >/dev/null && ok "the guest's check script ran to its end" \
 	|| not_ok "the guest's check script did not run to its end"
 
 echo "1..$tap_n"

@@ -47,12 +47,20 @@ static bool served(const struct emu_net *n, unsigned q)
 static bool running(const struct emu_net *n, unsigned q)
 {
 	return n->client && !n->orphaned && (n->v->status & VIRTIO_STATUS_DRIVER_OK) &&
-	       n->v->vq[q].enabled && !n->q[q].broken;
+	       n->v->vq[q].enabled && !n->q[q].broken && q / 2 < n->active_pairs;
 }
 
 static bool has_feature(const struct emu_net *n, unsigned bit)
 {
 	return n->v->driver_features & (1ull << bit);
+}
+
+int emu_net_ctrl_queue(const struct emu_net *n)
+{
+	if (!n->v->virtio_function || !has_feature(n, VIRTIO_NET_F_CTRL_VQ) ||
+	    !has_feature(n, VIRTIO_NET_F_MQ))
+		return -1;
+	return (int)(2 * n->npairs);
 }
 
 int emu_net_init(struct emu_net *n, const struct emu_config *cfg, struct emu_virtio *v,
@@ -65,6 +73,8 @@ int emu_net_init(struct emu_net *n, const struct emu_config *cfg, struct emu_vir
 	n->dma = dma;
 	n->irq = irq;
 	n->npairs = cfg->queue_pairs;
+	/* an IFCVF runs every pair it has (its MQ register is not modelled) */
+	n->active_pairs = v->virtio_function ? 1 : n->npairs;
 	/* a chain has at most qmax descriptors; a buffer spanning mappings
 	 * adds segments, so leave room for a few of those */
 	n->walk.max = 2 * qmax + 64;
@@ -635,7 +645,9 @@ bool emu_net_run(struct emu_net *n)
 
 void emu_net_kick(struct emu_net *n, unsigned q)
 {
-	if (served(n, q) && running(n, q))
+	if ((int)q == emu_net_ctrl_queue(n))
+		emu_ctrl_kick(n);
+	else if (served(n, q) && running(n, q))
 		schedule(n, q, false);
 }
 
@@ -680,6 +692,23 @@ void emu_net_queue_started(struct emu_net *n, unsigned q)
 		start_queue(n, q);
 }
 
+void emu_net_set_active_pairs(struct emu_net *n, unsigned pairs)
+{
+	unsigned old = n->active_pairs;
+
+	if (pairs < old) {
+		/* what they completed is delivered; they take nothing more */
+		for (unsigned q = 2 * pairs; q < 2 * old; q++) {
+			flush(n, q);
+			n->q[q].pending = false;
+		}
+	}
+	n->active_pairs = pairs;
+	for (unsigned q = 2 * old; q < 2 * pairs; q++)
+		if (n->v->vq[q].enabled)
+			start_queue(n, q);
+}
+
 void emu_net_queue_stopping(struct emu_net *n, unsigned q)
 {
 	if (!served(n, q))
@@ -717,6 +746,9 @@ void emu_net_reset(struct emu_net *n)
 	}
 	n->dirty.resolved = false;
 	n->orphaned = false;
+	if (n->v->virtio_function)
+		n->active_pairs = 1;
+	emu_ctrl_reset(n);
 }
 
 void emu_net_driver_error(struct emu_net *n, unsigned q, const char *what)
@@ -775,6 +807,8 @@ void emu_net_print(const struct emu_net *n, FILE *out)
 
 void emu_net_json(const struct emu_net *n, FILE *out)
 {
+	fprintf(out, "\"active_pairs\":%u,\"ctrl_commands\":%" PRIu64 ",\"ctrl_refused\":%" PRIu64 ",",
+		n->active_pairs, n->ctrl_commands, n->ctrl_refused);
 	fprintf(out,
 		"\"device_errors\":%" PRIu64 ",\"config_irqs\":%" PRIu64
 		",\"log\":{\"pages_marked\":%" PRIu64 ",\"out_of_range\":%" PRIu64 "},\"queues\":[",

@@ -31,6 +31,11 @@
  * queue's error counters, NEEDS_RESET in device status and the config
  * vector raised. A reset, or enabling the queue again, clears it.
  *
+ * With --virtio-function and MQ negotiated, queue 2N is the control queue
+ * (emu-ctrl.c) and only the pairs the driver set with VQ_PAIRS_SET run (1
+ * after a reset, as a virtio-net device starts): the queues of the others
+ * take no chains and receive nothing until a VQ_PAIRS_SET includes them.
+ *
  * A reset drops what the receive FIFOs hold, except with --virtio-function:
  * QEMU's virtio-net does not read its netdev while the device is not
  * DRIVER_OK, so frames wait; they go first once RX runs again.
@@ -97,6 +102,9 @@ struct emu_net {
 	struct emu_irq *irq;
 	struct emu_wire *wire;
 	unsigned npairs;
+	unsigned active_pairs;       /* pairs that run (--virtio-function: VQ_PAIRS_SET) */
+	uint64_t ctrl_commands;      /* control queue commands served */
+	uint64_t ctrl_refused;       /* ... of them answered VIRTIO_NET_ERR */
 	bool client;                 /* a vfio-user client is connected */
 	bool orphaned;               /* a client went away: stopped until reset */
 	struct emu_dirty dirty;
@@ -153,6 +161,15 @@ void emu_net_rx_dropped_gen(struct emu_net *n, unsigned pair, uint32_t stream, u
 /* One burst per pending queue, then publish and interrupt. Returns true
  * while some queue still has work (call again without waiting). */
 bool emu_net_run(struct emu_net *n);
+
+/* VQ_PAIRS_SET: pairs 0..@pairs-1 run from now on (newly active queues get
+ * a burst, the others stop taking chains). */
+void emu_net_set_active_pairs(struct emu_net *n, unsigned pairs);
+/* the control queue's index when the driver negotiated it with MQ
+ * (--virtio-function only), else -1; and its doorbell (emu-ctrl.c) */
+int emu_net_ctrl_queue(const struct emu_net *n);
+void emu_ctrl_kick(struct emu_net *n);
+void emu_ctrl_reset(struct emu_net *n);
 
 /* counters */
 void emu_net_print(const struct emu_net *n, FILE *out);

@@ -42,7 +42,11 @@ static const char help_text[] =
 	"                         DEVICE_RESET) restarts every ring at index 0 and keeps\n"
 	"                         the frames waiting in the RX FIFO for after DRIVER_OK;\n"
 	"                         queue_enable=0 on an enabled queue is ignored and\n"
-	"                         counted as a device error (no per-queue stop)\n"
+	"                         counted as a device error (no per-queue stop); with\n"
+	"                         several pairs num_queues reads 3 until the driver\n"
+	"                         takes MQ, and only pair 0 runs until VQ_PAIRS_SET on\n"
+	"                         the control queue (2N) says otherwise, as QEMU's\n"
+	"                         virtio-net-pci,mq=on\n"
 	"  --fault KIND           make the device deliberately broken, for tests;\n"
 	"                         may be repeated. KIND is one of:\n"
 	"      cap-outside-bar      the DEVICE cap's offset+length exceeds its BAR\n"
@@ -90,6 +94,9 @@ static const char help_text[] =
 	"  --rx-fifo N            net: frames each RX queue holds while it is\n"
 	"                         suspended or out of buffers, 1..65536 (default 256);\n"
 	"                         beyond that frames are dropped and counted\n"
+	"  --features-extra MASK  also offer the feature bits in MASK (0x-hex or\n"
+	"                         decimal), whether the model honours them or not:\n"
+	"                         for tests of what a driver accepts\n"
 	"  --stats-file PATH      write the counters as JSON to PATH on SIGUSR1 and at\n"
 	"                         exit (replaced atomically)\n"
 	"  --verbose              log every request and error reply to stderr\n"
@@ -98,7 +105,8 @@ static const char help_text[] =
 	"Datapath (net): split virtqueues only (VIRTIO_F_RING_PACKED is not offered),\n"
 	"descriptor chains, indirect descriptors, EVENT_IDX and NO_INTERRUPT/NO_NOTIFY\n"
 	"suppression, MRG_RXBUF, the 12-byte virtio_net_hdr_v1. Queue 2N (control) is\n"
-	"not served. Every guest address goes through the DMA maps; an address outside\n"
+	"not served, except with --virtio-function and MQ negotiated: VQ_PAIRS_SET\n"
+	"sets the pairs that run (1 after a reset). Every guest address goes through the DMA maps; an address outside\n"
 	"them, or a chain longer than the ring, stops that queue and sets NEEDS_RESET.\n"
 	"While BAR4 logging is on, every page the device writes is set in the log.\n"
 	"blk devices model the registers only (kicks are counted).\n"
@@ -123,6 +131,7 @@ enum {
 	OPT_WIRE,
 	OPT_RX_FIFO,
 	OPT_VIRTIO_FUNCTION,
+	OPT_FEATURES_EXTRA,
 	OPT_STATS_FILE,
 };
 
@@ -140,6 +149,7 @@ static const struct option long_options[] = {
 	{ "wire", required_argument, NULL, OPT_WIRE },
 	{ "rx-fifo", required_argument, NULL, OPT_RX_FIFO },
 	{ "virtio-function", no_argument, NULL, OPT_VIRTIO_FUNCTION },
+	{ "features-extra", required_argument, NULL, OPT_FEATURES_EXTRA },
 	{ "stats-file", required_argument, NULL, OPT_STATS_FILE },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -465,6 +475,8 @@ static int parse_one(int opt, const char *arg, struct emu_config *cfg, struct ce
 			return -EINVAL;
 		cfg->rx_fifo = (unsigned)v;
 		return 0;
+	case OPT_FEATURES_EXTRA:
+		return parse_number("--features-extra", arg, 0, UINT64_MAX, &cfg->features_extra, e);
 	case OPT_STATS_FILE:
 		if (!*arg)
 			return cerr_set(e, EINVAL, "--stats-file: the path is empty");

@@ -87,6 +87,7 @@ struct emu_config {
 	struct emu_wire_config wire;  /* net */
 	unsigned rx_fifo;             /* net: frames each RX queue may hold */
 	const char *stats_file;       /* JSON counters, NULL: none */
+	uint64_t features_extra;      /* offered on top, honoured or not */
 };
 
 enum emu_options_result {

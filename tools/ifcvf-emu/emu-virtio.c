@@ -76,6 +76,7 @@ void emu_virtio_init(struct emu_virtio *v, const struct emu_config *cfg,
 	v->queue_size_max = (uint16_t)(cfg->queue_size_max > 0xffff ? 0x8000 : cfg->queue_size_max);
 	v->msix_entries = layout->msix_entries;
 	v->device_features = cfg->type == EMU_TYPE_NET ? net_features(cfg) : blk_features(cfg);
+	v->device_features |= cfg->features_extra;
 	v->verbose = cfg->verbose;
 	v->virtio_function = cfg->virtio_function;
 	v->no_stop_queue = cfg->faults.queue_no_stop_set ? (int)cfg->faults.queue_no_stop : -1;
@@ -203,7 +204,13 @@ static uint32_t common_get(struct emu_virtio *v, unsigned off)
 	case VIRTIO_COMMON_GFSELECT: return v->gfselect;
 	case VIRTIO_COMMON_GF: return select_half(v->driver_features, v->gfselect);
 	case VIRTIO_COMMON_MSIX: return v->msix_config;
-	case VIRTIO_COMMON_NUMQ: return v->num_queues;
+	case VIRTIO_COMMON_NUMQ:
+		/* QEMU's virtio-net lists one pair and the control queue until
+		 * the driver takes MQ */
+		if (v->virtio_function && v->type == EMU_TYPE_NET && v->nvq > 3 &&
+		    v->num_queues == v->nvq && !(v->driver_features & BIT(VIRTIO_NET_F_MQ)))
+			return 3;
+		return v->num_queues;
 	case VIRTIO_COMMON_STATUS: return v->status;
 	case VIRTIO_COMMON_CFGGENERATION: return v->config_generation;
 	case VIRTIO_COMMON_Q_SELECT: return v->queue_select;

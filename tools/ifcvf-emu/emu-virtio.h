@@ -13,7 +13,9 @@
  * a reset restarts every ring at index 0 (there are no ring-state words),
  * and queue_enable=0 on an enabled queue is a driver error (no
  * VIRTIO_F_RING_RESET): ignored, the queue keeps running, and counted with
- * the datapath's device errors.
+ * the datapath's device errors. With several pairs it is QEMU's
+ * virtio-net-pci,mq=on: num_queues reads 3 until the driver takes MQ, and
+ * the control queue picks the pairs that run (emu-net.h).
  *
  * The datapath (emu-net.c, net only) moves last_avail/last_used of running
  * queues; the register model calls into it on a doorbell, a queue enable
