@@ -9,6 +9,7 @@ IFCVF_PACKAGES=(
 	dpdk-dev          # dpdk-testpmd (virtio-user frontend, net_vhost baseline)
 	iproute2          # network namespaces and TAP devices for the wires
 	dbus systemd      # dbus-daemon for the D-Bus tests, busctl
+	dbus-broker       # the bus policy test runs it as a private bus too
 	libvirt-daemon-system libvirt-clients  # libvirtd and virsh for the libvirt suite
 	qemu-system-x86 linux-image-amd64 busybox-static cpio ethtool  # the test guest
 )

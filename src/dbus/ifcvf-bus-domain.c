@@ -48,6 +48,7 @@ IfcvfDbusDomain *ifcvf_bus_domain_new(IfcvfBus *bus)
 		ifcvf_bus_migration_phase_to_string(IFCVF_BUS_MIGRATION_NONE));
 	ifcvf_dbus_domain_set_ports(domain, no_ports);
 	g_signal_connect(domain, "handle-shutdown", G_CALLBACK(handle_shutdown_cb), bus);
+	ifcvf_bus_auth_guard(bus->auth, G_DBUS_INTERFACE_SKELETON(domain));
 	return domain;
 }
 

@@ -10,6 +10,7 @@ static const GDBusErrorEntry error_entries[] = {
 	{ IFCVF_BUS_ERROR_NOT_SUPPORTED, "org.ifcvf.Helper1.Error.NotSupported" },
 	{ IFCVF_BUS_ERROR_BUSY, "org.ifcvf.Helper1.Error.Busy" },
 	{ IFCVF_BUS_ERROR_SHUTTING_DOWN, "org.ifcvf.Helper1.Error.ShuttingDown" },
+	{ IFCVF_BUS_ERROR_ACCESS_DENIED, "org.ifcvf.Helper1.Error.AccessDenied" },
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(error_entries) == IFCVF_BUS_ERROR_LAST);
 

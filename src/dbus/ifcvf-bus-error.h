@@ -19,6 +19,7 @@ typedef enum {
 	IFCVF_BUS_ERROR_NOT_SUPPORTED, /* NotSupported: the VF cannot do it */
 	IFCVF_BUS_ERROR_BUSY,          /* Busy: not now, e.g. during a migration */
 	IFCVF_BUS_ERROR_SHUTTING_DOWN, /* ShuttingDown: the helper is stopping */
+	IFCVF_BUS_ERROR_ACCESS_DENIED, /* AccessDenied: the caller may not change state */
 	IFCVF_BUS_ERROR_LAST
 } IfcvfBusError;
 

@@ -117,6 +117,7 @@ IfcvfBusPort *ifcvf_bus_port_new(IfcvfBus *bus, guint index, const char *device,
 	g_signal_connect(port->iface, "handle-get-stats", G_CALLBACK(handle_get_stats_cb), port);
 	g_signal_connect(port->iface, "handle-set-live-migration-mode",
 			 G_CALLBACK(handle_set_lm_mode_cb), port);
+	ifcvf_bus_auth_guard(bus->auth, G_DBUS_INTERFACE_SKELETON(port->iface));
 	ifcvf_dbus_object_skeleton_set_port(port->object, port->iface);
 	return port;
 }

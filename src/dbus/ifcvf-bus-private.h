@@ -4,6 +4,7 @@
 #pragma once
 
 #include "ifcvf-bus.h"
+#include "ifcvf-bus-auth.h"
 #include "ifcvf-dbus-generated.h"
 
 struct _IfcvfBus {
@@ -14,6 +15,7 @@ struct _IfcvfBus {
 
 	GDBusObjectManagerServer *manager; /* the ports, at IFCVF_BUS_ROOT_PATH */
 	IfcvfDbusDomain *domain;           /* exported beside the manager */
+	IfcvfBusAuth *auth;                /* checks the calls that change state */
 	GPtrArray *ports;                  /* IfcvfBusPort *, ascending index */
 
 	GCancellable *cancellable;         /* the connect in flight */

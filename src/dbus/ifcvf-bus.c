@@ -15,6 +15,7 @@ IfcvfBus *ifcvf_bus_new(const char *bus, const char *vm_name, const char *vm_uui
 	g_autofree char *address = NULL;
 	g_autofree char *uuid = NULL;
 	g_autofree char *bus_name = NULL;
+	g_autoptr(GMainContext) context = NULL;
 	IfcvfBus *self;
 
 	g_return_val_if_fail(vm_uuid != NULL, NULL);
@@ -42,6 +43,8 @@ IfcvfBus *ifcvf_bus_new(const char *bus, const char *vm_name, const char *vm_uui
 	self->cancellable = g_cancellable_new();
 	self->ports = g_ptr_array_new_with_free_func((GDestroyNotify)ifcvf_bus_port_free);
 	self->manager = g_dbus_object_manager_server_new(IFCVF_BUS_ROOT_PATH);
+	context = g_main_context_ref_thread_default();
+	self->auth = ifcvf_bus_auth_new(context, self->address);
 	self->domain = ifcvf_bus_domain_new(self);
 	g_debug("prepared %s for VM '%s' (%s) on %s", self->bus_name, self->vm_name, self->uuid,
 		self->address);
@@ -221,6 +224,9 @@ void ifcvf_bus_free(IfcvfBus *self)
 		return;
 
 	g_cancellable_cancel(self->cancellable);
+	/* first: calls waiting for their check are answered while the
+	 * connection is still open */
+	g_clear_pointer(&self->auth, ifcvf_bus_auth_close);
 	if (self->shutdown_idle) {
 		g_source_destroy(self->shutdown_idle);
 		g_clear_pointer(&self->shutdown_idle, g_source_unref);
@@ -239,6 +245,8 @@ void ifcvf_bus_free(IfcvfBus *self)
 	}
 	g_clear_object(&self->connection);
 	g_clear_pointer(&self->ports, g_ptr_array_unref);
+	/* a call dispatched late (GDBus hops through a thread) finds no handler */
+	g_signal_handlers_disconnect_by_data(self->domain, self);
 	g_clear_object(&self->domain);
 	g_clear_object(&self->manager);
 	g_clear_object(&self->cancellable);

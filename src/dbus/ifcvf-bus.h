@@ -6,6 +6,8 @@
  * ifcvf_bus_set_migration_phase()) and answers the few calls that change
  * state through IfcvfBusHandlers; this module owns everything D-Bus.
  *
+ * Changing calls are checked first (root or polkit, see ifcvf-bus-auth.h).
+ *
  * Threads: main thread only. Every function must be called from the thread
  * that runs the GLib main context that was the thread-default one when
  * ifcvf_bus_new() was called, and the handlers are called there too. DPDK

@@ -106,7 +106,8 @@ static void test_tables(void)
 static void test_error_names(void)
 {
 	static const char *const names[] = { "Failed", "InvalidArgs", "UnknownMode", "UnknownPort",
-					     "NotSupported", "Busy", "ShuttingDown" };
+					     "NotSupported", "Busy", "ShuttingDown",
+					     "AccessDenied" };
 
 	G_STATIC_ASSERT(G_N_ELEMENTS(names) == IFCVF_BUS_ERROR_LAST);
 	for (guint i = 0; i < G_N_ELEMENTS(names); i++) {

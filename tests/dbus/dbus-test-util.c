@@ -16,6 +16,16 @@ const char *test_ifcvfctl_path(void)
 	return IFCVFCTL_PATH;
 }
 
+const char *test_broker_launch_path(void)
+{
+	return BROKER_LAUNCH_PATH;
+}
+
+const char *test_fake_polkit_path(void)
+{
+	return FAKE_POLKIT_PATH;
+}
+
 static gboolean deadline_cb(gpointer user_data)
 {
 	*(gboolean *)user_data = TRUE;
@@ -80,6 +90,23 @@ TestDaemon *test_daemon_start(const char *config)
 	g_assert_no_error(error);
 	g_assert_nonnull(d->address);
 	g_strstrip(d->address);
+	return d;
+}
+
+TestDaemon *test_broker_start(const char *config, const char *socket_path)
+{
+	g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(
+		G_SUBPROCESS_FLAGS_NONE);
+	g_autoptr(GError) error = NULL;
+	TestDaemon *d = g_new0(TestDaemon, 1);
+
+	/* the socket listens before the broker runs: no wait for readiness,
+	 * a client's first call waits until the broker serves it */
+	g_subprocess_launcher_set_child_setup(launcher, die_with_parent, NULL, NULL);
+	d->proc = g_subprocess_launcher_spawn(launcher, &error, test_broker_launch_path(), config,
+					      socket_path, NULL);
+	g_assert_no_error(error);
+	d->address = g_strconcat("unix:path=", socket_path, NULL);
 	return d;
 }
 

@@ -21,6 +21,9 @@ typedef struct {
 } TestDaemon;
 
 TestDaemon *test_daemon_start(const char *config);
+/* dbus-broker (through tests/dbus/broker-launch) with @config, listening on
+ * the unix socket @socket_path. Needs root. */
+TestDaemon *test_broker_start(const char *config, const char *socket_path);
 void test_daemon_stop(TestDaemon *d);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(TestDaemon, test_daemon_stop)
 
@@ -78,3 +81,5 @@ void test_assert_same_interface(GDBusInterfaceInfo *want, GDBusInterfaceInfo *go
 /* Paths of the programs under test (set by meson at compile time). */
 const char *test_bus_host_path(void);
 const char *test_ifcvfctl_path(void);
+const char *test_broker_launch_path(void);
+const char *test_fake_polkit_path(void);

@@ -36,6 +36,7 @@ $DATADIR/dbus-1/interfaces/org.ifcvf.Helper1.Port.xml
 $DATADIR/dbus-1/system.d/org.ifcvf.Helper1.conf
 $DATADIR/doc/ifcvf-helper/examples/domain-metadata.xml
 $DATADIR/doc/ifcvf-helper/examples/ports.conf
+$DATADIR/polkit-1/actions/org.ifcvf.helper1.policy
 $unit
 EOF
 )
@@ -76,6 +77,7 @@ xml_ok() { # python3 comes with meson
 	python3 -c 'import sys, xml.dom.minidom
 for f in sys.argv[1:]: xml.dom.minidom.parse(f)' \
 		"$dest$DATADIR/dbus-1/system.d/org.ifcvf.Helper1.conf" \
+		"$dest$DATADIR/polkit-1/actions/org.ifcvf.helper1.policy" \
 		"$dest$DATADIR/dbus-1/interfaces/"*.xml \
 		"$dest$DATADIR/doc/ifcvf-helper/examples/domain-metadata.xml"
 }
