@@ -97,6 +97,7 @@ struct emu_net {
 	struct emu_irq *irq;
 	struct emu_wire *wire;
 	unsigned npairs;
+	bool write_past_len;         /* --fault write-past-len */
 	bool client;                 /* a vfio-user client is connected */
 	bool orphaned;               /* a client went away: stopped until reset */
 	struct emu_dirty dirty;

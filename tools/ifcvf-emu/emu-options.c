@@ -56,6 +56,9 @@ static const char help_text[] =
 	"      cap-bar=N            virtio caps name BAR N: 0, 2, 3 or 4 move the\n"
 	"                           virtio structures there (4 replaces the LM block,\n"
 	"                           as in QEMU's virtio-pci); 6..255 only claim it\n"
+	"      write-past-len       net RX writes every writable buffer of a used chain\n"
+	"                           whole (zeros after the frame) and reports only the\n"
+	"                           frame's length, as virtio allows\n"
 	"  --wire KIND            net: what the VF is cabled to (default loop):\n"
 	"      loop                 frames sent on TX of pair k come back on RX of pair k\n"
 	"      tap:IFNAME           a Linux TAP device (created, or attached when it\n"
@@ -217,6 +220,8 @@ static int parse_fault(const char *s, struct emu_faults *f, struct cerr *e)
 					(unsigned)v, (unsigned)v);
 		f->cap_bar_set = true;
 		f->cap_bar = (unsigned)v;
+	} else if (!strcmp(s, "write-past-len")) {
+		f->write_past_len = true;
 	} else {
 		return cerr_set(e, EINVAL, "--fault: unknown kind '%s' (see --help)", s);
 	}

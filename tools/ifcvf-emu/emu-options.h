@@ -36,6 +36,7 @@ struct emu_faults {
 	uint16_t num_queues;
 	bool cap_bar_set;         /* virtio caps name cap_bar */
 	unsigned cap_bar;
+	bool write_past_len;      /* net RX fills whole buffers, reports the frame's length */
 };
 
 /* --wire KIND: where the frames of a net VF go and come from */
