@@ -51,7 +51,7 @@ static void batch_flush(const struct used_relay_ops *ops, struct log_batch *b)
 }
 
 /* [gpa, gpa+len) is inside guest memory (translated), len > 0 */
-static void batch_add(const struct used_relay_ops *ops, struct log_batch *b, uint64_t gpa,
+static inline void batch_add(const struct used_relay_ops *ops, struct log_batch *b, uint64_t gpa,
 		      uint64_t len)
 {
 	uint64_t end = gpa + len;
