@@ -7,11 +7,16 @@
  *    rte_vdpa_relay_vring_used(), both on a live vhost device in this
  *    process (DPDK's vhost-user backend, the tests/lib frontend connected
  *    to it, LOG_ALL and a shared log), both logging through DPDK's log.
- *    Prints entries per second and the ratio. What each does per entry is
- *    not the same: DPDK logs whole descriptors and leaves the used ring to
- *    its caller (its driver logs the whole used ring at stop); ours logs the
- *    used length, the used element and index, checks the chain, and decides
- *    the guest's interrupt.
+ *    Prints entries per second of the thread's CPU time (the machine may be
+ *    shared: time spent descheduled is not counted) and the ratio. Twice:
+ *    buffers back to back (2 KiB per chain, one after the other), and
+ *    scattered (each descriptor in a page of its own, pages apart), where
+ *    no two ranges can be logged as one. Both log every writable
+ *    descriptor whole; what else each does per entry is not the same: DPDK
+ *    leaves the used ring to its caller (its driver logs the whole used
+ *    ring at stop); ours merges ranges whose pages touch into one log call,
+ *    logs the used elements and index, checks the chain, and decides the
+ *    guest's interrupt.
  * 2. Switch: ifcvf-emu (generator at PPS frames/s, the default 256-frame
  *    receive FIFO) + `ifcvf-helper run`, this program as the guest keeping
  *    the RX ring full: LOG_ALL on and off SWITCHES times each, in sw mode
@@ -22,7 +27,8 @@
  *    the time the helper spends handing the ring state back.
  *
  * Not a test: nothing passes or fails on these numbers, but a lost frame
- * is reported loudly. usage: relay EMU HELPER [SWITCHES] [PPS]
+ * is reported loudly. usage: relay EMU HELPER [SWITCHES] [PPS], or
+ * relay --cores [SECONDS] for part 1 alone.
  */
 #include <errno.h>
 #include <signal.h>
@@ -129,13 +135,15 @@ static void core_log(void *opaque, uint64_t gpa, uint64_t len)
 }
 
 /* chains of @per descriptors, every one device-written, the buffers
- * laid out one after the other; the mediated ring names them in turn */
-static void core_prepare(struct core_rig *r, uint16_t size, unsigned per)
+ * laid out one after the other (@scattered: each in its own page, every
+ * other page); the mediated ring names them in turn */
+static void core_prepare(struct core_rig *r, uint16_t size, unsigned per, bool scattered)
 {
 	uint32_t blen = 2048 / per;
+	uint64_t stride = scattered ? 2 * PAGE : blen;
 
 	for (unsigned d = 0; d < size; d++) {
-		r->q.desc[d].addr = r->buf_gpa + (uint64_t)d * blen;
+		r->q.desc[d].addr = r->buf_gpa + (uint64_t)d * stride;
 		r->q.desc[d].len = blen;
 		r->q.desc[d].flags = VRING_DESC_F_WRITE | ((d % per) + 1 < per ? VRING_DESC_F_NEXT : 0);
 		r->q.desc[d].next = (uint16_t)(d + 1);
@@ -146,6 +154,15 @@ static void core_prepare(struct core_rig *r, uint16_t size, unsigned per)
 	}
 	r->mediated->idx = 0;
 	r->q.used->idx = 0;
+}
+
+/* CPU time of this thread: both cores run on it, and only on it */
+static long long thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 static double core_run(struct core_rig *r, uint16_t size, bool dpdk, double secs,
@@ -159,7 +176,7 @@ static double core_run(struct core_rig *r, uint16_t size, bool dpdk, double secs
 	struct vring m = {
 		.num = size, .desc = r->q.desc, .avail = r->mediated_avail, .used = r->mediated,
 	};
-	long long t0 = bench_now_ns(), end = t0 + (long long)(secs * 1e9), t;
+	long long t0 = thread_cpu_ns(), end = t0 + (long long)(secs * 1e9), t;
 	uint64_t entries = 0;
 	struct cerr e = { 0 };
 
@@ -181,7 +198,7 @@ static double core_run(struct core_rig *r, uint16_t size, bool dpdk, double secs
 			}
 			entries += size;
 		}
-		t = bench_now_ns();
+		t = thread_cpu_ns();
 	} while (t < end);
 	*ret_entries = entries;
 	return (double)entries / ((double)(t - t0) / 1e9);
@@ -215,16 +232,23 @@ static void bench_cores(double secs)
 	    rte_vhost_driver_start(sock) < 0)
 		die("vhost-user backend", NULL);
 
-	printf("relay core: used entries/s, dirty logging on (DPDK's log), one thread\n");
-	printf("%6s %6s %14s %14s %8s\n", "ring", "descs", "ours", "DPDK", "ours/DPDK");
-	for (unsigned si = 0; si < 2; si++) {
+	/* each layout with each ring size */
+	for (unsigned run = 0; run < 4; run++) {
+		unsigned layout = run / 2, si = run % 2;
 		uint16_t size = sizes[si];
+
+		if (si == 0) {
+			printf("relay core: used entries/s of thread CPU time, dirty logging on (DPDK's "
+			       "log), buffers %s\n", layout ? "scattered (a page each, pages apart)"
+							  : "back to back");
+			printf("%6s %6s %14s %14s %8s\n", "ring", "descs", "ours", "DPDK", "ours/DPDK");
+		}
 
 		memset(&r, 0, sizeof(r));
 		if (vu_guest_mem_init(&r.mem, MEM_SIZE, &e) < 0 ||
 		    virtq_drv_init(&r.q, &r.mem, 0, size, false, &e) < 0)
 			die("guest memory", &e);
-		r.buf_gpa = vu_guest_mem_alloc(&r.mem, 2048ull * size, PAGE);
+		r.buf_gpa = vu_guest_mem_alloc(&r.mem, 2ull * PAGE * size, PAGE);
 		r.mediated = aligned_alloc(PAGE, PAGE * 4);
 		r.mediated_avail = aligned_alloc(PAGE, PAGE);
 		memset(r.mediated, 0, PAGE * 4);
@@ -245,7 +269,7 @@ static void bench_cores(double secs)
 			uint64_t n_ours, n_dpdk;
 			double ours, dpdk;
 
-			core_prepare(&r, size, pers[pi]);
+			core_prepare(&r, size, pers[pi], layout == 1);
 			/* warm both, then measure */
 			(void)core_run(&r, size, false, secs / 10, &n_ours);
 			(void)core_run(&r, size, true, secs / 10, &n_dpdk);
@@ -651,15 +675,21 @@ static void bench_function_switches(const char *emu, const char *helper, unsigne
 
 int main(int argc, char **argv)
 {
-	unsigned n = argc > 3 ? (unsigned)strtoul(argv[3], NULL, 0) : 20;
+	unsigned n;
 	unsigned pps = argc > 4 ? (unsigned)strtoul(argv[4], NULL, 0) : 20000;
 	long long ifcvf_on;
 
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc > 1 && !strcmp(argv[1], "--cores")) {
+		bench_cores(argc > 2 ? strtod(argv[2], NULL) : 1.0);
+		return 0;
+	}
+	n = argc > 3 ? (unsigned)strtoul(argv[3], NULL, 0) : 20;
 	if (argc < 3 || n < 10) {
-		fprintf(stderr, "usage: %s IFCVF-EMU IFCVF-HELPER [SWITCHES>=10] [PPS]\n", argv[0]);
+		fprintf(stderr, "usage: %s IFCVF-EMU IFCVF-HELPER [SWITCHES>=10] [PPS]\n"
+				"       %s --cores [SECONDS]\n", argv[0], argv[0]);
 		return 2;
 	}
-	setvbuf(stdout, NULL, _IOLBF, 0);
 	/* processes first: forking after DPDK's threads start is best avoided */
 	ifcvf_on = bench_switches(argv[1], argv[2], n, pps);
 	bench_function_switches(argv[1], argv[2], n, pps, ifcvf_on);

@@ -12,6 +12,9 @@ IFCVF_PACKAGES=(
 	dbus-broker       # the bus policy test runs it as a private bus too
 	libvirt-daemon-system libvirt-clients  # libvirtd and virsh for the libvirt suite
 	qemu-system-x86 linux-image-amd64 busybox-static cpio ethtool  # the test guest
+	# an arm64 cross compiler: the unit test io-barrier-arm64 looks for the
+	# I/O write barrier before register writes in the code built for arm64
+	gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 )
 
 ifcvf_install_deps() {

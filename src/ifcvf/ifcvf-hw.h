@@ -123,7 +123,9 @@ int ifcvf_hw_enable_logging(struct ifcvf_hw *hw, uint64_t log_iova, uint64_t log
 			    struct cerr *e);
 int ifcvf_hw_disable_logging(struct ifcvf_hw *hw, struct cerr *e);
 
-/* ring queue @qid's doorbell: a 16-bit write of its index */
+/* ring queue @qid's doorbell: a 16-bit write of its index, after an I/O
+ * write barrier (io-barrier.h), so what the caller stored in the rings
+ * reaches the VF first; every register write here has one too */
 int ifcvf_hw_notify_queue(struct ifcvf_hw *hw, unsigned qid, struct cerr *e);
 
 /* feature bit name for this device type, or NULL when unknown */

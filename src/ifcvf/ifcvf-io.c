@@ -2,6 +2,8 @@
 
 #include <errno.h>
 
+#include "io-barrier.h"
+
 /* Each block is bounds-checked against its capability length so a bad
  * offset is a clear error rather than an access elsewhere in the BAR. */
 static int check(const struct ifcvf_cap_loc *loc, const char *what, uint32_t off,
@@ -21,8 +23,12 @@ static int block_rw(struct ifcvf_hw *hw, const struct ifcvf_cap_loc *loc, const 
 
 	if (r < 0)
 		return r;
-	if (write)
+	if (write) {
+		/* rings and memory set up before it (a queue enable, a status
+		 * write) reach the VF before the register does */
+		io_write_barrier();
 		return vfio_dev_write(hw->dev, loc->bar, loc->offset + off, buf, width, e);
+	}
 	return vfio_dev_read(hw->dev, loc->bar, loc->offset + off, buf, width, e);
 }
 
@@ -67,5 +73,9 @@ int ifcvf_lm_write32(struct ifcvf_hw *hw, uint32_t off, uint32_t v, struct cerr 
 {
 	int r = lm_check(hw, off, e);
 
-	return r ? r : vfio_dev_write32(hw->dev, IFCVF_LM_BAR, off, v, e);
+	if (r < 0)
+		return r;
+	/* a dirty log cleared before logging is switched on */
+	io_write_barrier();
+	return vfio_dev_write32(hw->dev, IFCVF_LM_BAR, off, v, e);
 }

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "ifcvf-io.h"
+#include "io-barrier.h"
 
 static int check_qid(struct ifcvf_hw *hw, unsigned qid, struct cerr *e)
 {
@@ -225,6 +226,8 @@ int ifcvf_hw_notify_queue(struct ifcvf_hw *hw, unsigned qid, struct cerr *e)
 
 	if (qid >= IFCVF_MAX_VRINGS || !(hw->notify_programmed & (1ull << qid)))
 		return cerr_set(e, EINVAL, "queue %u has no doorbell (not programmed)", qid);
+	/* the avail entries and index the caller published reach the VF first */
+	io_write_barrier();
 	return vfio_dev_write_posted(hw->dev, hw->caps.notify.bar, hw->notify_off[qid], &value,
 				     sizeof(value), e);
 }

@@ -44,7 +44,9 @@ struct ring_relay_ops {
 	void *(*translate)(void *opaque, uint64_t gpa, uint64_t len);
 	/* the guest range [gpa, gpa+len) was written */
 	void (*log)(void *opaque, uint64_t gpa, uint64_t len);
-	/* ring vring @qid's doorbell */
+	/* ring vring @qid's doorbell: an MMIO write that must come after an
+	 * I/O write barrier (io-barrier.h; ifcvf_hw_notify_queue() has it), as
+	 * the relay orders its ring stores with CPU fences only */
 	void (*doorbell)(void *opaque, unsigned qid);
 	/* vring @qid's relay stopped: the guest broke its ring */
 	void (*error)(void *opaque, unsigned qid, const char *msg);

@@ -33,15 +33,52 @@ static uint64_t avail_event_off(uint16_t size)
 	return used_elem_off(size);
 }
 
-/* Log the device-writable bytes of the chain at @head: the first @written
- * bytes spread over its WRITE descriptors in order. */
+/* The dirty log's page: vhost-user logs 4 KiB pages whatever the guest's. */
+#define LOG_PAGE 4096u
+
+/* Ranges to log, merged while their pages touch or overlap: one log call for
+ * buffers laid out back to back (a chain's descriptors, a ring's buffers)
+ * and for consecutive used elements, instead of one per range. The merged
+ * range covers exactly the pages of its parts. */
+struct log_batch {
+	uint64_t start, end;   /* [start, end); empty when equal */
+};
+
+static void batch_flush(const struct used_relay_ops *ops, struct log_batch *b)
+{
+	log_range(ops, b->start, b->end - b->start);
+	b->start = b->end = 0;
+}
+
+/* [gpa, gpa+len) is inside guest memory (translated), len > 0 */
+static inline void batch_add(const struct used_relay_ops *ops, struct log_batch *b, uint64_t gpa,
+		      uint64_t len)
+{
+	uint64_t end = gpa + len;
+
+	if (b->end != b->start && gpa / LOG_PAGE <= (b->end - 1) / LOG_PAGE + 1 &&
+	    (end - 1) / LOG_PAGE + 1 >= b->start / LOG_PAGE) {
+		if (gpa < b->start)
+			b->start = gpa;
+		if (end > b->end)
+			b->end = end;
+		return;
+	}
+	batch_flush(ops, b);
+	b->start = gpa;
+	b->end = end;
+}
+
+/* Log every device-writable descriptor of the chain at @head, whole: the
+ * used length is what the device reports, not a bound on what it wrote
+ * (virtio lets it write more), so the chain's WRITE buffers, indirect
+ * ones included, are all dirty. A buffer outside guest memory is refused. */
 static int log_chain(struct used_relay_queue *q, const struct used_relay_ops *ops, uint32_t head,
-		     uint32_t written, uint64_t *logged, struct cerr *e)
+		     struct log_batch *batch, uint64_t *logged, struct cerr *e)
 {
 	const struct vring_desc *table = q->desc;
 	uint32_t table_size = q->size, i = head, steps = 0;
 	bool indirect = false;
-	uint64_t left = written;
 
 	if (head >= q->size)
 		return cerr_set(e, EINVAL, "used entry names descriptor %u, ring has %u", head, q->size);
@@ -65,15 +102,12 @@ static int log_chain(struct used_relay_queue *q, const struct used_relay_ops *op
 			steps = 0;
 			continue;
 		}
-		if ((d.flags & VRING_DESC_F_WRITE) && left) {
-			uint64_t n = d.len < left ? d.len : left;
-
-			if (!ops->translate(ops->opaque, d.addr, n))
-				return cerr_set(e, EFAULT, "descriptor %u: buffer 0x%llx+%llu is outside guest memory",
-						head, (unsigned long long)d.addr, (unsigned long long)n);
-			log_range(ops, d.addr, n);
-			*logged += n;
-			left -= n;
+		if ((d.flags & VRING_DESC_F_WRITE) && d.len) {
+			if (!ops->translate(ops->opaque, d.addr, d.len))
+				return cerr_set(e, EFAULT, "descriptor %u: buffer 0x%llx+%u is outside guest memory",
+						head, (unsigned long long)d.addr, d.len);
+			batch_add(ops, batch, d.addr, d.len);
+			*logged += d.len;
 		}
 		if (!(d.flags & VRING_DESC_F_NEXT))
 			break;
@@ -101,6 +135,7 @@ int used_relay_run(struct used_relay_queue *q, const struct used_relay_ops *ops,
 	uint16_t pending = (uint16_t)(dev_idx - q->last);
 	uint16_t old = q->last, mask = (uint16_t)(q->size - 1);
 	uint16_t flags, guest_flags;
+	struct log_batch bufs = { 0 }, elems = { 0 };
 	int r = 0;
 
 	memset(res, 0, sizeof(*res));
@@ -116,14 +151,17 @@ int used_relay_run(struct used_relay_queue *q, const struct used_relay_ops *ops,
 		struct vring_used_elem el;
 
 		memcpy(&el, (const void *)&q->mediated->ring[slot], sizeof(el));
-		r = log_chain(q, ops, el.id, el.len, &res->bytes_logged, e);
+		r = log_chain(q, ops, el.id, &bufs, &res->bytes_logged, e);
 		if (r < 0)
 			break;
 		memcpy((void *)&q->used->ring[gslot], &el, sizeof(el));
-		log_range(ops, q->used_gpa + used_elem_off(gslot), sizeof(el));
+		batch_add(ops, &elems, q->used_gpa + used_elem_off(gslot), sizeof(el));
 		q->last++;
 		res->entries++;
 	}
+	/* the buffers and entries relayed, before the index below */
+	batch_flush(ops, &bufs);
+	batch_flush(ops, &elems);
 
 	/* flags (NO_NOTIFY) and avail_event are the device's wishes to the guest */
 	flags = load16(&q->mediated->flags);

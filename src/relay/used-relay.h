@@ -1,8 +1,10 @@
 /* The ring-relay core of software-assisted live migration: copy the used
  * entries the VF wrote into a mediated used ring over to the guest's used
- * ring, log every guest page that changed (buffer bytes the device wrote,
- * used elements, used->idx, flags, avail_event), publish used->idx with
- * release ordering, and say whether the guest wants an interrupt.
+ * ring, log every guest page that changed (the used chains' device-writable
+ * buffers, whole: a device may write more than the used length it reports,
+ * so the length bounds nothing; used elements, used->idx, flags,
+ * avail_event), publish used->idx with release ordering, and say whether
+ * the guest wants an interrupt.
  *
  * A pure function over ring memory: guest addresses go through a translate
  * callback, dirty pages through a log callback, so crafted rings can test it
@@ -50,7 +52,7 @@ struct used_relay_queue {
 
 struct used_relay_result {
 	unsigned entries;        /* used entries relayed */
-	uint64_t bytes_logged;   /* buffer bytes marked dirty */
+	uint64_t bytes_logged;   /* device-writable buffer bytes logged (whole descriptors) */
 	bool interrupt;          /* the guest asked to be told */
 };
 

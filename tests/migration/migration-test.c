@@ -4,10 +4,15 @@
  *
  * The guest posts RX buffers of four shapes (a buffer across a page
  * boundary, a two-descriptor chain, an indirect table, and a buffer larger
- * than the frame, so logging the whole descriptor would show) while the
- * generator fills them. After each burst every page the device wrote (the
- * used length of every used buffer, and the used ring) must be set in the
- * log, and nothing else may be: exact logging. Frames carry sequence
+ * than the frame) while the generator fills them. The guest fills each
+ * buffer with a poison byte before posting it, so it sees what the device
+ * wrote, also past the used length (ifcvf-emu --fault write-past-len
+ * writes whole buffers, as virtio allows). After each burst every page the
+ * device wrote (changed bytes, the used length of every used buffer, and
+ * the used ring) must be set in the log, and nothing else may be, but for
+ * the relay the rest of the used chains' writable buffers: the relay
+ * cannot know how much the device wrote, so it logs them whole; the VF's
+ * own logging (hw) logs exactly what it wrote. Frames carry sequence
  * numbers, which must be continuous across every switch (no loss, no
  * duplicate), and the emulator must have dropped none.
  *
@@ -63,6 +68,7 @@
 #define BIG 192u                 /* buffers posted around a switch */
 #define DST_FRAMES 4096u         /* the destination's generator: plenty */
 #define WAIT_S 20                /* hang guard for one burst */
+#define POISON 0xee              /* what the guest fills its buffers with */
 
 /* feature bits the guest takes when offered */
 #define F_EVENT_IDX 29
@@ -93,6 +99,9 @@ typedef struct {
 	 * translated indices, also to resume at the destination */
 	gboolean virtio_function;
 	const char *fault;    /* ifcvf-emu --fault KIND, or NULL */
+	/* the device writes whole RX buffers and reports the frame's length
+	 * (ifcvf-emu --fault write-past-len) */
+	gboolean write_past_len;
 } Params;
 
 /* one VF + helper, the "host" */
@@ -128,6 +137,7 @@ typedef struct {
 	gboolean logging;             /* LOG_ALL set */
 	uint8_t expect[NPAGES];       /* pages the device wrote and must have logged */
 	uint8_t written[NPAGES];      /* pages it wrote this burst, logged or not */
+	uint8_t whole[NPAGES];        /* the writable buffers of the chains it used */
 	uint64_t frames;
 	guint calls;
 	gboolean warned;              /* the helper said the guest will not announce */
@@ -165,8 +175,9 @@ static Host *host_start(const Params *prm, uint32_t stream, unsigned frames, con
 	g_autofree char *wire = g_strdup_printf("gen:pps=1000,size=%u,stream=%u,count=%u", FRAME,
 						stream, frames);
 	const char *emu_args[] = { "--type", "net", "--wire", wire, "--rx-fifo", "8192",
-				   "--stats-file", NULL, NULL, NULL, NULL, NULL };
+				   "--stats-file", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
 	const char *port_options = opt_port_options;
+	guint nargs = 8;
 	g_autofree char *spec = NULL;
 	const char *specs[2] = { NULL, NULL };
 
@@ -176,17 +187,20 @@ static Host *host_start(const Params *prm, uint32_t stream, unsigned frames, con
 	h->sock = g_build_filename(h->dir, "vu.sock", NULL);
 	emu_args[7] = h->stats;
 	if (prm->no_lm)
-		emu_args[8] = "--no-lm";
+		emu_args[nargs++] = "--no-lm";
 	if (prm->virtio_function && !opt_device) {
-		emu_args[8] = "--virtio-function";
+		emu_args[nargs++] = "--virtio-function";
 		port_options = "generic-virtio=1";
 	}
 	if (prm->fault) {
-		unsigned at = emu_args[8] ? 9 : 8;
-
-		emu_args[at] = "--fault";
-		emu_args[at + 1] = prm->fault;
+		emu_args[nargs++] = "--fault";
+		emu_args[nargs++] = prm->fault;
 	}
+	if (prm->write_past_len) {
+		emu_args[nargs++] = "--fault";
+		emu_args[nargs++] = "write-past-len";
+	}
+	g_assert_cmpuint(nargs, <, G_N_ELEMENTS(emu_args));
 	h->stream = stream;
 	h->frames = frames;
 	if (!opt_device)
@@ -430,6 +444,8 @@ static void guest_post(Guest *g, unsigned count)
 		int id;
 
 		make_chain(g, head, g->posted, b, &n, &indirect);
+		for (unsigned k = 0; k < n; k++)
+			memset(vu_gpa(&g->mem, b[k].gpa), POISON, b[k].len);
 		id = virtq_drv_add(&g->rx, &g->mem, b, n, indirect);
 		g_assert_cmpint(id, ==, head);
 		g->chain[id].n = n;
@@ -448,6 +464,21 @@ static void mark_range(uint8_t *pages, uint64_t gpa, uint64_t len)
 		return;
 	for (uint64_t p = gpa / PAGE; p <= (gpa + len - 1) / PAGE; p++)
 		pages[p] = 1;
+}
+
+/* the pages of [gpa, gpa+len) not all POISON any more: the device wrote them */
+static void mark_changed(Guest *g, uint8_t *pages, uint64_t gpa, uint64_t len)
+{
+	for (uint64_t at = gpa, end; at < gpa + len; at = end) {
+		const uint8_t *p = vu_gpa(&g->mem, at);
+
+		end = MIN(gpa + len, (at / PAGE + 1) * PAGE);
+		for (uint64_t i = 0; i < end - at; i++)
+			if (p[i] != POISON) {
+				pages[at / PAGE] = 1;
+				break;
+			}
+	}
 }
 
 static void used_ring_pages(Guest *g, struct virtq_drv *q, uint8_t *pages)
@@ -482,6 +513,13 @@ static int guest_reap_one(Guest *g, gboolean required)
 		if (required)
 			mark_range(g->expect, c->gpa[k], n);
 		at += n;
+	}
+	/* past the used length too, when the device wrote there */
+	for (unsigned k = 0; k < c->n; k++) {
+		mark_range(g->whole, c->gpa[k], c->len[k]);
+		mark_changed(g, g->written, c->gpa[k], c->len[k]);
+		if (required)
+			mark_changed(g, g->expect, c->gpa[k], c->len[k]);
 	}
 	g_assert_cmpuint(at, ==, len);
 	g_assert_cmpint(gen_frame_parse(frame + HDR, len - HDR, &stream, &seq), ==, GEN_FRAME_OK);
@@ -531,16 +569,20 @@ static void guest_reap(Guest *g, unsigned count, gboolean required)
 }
 
 /* Compare the log with what the device wrote. @strict: every page in
- * expect set; always: nothing set outside what the device may have
- * written, which is the bytes it reported written (used length), the used
- * rings, and the buffers still posted (written, maybe, not yet used). A
- * relay that logs whole descriptors, not used lengths, fails here. */
+ * expect set; always: nothing set outside what the device wrote (changed
+ * bytes, used lengths), the used rings, and the buffers still posted
+ * (written, maybe, not yet used); and the used chains' writable buffers,
+ * which the relay logs whole (sw), as it cannot tell how much of them the
+ * device wrote. A VF logging itself (hw) knows, and logs only that. */
 static void guest_check_log(Guest *g, gboolean strict, const char *when)
 {
 	uint8_t may[NPAGES];
 	guint missing = 0, extra = 0, set = 0;
 
 	memcpy(may, g->written, sizeof(may));
+	if (g->prm.mode == MODE_SW)
+		for (uint64_t p = 0; p < NPAGES; p++)
+			may[p] |= g->whole[p];
 	used_ring_pages(g, &g->rx, may);
 	used_ring_pages(g, &g->tx, may);
 	for (uint16_t i = g->rx.last_used; i != g->rx.avail_idx; i++) {
@@ -573,6 +615,7 @@ static void burst_reset(Guest *g)
 {
 	memset(g->expect, 0, sizeof(g->expect));
 	memset(g->written, 0, sizeof(g->written));
+	memset(g->whole, 0, sizeof(g->whole));
 }
 
 /* One burst while logging: post, reap, every written page logged, nothing
@@ -936,6 +979,7 @@ static const Params sw_no_lm = { .mode = MODE_SW, .no_lm = TRUE, .no_announce = 
 static const Params sw_virtio_function = { .mode = MODE_SW, .virtio_function = TRUE };
 static const Params sw_virtio_function_napi = { .mode = MODE_SW, .virtio_function = TRUE,
 						 .event_idx = TRUE, .napi = TRUE };
+static const Params sw_write_past_len = { .mode = MODE_SW, .write_past_len = TRUE };
 static const Params device_sw = { .mode = MODE_SW, .virtio_function = TRUE };
 
 int main(int argc, char **argv)
@@ -974,6 +1018,7 @@ int main(int argc, char **argv)
 	g_test_add_data_func("/migration/sw/event-idx", &sw_event_idx, run_migration);
 	g_test_add_data_func("/migration/sw/no-interrupt", &sw_napi, run_migration);
 	g_test_add_data_func("/migration/sw/no-lm", &sw_no_lm, run_migration);
+	g_test_add_data_func("/migration/sw/write-past-len", &sw_write_past_len, run_migration);
 	g_test_add_data_func("/migration/sw/virtio-function", &sw_virtio_function, run_migration);
 	g_test_add_data_func("/migration/sw/virtio-function/event-idx", &sw_virtio_function_napi,
 			     run_migration);

@@ -1,7 +1,9 @@
 /* Fuzz target for the ring-relay core. Input bytes become the guest's
  * descriptor table, avail ring fields, indirect tables and the device's
  * used ring; the relay must return (no crash, no loop), write nothing in
- * guest memory but the used ring, and log only inside guest memory.
+ * guest memory but the used ring, log only inside guest memory, and log
+ * every page of every device-writable descriptor (indirect ones included)
+ * of each entry it relayed, whatever used length the device reported.
  *
  * Built two ways: with -fsanitize=fuzzer as a libFuzzer target
  * (-DUSED_RELAY_LIBFUZZER), and as a plain program for the unit suite that
@@ -15,13 +17,15 @@
 
 #define MEM_SIZE (64u * 1024)
 #define USED_GPA 0x8000u
+#define PAGE 4096u
 
 struct ctx {
 	uint8_t *mem;
+	uint8_t dirty[MEM_SIZE / PAGE];   /* pages logged */
 };
 
 /* how much of the relay the inputs reached, for the plain program's report */
-static unsigned long long relayed, refused;
+static unsigned long long relayed, refused, writable_checked;
 
 static void *translate(void *opaque, uint64_t gpa, uint64_t len)
 {
@@ -34,27 +38,75 @@ static void *translate(void *opaque, uint64_t gpa, uint64_t len)
 
 static void log_cb(void *opaque, uint64_t gpa, uint64_t len)
 {
-	(void)opaque;
+	struct ctx *c = opaque;
+
 	if (len == 0 || gpa >= MEM_SIZE || len > MEM_SIZE - gpa)
 		abort();   /* the relay logged outside guest memory */
+	for (uint64_t p = gpa / PAGE; p <= (gpa + len - 1) / PAGE; p++)
+		c->dirty[p] = 1;
+}
+
+/* The oracle: walk the chain at @head as the relay saw it (@view: guest
+ * memory with the used entries relayed before it) and require every page
+ * of its writable descriptors in the log. The relay accepted the chain,
+ * so any inconsistency here is the relay's. Returns the writable
+ * descriptors checked. */
+static unsigned require_chain_logged(const struct ctx *c, const uint8_t *view, uint16_t qsize,
+				 uint32_t head)
+{
+	uint64_t table = 0;
+	uint32_t n = qsize, i = head, steps = 0;
+	unsigned checked = 0;
+	bool indirect = false;
+
+	for (;;) {
+		struct vring_desc d;
+
+		if (i >= n || table + (uint64_t)(i + 1) * sizeof(d) > MEM_SIZE || ++steps > 2 * 4096u)
+			abort();   /* a chain the relay should have refused */
+		memcpy(&d, view + table + (uint64_t)i * sizeof(d), sizeof(d));
+		if (d.flags & VRING_DESC_F_INDIRECT) {
+			if (indirect || d.addr >= MEM_SIZE)
+				abort();
+			table = d.addr;
+			n = d.len / sizeof(d);
+			indirect = true;
+			i = 0;
+			continue;
+		}
+		if ((d.flags & VRING_DESC_F_WRITE) && d.len) {
+			if (d.addr >= MEM_SIZE || d.len > MEM_SIZE - d.addr)
+				abort();   /* accepted a buffer outside guest memory */
+			for (uint64_t p = d.addr / PAGE; p <= (d.addr + d.len - 1) / PAGE; p++)
+				if (!c->dirty[p])
+					abort();   /* a writable page the device may have written, not logged */
+			checked++;
+		}
+		if (!(d.flags & VRING_DESC_F_NEXT))
+			break;
+		i = d.next;
+	}
+	return checked;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static uint8_t mem[MEM_SIZE], before[MEM_SIZE];
+	static uint8_t mem[MEM_SIZE], before[MEM_SIZE], view[MEM_SIZE];
 	static uint8_t mediated[4096 * 4];
-	struct ctx c = { .mem = mem };
+	static struct ctx c;
 	struct used_relay_ops ops = { translate, log_cb, &c };
 	struct used_relay_queue q;
 	struct used_relay_result res;
 	struct cerr e;
-	uint16_t size_log2;
+	uint16_t size_log2, first;
 	size_t used_len;
 
 	if (size < 8)
 		return 0;
+	memset(&c, 0, sizeof(c));
+	c.mem = mem;
 	memset(mem, 0, sizeof(mem));
 	memset(mediated, 0, sizeof(mediated));
 	size_log2 = data[0] % 9;   /* ring sizes 1..256 */
@@ -80,6 +132,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	q.used_gpa = USED_GPA;
 	q.mediated = (struct vring_used *)mediated;
 	memcpy(before, mem, sizeof(mem));
+	first = q.last;
 
 	if (used_relay_run(&q, &ops, 1024, &res, &e) < 0)
 		refused++;
@@ -87,6 +140,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < sizeof(mem); i++)
 		if ((i < USED_GPA || i >= USED_GPA + 4 + 8u * q.size + 2) && mem[i] != before[i])
 			abort();   /* written outside the used ring */
+	/* each relayed entry's writable pages are logged; an indirect table
+	 * may lie in the used ring, so replay the relay's element writes */
+	memcpy(view, before, sizeof(view));
+	for (unsigned k = 0; k < res.entries; k++) {
+		uint16_t slot = (uint16_t)((first + k) & (q.size - 1));
+		struct vring_used_elem el;
+
+		memcpy(&el, mediated + 4 + 8u * slot, sizeof(el));
+		writable_checked += require_chain_logged(&c, view, q.size, el.id);
+		memcpy(view + USED_GPA + 4 + 8u * slot, &el, sizeof(el));
+	}
 	return 0;
 }
 
@@ -116,15 +180,26 @@ int main(int argc, char **argv)
 		for (i = 0; i < ring && 4 + 4 + 8 * i + 4 <= len; i++) {
 			buf[4 + 4 + 8 * i] %= (uint8_t)(ring < 255 ? ring + 1 : 255);
 			buf[4 + 4 + 8 * i + 1] = buf[4 + 4 + 8 * i + 2] = buf[4 + 4 + 8 * i + 3] = 0;
+			/* mostly short used lengths: a device that wrote past
+			 * them must still have its buffers logged whole */
+			if (buf[4 + 4 + 8 * i + 7] & 3)
+				buf[4 + 4 + 8 * i + 5] = buf[4 + 4 + 8 * i + 6] = buf[4 + 4 + 8 * i + 7] = 0;
 		}
 		for (i = 4 + 4 + 8 * ring + 2 + 14; i + 1 < len; i += 16) {
 			buf[i] %= (uint8_t)(ring < 255 ? ring + 1 : 255);
 			buf[i + 1] = 0;
+			/* three descriptors in four point into guest memory with
+			 * a length below 16 KiB (some still reach past its end) */
+			if (buf[i - 14 + 7] & 3) {
+				memset(&buf[i - 14 + 2], 0, 6);
+				buf[i - 6 + 1] &= 0x3f;
+				buf[i - 6 + 2] = buf[i - 6 + 3] = 0;
+			}
 		}
 		LLVMFuzzerTestOneInput(buf, len);
 	}
-	printf("ok 1 - %u random rings: %llu entries relayed, %llu rings refused, no fault\n",
-	       iterations, relayed, refused);
+	printf("ok 1 - %u random rings: %llu entries relayed (%llu writable descriptors, every page "
+	       "logged), %llu rings refused, no fault\n", iterations, relayed, writable_checked, refused);
 	return 0;
 }
 #endif

@@ -1,6 +1,7 @@
 /* The ring-relay core on crafted rings: entries, logging, 16-bit wrap,
  * chains and indirect tables, pages crossed, interrupt suppression, and
- * guests that write garbage. */
+ * guests that write garbage. Logging is of whole device-writable
+ * descriptors: a device may write past the used length it reports. */
 #include <errno.h>
 #include <glib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 typedef struct {
 	uint8_t *mem;                 /* guest memory, GPA = offset */
 	uint8_t log[MEM_SIZE / PAGE]; /* one byte per page: simpler to check */
+	guint log_calls;
 	struct used_relay_queue q;
 	struct vring_used *mediated;
 	uint64_t desc_gpa, avail_gpa, used_gpa;
@@ -34,6 +36,7 @@ static void log_cb(void *opaque, uint64_t gpa, uint64_t len)
 
 	g_assert_cmpuint(len, >, 0);
 	g_assert_cmpuint(gpa + len, <=, MEM_SIZE);
+	r->log_calls++;
 	for (uint64_t p = gpa / PAGE; p <= (gpa + len - 1) / PAGE; p++)
 		r->log[p] = 1;
 }
@@ -116,17 +119,18 @@ static void test_basic(void)
 
 	g_assert_cmpint(used_relay_run(&r->q, &r->ops, 64, &res, &e), ==, 0);
 	g_assert_cmpuint(res.entries, ==, 3);
-	g_assert_cmpuint(res.bytes_logged, ==, 1600);
+	g_assert_cmpuint(res.bytes_logged, ==, 3 * 1500);
 	g_assert_true(res.interrupt);
 	g_assert_cmpuint(r->q.used->idx, ==, 3);
 	g_assert_cmpuint(r->q.used->ring[1].id, ==, 1);
 	g_assert_cmpuint(r->q.used->ring[1].len, ==, 1500);
-	/* the pages written: two buffers and the used ring; not the empty one */
+	/* the pages the device may have written: the three buffers whole, the
+	 * one it reported empty too, and the used ring */
 	g_assert_true(logged(r, 0x40000));
 	g_assert_true(logged(r, 0x41000));
-	g_assert_false(logged(r, 0x42000));
+	g_assert_true(logged(r, 0x42000));
 	g_assert_true(logged(r, r->used_gpa));
-	g_assert_cmpuint(count_logged(r), ==, 3);
+	g_assert_cmpuint(count_logged(r), ==, 4);
 
 	/* nothing new: nothing relayed, no interrupt */
 	memset(r->log, 0, sizeof(r->log));
@@ -208,19 +212,102 @@ static void test_chain_pages(void)
 	struct cerr e = { 0 };
 
 	/* header the device only reads, then two writable buffers: the first
-	 * crosses a page boundary, the second is written only in part */
+	 * crosses a page boundary, the second is reported written only in part */
 	set_desc(r, r->q.desc, 0, 0x60000, 12, VRING_DESC_F_NEXT, 5);
 	set_desc(r, r->q.desc, 5, 0x61f00, 0x200, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 6);
 	set_desc(r, r->q.desc, 6, 0x70000, 3 * PAGE, VRING_DESC_F_WRITE, 0);
 	device_used(r, 0, 0x200 + PAGE + 1);
 	g_assert_cmpint(used_relay_run(&r->q, &r->ops, 64, &res, &e), ==, 0);
-	g_assert_cmpuint(res.bytes_logged, ==, 0x200 + PAGE + 1);
+	g_assert_cmpuint(res.bytes_logged, ==, 0x200 + 3 * PAGE);
 	g_assert_false(logged(r, 0x60000));  /* read-only header */
 	g_assert_true(logged(r, 0x61000));
 	g_assert_true(logged(r, 0x62000));
 	g_assert_true(logged(r, 0x70000));
-	g_assert_true(logged(r, 0x71000));  /* one byte into the second page */
-	g_assert_false(logged(r, 0x72000)); /* not written */
+	g_assert_true(logged(r, 0x71000));
+	g_assert_true(logged(r, 0x72000));  /* past the used length, still writable */
+	g_assert_false(logged(r, 0x73000));
+	g_assert_cmpuint(count_logged(r), ==, 6);
+}
+
+/* A device that writes more than it reports (virtio allows it: the used
+ * length is what the driver may rely on, not all the device wrote): every
+ * page of every writable descriptor is logged, direct and indirect, with
+ * the length 0 or 1; read-only descriptors and pages between buffers are
+ * not. */
+static void test_write_past_len(void)
+{
+	g_autoptr(Ring) r = ring_new(8, FALSE);
+	struct vring_desc *table = (struct vring_desc *)(r->mem + 0x80000);
+	struct used_relay_result res;
+	struct cerr e = { 0 };
+
+	/* direct: read-only header, a 5-page buffer not page aligned, a
+	 * buffer two pages further on */
+	set_desc(r, r->q.desc, 0, 0x40000, 12, VRING_DESC_F_NEXT, 1);
+	set_desc(r, r->q.desc, 1, 0x41800, 4 * PAGE, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 2);
+	set_desc(r, r->q.desc, 2, 0x47ff0, 0x20, VRING_DESC_F_WRITE, 0);
+	/* indirect: read-only, then two writable buffers, one of them empty */
+	set_desc(r, table, 0, 0x90000, 64, VRING_DESC_F_NEXT, 1);
+	set_desc(r, table, 1, 0xa0000, 0, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 2);
+	set_desc(r, table, 2, 0xa3000, 2 * PAGE + 1, VRING_DESC_F_WRITE, 0);
+	set_desc(r, r->q.desc, 4, 0x80000, 3 * 16, VRING_DESC_F_INDIRECT, 0);
+	device_used(r, 0, 1);
+	device_used(r, 4, 0);
+	g_assert_cmpint(used_relay_run(&r->q, &r->ops, 64, &res, &e), ==, 0);
+	g_assert_cmpuint(res.entries, ==, 2);
+	g_assert_false(logged(r, 0x40000));
+	for (uint64_t p = 0x41000; p <= 0x45000; p += PAGE)
+		if (!logged(r, p))
+			g_error("page 0x%" G_GINT64_MODIFIER "x of a writable buffer is not logged", p);
+	g_assert_false(logged(r, 0x46000));   /* between the two buffers */
+	g_assert_true(logged(r, 0x47000));
+	g_assert_true(logged(r, 0x48000));
+	g_assert_false(logged(r, 0x49000));
+	g_assert_false(logged(r, 0x80000));   /* the table */
+	g_assert_false(logged(r, 0x90000));
+	g_assert_false(logged(r, 0xa0000));   /* empty */
+	g_assert_true(logged(r, 0xa3000));
+	g_assert_true(logged(r, 0xa4000));
+	g_assert_true(logged(r, 0xa5000));    /* its last byte */
+	g_assert_false(logged(r, 0xa6000));
+	g_assert_true(logged(r, r->used_gpa));
+	g_assert_cmpuint(count_logged(r), ==, 5 + 2 + 3 + 1);
+	g_assert_cmpuint(res.bytes_logged, ==, 4 * PAGE + 0x20 + 2 * PAGE + 1);
+}
+
+/* Buffers back to back, in a chain and from one entry to the next, are
+ * logged with one call; a range is never stretched over a page between
+ * buffers; a large buffer costs one call, not one per page or byte. */
+static void test_log_merged(void)
+{
+	g_autoptr(Ring) r = ring_new(8, FALSE);
+	struct used_relay_result res;
+	struct cerr e = { 0 };
+
+	for (uint16_t i = 0; i < 4; i++)
+		set_desc(r, r->q.desc, i, 0x40000 + i * 1024u, 1024,
+			 VRING_DESC_F_WRITE | (i < 3 ? VRING_DESC_F_NEXT : 0), (uint16_t)(i + 1));
+	set_desc(r, r->q.desc, 4, 0x41000, 64 * PAGE, VRING_DESC_F_WRITE, 0);
+	device_used(r, 0, 1500);
+	device_used(r, 4, 60);
+	g_assert_cmpint(used_relay_run(&r->q, &r->ops, 64, &res, &e), ==, 0);
+	g_assert_cmpuint(res.entries, ==, 2);
+	g_assert_cmpuint(count_logged(r), ==, 1 + 64 + 1);
+	/* the buffers, the used elements, the used index */
+	g_assert_cmpuint(r->log_calls, ==, 3);
+
+	/* two buffers with a page between them: two calls, the page clean */
+	memset(r->log, 0, sizeof(r->log));
+	r->log_calls = 0;
+	set_desc(r, r->q.desc, 5, 0x40000, 16, VRING_DESC_F_WRITE, 0);
+	set_desc(r, r->q.desc, 6, 0x42000, 16, VRING_DESC_F_WRITE, 0);
+	device_used(r, 5, 16);
+	device_used(r, 6, 16);
+	g_assert_cmpint(used_relay_run(&r->q, &r->ops, 64, &res, &e), ==, 0);
+	g_assert_true(logged(r, 0x40000));
+	g_assert_false(logged(r, 0x41000));
+	g_assert_true(logged(r, 0x42000));
+	g_assert_cmpuint(r->log_calls, ==, 4);
 }
 
 static void test_indirect(void)
@@ -234,9 +321,10 @@ static void test_indirect(void)
 	set_desc(r, table, 1, 0x91000, 2048, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 2);
 	set_desc(r, table, 2, 0x92000, 2048, VRING_DESC_F_WRITE, 0);
 	set_desc(r, r->q.desc, 3, 0x80000, 3 * 16, VRING_DESC_F_INDIRECT, 0);
-	device_used(r, 3, 3000);
+	device_used(r, 3, 1000);   /* the second buffer not reported written */
 	g_assert_cmpint(used_relay_run(&r->q, &r->ops, 64, &res, &e), ==, 0);
 	g_assert_cmpuint(res.entries, ==, 1);
+	g_assert_cmpuint(res.bytes_logged, ==, 4096);
 	g_assert_false(logged(r, 0x90000));
 	g_assert_true(logged(r, 0x91000));
 	g_assert_true(logged(r, 0x92000));
@@ -361,6 +449,25 @@ static void test_garbage(void)
 		expect_garbage(r, EFAULT, "outside guest memory", 0);
 	}
 	{
+		/* reported empty, but the device may write all of it: a
+		 * writable buffer outside guest memory is refused all the same */
+		g_autoptr(Ring) r = ring_new(8, FALSE);
+
+		set_desc(r, r->q.desc, 0, 0x40000, 64, VRING_DESC_F_WRITE, 0);
+		set_desc(r, r->q.desc, 1, MEM_SIZE - 16, 64, VRING_DESC_F_WRITE, 0);
+		device_used(r, 0, 64);
+		device_used(r, 1, 0);
+		expect_garbage(r, EFAULT, "descriptor 1: buffer 0xffff0+64 is outside", 1);
+	}
+	{
+		/* a 4 GiB buffer: refused at once, no walk over its pages */
+		g_autoptr(Ring) r = ring_new(8, FALSE);
+
+		set_desc(r, r->q.desc, 0, 0x40000, 0xffffffffu, VRING_DESC_F_WRITE, 0);
+		device_used(r, 0, 1);
+		expect_garbage(r, EFAULT, "outside guest memory", 0);
+	}
+	{
 		g_autoptr(Ring) r = ring_new(8, FALSE);
 
 		set_desc(r, r->q.desc, 0, 0xffffffffffff0000ull, 64, VRING_DESC_F_INDIRECT, 0);
@@ -399,6 +506,8 @@ int main(int argc, char **argv)
 	g_test_add_func("/ifcvf-helper/used-relay/shift", test_shift);
 	g_test_add_func("/ifcvf-helper/used-relay/chain-pages", test_chain_pages);
 	g_test_add_func("/ifcvf-helper/used-relay/indirect", test_indirect);
+	g_test_add_func("/ifcvf-helper/used-relay/write-past-len", test_write_past_len);
+	g_test_add_func("/ifcvf-helper/used-relay/log-merged", test_log_merged);
 	g_test_add_func("/ifcvf-helper/used-relay/interrupts", test_interrupts);
 	g_test_add_func("/ifcvf-helper/used-relay/flags-avail-event", test_flags_and_avail_event);
 	g_test_add_func("/ifcvf-helper/used-relay/budget", test_budget);

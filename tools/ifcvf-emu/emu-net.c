@@ -75,6 +75,7 @@ int emu_net_init(struct emu_net *n, const struct emu_config *cfg, struct emu_vir
 	n->npairs = cfg->queue_pairs;
 	/* an IFCVF runs every pair it has (its MQ register is not modelled) */
 	n->active_pairs = v->virtio_function ? 1 : n->npairs;
+	n->write_past_len = cfg->faults.write_past_len;
 	/* a chain has at most qmax descriptors; a buffer spanning mappings
 	 * adds segments, so leave room for a few of those */
 	n->walk.max = 2 * qmax + 64;
@@ -288,6 +289,19 @@ static void scatter(struct emu_walk *w, unsigned *seg, uint64_t *seg_off, const 
 	}
 }
 
+/* --fault write-past-len: zeros over the rest of the walk's segments, from
+ * where the frame ended, logged like any device write. */
+static void fill_rest(struct emu_walk *w, unsigned seg, uint64_t seg_off, struct emu_dirty *log)
+{
+	for (; seg < w->n; seg++, seg_off = 0) {
+		struct emu_seg *s = &w->segs[seg];
+
+		memset(s->ptr + seg_off, 0, s->len - seg_off);
+		if (log && s->len > seg_off)
+			emu_dirty_mark(log, s->iova + seg_off, s->len - seg_off);
+	}
+}
+
 static enum rx_result rx_write(struct emu_net *n, unsigned q, const uint8_t *frame, size_t len)
 {
 	struct emu_nq *nq = &n->q[q];
@@ -359,6 +373,8 @@ static enum rx_result rx_write(struct emu_net *n, unsigned q, const uint8_t *fra
 	hdr.num_buffers = htole16((uint16_t)(mrg ? nchains : 1));
 	scatter(w, &seg, &seg_off, (const uint8_t *)&hdr, sizeof(hdr), log);
 	scatter(w, &seg, &seg_off, frame, len, log);
+	if (n->write_past_len)
+		fill_rest(w, seg, seg_off, log);
 	for (unsigned i = 0; i < nchains; i++) {
 		uint64_t end = n->chains[i].end < need ? n->chains[i].end : need;
 

@@ -105,6 +105,7 @@ struct emu_net {
 	unsigned active_pairs;       /* pairs that run (--virtio-function: VQ_PAIRS_SET) */
 	uint64_t ctrl_commands;      /* control queue commands served */
 	uint64_t ctrl_refused;       /* ... of them answered VIRTIO_NET_ERR */
+	bool write_past_len;         /* --fault write-past-len */
 	bool client;                 /* a vfio-user client is connected */
 	bool orphaned;               /* a client went away: stopped until reset */
 	struct emu_dirty dirty;

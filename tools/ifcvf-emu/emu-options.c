@@ -68,6 +68,9 @@ static const char help_text[] =
 	"                           (a new log, a second migration)\n"
 	"      queue-no-stop=Q      queue_enable=0 on queue Q is ignored: the queue\n"
 	"                           runs on and reads enabled until a reset\n"
+	"      write-past-len       net RX writes every writable buffer of a used chain\n"
+	"                           whole (zeros after the frame) and reports only the\n"
+	"                           frame's length, as virtio allows\n"
 	"  --wire KIND            net: what the VF is cabled to (default loop):\n"
 	"      loop                 frames sent on TX of pair k come back on RX of pair k\n"
 	"      tap:IFNAME           a Linux TAP device (created, or attached when it\n"
@@ -248,6 +251,8 @@ static int parse_fault(const char *s, struct emu_faults *f, struct cerr *e)
 			return -EINVAL;
 		f->queue_no_stop_set = true;
 		f->queue_no_stop = (unsigned)v;
+	} else if (!strcmp(s, "write-past-len")) {
+		f->write_past_len = true;
 	} else {
 		return cerr_set(e, EINVAL, "--fault: unknown kind '%s' (see --help)", s);
 	}

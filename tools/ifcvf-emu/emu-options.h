@@ -41,6 +41,7 @@ struct emu_faults {
 	bool dma_map_log;         /* a DMA map at the BAR4 log base is refused */
 	bool queue_no_stop_set;   /* queue_enable=0 on queue_no_stop is ignored */
 	unsigned queue_no_stop;
+	bool write_past_len;      /* net RX fills whole buffers, reports the frame's length */
 };
 
 /* --wire KIND: where the frames of a net VF go and come from */
