@@ -1,7 +1,7 @@
 /* cerr: an error carrier for the plain-C layers (src/vfio, src/ifcvf, the relay
  * core, ifcvf-emu). Those layers return 0 or a negative errno and, when the
  * caller passes a struct cerr, also say in words what failed. GLib code turns
- * the message into a GError at its first caller (see src/helper).
+ * the message into a GError at its first caller (helper-error.h).
  *
  * Threads: a struct cerr belongs to the caller that passed it; nothing here is
  * shared. */

@@ -16,7 +16,7 @@
  * what the helper negotiates):
  * - the helper is its only writer: DPDK writes to it for IOTLB misses (only
  *   with VIRTIO_F_IOMMU_PLATFORM negotiated, which the helper never offers
- *   to a frontend, vhost-features.c), for host notifiers (only on vDPA
+ *   to a frontend, port/vhost-features.c), for host notifiers (only on vDPA
  *   devices, which the helper does not register) and for config changes
  *   (only through rte_vhost_slave_config_change(), no longer called);
  * - nothing is read from it: no notice asks for a reply (NEED_REPLY unset)

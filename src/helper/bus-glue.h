@@ -21,7 +21,7 @@
  * SetLiveMigrationMode() goes to port_set_lm_mode(): refused with Busy while
  * a migration is under way, with NotSupported for "hw" on a VF without the
  * BAR4 block; otherwise the port keeps the mode (struct port's lm_mode) and
- * port-lm.c uses it at the next VHOST_F_LOG_ALL. port_set_lm_mode() takes
+ * port/port-lm.c uses it at the next VHOST_F_LOG_ALL. port_set_lm_mode() takes
  * the port's control mutex, so the call waits for a bring-up in progress
  * (bounded by the bring-up's own timeouts).
  *

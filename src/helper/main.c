@@ -1,9 +1,12 @@
 /* ifcvf-helper: per-VM helper for Intel FPGA 100G virtio VFs (IFCVF). */
+#include <glib.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "config.h"
-#include "commands.h"
+#include "hook.h"     /* src/hook */
+#include "probe.h"    /* src/probe */
+#include "run-cmd.h"  /* the daemon, here */
 
 struct command {
 	const char *name;

@@ -5,7 +5,7 @@
  * port_events; the main loop logs them and publishes them (bus-glue.h).
  *
  * Threads: main thread. */
-#include "commands.h"
+#include "run-cmd.h"
 
 #include <errno.h>
 #include <glib-unix.h>

@@ -20,11 +20,11 @@
  * reaches the frontend only in a REPLY_ACK (SET_FEATURES with LOG_ALL, as
  * QEMU sends it): DPDK 22.11 has sent SET_LOG_BASE's reply, empty, before
  * the post hook runs, and without REPLY_ACK an error drops the connection;
- * so a new log the port cannot use fails the port instead (port-lm.c).
+ * so a new log the port cannot use fails the port instead (port/port-lm.c).
  *
  * Threads: ifcvf_vhost_add_ports/remove_port run on the main thread;
  * the callbacks run on DPDK's vhost threads (and on the main thread inside
- * rte_vhost_driver_unregister) and only call into port.c. */
+ * rte_vhost_driver_unregister) and only call into port.h. */
 #pragma once
 
 #include <glib.h>

@@ -1,6 +1,6 @@
 /* `ifcvf-helper probe DEVICE`: open a VF, identify it and print the facts as
  * JSON. Nothing is left open afterwards, and the device is not reset. */
-#include "commands.h"
+#include "probe.h"
 
 #include <stdio.h>
 

@@ -3,7 +3,7 @@
  * hook_usage below for the operations and the environment.
  *
  * Threads: main thread. */
-#include "commands.h"
+#include "hook.h"
 
 #include <errno.h>
 #include <pwd.h>
