@@ -1,6 +1,6 @@
-/* What port.c (the state machine) and port-lm.c (live migration) share: the
- * port itself and the few verbs each calls in the other. Not for anyone
- * else.
+/* What port.c (the state machine), port-vf.c (the VF's programming) and
+ * port-lm.c (live migration) share: the port itself and the few verbs each
+ * calls in the others. Not for anyone outside src/helper/port.
  *
  * Threads: every field under "under ctl" belongs to whoever holds ctl (see
  * port.h); the rest says how it is shared. */
@@ -105,13 +105,27 @@ struct port {
 	struct port_counters stats;
 };
 
-/* ---- port.c, for port-lm.c (ctl held) ---- */
+static inline unsigned popcount64(uint64_t v)
+{
+	return (unsigned)__builtin_popcountll(v);
+}
+
+/* ---- port.c, for port-vf.c and port-lm.c (ctl held) ---- */
 
 /* Push an event for the main loop without changing the state. */
 void port_note(struct port *p, bool warning, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Refresh the main loop's view of vf_enabled, relayed and the lm state. */
 void port_snapshot(struct port *p);
+/* Stop the datapath (ring state handed back), FAILED with @ce's reason. */
+void port_fail(struct port *p, const struct cerr *ce);
+/* After a stop that found the VF stuck, with the datapath still up: fail
+ * the port. true when it did. */
+bool port_fail_stuck(struct port *p);
+
+/* ---- port-vf.c, for port.c and port-lm.c (ctl held; port_doorbell(): any
+ * thread) ---- */
+
 /* The VF's view of vring @qid from the frontend's: GPAs, size, vector (no
  * ring state). */
 int port_queue_cfg(struct port *p, unsigned qid, struct ifcvf_vring_cfg *ret, struct cerr *e);
@@ -128,18 +142,28 @@ void port_doorbell(struct port *p, unsigned qid);
  * (port_fail_stuck()). */
 int port_vf_queue_stop(struct port *p, unsigned qid, const struct vring_used *used_ring,
 		       uint16_t *avail, uint16_t *used, struct cerr *e);
-/* Stop the datapath (ring state handed back), FAILED with @ce's reason. */
-void port_fail(struct port *p, const struct cerr *ce);
-/* After a stop that found the VF stuck, with the datapath still up: fail
- * the port. true when it did. */
-bool port_fail_stuck(struct port *p);
 /* A plain virtio function (no per-queue stop, rings restart at 0): reset it
  * and program it again with every vring relayed and its indices translated
  * (p->translated). Memory stays mapped, interrupts bound. On failure the
  * port has failed (its datapath stopped) and @e says why. */
 int port_vf_restart_translated(struct port *p, struct cerr *e);
+/* The datapath up from what the frontend set up (the seed's dev_conf):
+ * memory mapped, interrupts bound, the VF programmed, the kick relay
+ * started. On failure the caller stops it (port_datapath_stop()). */
+int port_datapath_start(struct port *p, struct cerr *e);
+/* Undo whatever port_datapath_start() did, in reverse; safe on a partial
+ * bring-up. With @save, each vring's state goes back to the frontend. */
+void port_datapath_stop(struct port *p, bool save);
+/* Program and enable vring @qid in the VF from what the frontend set up;
+ * @bind_vector binds its interrupt and @update_mq tells the VF how many
+ * queues run (both for a vring enabled at run time). */
+int port_queue_setup(struct port *p, unsigned qid, bool bind_vector, bool update_mq,
+		     struct cerr *e);
+/* Disable vring @qid in the VF; with @save, hand its ring state back (and,
+ * while the frontend logs, mark its used ring dirty). */
+void port_queue_teardown(struct port *p, unsigned qid, bool save);
 
-/* ---- port-lm.c, for port.c (ctl held) ---- */
+/* ---- port-lm.c, for port.c and port-vf.c (ctl held) ---- */
 
 void port_lm_init(struct port *p);
 /* vring @qid goes through the relay in sw mode: RX (even) vrings for net,

@@ -1,0 +1,508 @@
+/* The VF side of a port: programming the VF from what the frontend set up
+ * (guest memory, interrupts, vrings), the kick relay, the datapath's
+ * bring-up and its stop. port.c decides when; this file does it. Every
+ * function runs with ctl held (port.h), except the relay callbacks, which
+ * run on the relay threads.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config-relay.h"
+#include "ifcvf-regs.h"
+#include "kick-relay.h"
+#include "port-private.h"
+#include "vhost-features.h"
+
+#define RESET_TIMEOUT_MS 1000
+
+/* ---- relay callbacks (relay threads) ---- */
+
+void port_doorbell(struct port *p, unsigned qid)
+{
+	if (ifcvf_hw_notify_queue(&p->hw, qid, NULL) < 0)
+		atomic_fetch_add(&p->stats.errors, 1);
+	else
+		atomic_fetch_add(&p->stats.kicks, 1);
+}
+
+static void on_kick(void *opaque, unsigned qid)
+{
+	port_doorbell(opaque, qid);
+}
+
+static void on_config_irq(void *opaque)
+{
+	struct port *p = opaque;
+	int conn = atomic_load(&p->relay_conn);
+
+	atomic_fetch_add(&p->stats.config_irqs, 1);
+	/* only a blk frontend reads the device config from the backend; the
+	 * notice never waits on the frontend, as port_datapath_stop() joins
+	 * this thread under ctl */
+	if (p->hw.type == IFCVF_DEV_BLK && conn >= 0 && p->fe->config_changed)
+		p->fe->config_changed(conn);
+}
+
+/* ---- vrings ---- */
+
+static const char *queue_unit(const struct port *p)
+{
+	return p->hw.type == IFCVF_DEV_NET ? "queue pairs" : "queues";
+}
+
+static int translate(struct port *p, unsigned qid, const char *what, uint64_t hva, uint64_t len,
+		     uint64_t *gpa, struct cerr *e)
+{
+	if (port_mem_hva_to_gpa(&p->mem, hva, len, gpa) < 0)
+		return cerr_set(e, EFAULT, "vring %u: the %s (0x%llx bytes) is outside guest memory",
+				qid, what, (unsigned long long)len);
+	return 0;
+}
+
+int port_queue_cfg(struct port *p, unsigned qid, struct ifcvf_vring_cfg *ret, struct cerr *e)
+{
+	bool packed = p->features & (1ull << VIRTIO_F_RING_PACKED);
+	const struct port_vring *vr = &p->vr[qid];
+	struct ifcvf_vring_cfg cfg = { .vector = (uint16_t)(qid + 1), .size = vr->size };
+	uint64_t n = vr->size;
+	int r;
+
+	if ((r = translate(p, qid, "descriptor table", vr->desc, 16 * n, &cfg.desc, e)) < 0 ||
+	    (r = translate(p, qid, packed ? "driver event area" : "available ring", vr->avail,
+			   packed ? 4 : 6 + 2 * n, &cfg.avail, e)) < 0 ||
+	    (r = translate(p, qid, packed ? "device event area" : "used ring", vr->used,
+			   packed ? 4 : 6 + 8 * n, &cfg.used, e)) < 0)
+		return r;
+	*ret = cfg;
+	return 0;
+}
+
+static int vf_reset(struct port *p, struct cerr *e);
+
+/* A queue did not stop (@why): nothing but a reset stops it for sure. */
+static void reset_stuck_vf(struct port *p, const struct cerr *why)
+{
+	struct cerr ce = { 0 };
+	int r = vf_reset(p, &ce);
+
+	p->vf_stuck = true;
+	atomic_fetch_add(&p->stats.errors, 1);
+	if (r < 0)
+		cerr_set(&p->stuck_cause, EIO, "%s, and the VF cannot be reset (%s): it may still "
+			 "write", why->msg, ce.msg);
+	else
+		cerr_set(&p->stuck_cause, ETIMEDOUT, "%s: the VF was reset, every vring's state is "
+			 "its used index in guest memory", why->msg);
+	port_note(p, true, "%s", p->stuck_cause.msg);
+}
+
+int port_vf_queue_stop(struct port *p, unsigned qid, const struct vring_used *used_ring,
+		       uint16_t *avail, uint16_t *used, struct cerr *e)
+{
+	bool split = !(p->features & (1ull << VIRTIO_F_RING_PACKED));
+	bool reset = p->vf_reset_first || p->vf_stuck;
+
+	if (!reset) {
+		struct cerr ce = { 0 };
+
+		if (ifcvf_hw_queue_disable(&p->hw, qid, QUEUE_STOP_TIMEOUT_MS, avail, used, &ce) < 0) {
+			reset_stuck_vf(p, &ce);
+			reset = true;
+		}
+	}
+	if ((reset || !p->hw.lm_block) && split && used_ring) {
+		/* no ring-state word (no BAR4 block, or the VF was reset): the
+		 * used index the VF last published is the best we have, and
+		 * the VF drops what it fetched but did not use (§3.2) */
+		*used = __atomic_load_n(&used_ring->idx, __ATOMIC_ACQUIRE);
+		*avail = *used;
+	} else if (reset && p->vf_stuck) {
+		return cerr_set(e, EIO, "vring %u: %s, and its state cannot be read from memory",
+				qid, p->stuck_cause.msg);
+	}
+	return 0;
+}
+
+/* A plain net function with MQ: tell it through its control queue how
+ * many pairs run (an IFCVF's MQ register is written with the queues). */
+static int set_pairs(struct port *p, struct cerr *e)
+{
+	unsigned pairs = popcount64(p->vf_enabled) / 2;
+	int r;
+
+	if (!ifcvf_ctrlq_running(p->ctrlq))
+		return 0;
+	r = ifcvf_ctrlq_set_pairs(p->ctrlq, &p->hw, pairs ? pairs : 1, IFCVF_CTRLQ_TIMEOUT_MS, e);
+	return r < 0 ? cerr_prefix(e, "cannot set the number of queue pairs") : 0;
+}
+
+/* Program and enable vring @qid in the VF from what the frontend set up. */
+int port_queue_setup(struct port *p, unsigned qid, bool bind_vector, bool update_mq,
+		     struct cerr *e)
+{
+	struct ifcvf_vring_cfg cfg;
+	struct port_vring vr;
+	int r;
+
+	if (qid >= p->max_vrings)
+		return cerr_set(e, ERANGE, "the frontend uses vring %u, but the port offers %u vrings (%u %s)",
+				qid, p->max_vrings, p->queues, queue_unit(p));
+	if (p->fe->get_vring(p->conn, qid, &vr) < 0)
+		return cerr_set(e, EIO, "vring %u: the frontend has not set it up", qid);
+	if (vr.size == 0 || (vr.size & (vr.size - 1)))
+		return cerr_set(e, EINVAL, "vring %u: size %u is not a power of two", qid, vr.size);
+	if (vr.size > p->qmax[qid])
+		return cerr_set(e, EINVAL, "vring %u: size %u is above the VF maximum %u", qid, vr.size,
+				p->qmax[qid]);
+	p->vr[qid] = vr;
+	if ((r = port_queue_cfg(p, qid, &cfg, e)) < 0)
+		return r;
+	if (p->fe->get_vring_base(p->conn, qid, &cfg.last_avail_idx, &cfg.last_used_idx) < 0)
+		return cerr_set(e, EIO, "vring %u: cannot read its ring state", qid);
+
+	/* while the port relays, a vring that comes (back) goes through the
+	 * relay too: a new callfd, a queue enabled during a migration */
+	if ((p->lm == PORT_LM_RELAYING_SW && port_lm_relays(p, qid)) || p->translated) {
+		r = port_lm_relay_queue(p, qid, &cfg, update_mq, e);
+		return r < 0 || !update_mq ? r : set_pairs(p, e);
+	}
+
+	if (bind_vector) {
+		r = vfio_dev_set_irq_eventfds(p->dev, VFIO_DEV_IRQ_MSIX, qid + 1, 1, &vr.callfd, e);
+		if (r < 0)
+			return cerr_prefix(e, "vring %u: cannot bind its interrupt", qid);
+	}
+	if (update_mq) {
+		r = ifcvf_hw_set_mq(&p->hw, popcount64(p->vf_enabled | 1ull << qid), e);
+		if (r < 0)
+			return r;
+	}
+	/* counted as enabled from here, so a failure below still disables it */
+	p->vf_enabled |= 1ull << qid;
+	if ((r = ifcvf_hw_queue_program(&p->hw, qid, &cfg, e)) < 0 ||
+	    (r = ifcvf_hw_queue_enable(&p->hw, qid, e)) < 0)
+		return r;
+	if (p->kick && vr.kickfd >= 0) {
+		r = kick_relay_add(p->kick, qid, vr.kickfd, e);
+		if (r < 0)
+			return r;
+		/* a kick may have been taken while the queue was down */
+		on_kick(p, qid);
+	}
+	return update_mq ? set_pairs(p, e) : 0;
+}
+
+/* Disable vring @qid in the VF; with @save, hand its ring state back (and,
+ * while the frontend logs, mark its used ring dirty). */
+void port_queue_teardown(struct port *p, unsigned qid, bool save)
+{
+	uint64_t bit = 1ull << qid;
+	uint16_t avail = 0, used = 0;
+	/* without @save the frontend may be gone already (shutdown) */
+	bool have = save && p->conn >= 0 &&
+		    p->fe->get_vring_base(p->conn, qid, &avail, &used) == 0;
+	struct cerr ce = { 0 };
+
+	if (p->kick)
+		kick_relay_remove(p->kick, qid);
+	if (p->relayed & bit) {
+		if (port_lm_unrelay_queue(p, qid, &avail, &used, &ce) < 0) {
+			atomic_fetch_add(&p->stats.errors, 1);
+			have = false;
+		}
+	} else if (port_vf_queue_stop(p, qid, (const struct vring_used *)(uintptr_t)p->vr[qid].used,
+				      &avail, &used, &ce) < 0) {
+		atomic_fetch_add(&p->stats.errors, 1);
+		have = false;
+	}
+	p->vf_enabled &= ~bit;
+	if (save && have) {
+		if (p->log_all)
+			port_lm_log_used_ring(p, qid);
+		(void)p->fe->set_vring_base(p->conn, qid, avail, used);
+	}
+}
+
+/* ---- datapath ---- */
+
+/* No config interrupt, then a reset: the VF writes nothing more, and needs
+ * no other reset before it is programmed again (vf_fresh). */
+static int vf_reset(struct port *p, struct cerr *e)
+{
+	int r = ifcvf_hw_set_config_vector(&p->hw, VIRTIO_MSI_NO_VECTOR, e);
+
+	if (r == 0)
+		r = ifcvf_hw_reset(&p->hw, RESET_TIMEOUT_MS, e);
+	if (r == 0)
+		ifcvf_ctrlq_stop(p->ctrlq, p->dev);
+	p->vf_fresh = r == 0;
+	p->vf_touched = false;
+	return r;
+}
+
+/* Undo whatever bring-up did, in reverse; safe on a partial bring-up. */
+void port_datapath_stop(struct port *p, bool save)
+{
+	struct cerr ce = { 0 };
+
+	kick_relay_free(p->kick);
+	p->kick = NULL;
+	/* a virtio function that is not an IFCVF has no per-queue stop: the
+	 * device reset stops every vring at once, and each one's state is then
+	 * its used index in guest memory (what it fetched but did not use is
+	 * dropped, as §3.2 says of a VF without ring-state words) */
+	if (!p->hw.is_ifcvf && p->vf_touched) {
+		if (vf_reset(p, &ce) < 0)
+			atomic_fetch_add(&p->stats.errors, 1);
+		p->vf_reset_first = true;
+	}
+	for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++)
+		if ((p->vf_enabled | p->relayed) & (1ull << q))
+			port_queue_teardown(p, q, save);
+	p->vf_reset_first = false;
+	p->vf_stuck = false;
+	p->translated = false;
+	/* the VF writes nothing more: logging off, the relay gone */
+	port_lm_stop(p);
+	if (p->vf_touched && vf_reset(p, &ce) < 0)
+		atomic_fetch_add(&p->stats.errors, 1);
+	if (p->irqs_bound) {
+		if (vfio_dev_disable_irqs(p->dev, VFIO_DEV_IRQ_MSIX, &ce) < 0)
+			atomic_fetch_add(&p->stats.errors, 1);
+		p->irqs_bound = false;
+	}
+	atomic_store(&p->relay_conn, -1);
+	config_relay_free(p->config);
+	p->config = NULL;
+	while (p->mapped > 0) {
+		const struct port_mem_region *r = &p->mem.r[--p->mapped];
+
+		if (vfio_dev_dma_unmap(p->dev, r->gpa, r->size, &ce) < 0)
+			atomic_fetch_add(&p->stats.errors, 1);
+	}
+	p->vf_enabled = 0;
+	p->running = false;
+	port_snapshot(p);
+}
+
+static int map_memory(struct port *p, struct cerr *e)
+{
+	int r = p->fe->get_mem(p->conn, &p->mem, e);
+
+	if (r < 0)
+		return r;
+	r = port_mem_check(&p->mem, e);
+	if (r < 0)
+		return r;
+	for (unsigned i = 0; i < p->mem.n; i++) {
+		const struct port_mem_region *m = &p->mem.r[i];
+
+		r = vfio_dev_dma_map(p->dev, m->gpa, m->size, (void *)(uintptr_t)m->hva, m->fd,
+				     m->fd_offset, e);
+		if (r < 0)
+			return cerr_prefix(e, "cannot DMA-map guest memory region %u", i);
+		p->mapped++;
+		atomic_fetch_add(&p->stats.dma_maps, 1);
+	}
+	return 0;
+}
+
+/* MSI-X: vector 0 to the config relay, vector i+1 to vring i's callfd. */
+static int bind_interrupts(struct port *p, unsigned nr, uint64_t vrings, struct cerr *e)
+{
+	int fds[IFCVF_MAX_VRINGS + 1];
+	char name[16];
+	int r;
+
+	snprintf(name, sizeof(name), "ifcvf-cfg-%u", p->index);
+	r = config_relay_new(name, on_config_irq, p, &p->config, e);
+	if (r < 0)
+		return r;
+	atomic_store(&p->relay_conn, p->conn);
+	fds[0] = config_relay_fd(p->config);
+	for (unsigned q = 0; q < nr; q++) {
+		struct port_vring vr;
+
+		fds[q + 1] = -1;
+		if ((vrings & (1ull << q)) && p->fe->get_vring(p->conn, q, &vr) == 0)
+			fds[q + 1] = vr.callfd;
+	}
+	r = vfio_dev_set_irq_eventfds(p->dev, VFIO_DEV_IRQ_MSIX, 0, nr + 1, fds, e);
+	if (r < 0)
+		return cerr_prefix(e, "cannot bind MSI-X");
+	p->irqs_bound = true;
+	return 0;
+}
+
+/* @was_reset: the caller reset the function just now, and a second reset
+ * only widens the window in which it drops the frames it receives (QEMU's
+ * virtio-net does, while the driver programs it) */
+static int program_vf(struct port *p, uint64_t vrings, bool was_reset, struct cerr *e)
+{
+	uint64_t vf_features = ifcvf_vhost_vf_features(p->hw.type, p->hw.is_ifcvf, p->queues,
+						       p->features, p->hw.features);
+	int r;
+
+	p->vf_touched = true;
+	p->vf_fresh = false;
+	if (!was_reset && (r = ifcvf_hw_reset(&p->hw, RESET_TIMEOUT_MS, e)) < 0)
+		return r;
+	if ((r = ifcvf_hw_add_status(&p->hw, VIRTIO_STATUS_ACKNOWLEDGE, e)) < 0 ||
+	    (r = ifcvf_hw_add_status(&p->hw, VIRTIO_STATUS_DRIVER, e)) < 0 ||
+	    (r = ifcvf_hw_set_features(&p->hw, vf_features, e)) < 0)
+		return r;
+	/* queue_size reads the maximum only until the driver writes it; after
+	 * the features, as a plain function with MQ may add its queues then */
+	for (unsigned q = 0; q < ifcvf_hw_max_vrings(&p->hw) && q < IFCVF_MAX_VRINGS; q++) {
+		r = ifcvf_hw_queue_max_size(&p->hw, q, &p->qmax[q], e);
+		if (r < 0)
+			return r;
+	}
+	if (!p->hw.is_ifcvf && p->hw.type == IFCVF_DEV_NET &&
+	    (vf_features & (1ull << VIRTIO_NET_F_MQ))) {
+		if (!p->ctrlq && (r = ifcvf_ctrlq_new(&p->ctrlq, e)) < 0)
+			return r;
+		if ((r = ifcvf_ctrlq_start(p->ctrlq, &p->hw, e)) < 0)
+			return r;
+	}
+	if ((r = ifcvf_hw_set_config_vector(&p->hw, 0, e)) < 0 ||
+	    (r = ifcvf_hw_set_mq(&p->hw, popcount64(vrings), e)) < 0)
+		return r;
+	for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++) {
+		if (!(vrings & (1ull << q)))
+			continue;
+		r = port_queue_setup(p, q, false, false, e);
+		if (r < 0)
+			return r;
+	}
+	r = ifcvf_hw_add_status(&p->hw, VIRTIO_STATUS_DRIVER_OK, e);
+	if (r == 0)
+		r = set_pairs(p, e);
+	if (r < 0)
+		return r;
+	/* a relayed vring rang its doorbell before DRIVER_OK, which a plain
+	 * virtio function ignores: buffers posted wait for this one */
+	for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++)
+		if (p->relayed & (1ull << q))
+			port_doorbell(p, q);
+	return 0;
+}
+
+/* A plain virtio function restarts its rings at 0 after a reset: does any
+ * vring about to start stand elsewhere? */
+static bool needs_translation(struct port *p, uint64_t vrings)
+{
+	if (p->hw.is_ifcvf)
+		return false;
+	/* logging: the relay carries the rings from the start (sw mode is the
+	 * only mode without the BAR4 block) */
+	if (p->log_all)
+		return true;
+	for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++) {
+		uint16_t avail, used;
+
+		if ((vrings & (1ull << q)) && p->fe->get_vring_base(p->conn, q, &avail, &used) == 0 &&
+		    (avail || used))
+			return true;
+	}
+	return false;
+}
+
+int port_vf_restart_translated(struct port *p, struct cerr *e)
+{
+	uint64_t vrings = p->vf_enabled | p->relayed;
+	int r;
+
+	if (p->kick)
+		for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++)
+			kick_relay_remove(p->kick, q);
+	/* every vring stops at once; each one's state is then its used index
+	 * in guest memory, handed to the frontend for the programming below */
+	r = vf_reset(p, e);
+	if (r == 0) {
+		p->vf_reset_first = true;
+		for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++)
+			if (vrings & (1ull << q))
+				port_queue_teardown(p, q, true);
+		p->vf_reset_first = false;
+		p->translated = true;
+		r = program_vf(p, vrings, true, e);
+	}
+	if (r < 0) {
+		cerr_prefix(e, "cannot restart the function with its vrings relayed");
+		port_fail(p, e);
+	}
+	return r;
+}
+
+static int start_kick_relay(struct port *p, struct cerr *e)
+{
+	char name[16];
+	int r;
+
+	snprintf(name, sizeof(name), "ifcvf-kick-%u", p->index);
+	r = kick_relay_new(name, on_kick, p, &p->kick, e);
+	if (r < 0)
+		return r;
+	for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++) {
+		/* a relayed vring's kicks are the ring relay's */
+		if (!(p->vf_enabled & (1ull << q)) || (p->relayed & (1ull << q)) ||
+		    p->vr[q].kickfd < 0)
+			continue;
+		r = kick_relay_add(p->kick, q, p->vr[q].kickfd, e);
+		if (r < 0)
+			return r;
+		/* kicks sent before the relay ran are still counted in the
+		 * eventfd; this one covers a doorbell lost to the reset */
+		on_kick(p, q);
+	}
+	return 0;
+}
+
+/* The seed's dev_conf. */
+int port_datapath_start(struct port *p, struct cerr *e)
+{
+	unsigned nr = p->fe->num_vrings(p->conn);
+	uint64_t vrings;
+	int r;
+
+	if (p->fe->get_features(p->conn, &p->features) < 0)
+		return cerr_set(e, EIO, "cannot read the negotiated features");
+	pthread_mutex_lock(&p->state_lock);
+	p->negotiated = p->features;
+	pthread_mutex_unlock(&p->state_lock);
+	if (nr > p->max_vrings)
+		return cerr_set(e, ERANGE, "the frontend set up %u vrings, but the port offers %u (%u %s)",
+				nr, p->max_vrings, p->queues, queue_unit(p));
+	vrings = p->ready & (nr >= 64 ? ~0ull : (1ull << nr) - 1);
+	p->translated = needs_translation(p, vrings);
+	if ((r = map_memory(p, e)) < 0 ||
+	    (r = bind_interrupts(p, nr, vrings, e)) < 0 ||
+	    (r = program_vf(p, vrings, p->vf_fresh, e)) < 0 ||
+	    (r = start_kick_relay(p, e)) < 0)
+		return r;
+	p->running = true;
+	if (p->translated)
+		port_note(p, false, "%u vrings relayed from the start: a plain virtio function restarts its "
+			  "rings at 0, so the relay %s until the device stops", popcount64(p->relayed),
+			  p->log_all ? "logs and translates ring indices" : "translates ring indices");
+	else if (!p->hw.lm_block) {
+		/* the VF starts from its own position: fine for the VF that
+		 * stopped there, wrong for another one (a migration's
+		 * destination), which cannot be told where to resume */
+		for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++) {
+			uint16_t avail, used;
+
+			if ((p->vf_enabled & (1ull << q)) &&
+			    p->fe->get_vring_base(p->conn, q, &avail, &used) == 0 && (avail || used)) {
+				port_note(p, true, "vring %u resumes at index %u, but the VF has no ring-state "
+					  "registers (BAR4) to be told so: it resumes where it stopped itself, "
+					  "which is right only for the VF that stopped there", q, used);
+				break;
+			}
+		}
+	}
+	return 0;
+}
