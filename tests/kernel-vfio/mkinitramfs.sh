@@ -6,7 +6,10 @@
 # (9p, read-only), gives it a writable /tmp and /run and the guest's /proc,
 # /sys and /dev, and runs the check script inside it (chroot) with the
 # variables of ENV_FILE; then powers off. The check script and everything it
-# runs (the build, DPDK, bash) come from the host through the share.
+# runs (the build, DPDK, bash) come from the host through the share. The
+# source and build trees (KV_SRC, KV_BUILD) are mounted again at their own
+# paths on top of the guest's mounts, so a clone under /tmp, /run or
+# /dev/shm is still seen where the build's absolute paths point.
 set -euo pipefail
 
 out=$1
@@ -52,15 +55,33 @@ for m in $(cat /lib/modules/order); do
 done
 echo "GUEST booted"
 if mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose host /host; then
+	set -a
+	. /kv.env
+	set +a
+	# the trees, set aside before the guest's mounts cover the host's
+	# /tmp, /run and /dev (the build dir is the source's or beside it)
+	trees="/trees/src"
+	mkdir -p /trees/src /trees/build
+	mount -o bind "/host$KV_SRC" /trees/src || echo "GUEST cannot reach the host's $KV_SRC"
+	case "$KV_BUILD/" in
+	"$KV_SRC"/*) ;;
+	*) trees="$trees /trees/build"
+	   mount -o bind "/host$KV_BUILD" /trees/build || echo "GUEST cannot reach the host's $KV_BUILD" ;;
+	esac
 	mount -t proc proc /host/proc
 	mount -t sysfs sys /host/sys
 	mount -t devtmpfs dev /host/dev
 	mount -t tmpfs tmp /host/tmp
 	mount -t tmpfs run /host/run
 	mkdir -p /host/dev/shm && mount -t tmpfs shm /host/dev/shm
-	set -a
-	. /kv.env
-	set +a
+	# and back at their own paths: a path under /tmp is made on the tmpfs
+	shown=yes
+	for t in $trees; do
+		if [ "$t" = /trees/src ]; then p=$KV_SRC; else p=$KV_BUILD; fi
+		mkdir -p "/host$p" && mount -o move "$t" "/host$p" \
+			|| { shown=no; echo "GUEST cannot show the host's $p at its path"; }
+	done
+	[ "$shown" = yes ] && echo "GUEST trees at their paths: $KV_SRC $KV_BUILD"
 	chroot /host /bin/bash "$KV_SCRIPT"
 	echo "GUEST done rc=$?"
 else
