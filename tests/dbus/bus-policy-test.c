@@ -128,7 +128,7 @@ static void setup(Fixture *fx, gconstpointer data)
 	g_assert_no_error(error);
 	socket_path = g_build_filename(fx->dir, "system_bus_socket", NULL);
 	fx->daemon = bs->kind == DAEMON ? test_daemon_start(fx->config_path)
-					: test_broker_start(fx->config_path, socket_path);
+					: test_broker_start(fx->config_path, socket_path, NULL);
 	/* the helper's "system bus", where it also finds polkit */
 	g_setenv("DBUS_SYSTEM_BUS_ADDRESS", fx->daemon->address, TRUE);
 	fx->host = test_host_start(fx->daemon->address, as_on_a_host);

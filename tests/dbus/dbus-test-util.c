@@ -69,6 +69,71 @@ static void die_with_parent(gpointer user_data)
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 }
 
+typedef struct {
+	char *line;
+	gboolean done;
+} LineRead;
+
+static void line_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	LineRead *r = user_data;
+
+	r->line = g_data_input_stream_read_line_finish_utf8(G_DATA_INPUT_STREAM(source), res,
+							    NULL, NULL);
+	r->done = TRUE;
+}
+
+/* the next line of @in, NULL at its end; fails the test after WAIT_SECONDS */
+static char *read_line(GDataInputStream *in)
+{
+	LineRead r = { 0 };
+
+	g_data_input_stream_read_line_async(in, G_PRIORITY_DEFAULT, NULL, line_cb, &r);
+	test_wait_for(&r.done);
+	return r.line;
+}
+
+typedef struct {
+	GDBusConnection *c;
+	GError *error;
+	gboolean done;
+} Connecting;
+
+static void connected_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	Connecting *r = user_data;
+
+	r->c = g_dbus_connection_new_for_address_finish(res, &r->error);
+	r->done = TRUE;
+}
+
+/* Fail the test unless the bus at @address takes a client (Hello) and
+ * answers it (GetId), each within WAIT_SECONDS. */
+static void assert_bus_answers(const char *address)
+{
+	Connecting r = { 0 };
+	g_autoptr(GDBusConnection) c = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariant) reply = NULL;
+
+	g_dbus_connection_new_for_address(address,
+					  G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+					  G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+					  NULL, NULL, connected_cb, &r);
+	test_wait_for(&r.done);
+	c = r.c;
+	error = r.error;
+	if (!c)
+		g_error("the bus at %s takes no client: %s", address, error->message);
+	reply = g_dbus_connection_call_sync(c, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+					    "org.freedesktop.DBus", "GetId", NULL,
+					    G_VARIANT_TYPE("(s)"), G_DBUS_CALL_FLAGS_NONE,
+					    WAIT_SECONDS * 1000, NULL, &error);
+	if (!reply)
+		g_error("the bus at %s does not answer GetId: %s", address, error->message);
+	g_dbus_connection_close_sync(c, NULL, NULL);
+}
+
 TestDaemon *test_daemon_start(const char *config)
 {
 	g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(
@@ -86,36 +151,55 @@ TestDaemon *test_daemon_start(const char *config)
 	g_assert_no_error(error);
 	out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(d->proc));
 	/* the address line comes once the daemon listens */
-	d->address = g_data_input_stream_read_line_utf8(out, NULL, NULL, &error);
-	g_assert_no_error(error);
-	g_assert_nonnull(d->address);
+	d->address = read_line(out);
+	if (!d->address)
+		g_error("dbus-daemon --config-file=%s ended before it listened", config);
 	g_strstrip(d->address);
+	assert_bus_answers(d->address);
 	return d;
 }
 
-TestDaemon *test_broker_start(const char *config, const char *socket_path)
+TestDaemon *test_broker_start(const char *config, const char *socket_path, const char *log_path)
 {
 	g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(
-		G_SUBPROCESS_FLAGS_NONE);
+		G_SUBPROCESS_FLAGS_STDOUT_PIPE);
 	g_autoptr(GError) error = NULL;
+	g_autoptr(GDataInputStream) out = NULL;
 	TestDaemon *d = g_new0(TestDaemon, 1);
 
-	/* the socket listens before the broker runs: no wait for readiness,
-	 * a client's first call waits until the broker serves it */
 	g_subprocess_launcher_set_child_setup(launcher, die_with_parent, NULL, NULL);
+	if (log_path)
+		g_subprocess_launcher_set_stderr_file_path(launcher, log_path);
 	d->proc = g_subprocess_launcher_spawn(launcher, &error, test_broker_launch_path(), config,
 					      socket_path, NULL);
 	g_assert_no_error(error);
-	d->address = g_strconcat("unix:path=", socket_path, NULL);
+	/* broker-launch prints the address once the socket listens: before
+	 * that, a client finds no socket, or one that refuses it */
+	out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(d->proc));
+	d->address = read_line(out);
+	if (!d->address)
+		g_error("broker-launch %s %s ended before its bus listened", config, socket_path);
+	/* and the broker behind it serves (it could still fail to start) */
+	assert_bus_answers(d->address);
 	return d;
+}
+
+static void wait_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	(void)g_subprocess_wait_finish(G_SUBPROCESS(source), res, NULL);
+	*(gboolean *)user_data = TRUE;
 }
 
 void test_daemon_stop(TestDaemon *d)
 {
+	gboolean done = FALSE;
+
 	if (!d)
 		return;
 	g_subprocess_send_signal(d->proc, SIGTERM);
-	(void)g_subprocess_wait(d->proc, NULL, NULL);
+	/* broker-launch returns once the broker is gone too */
+	g_subprocess_wait_async(d->proc, NULL, wait_cb, &done);
+	test_wait_for(&done);
 	g_object_unref(d->proc);
 	g_free(d->address);
 	g_free(d);
@@ -163,33 +247,17 @@ TestHost *test_host_start(const char *address, const char *const *extra)
 	return host;
 }
 
-typedef struct {
-	char *line;
-	gboolean done;
-} LineRead;
-
-static void line_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	LineRead *r = user_data;
-
-	r->line = g_data_input_stream_read_line_finish_utf8(G_DATA_INPUT_STREAM(source), res,
-							    NULL, NULL);
-	r->done = TRUE;
-}
-
 char *test_host_expect(TestHost *host, const char *prefix)
 {
 	for (;;) {
-		LineRead r = { 0 };
+		char *line = read_line(host->out);
 
-		g_data_input_stream_read_line_async(host->out, G_PRIORITY_DEFAULT, NULL, line_cb, &r);
-		test_wait_for(&r.done);
-		if (!r.line)
+		if (!line)
 			g_error("the process ended while the test waited for '%s'", prefix);
-		g_test_message("> %s", r.line);
-		if (g_str_has_prefix(r.line, prefix))
-			return r.line;
-		g_free(r.line);
+		g_test_message("> %s", line);
+		if (g_str_has_prefix(line, prefix))
+			return line;
+		g_free(line);
 	}
 }
 
@@ -215,12 +283,6 @@ void test_host_command(TestHost *host, const char *fmt, ...)
 	}
 	if (strcmp(reply, "ok") != 0)
 		g_error("bus-host refused '%s': %s", cmd, reply);
-}
-
-static void wait_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	(void)g_subprocess_wait_finish(G_SUBPROCESS(source), res, NULL);
-	*(gboolean *)user_data = TRUE;
 }
 
 int test_host_finish(TestHost *host)

@@ -13,17 +13,23 @@
 #define TEST_UUID      "0a1b2c3d-4e5f-4061-8293-a4b5c6d7e8f9"
 #define TEST_BUS_NAME  "org.ifcvf.Helper1.Vm_0a1b2c3d4e5f40618293a4b5c6d7e8f9"
 
-/* A dbus-daemon started with @config (a file the test wrote); its address
- * is read from --print-address. */
+/* A private bus: the start functions return once the bus answers a client
+ * (GetId), so a client started next finds it; they fail the test when it
+ * does not within 10 s. */
 typedef struct {
 	GSubprocess *proc;
 	char *address;
 } TestDaemon;
 
+/* dbus-daemon with @config (a file the test wrote); its address is read
+ * from --print-address. */
 TestDaemon *test_daemon_start(const char *config);
 /* dbus-broker (through tests/dbus/broker-launch) with @config, listening on
- * the unix socket @socket_path. Needs root. */
-TestDaemon *test_broker_start(const char *config, const char *socket_path);
+ * the unix socket @socket_path; its log (and broker-launch's complaints) go
+ * to the file @log_path, or to the test's stderr when NULL. Needs root. */
+TestDaemon *test_broker_start(const char *config, const char *socket_path, const char *log_path);
+/* SIGTERM, and wait (bounded) until it exited; for dbus-broker, until the
+ * broker too is gone and its last log messages were written. */
 void test_daemon_stop(TestDaemon *d);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(TestDaemon, test_daemon_stop)
 
