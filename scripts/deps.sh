@@ -5,6 +5,10 @@ IFCVF_PACKAGES=(
 	meson ninja-build pkg-config gcc libc6-dev
 	libglib2.0-dev libglib2.0-bin libjson-glib-dev
 	libdpdk-dev libvirt-dev libxml2-dev
+	scdoc bash-completion   # man pages (doc/*.scd), the completions directory
+	man-db groff-base       # the man-pages test renders them with man --warnings
+	# the Debian package (scripts/build-deb, debian/control's Build-Depends)
+	dpkg-dev debhelper fakeroot lintian
 	# real peers of the integration tests
 	dpdk-dev          # dpdk-testpmd (virtio-user frontend, net_vhost baseline)
 	iproute2          # network namespaces and TAP devices for the wires

@@ -2,21 +2,23 @@
 # Packaging: `meson install --destdir` from the build directory into a
 # temporary directory must install exactly the expected files in their
 # conventional places (binaries, the libvirt hook, the D-Bus policy and
-# interface XML, the systemd template unit, the examples), the hook must
-# exec the installed binary, and the installed programs must run.
+# interface XML, the systemd template unit, the examples, the man pages, the
+# bash completions), the hook must exec the installed binary, and the
+# installed programs must run.
 # Environment (set by tests/libvirt/meson.build): MESON, BUILD_ROOT and the
-# install directories PREFIX, BINDIR, SYSCONFDIR, DATADIR, UNITDIR.
+# install directories PREFIX, BINDIR, SYSCONFDIR, DATADIR, UNITDIR, MANDIR,
+# COMPLETIONSDIR.
 set -u
 
 . "$(dirname "$0")/../lib/tap.sh"
 
-for v in MESON BUILD_ROOT PREFIX BINDIR SYSCONFDIR DATADIR UNITDIR; do
+for v in MESON BUILD_ROOT PREFIX BINDIR SYSCONFDIR DATADIR UNITDIR MANDIR COMPLETIONSDIR; do
 	[ -n "${!v:-}" ] || bail "$v is not set: run through meson test"
 done
 dest=$(mktemp -d /tmp/ifcvf-install.XXXXXX)
 trap 'rm -rf "$dest"' EXIT
 
-echo "1..8"
+echo "1..10"
 # meson-logs/install-log.txt in the build dir is the only thing it writes there
 "$MESON" install -C "$BUILD_ROOT" --destdir "$dest" --no-rebuild --quiet > "$dest.log" 2>&1
 rc=$?
@@ -38,6 +40,11 @@ $DATADIR/doc/ifcvf-helper/examples/domain-metadata.xml
 $DATADIR/doc/ifcvf-helper/examples/ports.conf
 $DATADIR/polkit-1/actions/org.ifcvf.helper1.policy
 $unit
+$MANDIR/man8/ifcvf-helper.8
+$MANDIR/man1/ifcvfctl.1
+$MANDIR/man1/ifcvf-emu.1
+$COMPLETIONSDIR/ifcvfctl
+$COMPLETIONSDIR/ifcvf-helper
 EOF
 )
 installed=$(cd "$dest" && find . \( -type f -o -type l \) | sed 's|^\.||' | sort)
@@ -82,5 +89,22 @@ for f in sys.argv[1:]: xml.dom.minidom.parse(f)' \
 		"$dest$DATADIR/doc/ifcvf-helper/examples/domain-metadata.xml"
 }
 check "the installed XML is well-formed" xml_ok
+
+man_ok() { # each installed page renders, found by name through MANPATH
+	local p err
+	for p in ifcvf-helper.8 ifcvfctl.1 ifcvf-emu.1; do
+		err=$(MANPATH=$dest$MANDIR man --warnings "${p##*.}" "${p%.*}" 2>&1 > /dev/null) || { echo "$p: $err"; return 1; }
+		[ -z "$err" ] || { echo "$p: $err"; return 1; }
+	done
+}
+check "the installed man pages render (man --warnings SECTION NAME)" man_ok
+
+completion_ok() { # sourced, each registers a function for its command
+	bash -c '. "$1/ifcvfctl" && . "$1/ifcvf-helper" &&
+		complete -p ifcvfctl | grep -q -- "-F _ifcvfctl ifcvfctl$" &&
+		complete -p ifcvf-helper | grep -q -- "-F _ifcvf_helper ifcvf-helper$"' \
+		_ "$dest$COMPLETIONSDIR"
+}
+check "the installed completions register for ifcvfctl and ifcvf-helper" completion_ok
 
 exit "$tap_failed"

@@ -17,7 +17,20 @@
 #
 # Restarts the libvirtd it finds (or starts one) twice: after installing
 # the hook, and after removing it at the end. Needs root.
+#
+# IFCVF_INSTALLED=1: against the installed package instead of the build
+# (tests/package/deb-test.sh, after `apt-get install ./ifcvf-helper_*.deb`):
+# /usr/bin's ifcvf-helper, ifcvfctl and ifcvf-emu, and the package's hook
+# script, which the test hook execs after setting its private directories
+# and bus. The package's hook is moved out of qemu.d meanwhile (libvirtd
+# would run it too, for the same domains) and put back at the end.
 set -u
+installed_hook=
+if [ "${IFCVF_INSTALLED:-}" = 1 ]; then
+	IFCVF_HELPER=/usr/bin/ifcvf-helper IFCVFCTL=/usr/bin/ifcvfctl IFCVF_EMU=/usr/bin/ifcvf-emu
+	export IFCVF_HELPER IFCVFCTL IFCVF_EMU
+	installed_hook=/etc/libvirt/hooks/qemu.d/ifcvf-helper
+fi
 . "$(dirname "$0")/../guest/guest-lib.sh"
 . "$(dirname "$0")/domain-xml.sh"
 . "$(dirname "$0")/test-bus.sh"
@@ -61,6 +74,9 @@ lt_cleanup() {
 	for f in "$run_dir"/*.pid; do
 		[ -f "$f" ] && kill -KILL "$(head -1 "$f")" 2>/dev/null
 	done
+	if [ -n "$installed_hook" ] && [ -e "$workdir/installed-hook" ]; then
+		mv "$workdir/installed-hook" "$installed_hook"
+	fi
 	if [ -e "$hook" ]; then
 		rm -f "$hook"
 		libvirtd_restart || echo "# could not restart libvirtd without the test hook"
@@ -70,7 +86,14 @@ lt_cleanup() {
 }
 trap lt_cleanup EXIT
 
-echo "1..26"
+if [ -n "$installed_hook" ]; then
+	for f in "$IFCVF_HELPER" "$IFCVFCTL" "$IFCVF_EMU" "$installed_hook"; do
+		[ -x "$f" ] || bail "IFCVF_INSTALLED=1 but $f is not installed"
+	done
+	echo "1..27"
+else
+	echo "1..26"
+fi
 
 # ---- the VF: ifcvf-emu, TAP wire in a netns ------------------------------
 ns=ifcvf-lt$$
@@ -92,12 +115,22 @@ bus="unix:path=$workdir/bus.sock"
 
 # ---- the hook, then libvirtd -------------------------------------------------
 mkdir -p /etc/libvirt/hooks/qemu.d
+hook_exec="$IFCVF_HELPER hook"
+if [ -n "$installed_hook" ]; then
+	# the package's own hook script, out of libvirt's sight
+	package_hook_ok() {
+		mv "$installed_hook" "$workdir/installed-hook" &&
+			grep -q '/usr/bin/ifcvf-helper' "$workdir/installed-hook"
+	}
+	check "the package's hook runs /usr/bin/ifcvf-helper" package_hook_ok
+	hook_exec=$workdir/installed-hook
+fi
 cat > "$hook" <<HOOK
 #!/bin/sh
 export IFCVF_HELPER_RUN_DIR=$run_dir IFCVF_HELPER_LOG_DIR=$log_dir
 export IFCVF_HELPER_PORTS_CONF=$ports_conf IFCVF_HELPER_BUS=$bus
 echo "\$*" >> $workdir/hook-calls
-exec $IFCVF_HELPER hook "\$@"
+exec $hook_exec "\$@"
 HOOK
 chmod 755 "$hook"
 check "libvirtd (re)started with the hook installed" libvirtd_restart
