@@ -379,7 +379,9 @@ static void test_sigterm_while_running(void)
 	g_assert_cmpuint(e.dma_maps, ==, 0);
 	g_assert_cmpuint(e.enabled, ==, 0);
 	dp_proc_free(g_steal_pointer(&r->helper));
-	dp_proc_stop(tp, 30);
+	/* not under test: DPDK 22.11's virtio-user whose backend went away
+	 * may spin in its disconnect handler and never take SIGTERM */
+	dp_proc_free(g_steal_pointer(&tp));
 }
 
 /* SIGTERM while a frontend uses fewer queue pairs than it set up, on a plain
@@ -417,7 +419,9 @@ static void test_sigterm_fewer_queues(void)
 	g_assert_cmpuint(e.dma_maps, ==, 0);
 	g_assert_cmpuint(e.enabled, ==, 0);
 	dp_proc_free(g_steal_pointer(&r->helper));
-	dp_proc_stop(tp, 30);
+	/* not under test: DPDK 22.11's virtio-user whose backend went away
+	 * may spin in its disconnect handler and never take SIGTERM */
+	dp_proc_free(g_steal_pointer(&tp));
 }
 
 int main(int argc, char **argv)
