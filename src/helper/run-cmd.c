@@ -218,6 +218,7 @@ static int run_helper(const struct port_config *cfgs, guint n, const char *bus,
 		      gboolean verbose)
 {
 	g_autoptr(GError) error = NULL;
+	g_autofree char *cause = NULL; /* why it exits, logged last */
 	Run run = { 0 };
 	struct cerr ce = { 0 };
 	guint started = 0, events_watch, sigterm, sigint;
@@ -227,13 +228,13 @@ static int run_helper(const struct port_config *cfgs, guint n, const char *bus,
 	if (bus) {
 		run.glue = ifcvf_bus_glue_new(bus, name, uuid, on_bus_shutdown, &run, &error);
 		if (!run.glue) {
-			fprintf(stderr, "ifcvf-helper run: --bus %s: %s\n", bus, error->message);
+			fprintf(stderr, IFCVF_HELPER_EXIT_PREFIX "--bus %s: %s\n", bus, error->message);
 			return g_error_matches(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_INVALID_ARGS)
 			       ? 2 : 1;
 		}
 	}
 	if (port_events_new(&run.events, &ce) < 0) {
-		fprintf(stderr, "ifcvf-helper run: %s\n", ce.msg);
+		fprintf(stderr, IFCVF_HELPER_EXIT_PREFIX "%s\n", ce.msg);
 		ifcvf_bus_glue_free(run.glue);
 		return 1;
 	}
@@ -246,20 +247,20 @@ static int run_helper(const struct port_config *cfgs, guint n, const char *bus,
 
 	if (!start_bus(&run, &error)) {
 		if (error)
-			fprintf(stderr, "ifcvf-helper run: D-Bus: %s\n", error->message);
+			cause = g_strdup_printf("D-Bus: %s", error->message);
 		else
 			status = 0;
 		goto out;
 	}
 	if (!open_ports(&run, cfgs, n, &error)) {
-		fprintf(stderr, "ifcvf-helper run: %s\n", error->message);
+		cause = g_strdup(error->message);
 		goto out;
 	}
 	g_message("starting for VM %s (uuid %s) with %u port%s, %s%s", name ? name : "-",
 		  uuid ? uuid : "-", n, n == 1 ? "" : "s", run.glue ? "D-Bus name " : "no D-Bus",
 		  run.glue ? ifcvf_bus_glue_get_name(run.glue) : "");
 	if (!(eal_up = ifcvf_eal_init(verbose, &error))) {
-		fprintf(stderr, "ifcvf-helper run: %s\n", error->message);
+		cause = g_strdup(error->message);
 		goto out;
 	}
 	/* before the sockets listen (the hook waits for them), so that a
@@ -267,12 +268,11 @@ static int run_helper(const struct port_config *cfgs, guint n, const char *bus,
 	if (libvirt_uri &&
 	    !(run.libvirt = ifcvf_libvirt_watch_new(libvirt_uri, uuid, on_libvirt_signal, &run,
 						    &error))) {
-		fprintf(stderr, "ifcvf-helper run: --libvirt-uri %s: %s\n", libvirt_uri,
-			error->message);
+		cause = g_strdup_printf("--libvirt-uri %s: %s", libvirt_uri, error->message);
 		goto out;
 	}
 	if (!start_sockets(&run, &started, &error)) {
-		fprintf(stderr, "ifcvf-helper run: %s\n", error->message);
+		cause = g_strdup(error->message);
 		goto out;
 	}
 	status = 0;
@@ -303,6 +303,12 @@ out:
 	port_events_free(run.events);
 	if (status == 0)
 		g_message("stopped");
+	/* the cause last, after the counters: the hook shows this line */
+	if (cause) {
+		g_strdelimit(cause, "\r\n", ' ');
+		fflush(stdout);
+		fprintf(stderr, IFCVF_HELPER_EXIT_PREFIX "%s\n", cause);
+	}
 	return status;
 }
 
