@@ -33,8 +33,49 @@ typedef struct {
 	guint n_ports;
 	IfcvfBusGlue *glue;       /* NULL with --bus none */
 	IfcvfLibvirtWatch *libvirt; /* NULL without --libvirt-uri */
+	guint *mem_checks;        /* per port: a memory-table check pending, or 0 */
 	gboolean stopping;        /* a signal or Shutdown() asked to stop */
 } Run;
+
+typedef struct {
+	Run *run;
+	guint port;
+} MemCheck;
+
+static gboolean on_mem_check(gpointer user_data)
+{
+	MemCheck *mc = user_data;
+
+	mc->run->mem_checks[mc->port] = 0;
+	port_check_mem_table(mc->run->ports[mc->port]);
+	return G_SOURCE_REMOVE;
+}
+
+/* A frontend connected: look whether it sent a memory table once it had
+ * time to (the port says nothing runs for want of one). */
+static void schedule_mem_check(Run *run, guint port)
+{
+	MemCheck *mc;
+
+	if (port >= run->n_ports || !run->mem_checks)
+		return;
+	if (run->mem_checks[port])
+		g_source_remove(run->mem_checks[port]);
+	mc = g_new(MemCheck, 1);
+	*mc = (MemCheck){ run, port };
+	/* a little later than the port's limit, which counts from before the
+	 * event was queued */
+	run->mem_checks[port] = g_timeout_add_full(G_PRIORITY_DEFAULT, PORT_MEM_TABLE_WAIT_MS + 50,
+						   on_mem_check, mc, g_free);
+}
+
+static void cancel_mem_checks(Run *run)
+{
+	for (guint i = 0; run->mem_checks && i < run->n_ports; i++)
+		if (run->mem_checks[i])
+			g_source_remove(run->mem_checks[i]);
+	g_clear_pointer(&run->mem_checks, g_free);
+}
 
 static void log_event(Run *run, const struct port_event *ev)
 {
@@ -59,6 +100,8 @@ static void drain_events(Run *run)
 
 	while (port_events_pop(run->events, &ev)) {
 		log_event(run, &ev);
+		if (ev.state == PORT_STATE_CONNECTED)
+			schedule_mem_check(run, ev.port);
 		ifcvf_bus_glue_port_event(run->glue, &ev);
 	}
 }
@@ -150,6 +193,7 @@ static void remove_stale_socket(const char *path)
 static gboolean open_ports(Run *run, const struct port_config *cfgs, guint n, GError **error)
 {
 	run->ports = g_new0(struct port *, n);
+	run->mem_checks = g_new0(guint, n);
 	run->n_ports = n;
 	for (guint i = 0; i < n; i++) {
 		struct cerr ce = { 0 };
@@ -288,6 +332,7 @@ out:
 	shutdown_ports(&run);
 	stop_sockets(&run, started);
 	drain_events(&run);
+	cancel_mem_checks(&run);
 	if (eal_up)
 		log_counters(&run);
 	/* the name goes once the sockets are gone: whoever sees it go finds
