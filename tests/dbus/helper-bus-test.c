@@ -1,8 +1,8 @@
 /* The real helper on a private bus: a dbus-daemon of the test's own, the
  * real `ifcvf-helper run --bus ADDRESS`, the real ifcvf-emu (--wire loop)
  * and dpdk-testpmd's virtio-user as the frontend. What clients see follows
- * what the datapath does: Port.State goes waiting -> running -> (stopped ->)
- * waiting as testpmd comes and goes (PropertiesChanged, in order), GetStats
+ * what the datapath does: Port.State goes waiting -> connected -> running ->
+ * (stopped ->) waiting as testpmd comes and goes (PropertiesChanged, in order), GetStats
  * counters grow with traffic, ifcvfctl and busctl show the helper as the
  * XML says, SetLiveMigrationMode refuses "hw" on a VF without the BAR4
  * block, Shutdown() stops the helper like SIGTERM, and a second helper for
@@ -542,11 +542,15 @@ static void test_lifecycle(void)
 
 			wait_until(last_state_is, r, &waiting, "State waiting after testpmd quit");
 		}
-		/* exactly: running, then stopped (device stopped) and/or waiting
-		 * (frontend gone); nothing failed */
+		/* exactly: connected (testpmd setting the device up), running,
+		 * then stopped (device stopped) and/or waiting (frontend gone);
+		 * nothing failed */
 		seen = states_of(r, 0);
-		g_assert_cmpstr(g_ptr_array_index(seen, from), ==, "running");
-		for (guint i = from + 1; i < seen->len; i++) {
+		g_assert_cmpstr(g_ptr_array_index(seen, from), ==, "connected");
+		while (from + 1 < seen->len && g_str_equal(g_ptr_array_index(seen, from + 1), "connected"))
+			from++;
+		g_assert_cmpstr(g_ptr_array_index(seen, from + 1), ==, "running");
+		for (guint i = from + 2; i < seen->len; i++) {
 			const char *s = g_ptr_array_index(seen, i);
 
 			if (!g_str_equal(s, "stopped") && !g_str_equal(s, "waiting"))
