@@ -2,10 +2,10 @@
  * real `ifcvf-helper run --bus ADDRESS`, the real ifcvf-emu (--wire loop)
  * and dpdk-testpmd's virtio-user as the frontend. What clients see follows
  * what the datapath does: Port.State goes waiting -> connected -> running ->
- * (stopped ->) waiting as testpmd comes and goes (PropertiesChanged, in order), GetStats
- * counters grow with traffic, ifcvfctl and busctl show the helper as the
- * XML says, SetLiveMigrationMode refuses "hw" on a VF without the BAR4
- * block, Shutdown() stops the helper like SIGTERM, and a second helper for
+ * (stopped ->) waiting as testpmd comes and goes (PropertiesChanged, in
+ * order), GetStats counters grow with traffic, ifcvfctl and busctl show the
+ * helper as the XML says, SetLiveMigrationMode refuses "hw" on a VF without
+ * the BAR4 block, Shutdown() stops the helper like SIGTERM, and a second helper for
  * the same VM does not start. A vhost-user frontend of the test's own
  * (tests/lib) turns dirty logging on and off: State shows logging-hw and
  * relaying-sw, SetLiveMigrationMode answers Busy meanwhile.
