@@ -5,8 +5,8 @@
  * (stopped ->) waiting as testpmd comes and goes (PropertiesChanged, in
  * order), GetStats counters grow with traffic, ifcvfctl and busctl show the
  * helper as the XML says, SetLiveMigrationMode refuses "hw" on a VF without
- * the BAR4 block, Shutdown() stops the helper like SIGTERM, and a second helper for
- * the same VM does not start. A vhost-user frontend of the test's own
+ * the BAR4 block, Shutdown() stops the helper like SIGTERM, and a second
+ * helper for the same VM does not start. A vhost-user frontend of the test's own
  * (tests/lib) turns dirty logging on and off: State shows logging-hw and
  * relaying-sw, SetLiveMigrationMode answers Busy meanwhile.
  *
