@@ -546,15 +546,25 @@ static void test_lifecycle(void)
 		 * then stopped (device stopped) and/or waiting (frontend gone);
 		 * nothing failed */
 		seen = states_of(r, 0);
-		g_assert_cmpstr(g_ptr_array_index(seen, from), ==, "connected");
-		while (from + 1 < seen->len && g_str_equal(g_ptr_array_index(seen, from + 1), "connected"))
-			from++;
-		g_assert_cmpstr(g_ptr_array_index(seen, from + 1), ==, "running");
-		for (guint i = from + 2; i < seen->len; i++) {
-			const char *s = g_ptr_array_index(seen, i);
+		{
+			g_autoptr(GString) all = g_string_new(NULL);
+			guint i = from;
 
-			if (!g_str_equal(s, "stopped") && !g_str_equal(s, "waiting"))
-				g_error("State went %s after running", s);
+			for (guint j = from; j < seen->len; j++)
+				g_string_append_printf(all, " %s", (char *)g_ptr_array_index(seen, j));
+			g_test_message("session %u: States%s", session, all->str);
+			if (i >= seen->len || !g_str_equal(g_ptr_array_index(seen, i), "connected"))
+				g_error("session %u: not connected first:%s", session, all->str);
+			while (i < seen->len && g_str_equal(g_ptr_array_index(seen, i), "connected"))
+				i++;
+			if (i >= seen->len || !g_str_equal(g_ptr_array_index(seen, i), "running"))
+				g_error("session %u: not running after connected:%s", session, all->str);
+			for (i++; i < seen->len; i++) {
+				const char *s = g_ptr_array_index(seen, i);
+
+				if (!g_str_equal(s, "stopped") && !g_str_equal(s, "waiting"))
+					g_error("State went %s after running:%s", s, all->str);
+			}
 		}
 		before = after;
 		get_stats(r, 0, &after);
