@@ -8,6 +8,11 @@
 
 #include "cerr.h"
 
+/* How `ifcvf-helper run` begins its last log line when it exits for a
+ * cause (after any counter summary); the hook shows what follows as the
+ * reason a helper exited at start. */
+#define IFCVF_HELPER_EXIT_PREFIX "ifcvf-helper run: exiting: "
+
 #define IFCVF_HELPER_ERROR (ifcvf_helper_error_quark())
 GQuark ifcvf_helper_error_quark(void);
 

@@ -9,6 +9,7 @@
 static const char *const port_states[] = {
 	[IFCVF_BUS_PORT_STATE_PROBED] = "probed",
 	[IFCVF_BUS_PORT_STATE_WAITING] = "waiting",
+	[IFCVF_BUS_PORT_STATE_CONNECTED] = "connected",
 	[IFCVF_BUS_PORT_STATE_RUNNING] = "running",
 	[IFCVF_BUS_PORT_STATE_LOGGING_HW] = "logging-hw",
 	[IFCVF_BUS_PORT_STATE_RELAYING_SW] = "relaying-sw",

@@ -65,6 +65,8 @@ static IfcvfBusPortState bus_state(enum port_state state, const struct port_info
 		return IFCVF_BUS_PORT_STATE_PROBED;
 	case PORT_STATE_WAITING:
 		return IFCVF_BUS_PORT_STATE_WAITING;
+	case PORT_STATE_CONNECTED:
+		return IFCVF_BUS_PORT_STATE_CONNECTED;
 	case PORT_STATE_RUNNING:
 		/* what live migration has in force, unless this is an older
 		 * event than the state the port is in now */
@@ -152,8 +154,9 @@ static gboolean port_signal(IfcvfBusPortState prev, IfcvfBusPortState now,
 		*ret = MIGRATION_SIGNAL_LOG_CANCELLED;
 	else if (prev != IFCVF_BUS_PORT_STATE_RUNNING && now == IFCVF_BUS_PORT_STATE_RUNNING)
 		*ret = MIGRATION_SIGNAL_VF_RUNNING;
+	/* a frontend that never ran going away tells nothing of a migration */
 	else if (prev != IFCVF_BUS_PORT_STATE_WAITING && prev != IFCVF_BUS_PORT_STATE_PROBED &&
-		 now == IFCVF_BUS_PORT_STATE_WAITING)
+		 prev != IFCVF_BUS_PORT_STATE_CONNECTED && now == IFCVF_BUS_PORT_STATE_WAITING)
 		*ret = MIGRATION_SIGNAL_FRONTEND_GONE;
 	else
 		return FALSE;

@@ -33,8 +33,49 @@ typedef struct {
 	guint n_ports;
 	IfcvfBusGlue *glue;       /* NULL with --bus none */
 	IfcvfLibvirtWatch *libvirt; /* NULL without --libvirt-uri */
+	guint *mem_checks;        /* per port: a memory-table check pending, or 0 */
 	gboolean stopping;        /* a signal or Shutdown() asked to stop */
 } Run;
+
+typedef struct {
+	Run *run;
+	guint port;
+} MemCheck;
+
+static gboolean on_mem_check(gpointer user_data)
+{
+	MemCheck *mc = user_data;
+
+	mc->run->mem_checks[mc->port] = 0;
+	port_check_mem_table(mc->run->ports[mc->port]);
+	return G_SOURCE_REMOVE;
+}
+
+/* A frontend connected: look whether it sent a memory table once it had
+ * time to (the port says nothing runs for want of one). */
+static void schedule_mem_check(Run *run, guint port)
+{
+	MemCheck *mc;
+
+	if (port >= run->n_ports || !run->mem_checks)
+		return;
+	if (run->mem_checks[port])
+		g_source_remove(run->mem_checks[port]);
+	mc = g_new(MemCheck, 1);
+	*mc = (MemCheck){ run, port };
+	/* a little later than the port's limit, which counts from before the
+	 * event was queued */
+	run->mem_checks[port] = g_timeout_add_full(G_PRIORITY_DEFAULT, PORT_MEM_TABLE_WAIT_MS + 50,
+						   on_mem_check, mc, g_free);
+}
+
+static void cancel_mem_checks(Run *run)
+{
+	for (guint i = 0; run->mem_checks && i < run->n_ports; i++)
+		if (run->mem_checks[i])
+			g_source_remove(run->mem_checks[i]);
+	g_clear_pointer(&run->mem_checks, g_free);
+}
 
 static void log_event(Run *run, const struct port_event *ev)
 {
@@ -59,6 +100,8 @@ static void drain_events(Run *run)
 
 	while (port_events_pop(run->events, &ev)) {
 		log_event(run, &ev);
+		if (ev.state == PORT_STATE_CONNECTED)
+			schedule_mem_check(run, ev.port);
 		ifcvf_bus_glue_port_event(run->glue, &ev);
 	}
 }
@@ -150,6 +193,7 @@ static void remove_stale_socket(const char *path)
 static gboolean open_ports(Run *run, const struct port_config *cfgs, guint n, GError **error)
 {
 	run->ports = g_new0(struct port *, n);
+	run->mem_checks = g_new0(guint, n);
 	run->n_ports = n;
 	for (guint i = 0; i < n; i++) {
 		struct cerr ce = { 0 };
@@ -218,6 +262,7 @@ static int run_helper(const struct port_config *cfgs, guint n, const char *bus,
 		      gboolean verbose)
 {
 	g_autoptr(GError) error = NULL;
+	g_autofree char *cause = NULL; /* why it exits, logged last */
 	Run run = { 0 };
 	struct cerr ce = { 0 };
 	guint started = 0, events_watch, sigterm, sigint;
@@ -227,13 +272,13 @@ static int run_helper(const struct port_config *cfgs, guint n, const char *bus,
 	if (bus) {
 		run.glue = ifcvf_bus_glue_new(bus, name, uuid, on_bus_shutdown, &run, &error);
 		if (!run.glue) {
-			fprintf(stderr, "ifcvf-helper run: --bus %s: %s\n", bus, error->message);
+			fprintf(stderr, IFCVF_HELPER_EXIT_PREFIX "--bus %s: %s\n", bus, error->message);
 			return g_error_matches(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_INVALID_ARGS)
 			       ? 2 : 1;
 		}
 	}
 	if (port_events_new(&run.events, &ce) < 0) {
-		fprintf(stderr, "ifcvf-helper run: %s\n", ce.msg);
+		fprintf(stderr, IFCVF_HELPER_EXIT_PREFIX "%s\n", ce.msg);
 		ifcvf_bus_glue_free(run.glue);
 		return 1;
 	}
@@ -246,20 +291,20 @@ static int run_helper(const struct port_config *cfgs, guint n, const char *bus,
 
 	if (!start_bus(&run, &error)) {
 		if (error)
-			fprintf(stderr, "ifcvf-helper run: D-Bus: %s\n", error->message);
+			cause = g_strdup_printf("D-Bus: %s", error->message);
 		else
 			status = 0;
 		goto out;
 	}
 	if (!open_ports(&run, cfgs, n, &error)) {
-		fprintf(stderr, "ifcvf-helper run: %s\n", error->message);
+		cause = g_strdup(error->message);
 		goto out;
 	}
 	g_message("starting for VM %s (uuid %s) with %u port%s, %s%s", name ? name : "-",
 		  uuid ? uuid : "-", n, n == 1 ? "" : "s", run.glue ? "D-Bus name " : "no D-Bus",
 		  run.glue ? ifcvf_bus_glue_get_name(run.glue) : "");
 	if (!(eal_up = ifcvf_eal_init(verbose, &error))) {
-		fprintf(stderr, "ifcvf-helper run: %s\n", error->message);
+		cause = g_strdup(error->message);
 		goto out;
 	}
 	/* before the sockets listen (the hook waits for them), so that a
@@ -267,12 +312,11 @@ static int run_helper(const struct port_config *cfgs, guint n, const char *bus,
 	if (libvirt_uri &&
 	    !(run.libvirt = ifcvf_libvirt_watch_new(libvirt_uri, uuid, on_libvirt_signal, &run,
 						    &error))) {
-		fprintf(stderr, "ifcvf-helper run: --libvirt-uri %s: %s\n", libvirt_uri,
-			error->message);
+		cause = g_strdup_printf("--libvirt-uri %s: %s", libvirt_uri, error->message);
 		goto out;
 	}
 	if (!start_sockets(&run, &started, &error)) {
-		fprintf(stderr, "ifcvf-helper run: %s\n", error->message);
+		cause = g_strdup(error->message);
 		goto out;
 	}
 	status = 0;
@@ -288,6 +332,7 @@ out:
 	shutdown_ports(&run);
 	stop_sockets(&run, started);
 	drain_events(&run);
+	cancel_mem_checks(&run);
 	if (eal_up)
 		log_counters(&run);
 	/* the name goes once the sockets are gone: whoever sees it go finds
@@ -303,6 +348,12 @@ out:
 	port_events_free(run.events);
 	if (status == 0)
 		g_message("stopped");
+	/* the cause last, after the counters: the hook shows this line */
+	if (cause) {
+		g_strdelimit(cause, "\r\n", ' ');
+		fflush(stdout);
+		fprintf(stderr, IFCVF_HELPER_EXIT_PREFIX "%s\n", cause);
+	}
 	return status;
 }
 

@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <rte_version.h>
 #include <rte_vhost.h>
@@ -425,6 +426,16 @@ static const struct rte_vhost_device_ops device_ops = {
 
 /* ---- registration ---- */
 
+/* DPDK says why only in its own log: name the usual cause */
+static const char *listen_failure(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
+		return "listen: a file that is not a socket is in its place";
+	return "listen (is the path usable?)";
+}
+
 gboolean ifcvf_vhost_add_port(struct port *p, GError **error)
 {
 	const struct port_config *cfg = port_config(p);
@@ -443,7 +454,7 @@ gboolean ifcvf_vhost_add_port(struct port *p, GError **error)
 	else if (rte_vhost_driver_callback_register(cfg->socket, &device_ops) < 0)
 		what = "register its callbacks";
 	else if (rte_vhost_driver_start(cfg->socket) < 0)
-		what = cfg->client ? "start connecting" : "listen (is the path usable?)";
+		what = cfg->client ? "start connecting" : listen_failure(cfg->socket);
 	else
 		return TRUE;
 	(void)rte_vhost_driver_unregister(cfg->socket);

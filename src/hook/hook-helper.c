@@ -175,18 +175,28 @@ gboolean hook_helper_stop(const HookEnv *env, const char *uuid, GError **error)
 
 /* ---- start --------------------------------------------------------------- */
 
-/* The last line the helper logged after @from, for the one-line reason. */
-static char *log_last_line(const char *log, goffset from)
+/* Why the helper exited, for the one-line reason: its exit line
+ * (IFCVF_HELPER_EXIT_PREFIX, written after any summary) logged after @from,
+ * else the last line it logged there. */
+static char *log_exit_reason(const char *log, goffset from)
 {
 	g_autofree char *text = NULL;
 	gsize len = 0;
-	char *line;
+	char *start, *line, *found = NULL;
 
 	if (!g_file_get_contents(log, &text, &len, NULL) || (gsize)from >= len)
 		return g_strdup("no output");
-	g_strchomp(text + from);
-	line = strrchr(text + from, '\n');
-	line = line ? line + 1 : text + from;
+	start = text + from;
+	g_strchomp(start);
+	for (line = start; line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+		if (g_str_has_prefix(line, IFCVF_HELPER_EXIT_PREFIX))
+			found = line + strlen(IFCVF_HELPER_EXIT_PREFIX);
+	if (found) {
+		*strchrnul(found, '\n') = '\0';
+		return g_strdup(*found ? found : "no output");
+	}
+	line = strrchr(start, '\n');
+	line = line ? line + 1 : start;
 	return g_strdup(*line ? line : "no output");
 }
 
@@ -246,7 +256,7 @@ static gboolean wait_ready(const HookEnv *env, const HookVm *vm, pid_t pid, cons
 		gboolean ready = TRUE;
 
 		if (!hook_pid_alive(pid)) {
-			g_autofree char *why = log_last_line(log, log_from);
+			g_autofree char *why = log_exit_reason(log, log_from);
 
 			return ifcvf_helper_fail(error, "helper for VM %s exited: %s", vm->name, why);
 		}

@@ -199,9 +199,9 @@ static void test_lifecycle(void)
 	r = port_rig_new(0);
 	fake.base_avail[0] = fake.base_used[0] = 17;
 
-	/* a net port waits for its first queue pair */
+	/* a net port waits for its first queue pair, its frontend connected */
 	port_vring_state(r->port, 0, true);
-	g_assert_cmpint(info(r).state, ==, PORT_STATE_WAITING);
+	g_assert_cmpint(info(r).state, ==, PORT_STATE_CONNECTED);
 	port_vring_state(r->port, 1, true);
 	g_assert_cmpint(info(r).state, ==, PORT_STATE_RUNNING);
 	g_assert_cmphex(info(r).enabled_vrings, ==, 0x3);

@@ -224,9 +224,10 @@ static void test_properties_changed(Fixture *fx, gconstpointer data)
 	expect_changed(fx, PORT1, PORT_IFACE, "{'LiveMigrationMode': <'sw'>}");
 
 	/* every state a port can be in */
-	for (guint i = 0; i < 7; i++) {
-		static const char *const states[] = { "probed", "waiting", "running", "logging-hw",
-						      "relaying-sw", "stopped", "running" };
+	for (guint i = 0; i < 8; i++) {
+		static const char *const states[] = { "probed", "waiting", "connected", "running",
+						      "logging-hw", "relaying-sw", "stopped",
+						      "running" };
 		g_autofree char *want = g_strdup_printf("{'State': <'%s'>}", states[i]);
 
 		test_host_command(fx->host, "state 1 %s", states[i]);

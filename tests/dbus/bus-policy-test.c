@@ -28,7 +28,18 @@ typedef enum { DAEMON, BROKER } BusKind;
 typedef struct {
 	BusKind kind;
 	gboolean open;         /* a bus that allows everything, no project policy */
+	gboolean stale;        /* the system policy without the project's file (not
+				* installed, or the bus not reloaded); root may
+				* still own a helper's name */
 } BusSetup;
+
+/* what the bus includes instead of the project's file when stale */
+static const char stale_include[] =
+	"<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN\"\n"
+	" \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
+	"<busconfig>\n"
+	"  <policy user=\"root\"><allow own_prefix=\"org.ifcvf.Helper1\"/></policy>\n"
+	"</busconfig>\n";
 
 /* Debian's system.conf defaults (default deny for method calls and names),
  * polkit's own rules (polkitd owns its name, anyone may ask it), then the
@@ -85,6 +96,7 @@ typedef struct {
 	const BusSetup *setup;
 	char *dir;
 	char *config_path;
+	char *stale_path;      /* stale_include, when the setup is stale */
 	TestDaemon *daemon;
 	TestHost *host;
 } Fixture;
@@ -121,8 +133,14 @@ static void setup(Fixture *fx, gconstpointer data)
 	g_assert_no_error(error);
 	/* nobody must reach the socket inside */
 	g_assert_cmpint(g_chmod(fx->dir, 0755), ==, 0);
+	if (bs->stale) {
+		fx->stale_path = g_build_filename(fx->dir, "stale.conf", NULL);
+		g_file_set_contents(fx->stale_path, stale_include, -1, &error);
+		g_assert_no_error(error);
+	}
 	config = bs->open ? g_strdup_printf(open_config_fmt, fx->dir)
-			  : g_strdup_printf(policy_config_fmt, fx->dir, policy);
+			  : g_strdup_printf(policy_config_fmt, fx->dir,
+					    bs->stale ? fx->stale_path : policy);
 	fx->config_path = g_build_filename(fx->dir, "system.conf", NULL);
 	g_file_set_contents(fx->config_path, config, -1, &error);
 	g_assert_no_error(error);
@@ -149,6 +167,9 @@ static void teardown(Fixture *fx, gconstpointer data)
 	socket_path = g_build_filename(fx->dir, "system_bus_socket", NULL);
 	g_unlink(socket_path);
 	g_unlink(fx->config_path);
+	if (fx->stale_path)
+		g_unlink(fx->stale_path);
+	g_free(fx->stale_path);
 	g_rmdir(fx->dir);
 	g_free(fx->config_path);
 	g_free(fx->dir);
@@ -488,10 +509,47 @@ static void test_ifcvfctl_as_nobody(Fixture *fx, gconstpointer data)
 			==, 0);
 	g_assert_nonnull(strstr(out, "kicks-relayed"));
 	g_clear_pointer(&out, g_free);
+	/* the helper refuses: one line saying what is needed, exit status 5 */
 	g_assert_cmpint(run_as(TRUE, &out, test_ifcvfctl_path(), bus_arg, "set-lm-mode", "test-vm",
-			       "0", "sw", NULL), ==, 1);
-	g_assert_nonnull(strstr(out, HELPER_DENIED));
-	g_assert_nonnull(strstr(out, "needs root or the polkit action org.ifcvf.helper1.manage"));
+			       "0", "sw", NULL), ==, 5);
+	g_assert_cmpstr(out, ==, "ifcvfctl: set-lm-mode: permission denied: changing a port needs "
+				 "root or the polkit action org.ifcvf.helper1.manage (port 0 of VM "
+				 "'test-vm')\n");
+	assert_lm_mode(fx, "hw");
+}
+
+/* The bus daemon refuses (its policy, here without the project's file):
+ * not its rule text but one line, for nobody what a change needs, for root
+ * that the policy is missing; exit status 5. */
+static void test_ifcvfctl_bus_denies(Fixture *fx, gconstpointer data)
+{
+	g_autofree char *bus_arg = NULL;
+	g_autofree char *out = NULL;
+	int status;
+
+	if (skip_unless_root(fx))
+		return;
+	bus_arg = g_strconcat("--bus=", fx->daemon->address, NULL);
+	/* the bus's own refusal, as gdbus shows it */
+	status = gdbus_call(fx, TRUE, &out, PORT0, "org.ifcvf.Helper1.Port.SetLiveMigrationMode",
+			    "sw");
+	assert_refused(status, out, BUS_DENIED);
+	g_clear_pointer(&out, g_free);
+
+	g_assert_cmpint(run_as(TRUE, &out, test_ifcvfctl_path(), bus_arg, "set-lm-mode", TEST_UUID,
+			       "0", "sw", NULL), ==, 5);
+	g_assert_cmpstr(out, ==, "ifcvfctl: set-lm-mode: permission denied: changing a port needs "
+				 "root or the polkit action org.ifcvf.helper1.manage (port 0 of VM "
+				 "'" TEST_UUID "')\n");
+	g_clear_pointer(&out, g_free);
+	g_assert_cmpint(run_as(FALSE, &out, test_ifcvfctl_path(), bus_arg, "set-lm-mode", TEST_UUID,
+			       "0", "sw", NULL), ==, 5);
+	g_assert_nonnull(strstr(out, "permission denied by the D-Bus policy (port 0 of VM '"
+				     TEST_UUID "'): is org.ifcvf.Helper1.conf installed"));
+	g_assert_null(strstr(out, BUS_DENIED));
+	/* one line */
+	g_assert_true(g_str_has_suffix(out, "\n"));
+	g_assert_true(strchr(out, '\n') == out + strlen(out) - 1);
 }
 
 /* Properties.Set is not checked by the helper (GDBus answers it without the
@@ -521,6 +579,8 @@ int main(int argc, char **argv)
 {
 	static const BusSetup daemon_policy = { DAEMON, FALSE }, daemon_open = { DAEMON, TRUE };
 	static const BusSetup broker_policy = { BROKER, FALSE }, broker_open = { BROKER, TRUE };
+	static const BusSetup daemon_stale = { DAEMON, FALSE, TRUE };
+	static const BusSetup broker_stale = { BROKER, FALSE, TRUE };
 	static const struct {
 		const char *name;
 		const BusSetup *setup;
@@ -534,6 +594,9 @@ int main(int argc, char **argv)
 	} open_buses[] = {
 		{ "dbus-daemon", &daemon_open },
 		{ "dbus-broker", &broker_open },
+	}, stale_buses[] = {
+		{ "dbus-daemon", &daemon_stale },
+		{ "dbus-broker", &broker_stale },
 	};
 
 	g_test_init(&argc, &argv, NULL);
@@ -557,6 +620,8 @@ int main(int argc, char **argv)
 		/* only the helper's check stands between nobody and a change */
 		ADD(open_buses[i], "open-bus/nobody-cannot-change", test_nobody_cannot_change);
 		ADD(open_buses[i], "open-bus/root-may-change", test_root_may_change);
+		ADD(stale_buses[i], "no-project-policy/ifcvfctl-bus-denies",
+		    test_ifcvfctl_bus_denies);
 	}
 #undef ADD
 	g_test_add_func("/ifcvf-helper/dbus-policy/no-writable-property",

@@ -70,8 +70,8 @@ static void test_port_paths(void)
 
 static void test_tables(void)
 {
-	static const char *const states[] = { "probed", "waiting", "running", "logging-hw",
-					      "relaying-sw", "stopped", "failed" };
+	static const char *const states[] = { "probed", "waiting", "connected", "running",
+					      "logging-hw", "relaying-sw", "stopped", "failed" };
 	static const char *const phases[] = { "none", "setup", "iterating", "stop-and-copy",
 					      "completed", "cancelled", "incoming", "resumed" };
 

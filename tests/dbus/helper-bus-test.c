@@ -1,12 +1,12 @@
 /* The real helper on a private bus: a dbus-daemon of the test's own, the
  * real `ifcvf-helper run --bus ADDRESS`, the real ifcvf-emu (--wire loop)
  * and dpdk-testpmd's virtio-user as the frontend. What clients see follows
- * what the datapath does: Port.State goes waiting -> running -> (stopped ->)
- * waiting as testpmd comes and goes (PropertiesChanged, in order), GetStats
- * counters grow with traffic, ifcvfctl and busctl show the helper as the
- * XML says, SetLiveMigrationMode refuses "hw" on a VF without the BAR4
- * block, Shutdown() stops the helper like SIGTERM, and a second helper for
- * the same VM does not start. A vhost-user frontend of the test's own
+ * what the datapath does: Port.State goes waiting -> connected -> running ->
+ * (stopped ->) waiting as testpmd comes and goes (PropertiesChanged, in
+ * order), GetStats counters grow with traffic, ifcvfctl and busctl show the
+ * helper as the XML says, SetLiveMigrationMode refuses "hw" on a VF without
+ * the BAR4 block, Shutdown() stops the helper like SIGTERM, and a second
+ * helper for the same VM does not start. A vhost-user frontend of the test's own
  * (tests/lib) turns dirty logging on and off: State shows logging-hw and
  * relaying-sw, SetLiveMigrationMode answers Busy meanwhile.
  *
@@ -542,15 +542,29 @@ static void test_lifecycle(void)
 
 			wait_until(last_state_is, r, &waiting, "State waiting after testpmd quit");
 		}
-		/* exactly: running, then stopped (device stopped) and/or waiting
-		 * (frontend gone); nothing failed */
+		/* exactly: connected (testpmd setting the device up), running,
+		 * then stopped (device stopped) and/or waiting (frontend gone);
+		 * nothing failed */
 		seen = states_of(r, 0);
-		g_assert_cmpstr(g_ptr_array_index(seen, from), ==, "running");
-		for (guint i = from + 1; i < seen->len; i++) {
-			const char *s = g_ptr_array_index(seen, i);
+		{
+			g_autoptr(GString) all = g_string_new(NULL);
+			guint i = from;
 
-			if (!g_str_equal(s, "stopped") && !g_str_equal(s, "waiting"))
-				g_error("State went %s after running", s);
+			for (guint j = from; j < seen->len; j++)
+				g_string_append_printf(all, " %s", (char *)g_ptr_array_index(seen, j));
+			g_test_message("session %u: States%s", session, all->str);
+			if (i >= seen->len || !g_str_equal(g_ptr_array_index(seen, i), "connected"))
+				g_error("session %u: not connected first:%s", session, all->str);
+			while (i < seen->len && g_str_equal(g_ptr_array_index(seen, i), "connected"))
+				i++;
+			if (i >= seen->len || !g_str_equal(g_ptr_array_index(seen, i), "running"))
+				g_error("session %u: not running after connected:%s", session, all->str);
+			for (i++; i < seen->len; i++) {
+				const char *s = g_ptr_array_index(seen, i);
+
+				if (!g_str_equal(s, "stopped") && !g_str_equal(s, "waiting"))
+					g_error("State went %s after running:%s", s, all->str);
+			}
 		}
 		before = after;
 		get_stats(r, 0, &after);
@@ -989,6 +1003,76 @@ static void test_migration_state(void)
 	g_assert_cmpint(WEXITSTATUS(status), ==, 0);
 }
 
+/* ---- a frontend that sends no memory table ---- */
+
+static gboolean reason_has(Rig *r, gconstpointer data)
+{
+	g_autofree char *reason = get_string(r, 0, "StateReason");
+
+	return strstr(reason, data) != NULL;
+}
+
+/* StateReason: poll it, waking the loop now and then */
+static void wait_reason(Rig *r, const char *needle)
+{
+	guint tick = g_timeout_add(50, wake_cb, NULL);
+	g_autofree char *what = g_strdup_printf("StateReason with '%s'", needle);
+
+	wait_until(reason_has, r, needle, what);
+	g_source_remove(tick);
+}
+
+/* QEMU sends no SET_MEM_TABLE when guest memory is not shared (it logs
+ * "vhost_set_mem_table failed"): the port shows "connected", not
+ * "waiting", and its reason and the log say what to set. */
+static void test_no_mem_table(void)
+{
+	g_autoptr(Rig) r = rig_new();
+	g_autoptr(TestEmu) emu = test_emu_start((const char *const[]){ "--type", "net", NULL });
+	g_autofree char *socket = g_build_filename(r->dir, "vhost.sock", NULL);
+	g_autofree char *spec = g_strdup_printf("device=%s,socket=%s", emu->address, socket);
+	g_autofree char *out = NULL;
+	struct vu_frontend fe = { .log_fd = -1 };
+	struct vu_guest_mem mem = { 0 };
+	struct cerr ce = { 0 };
+	DpProc *helper;
+	StateWait w;
+	int status;
+
+	helper = helper_start(r, VM_NAME, (const char *const[]){ spec, NULL });
+	w = (StateWait){ 0, "connected", n_states(r, 0) };
+	fe_check(vu_frontend_connect(&fe, socket, 10000, &ce), &ce, "connect");
+	fe_check(vu_frontend_handshake(&fe, 1ull << VU_PROTOCOL_F_REPLY_ACK, &ce), &ce,
+		 "handshake");
+	fe_check(vu_frontend_set_features(&fe, 1ull << F_VERSION_1 | 1ull << F_PROTOCOL, &ce), &ce,
+		 "SET_FEATURES");
+	wait_until(state_seen, r, &w, "State connected");
+	wait_reason(r, "the frontend sent no usable memory table: guest memory must be shared");
+	{
+		g_autofree char *reason = get_string(r, 0, "StateReason");
+
+		g_assert_nonnull(strstr(reason, "<access mode='shared'/>"));
+		g_assert_nonnull(strstr(reason, "memfd"));
+	}
+	g_assert_cmpstr(last_state(r, 0), ==, "connected");
+	dp_proc_wait_log(helper, "connected: the frontend sent no usable memory table", 0, WAIT_S);
+	g_assert_cmpint(ifcvfctl(r, &out, (const char *const[]){ "status", VM_NAME, NULL }), ==, 0);
+	assert_has(out, "State:               connected (the frontend sent no usable memory table");
+
+	/* the table, late: the reason moves on */
+	fe_check(vu_guest_mem_init(&mem, 2u << 20, &ce), &ce, "guest memory");
+	fe_check(vu_frontend_set_mem_table(&fe, &mem, &ce), &ce, "SET_MEM_TABLE");
+	wait_reason(r, "the frontend sent its memory table");
+
+	w = (StateWait){ 0, "waiting", n_states(r, 0) };
+	vu_frontend_close(&fe);
+	wait_until(last_state_is, r, &w, "State waiting after the frontend left");
+	vu_guest_mem_fini(&mem);
+	status = dp_proc_stop(helper, 30);
+	g_assert_true(WIFEXITED(status));
+	g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+}
+
 /* ---- a frontend that never reads its backend channel ---- */
 
 #define VU_BACKEND_CONFIG_CHANGE 2
@@ -1275,6 +1359,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/ifcvf-helper/helper-bus/lm-mode", test_lm_mode);
 	g_test_add_func("/ifcvf-helper/helper-bus/migration-state", test_migration_state);
 	g_test_add_func("/ifcvf-helper/helper-bus/second-helper", test_second_helper);
+	g_test_add_func("/ifcvf-helper/helper-bus/no-mem-table", test_no_mem_table);
 	g_test_add_func("/ifcvf-helper/helper-bus/backend-channel-full", test_backend_channel_full);
 	g_test_add_func("/ifcvf-helper/helper-bus/lm-mode-during-bring-up",
 			test_lm_mode_during_bring_up);

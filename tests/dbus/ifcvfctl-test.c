@@ -160,7 +160,9 @@ static void test_status(Fixture *fx, gconstpointer data)
 		assert_has(out, "Migration phase:       none\n");
 		assert_has(out, "Port 1 (/org/ifcvf/Helper1/port/1)\n");
 		assert_has(out, "State:               failed (the VF was reset)\n");
-		assert_has(out, "MAC:                 52:54:00:12:34:01\n");
+		/* labelled as the VF's, not taken for the guest's */
+		assert_has(out, "VF MAC:              52:54:00:12:34:01 (the VF's; the guest may use "
+				"another, the domain's <mac>)\n");
 		assert_has(out, "Negotiated features: 0x0000000100000020\n");
 		assert_has(out, "Guest announce:      yes\n");
 		assert_has(out, "Socket:              /run/test/vhost0.sock\n");

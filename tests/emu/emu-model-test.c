@@ -9,6 +9,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -266,6 +267,14 @@ static gboolean peer_closed(int fd)
  * keep the test's output pipes open until meson's timeout. */
 
 static volatile GPid live_emus[8];
+
+static mode_t umask_now(void)
+{
+	mode_t m = umask(0);
+
+	umask(m);
+	return m;
+}
 
 static void kill_live_emus(int sig)
 {
@@ -1545,6 +1554,73 @@ static void test_signals(void)
 	g_assert_cmpuint(test_count_fds(), ==, fds);
 }
 
+/* --socket in a directory that does not exist yet: the emulator creates it
+ * (and the missing ones above it) and listens there. */
+static void test_socket_dir_created(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *dir = g_dir_make_tmp("ifcvf-emu-dir-XXXXXX", &error);
+	g_autofree char *sock = NULL, *parent = NULL, *top = NULL;
+	const char *argv[] = { test_program("IFCVF_EMU"), "--socket", NULL, NULL };
+	gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+	struct stat st;
+	GPid pid;
+	int status;
+
+	g_assert_no_error(error);
+	top = g_build_filename(dir, "a", NULL);
+	parent = g_build_filename(top, "b", NULL);
+	sock = g_build_filename(parent, "vf.sock", NULL);
+	argv[2] = sock;
+	g_spawn_async(NULL, (char **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid,
+		      &error);
+	g_assert_no_error(error);
+	while (!g_file_test(sock, G_FILE_TEST_EXISTS)) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			g_error("ifcvf-emu exited (status %d) instead of listening on %s", status, sock);
+		if (g_get_monotonic_time() > deadline) {
+			kill(pid, SIGKILL);
+			g_error("ifcvf-emu did not listen on %s within 10 s", sock);
+		}
+		g_usleep(10 * 1000);
+	}
+	g_assert_cmpint(stat(parent, &st), ==, 0);
+	g_assert_cmpint(st.st_mode & 0777, ==, 0755 & ~umask_now());
+	g_assert_cmpint(kill(pid, SIGTERM), ==, 0);
+	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+	g_assert_true(WIFEXITED(status));
+	g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+	g_spawn_close_pid(pid);
+	g_assert_cmpint(rmdir(parent), ==, 0);
+	g_assert_cmpint(rmdir(top), ==, 0);
+	g_assert_cmpint(rmdir(dir), ==, 0);
+}
+
+/* A socket directory that cannot be made (a file is in the way): one line
+ * naming the socket the user asked for and the cause, never our .tmp name. */
+static void test_socket_dir_refused(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *dir = g_dir_make_tmp("ifcvf-emu-dir-XXXXXX", &error);
+	g_autofree char *file = NULL, *sock = NULL, *out = NULL, *err = NULL;
+	g_autofree char *want = NULL;
+	const char *argv[] = { test_program("IFCVF_EMU"), "--socket", NULL, NULL };
+
+	g_assert_no_error(error);
+	file = g_build_filename(dir, "file", NULL);
+	sock = g_build_filename(file, "sub", "vf.sock", NULL);
+	g_assert_true(g_file_set_contents(file, "", 0, NULL));
+	argv[2] = sock;
+	g_assert_cmpint(test_run(argv, &out, &err), ==, 1);
+	want = g_strdup_printf("ifcvf-emu: cannot listen on %s: ", sock);
+	g_test_message("stderr: %s", err);
+	g_assert_true(g_str_has_prefix(err, want));
+	g_assert_null(strstr(err, ".tmp"));
+	g_assert_nonnull(strstr(err, "Not a directory"));
+	g_assert_cmpint(unlink(file), ==, 0);
+	g_assert_cmpint(rmdir(dir), ==, 0);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -1553,6 +1629,8 @@ int main(int argc, char **argv)
 	signal(SIGTRAP, kill_live_emus);
 
 	g_test_add_func("/ifcvf-helper/emu/version", test_version);
+	g_test_add_func("/ifcvf-helper/emu/socket-dir/created", test_socket_dir_created);
+	g_test_add_func("/ifcvf-helper/emu/socket-dir/refused", test_socket_dir_refused);
 	g_test_add_func("/ifcvf-helper/emu/before-version", test_before_version);
 	g_test_add_func("/ifcvf-helper/emu/device-info", test_device_info);
 	g_test_add_func("/ifcvf-helper/emu/region-info", test_region_info);

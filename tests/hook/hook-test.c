@@ -464,6 +464,42 @@ static void test_bad_input(Ctx *c, gconstpointer data)
 	assert_clean(c, UUID2, sock2);
 }
 
+/* A helper that exits at start for a cause: the hook's one line is that
+ * cause, not the counter summary the helper logs on its way out. A file in
+ * the socket's place passes the hook's own checks and reaches the helper,
+ * which fails to listen after DPDK is up (so its summary is logged). */
+static void test_exit_reason(Ctx *c, gconstpointer data)
+{
+	g_autofree char *sock = sock_path(c, "net0.sock");
+	g_autofree char *xml = domain_xml("vm2", UUID2, sock, c->emu->address);
+	g_autofree char *nodir = g_build_filename(c->dir, "no-such-dir", "net0.sock", NULL);
+	g_autofree char *log = NULL;
+	g_autofree char *text = NULL;
+	g_autofree char *want = NULL;
+
+	g_assert_true(g_file_set_contents(sock, "", 0, NULL));
+	want = g_strdup_printf("helper for VM vm2 exited: port 0 (%s): vhost-user socket %s: "
+			       "cannot listen: a file that is not a socket is in its place\n",
+			       c->emu->address, sock);
+	expect_fail(c, xml, want);
+	g_assert_cmpuint(count_files(c->run_dir), ==, 0);
+	/* the summary is in the log, before the exit line */
+	log = g_build_filename(c->log_dir, "vm2.log", NULL);
+	g_assert_true(g_file_get_contents(log, &text, NULL, NULL));
+	g_strchomp(text);
+	g_assert_true(g_str_has_prefix(strrchr(text, '\n') + 1, "ifcvf-helper run: exiting: port 0 ("));
+	g_assert_nonnull(strstr(text, "kicks relayed"));
+	g_assert_true(strstr(text, "kicks relayed") < strrchr(text, '\n'));
+	g_clear_pointer(&xml, g_free);
+
+	/* a socket directory that does not exist: the hook says so itself */
+	xml = domain_xml("vm2", UUID2, nodir, c->emu->address);
+	g_free(want);
+	want = g_strdup_printf("prepare begin: socket %s: directory %s/no-such-dir: No such file "
+			       "or directory\n", nodir, c->dir);
+	expect_fail(c, xml, want);
+}
+
 static void test_usage(Ctx *c, gconstpointer data)
 {
 	g_autofree char *err = NULL;
@@ -938,6 +974,7 @@ int main(int argc, char **argv)
 	ADD("/hook/no-vf", test_no_vf);
 	ADD("/hook/bus", test_bus);
 	ADD("/hook/bad-input", test_bad_input);
+	ADD("/hook/exit-reason", test_exit_reason);
 	ADD("/hook/usage", test_usage);
 	ADD("/hook/migrate", test_migrate);
 	ADD("/hook/reconnect", test_reconnect);

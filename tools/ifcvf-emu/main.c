@@ -78,8 +78,35 @@ static int check_not_in_use(const struct sockaddr_un *addr, struct cerr *e)
 	return 0;
 }
 
+/* The socket's directory and the missing ones above it, mode 0755 (as
+ * `mkdir -p`): the emulator stands in for a device node that just exists. */
+static int make_parent_dirs(const char *path, struct cerr *e)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = '\0';
+	for (char *p = dir + 1;; p++) {
+		bool last = *p == '\0';
+
+		if (*p != '/' && !last)
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			return cerr_set(e, errno, "cannot listen on %s: cannot create directory "
+					"%s: %s", path, dir, strerror(errno));
+		if (last)
+			return 0;
+		*p = '/';
+	}
+}
+
 /* Bind PATH.tmp, listen, then rename it to PATH: whoever sees PATH can
- * connect to it. */
+ * connect to it. Errors name PATH (the .tmp name is ours, not the user's). */
 static int listen_on(const char *path, int *ret_fd, struct cerr *e)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX }, tmp = { .sun_family = AF_UNIX };
@@ -89,26 +116,30 @@ static int listen_on(const char *path, int *ret_fd, struct cerr *e)
 		return cerr_set(e, ENAMETOOLONG, "--socket: '%s' is too long for a UNIX socket "
 				"(at most %zu bytes)", path, sizeof(addr.sun_path) - 5);
 	memcpy(addr.sun_path, path, strlen(path) + 1);
+	r = make_parent_dirs(path, e);
+	if (r < 0)
+		return r;
 	r = check_not_in_use(&addr, e);
 	if (r < 0)
 		return r;
 	if (unlink(tmp.sun_path) < 0 && errno != ENOENT)
-		return cerr_set(e, errno, "cannot remove %s: %s", tmp.sun_path, strerror(errno));
+		return cerr_set(e, errno, "cannot listen on %s: cannot remove %s: %s", path,
+				tmp.sun_path, strerror(errno));
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return cerr_set(e, errno, "socket: %s", strerror(errno));
 	if (bind(fd, (struct sockaddr *)&tmp, sizeof(tmp)) < 0) {
-		r = cerr_set(e, errno, "cannot bind %s: %s", tmp.sun_path, strerror(errno));
+		r = cerr_set(e, errno, "cannot listen on %s: %s", path, strerror(errno));
 		goto fail;
 	}
 	if (listen(fd, 16) < 0) {
-		r = cerr_set(e, errno, "cannot listen on %s: %s", tmp.sun_path, strerror(errno));
+		r = cerr_set(e, errno, "cannot listen on %s: %s", path, strerror(errno));
 		unlink(tmp.sun_path);
 		goto fail;
 	}
 	if (rename(tmp.sun_path, path) < 0) {
-		r = cerr_set(e, errno, "cannot rename %s to %s: %s", tmp.sun_path, path,
-			     strerror(errno));
+		r = cerr_set(e, errno, "cannot listen on %s: cannot rename %s into place: %s",
+			     path, tmp.sun_path, strerror(errno));
 		unlink(tmp.sun_path);
 		goto fail;
 	}

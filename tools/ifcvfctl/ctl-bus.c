@@ -3,6 +3,7 @@
 #define G_LOG_DOMAIN "ifcvfctl"
 
 #include <string.h>
+#include <unistd.h>
 
 #include "ctl.h"
 #include "ifcvf-bus-error.h"
@@ -75,7 +76,33 @@ static GVariant *call(Ctl *ctl, const char *dest, const char *path, const char *
 					   error);
 }
 
-void ctl_error_from_call(GError **error, const char *what)
+#define BUS_ACCESS_DENIED    "org.freedesktop.DBus.Error.AccessDenied"
+#define HELPER_ACCESS_DENIED "org.ifcvf.Helper1.Error.AccessDenied"
+#define POLKIT_ACTION        "org.ifcvf.helper1.manage"
+
+/* An AccessDenied, from the bus daemon (its policy; its text quotes the
+ * rule, long and of no help) or from the helper (its own check), becomes
+ * one line saying what the caller needs. */
+static void access_denied(GError *e, const char *remote, gboolean change, const char *what)
+{
+	g_autofree char *msg = NULL;
+
+	if (change && (g_str_equal(remote, HELPER_ACCESS_DENIED) || geteuid() != 0))
+		msg = g_strdup_printf("permission denied: changing a port needs root or the polkit "
+				      "action " POLKIT_ACTION " (%s)", what);
+	else if (g_str_equal(remote, HELPER_ACCESS_DENIED))
+		msg = g_strdup_printf("permission denied by the helper (%s): %s", what, e->message);
+	else
+		msg = g_strdup_printf("permission denied by the D-Bus policy (%s): is "
+				      "org.ifcvf.Helper1.conf installed in the bus's system.d and "
+				      "the bus reloaded?", what);
+	e->domain = CTL_ERROR;
+	e->code = CTL_EXIT_DENIED;
+	g_free(e->message);
+	e->message = g_steal_pointer(&msg);
+}
+
+static void error_from_call(GError **error, const char *what, gboolean change)
 {
 	g_autofree char *remote = NULL;
 	GError *e;
@@ -88,6 +115,11 @@ void ctl_error_from_call(GError **error, const char *what)
 		return;
 	remote = g_dbus_error_get_remote_error(e);
 	g_dbus_error_strip_remote_error(e);
+	if (remote && (g_str_equal(remote, BUS_ACCESS_DENIED) ||
+		       g_str_equal(remote, HELPER_ACCESS_DENIED))) {
+		access_denied(e, remote, change, what);
+		return;
+	}
 	/* the helper went away between finding it and asking it */
 	if (g_error_matches(e, G_DBUS_ERROR, G_DBUS_ERROR_SERVICE_UNKNOWN) ||
 	    g_error_matches(e, G_DBUS_ERROR, G_DBUS_ERROR_NAME_HAS_NO_OWNER) ||
@@ -104,6 +136,16 @@ void ctl_error_from_call(GError **error, const char *what)
 		g_free((*error)->message);
 		(*error)->message = g_steal_pointer(&msg);
 	}
+}
+
+void ctl_error_from_call(GError **error, const char *what)
+{
+	error_from_call(error, what, FALSE);
+}
+
+void ctl_error_from_change(GError **error, const char *what)
+{
+	error_from_call(error, what, TRUE);
 }
 
 /* g_ptr_array_sort hands pointers to the elements */

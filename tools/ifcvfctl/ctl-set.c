@@ -37,7 +37,7 @@ gboolean ctl_cmd_set_lm_mode(Ctl *ctl, char **args, GError **error)
 					    10000, NULL, error);
 	if (!reply) {
 		what = g_strdup_printf("port %u of VM '%s'", index, args[0]);
-		ctl_error_from_call(error, what);
+		ctl_error_from_change(error, what);
 		return FALSE;
 	}
 	if (ctl->json) {

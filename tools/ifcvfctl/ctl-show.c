@@ -117,7 +117,9 @@ static void print_port(CtlPort *port)
 	printf("  %-20s %s\n", "Migration mode:", ctl_prop_str(p, "LiveMigrationMode"));
 	printf("  %-20s %u (%u queues enabled)\n", "Queue pairs:",
 	       (guint)ctl_prop_uint(p, "QueuePairs"), (guint)ctl_prop_uint(p, "EnabledQueues"));
-	printf("  %-20s %s\n", "MAC:", *mac ? mac : "-");
+	/* the VF's own address; the guest's comes from QEMU (the domain's <mac>) */
+	printf("  %-20s %s%s\n", "VF MAC:", *mac ? mac : "-",
+	       *mac ? " (the VF's; the guest may use another, the domain's <mac>)" : "");
 	printf("  %-20s 0x%016" G_GINT64_MODIFIER "x\n", "Device features:",
 	       ctl_prop_uint(p, "DeviceFeatures"));
 	printf("  %-20s 0x%016" G_GINT64_MODIFIER "x\n", "Negotiated features:",

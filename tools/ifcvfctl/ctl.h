@@ -13,6 +13,7 @@ typedef enum {
 	CTL_EXIT_USAGE = 2,      /* bad command line */
 	CTL_EXIT_NO_HELPER = 3,  /* no helper serves that VM */
 	CTL_EXIT_NO_BUS = 4,     /* the bus cannot be reached */
+	CTL_EXIT_DENIED = 5,     /* the bus policy or the helper refused the caller */
 } CtlExit;
 
 /* codes are CtlExit values */
@@ -58,6 +59,9 @@ gboolean ctl_parse_port(const char *s, guint *ret_index, GError **error);
 /* Rewrite @error from a call to a helper into CTL_ERROR with a message
  * for people, prefixed with @what. */
 void ctl_error_from_call(GError **error, const char *what);
+/* The same for a call that changes a port: an AccessDenied (from the bus or
+ * the helper) says what the caller needs, with CTL_EXIT_DENIED. */
+void ctl_error_from_change(GError **error, const char *what);
 
 /* Property accessors for a{sv} (fallbacks when absent). */
 const char *ctl_prop_str(GVariant *props, const char *name);

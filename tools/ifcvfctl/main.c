@@ -39,10 +39,12 @@ static const char description[] =
 	"\n"
 	"Exit status:\n"
 	"  0  success (watch: interrupted, or the helper exited)\n"
-	"  1  the helper refused or failed the request, or the bus denied it\n"
+	"  1  the helper refused or failed the request\n"
 	"  2  bad usage\n"
 	"  3  no helper serves that VM\n"
-	"  4  the bus cannot be reached\n";
+	"  4  the bus cannot be reached\n"
+	"  5  permission denied, by the bus policy or the helper (changing a port needs\n"
+	"     root or the polkit action org.ifcvf.helper1.manage)\n";
 
 int main(int argc, char **argv)
 {

@@ -93,6 +93,9 @@ struct port {
 	uint64_t negotiated;
 	uint64_t enabled_snapshot;
 	bool connected;
+	bool mem_table_seen;      /* a SET_MEM_TABLE since the frontend connected */
+	bool mem_table_warned;    /* the reason says none came */
+	uint64_t connected_at_us; /* CLOCK_MONOTONIC */
 	struct ring_relay *relay_view;   /* p->relay, for its counters */
 	uint64_t relayed_snapshot;
 	enum port_lm_state lm_snapshot;

@@ -1,9 +1,12 @@
 /* The states of a port (one VF behind one vhost-user socket).
  *
- *   probed  --socket listening-->  waiting  --frontend ready-->  running
+ *   probed  --socket listening-->  waiting  --frontend connects-->  connected
+ *   connected --frontend ready-->  running
+ *   connected --no memory table after PORT_MEM_TABLE_WAIT_MS--> connected,
+ *             with the reason (guest memory not shared)
  *   running --frontend stops the device (GET_VRING_BASE, reset)--> stopped
  *   stopped --frontend ready again--> running
- *   waiting/stopped --bring-up refused--> failed (with a reason)
+ *   connected/stopped --bring-up refused--> failed (with a reason)
  *   running --queue change refused--> failed
  *   running --a queue that does not stop (the VF is reset), or dirty
  *             logging that cannot go on with a new log--> failed
@@ -25,6 +28,7 @@
 enum port_state {
 	PORT_STATE_PROBED,
 	PORT_STATE_WAITING,
+	PORT_STATE_CONNECTED,  /* a frontend is connected, no vring runs yet */
 	PORT_STATE_RUNNING,
 	PORT_STATE_STOPPED,
 	PORT_STATE_FAILED,

@@ -22,6 +22,7 @@
 static const char *const state_names[PORT_STATE_LAST] = {
 	[PORT_STATE_PROBED] = "probed",
 	[PORT_STATE_WAITING] = "waiting",
+	[PORT_STATE_CONNECTED] = "connected",
 	[PORT_STATE_RUNNING] = "running",
 	[PORT_STATE_STOPPED] = "stopped",
 	[PORT_STATE_FAILED] = "failed",
@@ -348,9 +349,40 @@ int port_connect(struct port *p, int conn)
 		p->restart = false;
 		p->log_all = false;
 		p->announce_warned = false;
+		pthread_mutex_lock(&p->state_lock);
+		p->mem_table_seen = false;
+		p->mem_table_warned = false;
+		p->connected_at_us = now_us();
+		pthread_mutex_unlock(&p->state_lock);
+		set_state(p, PORT_STATE_CONNECTED, "a frontend connected; no memory table yet");
 	}
 	pthread_mutex_unlock(&p->ctl);
 	return r;
+}
+
+/* QEMU sends no SET_MEM_TABLE at all when no guest RAM can be shared (it
+ * logs "vhost_set_mem_table failed"), so the port would wait in silence. */
+#define NO_MEM_TABLE_REASON                                                                 \
+	"the frontend sent no usable memory table: guest memory must be shared with the "    \
+	"helper (libvirt: <memoryBacking> with <source type='memfd'/> or <hugepages/>, and " \
+	"<access mode='shared'/>; QEMU: share=on on the memory backend)"
+
+void port_check_mem_table(struct port *p)
+{
+	struct port_event ev = { .port = p->index, .state = PORT_STATE_CONNECTED };
+
+	pthread_mutex_lock(&p->state_lock);
+	if (p->state == PORT_STATE_CONNECTED && !p->mem_table_seen && !p->mem_table_warned &&
+	    now_us() - p->connected_at_us >= PORT_MEM_TABLE_WAIT_MS * 1000u) {
+		p->mem_table_warned = true;
+		snprintf(ev.reason, sizeof(ev.reason), "%s", NO_MEM_TABLE_REASON);
+		memcpy(p->reason, ev.reason, sizeof(p->reason));
+		/* pushed under state_lock: a state change racing this one is
+		 * written, and so queued, after it */
+		if (p->events)
+			port_events_push(p->events, &ev);
+	}
+	pthread_mutex_unlock(&p->state_lock);
 }
 
 bool port_has_conn(struct port *p, int conn)
@@ -503,7 +535,16 @@ void port_mem_table_changing(struct port *p)
 
 void port_mem_table_changed(struct port *p)
 {
+	bool waiting_rings;
+
 	pthread_mutex_lock(&p->ctl);
+	pthread_mutex_lock(&p->state_lock);
+	p->mem_table_seen = true;
+	waiting_rings = p->state == PORT_STATE_CONNECTED;
+	pthread_mutex_unlock(&p->state_lock);
+	if (waiting_rings)
+		set_state(p, PORT_STATE_CONNECTED, "the frontend sent its memory table; no vring "
+			  "runs yet");
 	if (p->restart) {
 		p->restart = false;
 		reconcile(p);

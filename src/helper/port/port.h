@@ -23,7 +23,8 @@
  *
  * Errors: 0 or -errno with a cause in the struct cerr.
  *
- * Threads: every port_* entry point below except port_get_info() is called
+ * Threads: every port_* entry point below except port_get_info() and
+ * port_check_mem_table() (main loop, state lock only) is called
  * from DPDK's vhost threads (callbacks and message hooks) or, at start and
  * shutdown, from the main thread; a per-port control mutex serialises them.
  * They never touch GLib main-loop objects: each state change is pushed to
@@ -156,6 +157,14 @@ void port_vring_state(struct port *p, unsigned qid, bool ready);
 void port_frontend_status(struct port *p, uint8_t status);
 void port_mem_table_changing(struct port *p);
 void port_mem_table_changed(struct port *p);
+/* How long a connected frontend may go without a memory table before the
+ * port says why nothing runs (guest memory not shared with the helper). */
+#define PORT_MEM_TABLE_WAIT_MS 2000u
+/* Main loop, at least PORT_MEM_TABLE_WAIT_MS after a "connected" event:
+ * when the frontend still sent no memory table, the port stays connected
+ * with a reason saying so and what to set (one event). Takes only
+ * state_lock. */
+void port_check_mem_table(struct port *p);
 void port_features_changed(struct port *p, uint64_t features);
 /* SET_FEATURES was applied (VHOST_F_LOG_ALL may have changed): switch to or
  * from logging. -errno when logging was asked for and cannot be given (the
