@@ -34,9 +34,19 @@ deb_dir=$BUILD_ROOT/deb
 deb=$deb_dir/${pkg}_${VERSION}_$arch.deb
 tmp=$(mktemp -d /tmp/ifcvf-deb-test.XXXXXX)
 installed=
+# the hook's run-time directories as earlier tests left them (the build
+# tree's libvirt test writes there too) go aside while the package owns the
+# machine: its purge removes them, as it should; they come back at the end
+aside=$(mktemp -d /var/tmp/ifcvf-deb-aside.XXXXXX)
+for d in /var/log/ifcvf-helper /run/ifcvf-helper; do
+	[ -e "$d" ] && mkdir -p "$aside$(dirname "$d")" && mv "$d" "$aside$d"
+done
 finish() {
 	[ -n "$installed" ] && DEBIAN_FRONTEND=noninteractive apt-get purge -y -q "$pkg" > /dev/null 2>&1
-	rm -rf "$tmp"
+	for d in /var/log/ifcvf-helper /run/ifcvf-helper; do
+		[ -e "$aside$d" ] && rm -rf "$d" && mv "$aside$d" "$d"
+	done
+	rm -rf "$tmp" "$aside"
 }
 trap finish EXIT
 
