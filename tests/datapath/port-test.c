@@ -190,6 +190,14 @@ static void assert_emu(PortRig *r, guint enabled, guint64 dma_maps)
 	g_assert_cmpuint(e.dma_maps, ==, dma_maps);
 }
 
+/* The guest's rings of vring @qid stand at @idx: the avail and used index
+ * (the word after each ring's flags). */
+static void guest_ring_at(unsigned qid, uint16_t idx)
+{
+	*(uint16_t *)(uintptr_t)(fake.vr[qid].avail + 2) = idx;
+	*(uint16_t *)(uintptr_t)(fake.vr[qid].used + 2) = idx;
+}
+
 static void test_lifecycle(void)
 {
 	PortRig *r;
@@ -198,6 +206,7 @@ static void test_lifecycle(void)
 	fake_init(4, 256);
 	r = port_rig_new(0);
 	fake.base_avail[0] = fake.base_used[0] = 17;
+	guest_ring_at(0, 17);
 
 	/* a net port waits for its first queue pair, its frontend connected */
 	port_vring_state(r->port, 0, true);
@@ -241,6 +250,30 @@ static void test_lifecycle(void)
 	assert_emu(r, 0, 0);
 	g_assert_cmpuint(info(r).errors, ==, 0);
 	g_assert_cmpuint(info(r).starts, ==, 2);
+	port_rig_free(r);
+	fake_clear();
+}
+
+/* A frontend's ring state that lags the used ring in guest memory (entries
+ * completed while no backend ran): the VF (with BAR4) is programmed at the
+ * guest's index, never at one the guest's used ring contradicts, and that
+ * index is what the stop hands back. */
+static void test_resume_guest_index(void)
+{
+	PortRig *r;
+
+	fake_init(2, 256);
+	r = port_rig_new(0);
+	/* RX, with no frame to receive: the VF stays where it starts */
+	fake.base_avail[0] = fake.base_used[0] = 17;
+	guest_ring_at(0, 20);
+	port_vring_state(r->port, 0, true);
+	port_vring_state(r->port, 1, true);
+	g_assert_cmpint(info(r).state, ==, PORT_STATE_RUNNING);
+	port_device_stop(r->port, "test stop");
+	g_assert_cmpuint(fake.base_used[0], ==, 20);
+	g_assert_cmpuint(fake.base_avail[0], ==, 20);
+	port_disconnect(r->port, 7);
 	port_rig_free(r);
 	fake_clear();
 }
@@ -452,6 +485,7 @@ int main(int argc, char **argv)
 		g_test_add_data_func(path, &refusals[i], test_refusal);
 	}
 	g_test_add_func("/datapath/port/runtime-refusal", test_runtime_refusal);
+	g_test_add_func("/datapath/port/resume-guest-index", test_resume_guest_index);
 	g_test_add_func("/datapath/port/blk-config", test_blk_config);
 	g_test_add_func("/datapath/port/lm-mode", test_lm_mode);
 	g_test_add_func("/datapath/port/lm-blk-no-lm", test_lm_blk_no_lm);

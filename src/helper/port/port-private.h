@@ -66,7 +66,15 @@ struct port {
 	bool translated;          /* a plain virtio function restarted its rings
 				   * at 0 where the guest's stand elsewhere:
 				   * every vring goes through the relay, which
-				   * translates indices, until the datapath stops */
+				   * translates indices, until the datapath stops;
+				   * so is an IFCVF without ring-state registers
+				   * whose rings had to restart at 0 */
+	/* an IFCVF without ring-state registers (no BAR4) resumes each vring
+	 * where it stopped itself, whatever it is programmed with; where that
+	 * is, is known only once this process stopped the vring or reset the
+	 * function (a restarted helper knows nothing of it) */
+	uint16_t vf_pos[IFCVF_MAX_VRINGS];
+	uint64_t vf_pos_known;    /* bit per vring */
 
 	/* live migration, under ctl (port-lm.c) */
 	enum port_lm_mode lm_mode;
