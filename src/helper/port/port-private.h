@@ -153,6 +153,12 @@ void port_doorbell(struct port *p, unsigned qid);
  * (port_fail_stuck()). */
 int port_vf_queue_stop(struct port *p, unsigned qid, const struct vring_used *used_ring,
 		       uint16_t *avail, uint16_t *used, struct cerr *e);
+/* An IFCVF without ring-state registers, not translated, would resume vring
+ * @qid where it stands itself, and that is not known to be the vring's
+ * resume index (the frontend's, checked against the guest's used ring):
+ * only a restart of the device (a function reset, then translated) starts
+ * the vring right. */
+bool port_vf_resumes_elsewhere(struct port *p, unsigned qid);
 /* A plain virtio function (no per-queue stop, rings restart at 0): reset it
  * and program it again with every vring relayed and its indices translated
  * (p->translated). Memory stays mapped, interrupts bound. On failure the

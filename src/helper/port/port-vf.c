@@ -189,12 +189,6 @@ int port_queue_setup(struct port *p, unsigned qid, bool bind_vector, bool update
 		return r;
 	if (resume_index(p, qid, true, &cfg.last_avail_idx, &cfg.last_used_idx) < 0)
 		return cerr_set(e, EIO, "vring %u: cannot read its ring state", qid);
-	if (!p->translated && p->hw.is_ifcvf && !p->hw.lm_block &&
-	    (!(p->vf_pos_known & (1ull << qid)) || p->vf_pos[qid] != cfg.last_used_idx))
-		/* at run time (bring-up resets the function instead): the VF
-		 * cannot be reset under the other vrings */
-		port_note(p, true, "vring %u resumes at index %u, but the VF has no ring-state registers "
-			  "(BAR4) to be told so, and is not known to stand there", qid, cfg.last_used_idx);
 	/* the VF moves from here on */
 	p->vf_pos_known &= ~(1ull << qid);
 
@@ -431,6 +425,16 @@ static int program_vf(struct port *p, uint64_t vrings, bool was_reset, struct ce
 		if (p->relayed & (1ull << q))
 			port_doorbell(p, q);
 	return 0;
+}
+
+bool port_vf_resumes_elsewhere(struct port *p, unsigned qid)
+{
+	uint16_t avail, used;
+
+	if (p->translated || !p->hw.is_ifcvf || p->hw.lm_block ||
+	    resume_index(p, qid, false, &avail, &used) < 0)
+		return false;
+	return !(p->vf_pos_known & (1ull << qid)) || p->vf_pos[qid] != used;
 }
 
 /* How the VF starts the vrings about to run (p->translated):
