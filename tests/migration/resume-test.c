@@ -3,7 +3,7 @@
  * entries itself while no backend runs (QEMU's virtio-net does: with the
  * vhost backend gone it takes the TX ring over, and what it sends to a dead
  * peer is used all the same), then a new helper on the same VF, given the
- * guest's indices with SET_VRING_BASE.
+ * guest's indices with SET_VRING_BASE; RESTARTS times.
  *
  * The guest transmits numbered frames (gen-frame.h) that ifcvf-emu's `gen`
  * wire checks, reusing the descriptors and buffers of the entries the
@@ -36,7 +36,8 @@
 #define STREAM 7u
 #define BEFORE 100u     /* frames sent through the first helper */
 #define OFFLINE 20u     /* TX entries the frontend completes itself */
-#define AFTER 100u      /* frames sent through the second helper */
+#define AFTER 100u      /* frames sent through each new helper */
+#define RESTARTS 3u
 #define WAIT_S 20
 
 #define F_PROTOCOL 30
@@ -223,7 +224,6 @@ static void run_resume(gconstpointer data)
 	struct cerr ce = { 0 };
 	Rig r = { 0 };
 	JsonObject *top, *dp, *gen;
-	uint16_t vf_idx;
 	int status;
 
 	r.dir = g_dir_make_tmp("ifcvf-resume-XXXXXX", &error);
@@ -250,29 +250,32 @@ static void run_resume(gconstpointer data)
 	post_frames(&r, BEFORE);
 	(void)virtq_drv_kick(&r.tx);
 	wait_tx_used(&r, BEFORE);
-	vf_idx = BEFORE;
 
-	/* 2. the helper crashes; the frontend goes on with the TX ring */
-	g_assert_cmpint(kill(r.helper->pid, SIGKILL), ==, 0);
-	status = dp_proc_wait_exit(r.helper, 10);
-	g_assert_true(WIFSIGNALED(status));
-	dp_proc_free(r.helper);
-	vu_frontend_close(&r.fe);
-	r.fe_open = FALSE;
-	post_frames(&r, OFFLINE);
-	frontend_completes_tx(&r);
-	g_test_message("the frontend completed TX entries %u..%u itself", vf_idx,
-		       BEFORE + OFFLINE - 1);
+	for (unsigned k = 0; k < RESTARTS; k++) {
+		uint16_t at = r.tx.avail_idx;
 
-	/* 3. a new helper; the guest reuses the completed entries' heads and
-	 * buffers for newer frames before the datapath is back, so the VF
-	 * finds them waiting */
-	helper_start(&r);
-	r.base_last = prm->stale_base;
-	post_frames(&r, AFTER);
-	connect_frontend(&r, prm->stale_base ? vf_idx : BEFORE + OFFLINE);
-	(void)virtq_drv_kick(&r.tx);
-	wait_tx_used(&r, BEFORE + OFFLINE + AFTER);
+		/* 2. the helper crashes; the frontend goes on with the TX ring */
+		g_assert_cmpint(kill(r.helper->pid, SIGKILL), ==, 0);
+		status = dp_proc_wait_exit(r.helper, 10);
+		g_assert_true(WIFSIGNALED(status));
+		dp_proc_free(r.helper);
+		vu_frontend_close(&r.fe);
+		r.fe_open = FALSE;
+		post_frames(&r, OFFLINE);
+		frontend_completes_tx(&r);
+		g_test_message("restart %u: the frontend completed TX entries %u..%u itself", k + 1, at,
+			       (uint16_t)(at + OFFLINE - 1));
+
+		/* 3. a new helper; the guest reuses the completed entries'
+		 * heads and buffers for newer frames before the datapath is
+		 * back, so the VF finds them waiting */
+		helper_start(&r);
+		r.base_last = prm->stale_base;
+		post_frames(&r, AFTER);
+		connect_frontend(&r, prm->stale_base ? at : (uint16_t)(at + OFFLINE));
+		(void)virtq_drv_kick(&r.tx);
+		wait_tx_used(&r, r.tx.avail_idx);
+	}
 
 	/* 4. the wire saw every frame the guest sent with a backend, once */
 	top = emu_stats(&r, parser);
@@ -288,7 +291,7 @@ static void run_resume(gconstpointer data)
 	g_assert_cmpint(json_object_get_int_member(gen, "duplicates"), ==, 0);
 	g_assert_cmpint(json_object_get_int_member(gen, "out_of_order"), ==, 0);
 	g_assert_cmpint(json_object_get_int_member(gen, "corrupted"), ==, 0);
-	g_assert_cmpint(json_object_get_int_member(gen, "in_order"), ==, BEFORE + AFTER);
+	g_assert_cmpint(json_object_get_int_member(gen, "in_order"), ==, BEFORE + RESTARTS * AFTER);
 	g_assert_cmpuint(sum_queues(dp, "resume_mismatch"), ==, 0);
 
 	vu_frontend_close(&r.fe);
