@@ -125,13 +125,15 @@ typedef struct {
 	struct port *port;
 } PortRig;
 
-static PortRig *port_rig_new(unsigned queue_pairs_cap)
+/* a port on an ifcvf-emu, with @no_lm one without the BAR4 block */
+static PortRig *port_rig_open(unsigned queue_pairs_cap, gboolean no_lm)
 {
 	g_autoptr(GError) error = NULL;
 	PortRig *r = g_new0(PortRig, 1);
 	g_autofree char *dir = g_dir_make_tmp("ifcvf-port-XXXXXX", &error);
-	const char *args[] = { "--type", "net", "--queue-pairs", "4", "--stats-file", NULL, NULL };
-	struct port_config cfg = { .queue_pairs = queue_pairs_cap };
+	const char *args[] = { "--type", "net", "--queue-pairs", "4", "--stats-file", NULL,
+			       no_lm ? "--no-lm" : NULL, NULL };
+	struct port_config cfg = { .queue_pairs = queue_pairs_cap, .sw_live_migration = no_lm };
 	struct cerr ce = { 0 };
 
 	r->stats = g_build_filename(dir, "stats.json", NULL);
@@ -146,6 +148,11 @@ static PortRig *port_rig_new(unsigned queue_pairs_cap)
 	g_assert_cmpint(port_connect(r->port, 7), ==, 0);
 	g_assert_cmpint(port_connect(r->port, 8), ==, -EBUSY);
 	return r;
+}
+
+static PortRig *port_rig_new(unsigned queue_pairs_cap)
+{
+	return port_rig_open(queue_pairs_cap, FALSE);
 }
 
 static void port_rig_free(PortRig *r)
@@ -190,6 +197,14 @@ static void assert_emu(PortRig *r, guint enabled, guint64 dma_maps)
 	g_assert_cmpuint(e.dma_maps, ==, dma_maps);
 }
 
+/* The guest's rings of vring @qid stand at @idx: the avail and used index
+ * (the word after each ring's flags). */
+static void guest_ring_at(unsigned qid, uint16_t idx)
+{
+	*(uint16_t *)(uintptr_t)(fake.vr[qid].avail + 2) = idx;
+	*(uint16_t *)(uintptr_t)(fake.vr[qid].used + 2) = idx;
+}
+
 static void test_lifecycle(void)
 {
 	PortRig *r;
@@ -198,6 +213,7 @@ static void test_lifecycle(void)
 	fake_init(4, 256);
 	r = port_rig_new(0);
 	fake.base_avail[0] = fake.base_used[0] = 17;
+	guest_ring_at(0, 17);
 
 	/* a net port waits for its first queue pair, its frontend connected */
 	port_vring_state(r->port, 0, true);
@@ -241,6 +257,79 @@ static void test_lifecycle(void)
 	assert_emu(r, 0, 0);
 	g_assert_cmpuint(info(r).errors, ==, 0);
 	g_assert_cmpuint(info(r).starts, ==, 2);
+	port_rig_free(r);
+	fake_clear();
+}
+
+/* A frontend's ring state that lags the used ring in guest memory (entries
+ * completed while no backend ran): the VF (with BAR4) is programmed at the
+ * guest's index, never at one the guest's used ring contradicts, and that
+ * index is what the stop hands back. */
+static void test_resume_guest_index(void)
+{
+	PortRig *r;
+
+	fake_init(2, 256);
+	r = port_rig_new(0);
+	/* RX, with no frame to receive: the VF stays where it starts */
+	fake.base_avail[0] = fake.base_used[0] = 17;
+	guest_ring_at(0, 20);
+	port_vring_state(r->port, 0, true);
+	port_vring_state(r->port, 1, true);
+	g_assert_cmpint(info(r).state, ==, PORT_STATE_RUNNING);
+	port_device_stop(r->port, "test stop");
+	g_assert_cmpuint(fake.base_used[0], ==, 20);
+	g_assert_cmpuint(fake.base_avail[0], ==, 20);
+	port_disconnect(r->port, 7);
+	port_rig_free(r);
+	fake_clear();
+}
+
+/* the emulator's count of queues started at a used index the used ring in
+ * guest memory contradicts */
+static guint64 emu_resume_mismatches(PortRig *r)
+{
+	g_autoptr(JsonParser) parser = json_parser_new();
+	JsonArray *qs;
+	guint64 sum = 0;
+	DpEmuStats e;
+
+	dp_emu_stats(r->emu, r->stats, &e);
+	g_assert_true(json_parser_load_from_file(parser, r->stats, NULL));
+	qs = json_object_get_array_member(
+		json_object_get_object_member(json_node_get_object(json_parser_get_root(parser)),
+					      "datapath"), "queues");
+	for (guint i = 0; i < json_array_get_length(qs); i++)
+		sum += (guint64)json_object_get_int_member(json_array_get_object_element(qs, i),
+							   "resume_mismatch");
+	return sum;
+}
+
+/* An IFCVF without ring-state registers: a vring enabled again at run time
+ * whose ring the guest moved meanwhile (the VF stopped at 0, the guest's
+ * used ring shows 5) must not resume at the VF's own 0: the device restarts,
+ * reset and translated. */
+static void test_no_lm_runtime_enable(void)
+{
+	PortRig *r;
+
+	fake_init(2, 256);
+	r = port_rig_open(0, TRUE);
+	port_vring_state(r->port, 0, true);
+	port_vring_state(r->port, 1, true);
+	g_assert_cmpint(info(r).state, ==, PORT_STATE_RUNNING);
+	port_vring_state(r->port, 1, false);
+	g_assert_cmpuint(fake.base_used[1], ==, 0);
+	fake.base_avail[1] = fake.base_used[1] = 5;
+	guest_ring_at(1, 5);
+	port_vring_state(r->port, 1, true);
+	g_assert_cmpint(info(r).state, ==, PORT_STATE_RUNNING);
+	g_assert_cmphex(info(r).enabled_vrings, ==, 0x3);
+	g_assert_cmpuint(emu_resume_mismatches(r), ==, 0);
+	port_device_stop(r->port, "test stop");
+	g_assert_cmpuint(fake.base_used[1], ==, 5);
+	g_assert_cmpuint(info(r).errors, ==, 0);
+	port_disconnect(r->port, 7);
 	port_rig_free(r);
 	fake_clear();
 }
@@ -452,6 +541,8 @@ int main(int argc, char **argv)
 		g_test_add_data_func(path, &refusals[i], test_refusal);
 	}
 	g_test_add_func("/datapath/port/runtime-refusal", test_runtime_refusal);
+	g_test_add_func("/datapath/port/resume-guest-index", test_resume_guest_index);
+	g_test_add_func("/datapath/port/no-lm-runtime-enable", test_no_lm_runtime_enable);
 	g_test_add_func("/datapath/port/blk-config", test_blk_config);
 	g_test_add_func("/datapath/port/lm-mode", test_lm_mode);
 	g_test_add_func("/datapath/port/lm-blk-no-lm", test_lm_blk_no_lm);

@@ -491,9 +491,10 @@ static int lm_enter(struct port *p, struct cerr *e)
 		r = hw_log_start(p, e);
 		if (r == 0)
 			p->lm = PORT_LM_LOGGING_HW;
-	} else if (!p->hw.is_ifcvf) {
+	} else if (!p->hw.is_ifcvf || p->translated) {
 		/* no per-queue stop: the whole function restarts with every vring
-		 * relayed, once, and stays so until the device stops */
+		 * relayed, once, and stays so until the device stops (an IFCVF
+		 * translated from its bring-up is relayed already) */
 		if (p->features & (1ull << VIRTIO_F_RING_PACKED))
 			r = cerr_set(e, ENOTSUP, "software live migration needs split rings, the frontend chose packed ones");
 		else

@@ -66,7 +66,15 @@ struct port {
 	bool translated;          /* a plain virtio function restarted its rings
 				   * at 0 where the guest's stand elsewhere:
 				   * every vring goes through the relay, which
-				   * translates indices, until the datapath stops */
+				   * translates indices, until the datapath stops;
+				   * so is an IFCVF without ring-state registers
+				   * whose rings had to restart at 0 */
+	/* an IFCVF without ring-state registers (no BAR4) resumes each vring
+	 * where it stopped itself, whatever it is programmed with; where that
+	 * is, is known only once this process stopped the vring or reset the
+	 * function (a restarted helper knows nothing of it) */
+	uint16_t vf_pos[IFCVF_MAX_VRINGS];
+	uint64_t vf_pos_known;    /* bit per vring */
 
 	/* live migration, under ctl (port-lm.c) */
 	enum port_lm_mode lm_mode;
@@ -145,6 +153,12 @@ void port_doorbell(struct port *p, unsigned qid);
  * (port_fail_stuck()). */
 int port_vf_queue_stop(struct port *p, unsigned qid, const struct vring_used *used_ring,
 		       uint16_t *avail, uint16_t *used, struct cerr *e);
+/* An IFCVF without ring-state registers, not translated, would resume vring
+ * @qid where it stands itself, and that is not known to be the vring's
+ * resume index (the frontend's, checked against the guest's used ring):
+ * only a restart of the device (a function reset, then translated) starts
+ * the vring right. */
+bool port_vf_resumes_elsewhere(struct port *p, unsigned qid);
 /* A plain virtio function (no per-queue stop, rings restart at 0): reset it
  * and program it again with every vring relayed and its indices translated
  * (p->translated). Memory stays mapped, interrupts bound. On failure the

@@ -125,6 +125,34 @@ int port_vf_queue_stop(struct port *p, unsigned qid, const struct vring_used *us
 	return 0;
 }
 
+/* Where vring @qid resumes: the frontend's ring state (SET_VRING_BASE),
+ * checked against the used index in guest memory, the guest's truth. A
+ * frontend may have completed entries itself while no backend ran (QEMU's
+ * virtio-net does with TX), or hand a stale state: an index below the
+ * guest's would offer again entries it saw completed, one above it would
+ * skip entries never completed. Split rings only (a packed ring has no
+ * used index to read). */
+static int resume_index(struct port *p, unsigned qid, bool say, uint16_t *avail, uint16_t *used)
+{
+	struct port_vring vr;
+	uint16_t guest;
+
+	if (p->fe->get_vring_base(p->conn, qid, avail, used) < 0)
+		return -1;
+	if ((p->features & (1ull << VIRTIO_F_RING_PACKED)) ||
+	    p->fe->get_vring(p->conn, qid, &vr) < 0 || !vr.used)
+		return 0;
+	guest = __atomic_load_n(&((const struct vring_used *)(uintptr_t)vr.used)->idx,
+				__ATOMIC_ACQUIRE);
+	if (*used == guest && (int16_t)(*avail - guest) >= 0)
+		return 0;
+	if (say)
+		port_note(p, true, "vring %u: the frontend resumes it at index %u, but the used ring in "
+			  "guest memory shows %u: it resumes at %u, the guest's", qid, *used, guest, guest);
+	*avail = *used = guest;
+	return 0;
+}
+
 /* A plain net function with MQ: tell it through its control queue how
  * many pairs run (an IFCVF's MQ register is written with the queues). */
 static int set_pairs(struct port *p, struct cerr *e)
@@ -159,8 +187,10 @@ int port_queue_setup(struct port *p, unsigned qid, bool bind_vector, bool update
 	p->vr[qid] = vr;
 	if ((r = port_queue_cfg(p, qid, &cfg, e)) < 0)
 		return r;
-	if (p->fe->get_vring_base(p->conn, qid, &cfg.last_avail_idx, &cfg.last_used_idx) < 0)
+	if (resume_index(p, qid, true, &cfg.last_avail_idx, &cfg.last_used_idx) < 0)
 		return cerr_set(e, EIO, "vring %u: cannot read its ring state", qid);
+	/* the VF moves from here on */
+	p->vf_pos_known &= ~(1ull << qid);
 
 	/* while the port relays, a vring that comes (back) goes through the
 	 * relay too: a new callfd, a queue enabled during a migration */
@@ -204,20 +234,27 @@ void port_queue_teardown(struct port *p, unsigned qid, bool save)
 	bool have = save && p->conn >= 0 &&
 		    p->fe->get_vring_base(p->conn, qid, &avail, &used) == 0;
 	struct cerr ce = { 0 };
+	/* the VF's own index is the guest's minus the relay's shift */
+	uint16_t shift = (p->relayed & bit) ? p->med_shift[qid] : 0;
+	bool stopped = (p->vf_enabled & bit) != 0;
 
 	if (p->kick)
 		kick_relay_remove(p->kick, qid);
 	if (p->relayed & bit) {
 		if (port_lm_unrelay_queue(p, qid, &avail, &used, &ce) < 0) {
 			atomic_fetch_add(&p->stats.errors, 1);
-			have = false;
+			have = stopped = false;
 		}
 	} else if (port_vf_queue_stop(p, qid, (const struct vring_used *)(uintptr_t)p->vr[qid].used,
 				      &avail, &used, &ce) < 0) {
 		atomic_fetch_add(&p->stats.errors, 1);
-		have = false;
+		have = stopped = false;
 	}
 	p->vf_enabled &= ~bit;
+	if (stopped) {
+		p->vf_pos[qid] = (uint16_t)(used - shift);
+		p->vf_pos_known |= bit;
+	}
 	if (save && have) {
 		if (p->log_all)
 			port_lm_log_used_ring(p, qid);
@@ -390,24 +427,72 @@ static int program_vf(struct port *p, uint64_t vrings, bool was_reset, struct ce
 	return 0;
 }
 
-/* A plain virtio function restarts its rings at 0 after a reset: does any
- * vring about to start stand elsewhere? */
-static bool needs_translation(struct port *p, uint64_t vrings)
+bool port_vf_resumes_elsewhere(struct port *p, unsigned qid)
 {
-	if (p->hw.is_ifcvf)
+	uint16_t avail, used;
+
+	if (p->translated || !p->hw.is_ifcvf || p->hw.lm_block ||
+	    resume_index(p, qid, false, &avail, &used) < 0)
 		return false;
+	return !(p->vf_pos_known & (1ull << qid)) || p->vf_pos[qid] != used;
+}
+
+/* How the VF starts the vrings about to run (p->translated):
+ * - an IFCVF with ring-state registers (BAR4) is told each resume index;
+ * - a plain virtio function restarts its rings at 0 after its reset: when
+ *   one stands elsewhere (or the frontend logs), every vring is relayed
+ *   with translated indices;
+ * - an IFCVF without them resumes each vring where it stopped itself, which
+ *   is right only when this process saw it stop at the resume index. Else
+ *   (a restarted helper, a frontend that completed entries while no backend
+ *   ran) a function reset puts every ring at 0, and it is translated as a
+ *   plain function is: it never resumes where the guest's ring says no. */
+static int choose_start(struct port *p, uint64_t vrings, struct cerr *e)
+{
+	bool nonzero = false, unknown = false;
+	unsigned first = 0;
+	uint16_t first_idx = 0;
+	int r;
+
+	p->translated = false;
+	if (p->hw.is_ifcvf && p->hw.lm_block)
+		return 0;
 	/* logging: the relay carries the rings from the start (sw mode is the
 	 * only mode without the BAR4 block) */
-	if (p->log_all)
-		return true;
+	if (!p->hw.is_ifcvf && p->log_all) {
+		p->translated = true;
+		return 0;
+	}
 	for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++) {
 		uint16_t avail, used;
 
-		if ((vrings & (1ull << q)) && p->fe->get_vring_base(p->conn, q, &avail, &used) == 0 &&
-		    (avail || used))
-			return true;
+		if (!(vrings & (1ull << q)) || resume_index(p, q, false, &avail, &used) < 0)
+			continue;
+		if ((avail || used) && !nonzero) {
+			first = q;
+			first_idx = used;
+		}
+		nonzero |= avail || used;
+		if (!(p->vf_pos_known & (1ull << q)) || p->vf_pos[q] != used)
+			unknown = true;
 	}
-	return false;
+	if (!p->hw.is_ifcvf || !unknown) {
+		p->translated = !p->hw.is_ifcvf && nonzero;
+		return 0;
+	}
+	r = vfio_dev_reset(p->dev, e);
+	if (r < 0)
+		return cerr_prefix(e, "cannot reset the VF, which has no ring-state registers (BAR4), "
+				   "to restart its rings at 0");
+	memset(p->vf_pos, 0, sizeof(p->vf_pos));
+	p->vf_pos_known = ~0ull;
+	p->vf_fresh = true;
+	p->translated = nonzero;
+	if (nonzero)
+		port_note(p, false, "vring %u resumes at index %u, where the VF is not known to stand, and "
+			  "it has no ring-state registers (BAR4) to be told so: the function was reset",
+			  first, first_idx);
+	return 0;
 }
 
 int port_vf_restart_translated(struct port *p, struct cerr *e)
@@ -477,32 +562,18 @@ int port_datapath_start(struct port *p, struct cerr *e)
 		return cerr_set(e, ERANGE, "the frontend set up %u vrings, but the port offers %u (%u %s)",
 				nr, p->max_vrings, p->queues, queue_unit(p));
 	vrings = p->ready & (nr >= 64 ? ~0ull : (1ull << nr) - 1);
-	p->translated = needs_translation(p, vrings);
-	if ((r = map_memory(p, e)) < 0 ||
+	if ((r = choose_start(p, vrings, e)) < 0 ||
+	    (r = map_memory(p, e)) < 0 ||
 	    (r = bind_interrupts(p, nr, vrings, e)) < 0 ||
 	    (r = program_vf(p, vrings, p->vf_fresh, e)) < 0 ||
 	    (r = start_kick_relay(p, e)) < 0)
 		return r;
 	p->running = true;
 	if (p->translated)
-		port_note(p, false, "%u vrings relayed from the start: a plain virtio function restarts its "
-			  "rings at 0, so the relay %s until the device stops", popcount64(p->relayed),
+		port_note(p, false, "%u vrings relayed from the start: %s restarts its rings at 0, so "
+			  "the relay %s until the device stops", popcount64(p->relayed),
+			  p->hw.is_ifcvf ? "the VF (no ring-state registers) was reset and"
+					 : "a plain virtio function",
 			  p->log_all ? "logs and translates ring indices" : "translates ring indices");
-	else if (!p->hw.lm_block) {
-		/* the VF starts from its own position: fine for the VF that
-		 * stopped there, wrong for another one (a migration's
-		 * destination), which cannot be told where to resume */
-		for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++) {
-			uint16_t avail, used;
-
-			if ((p->vf_enabled & (1ull << q)) &&
-			    p->fe->get_vring_base(p->conn, q, &avail, &used) == 0 && (avail || used)) {
-				port_note(p, true, "vring %u resumes at index %u, but the VF has no ring-state "
-					  "registers (BAR4) to be told so: it resumes where it stopped itself, "
-					  "which is right only for the VF that stopped there", q, used);
-				break;
-			}
-		}
-	}
 	return 0;
 }

@@ -475,6 +475,11 @@ void port_vring_state(struct port *p, unsigned qid, bool ready)
 		p->ready &= ~bit;
 	if (!p->running) {
 		reconcile(p);
+	} else if (ready && !(p->vf_enabled & bit) && port_vf_resumes_elsewhere(p, qid)) {
+		/* it would resume at its own index, which the guest's ring
+		 * contradicts: the bring-up resets it and translates */
+		device_stop(p, "a vring resumes where the VF (no ring-state registers) does not stand");
+		reconcile(p);
 	} else if (ready && !(p->vf_enabled & bit)) {
 		/* a vring enabled at run time, or a new callfd (DPDK reports
 		 * it as disable then enable): program it without a reset */
