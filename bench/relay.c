@@ -14,9 +14,14 @@
  *    no two ranges can be logged as one. Both log every writable
  *    descriptor whole; what else each does per entry is not the same: DPDK
  *    leaves the used ring to its caller (its driver logs the whole used
- *    ring at stop); ours merges ranges whose pages touch into one log call,
- *    logs the used elements and index, checks the chain, and decides the
- *    guest's interrupt.
+ *    ring at stop); ours gathers the round's dirty pages in a cache of
+ *    64-page log words, each page once, and hands them over at the end of
+ *    the round, logs the used elements and index, checks the chain against
+ *    guest memory, and decides the guest's interrupt. Ours runs two ways:
+ *    "ours" hands the words to DPDK's log directly (log_word, with
+ *    rte_vhost_get_log_base), "ranges" calls rte_vhost_log_write once per
+ *    run of consecutive pages (no log_word: what the helper does until it
+ *    wires log_word). The ratio to DPDK is taken in each repeat.
  * 2. Switch: ifcvf-emu (generator at PPS frames/s, the default 256-frame
  *    receive FIFO) + `ifcvf-helper run`, this program as the guest keeping
  *    the RX ring full: LOG_ALL on and off SWITCHES times each, in sw mode
