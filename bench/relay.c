@@ -386,6 +386,9 @@ static void bench_cores(double secs, unsigned reps, const char *only)
 		}
 		fprintf(stderr, "relay core: repeat %u of %u done\n", rep + 1, reps);
 	}
+	if (only)
+		printf("relay core: only '%s' ran (for a profiler): the other columns and the ratios "
+		       "are placeholders\n", only);
 	print_core_table(rate, reps);
 	(void)rte_vhost_driver_unregister(sock);
 	unlink(sock);
