@@ -14,9 +14,14 @@
  *    no two ranges can be logged as one. Both log every writable
  *    descriptor whole; what else each does per entry is not the same: DPDK
  *    leaves the used ring to its caller (its driver logs the whole used
- *    ring at stop); ours merges ranges whose pages touch into one log call,
- *    logs the used elements and index, checks the chain, and decides the
- *    guest's interrupt.
+ *    ring at stop); ours gathers the round's dirty pages in a cache of
+ *    64-page log words, each page once, and hands them over at the end of
+ *    the round, logs the used elements and index, checks the chain against
+ *    guest memory, and decides the guest's interrupt. Ours runs two ways:
+ *    "ours" hands the words to DPDK's log directly (log_word, with
+ *    rte_vhost_get_log_base), "ranges" calls rte_vhost_log_write once per
+ *    run of consecutive pages (no log_word: what the helper does until it
+ *    wires log_word). The ratio to DPDK is taken in each repeat.
  * 2. Switch: ifcvf-emu (generator at PPS frames/s, the default 256-frame
  *    receive FIFO) + `ifcvf-helper run`, this program as the guest keeping
  *    the RX ring full: LOG_ALL on and off SWITCHES times each, in sw mode
@@ -28,7 +33,11 @@
  *
  * Not a test: nothing passes or fails on these numbers, but a lost frame
  * is reported loudly. usage: relay EMU HELPER [SWITCHES] [PPS], or
- * relay --cores [SECONDS] for part 1 alone.
+ * relay --cores [SECONDS [REPEATS]] for part 1 alone (SECONDS per
+ * measurement, 0.5 by default; REPEATS, 5 by default, each row measured
+ * anew in each: the table prints the medians and the ratio's min-max;
+ * "ours", "ranges" or "dpdk" after REPEATS runs that side only, to
+ * profile it).
  */
 #include <errno.h>
 #include <signal.h>
@@ -134,6 +143,24 @@ static void core_log(void *opaque, uint64_t gpa, uint64_t len)
 	rte_vhost_log_write(bench_vid, gpa, len);
 }
 
+/* DPDK's log itself (rte_vhost_get_log_base), a 64-page word at a time:
+ * what the relay's log_word does when the helper hands it the log */
+static uint8_t *bench_log;
+static uint64_t bench_log_size;
+
+static void core_log_word(void *opaque, uint64_t word, uint64_t bits)
+{
+	uint64_t off = word * 8;
+
+	if (off + 8 <= bench_log_size) {
+		__atomic_fetch_or((uint64_t *)(bench_log + off), bits, __ATOMIC_RELAXED);
+		return;
+	}
+	for (unsigned b = 0; b < 8 && off + b < bench_log_size; b++)
+		if ((uint8_t)(bits >> (8 * b)))
+			__atomic_fetch_or(bench_log + off + b, (uint8_t)(bits >> (8 * b)), __ATOMIC_RELAXED);
+}
+
 /* chains of @per descriptors, every one device-written, the buffers
  * laid out one after the other (@scattered: each in its own page, every
  * other page); the mediated ring names them in turn */
@@ -165,10 +192,14 @@ static long long thread_cpu_ns(void)
 	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static double core_run(struct core_rig *r, uint16_t size, bool dpdk, double secs,
+enum core_side { SIDE_OURS, SIDE_OURS_RANGES, SIDE_DPDK, SIDES };
+
+static double core_run(struct core_rig *r, uint16_t size, enum core_side side, double secs,
 		       uint64_t *ret_entries)
 {
-	struct used_relay_ops ops = { core_translate, core_log, r };
+	bool dpdk = side == SIDE_DPDK;
+	struct used_relay_ops ops = { core_translate, core_log, r,
+				      side == SIDE_OURS ? core_log_word : NULL };
 	struct used_relay_queue uq = {
 		.size = size, .desc = r->q.desc, .avail = r->q.avail, .used = r->q.used,
 		.used_gpa = r->q.used_gpa, .mediated = r->mediated,
@@ -204,14 +235,78 @@ static double core_run(struct core_rig *r, uint16_t size, bool dpdk, double secs
 	return (double)entries / ((double)(t - t0) / 1e9);
 }
 
-static void bench_cores(double secs)
+#define CORE_ROWS 12   /* 2 layouts x 2 ring sizes x 3 chain lengths */
+#define CORE_REPEATS_MAX 20
+
+static const char *const side_name[SIDES] = { "ours", "ranges", "dpdk" };
+
+/* median and min-max over the repeats of @v[k][row] */
+static void spread(double v[][CORE_ROWS], unsigned row, unsigned reps, double *med, double *min,
+		   double *max)
+{
+	long long x[CORE_REPEATS_MAX];
+
+	for (unsigned k = 0; k < reps; k++)
+		x[k] = (long long)(v[k][row] * 10000.0);
+	*med = (double)median(x, reps) / 10000.0;   /* sorts */
+	*min = (double)x[0] / 10000.0;
+	*max = (double)x[reps - 1] / 10000.0;
+}
+
+static void print_core_table(double rate[SIDES][CORE_REPEATS_MAX][CORE_ROWS], unsigned reps)
+{
+	static const uint16_t sizes[] = { 256, 1024 };
+	static const unsigned pers[] = { 1, 2, 4 };
+	static double q[2][CORE_REPEATS_MAX][CORE_ROWS];
+	double all_min = 1e9, all_max = 0;
+
+	printf("relay core: used entries/s of thread CPU time, dirty logging on (DPDK's log), %u "
+	       "repeats: medians, and min-max of the ratios over the repeats\n"
+	       "  ours:   used_relay_run() with log_word (the round's pages into DPDK's log, a "
+	       "64-page word at a time)\n"
+	       "  ranges: used_relay_run() without log_word (each run of pages through "
+	       "rte_vhost_log_write)\n"
+	       "  DPDK:   rte_vdpa_relay_vring_used()\n", reps);
+	printf("%-10s %5s %5s %9s %9s %9s %18s %18s\n", "buffers", "ring", "descs", "ours M/s",
+	       "ranges", "DPDK M/s", "ours/DPDK", "ranges/DPDK");
+	for (unsigned k = 0; k < reps; k++)
+		for (unsigned row = 0; row < CORE_ROWS; row++) {
+			q[0][k][row] = rate[SIDE_OURS][k][row] / rate[SIDE_DPDK][k][row];
+			q[1][k][row] = rate[SIDE_OURS_RANGES][k][row] / rate[SIDE_DPDK][k][row];
+		}
+	for (unsigned row = 0; row < CORE_ROWS; row++) {
+		unsigned layout = row / 6, si = (row / 3) % 2, pi = row % 3;
+		double m[SIDES], lo, hi, qm, qlo, qhi, rm, rlo, rhi;
+
+		for (unsigned sd = 0; sd < SIDES; sd++)
+			spread(rate[sd], row, reps, &m[sd], &lo, &hi);
+		spread(q[0], row, reps, &qm, &qlo, &qhi);
+		spread(q[1], row, reps, &rm, &rlo, &rhi);
+		if (qlo < all_min)
+			all_min = qlo;
+		if (qhi > all_max)
+			all_max = qhi;
+		printf("%-10s %5u %5u %9.1f %9.1f %9.1f %5.2f (%.2f-%.2f) %5.2f (%.2f-%.2f)%s\n",
+		       layout ? "scattered" : "contig", sizes[si], pers[pi], m[SIDE_OURS] / 1e6,
+		       m[SIDE_OURS_RANGES] / 1e6, m[SIDE_DPDK] / 1e6, qm, qlo, qhi, rm, rlo, rhi,
+		       qlo < 2.0 ? "   <-- ours below 2x DPDK in a repeat" : "");
+	}
+	printf("relay core: ours/DPDK over all rows and repeats: %.2f-%.2f\n", all_min, all_max);
+}
+
+/* @reps times over every row, each row measured anew in each repeat (its
+ * own connection and rings), so the spread covers the setup too */
+static void bench_cores(double secs, unsigned reps, const char *only)
 {
 	char dir[] = "/tmp/ifcvf-bench-relay-XXXXXX", sock[128], prefix[64];
 	struct core_rig r;
 	struct cerr e = { 0 };
 	uint16_t sizes[] = { 256, 1024 };
 	unsigned pers[] = { 1, 2, 4 };
+	static double rate[SIDES][CORE_REPEATS_MAX][CORE_ROWS];
 
+	if (reps < 1 || reps > CORE_REPEATS_MAX)
+		reps = 5;
 	if (!mkdtemp(dir))
 		die("mkdtemp", NULL);
 	snprintf(sock, sizeof(sock), "%s/vhost.sock", dir);
@@ -232,62 +327,69 @@ static void bench_cores(double secs)
 	    rte_vhost_driver_start(sock) < 0)
 		die("vhost-user backend", NULL);
 
-	/* each layout with each ring size */
-	for (unsigned run = 0; run < 4; run++) {
-		unsigned layout = run / 2, si = run % 2;
-		uint16_t size = sizes[si];
+	for (unsigned rep = 0; rep < reps; rep++) {
+		/* each layout with each ring size */
+		for (unsigned run = 0; run < 4; run++) {
+			unsigned layout = run / 2, si = run % 2;
+			uint16_t size = sizes[si];
 
-		if (si == 0) {
-			printf("relay core: used entries/s of thread CPU time, dirty logging on (DPDK's "
-			       "log), buffers %s\n", layout ? "scattered (a page each, pages apart)"
-							  : "back to back");
-			printf("%6s %6s %14s %14s %8s\n", "ring", "descs", "ours", "DPDK", "ours/DPDK");
+			memset(&r, 0, sizeof(r));
+			if (vu_guest_mem_init(&r.mem, MEM_SIZE, &e) < 0 ||
+			    virtq_drv_init(&r.q, &r.mem, 0, size, false, &e) < 0)
+				die("guest memory", &e);
+			r.buf_gpa = vu_guest_mem_alloc(&r.mem, 2ull * PAGE * size, PAGE);
+			r.mediated = aligned_alloc(PAGE, PAGE * 4);
+			r.mediated_avail = aligned_alloc(PAGE, PAGE);
+			memset(r.mediated, 0, PAGE * 4);
+			memset(r.mediated_avail, 0, PAGE);
+			bench_vid = -1;
+			if (vu_frontend_connect(&r.fe, sock, 10000, &e) < 0 ||
+			    vu_frontend_handshake(&r.fe, 1ull << VU_PROTOCOL_F_REPLY_ACK |
+							       1ull << VU_PROTOCOL_F_LOG_SHMFD, &e) < 0 ||
+			    vu_frontend_set_features(&r.fe, F_VERSION_1 | F_PROTOCOL | F_LOG_ALL, &e) < 0 ||
+			    vu_frontend_set_mem_table(&r.fe, &r.mem, &e) < 0 ||
+			    vu_frontend_set_log_base(&r.fe, &e) < 0 ||
+			    vu_frontend_setup_vring(&r.fe, &r.q, &e) < 0 ||
+			    vu_frontend_set_vring_enable(&r.fe, 0, true, &e) < 0)
+				die("frontend", &e);
+			if (bench_vid < 0)
+				die("no vhost connection", NULL);
+			if (rte_vhost_get_log_base(bench_vid, (uint64_t *)&bench_log, &bench_log_size) < 0 ||
+			    !bench_log || (uintptr_t)bench_log % 8)
+				die("no (aligned) dirty log", NULL);
+			for (unsigned pi = 0; pi < 3; pi++) {
+				unsigned row = layout * 6 + si * 3 + pi;
+
+				core_prepare(&r, size, pers[pi], layout == 1);
+				/* warm both, then measure; @only: one side (under a
+				 * profiler), the other's figure is a placeholder */
+				for (unsigned sd = 0; sd < SIDES; sd++) {
+					uint64_t n;
+
+					rate[sd][rep][row] = 1;
+					if (only && strcmp(only, side_name[sd]))
+						continue;
+					(void)core_run(&r, size, sd, secs / 10, &n);
+					rate[sd][rep][row] = core_run(&r, size, sd, secs, &n);
+				}
+			}
+			/* both logged: the buffers' pages are dirty */
+			if (!vu_frontend_log_test(&r.fe, r.buf_gpa))
+				die("nothing was logged", NULL);
+			vu_frontend_close(&r.fe);
+			virtq_drv_fini(&r.q);
+			vu_guest_mem_fini(&r.mem);
+			free(r.mediated);
+			free(r.mediated_avail);
+			/* let DPDK drop the connection before the next one */
+			usleep(100 * 1000);
 		}
-
-		memset(&r, 0, sizeof(r));
-		if (vu_guest_mem_init(&r.mem, MEM_SIZE, &e) < 0 ||
-		    virtq_drv_init(&r.q, &r.mem, 0, size, false, &e) < 0)
-			die("guest memory", &e);
-		r.buf_gpa = vu_guest_mem_alloc(&r.mem, 2ull * PAGE * size, PAGE);
-		r.mediated = aligned_alloc(PAGE, PAGE * 4);
-		r.mediated_avail = aligned_alloc(PAGE, PAGE);
-		memset(r.mediated, 0, PAGE * 4);
-		memset(r.mediated_avail, 0, PAGE);
-		bench_vid = -1;
-		if (vu_frontend_connect(&r.fe, sock, 10000, &e) < 0 ||
-		    vu_frontend_handshake(&r.fe, 1ull << VU_PROTOCOL_F_REPLY_ACK |
-						       1ull << VU_PROTOCOL_F_LOG_SHMFD, &e) < 0 ||
-		    vu_frontend_set_features(&r.fe, F_VERSION_1 | F_PROTOCOL | F_LOG_ALL, &e) < 0 ||
-		    vu_frontend_set_mem_table(&r.fe, &r.mem, &e) < 0 ||
-		    vu_frontend_set_log_base(&r.fe, &e) < 0 ||
-		    vu_frontend_setup_vring(&r.fe, &r.q, &e) < 0 ||
-		    vu_frontend_set_vring_enable(&r.fe, 0, true, &e) < 0)
-			die("frontend", &e);
-		if (bench_vid < 0)
-			die("no vhost connection", NULL);
-		for (unsigned pi = 0; pi < 3; pi++) {
-			uint64_t n_ours, n_dpdk;
-			double ours, dpdk;
-
-			core_prepare(&r, size, pers[pi], layout == 1);
-			/* warm both, then measure */
-			(void)core_run(&r, size, false, secs / 10, &n_ours);
-			(void)core_run(&r, size, true, secs / 10, &n_dpdk);
-			ours = core_run(&r, size, false, secs, &n_ours);
-			dpdk = core_run(&r, size, true, secs, &n_dpdk);
-			printf("%6u %6u %14.0f %14.0f %8.2f\n", size, pers[pi], ours, dpdk, ours / dpdk);
-		}
-		/* both logged: the buffers' pages are dirty */
-		if (!vu_frontend_log_test(&r.fe, r.buf_gpa))
-			die("nothing was logged", NULL);
-		vu_frontend_close(&r.fe);
-		virtq_drv_fini(&r.q);
-		vu_guest_mem_fini(&r.mem);
-		free(r.mediated);
-		free(r.mediated_avail);
-		/* let DPDK drop the connection before the next one */
-		usleep(100 * 1000);
+		fprintf(stderr, "relay core: repeat %u of %u done\n", rep + 1, reps);
 	}
+	if (only)
+		printf("relay core: only '%s' ran (for a profiler): the other columns and the ratios "
+		       "are placeholders\n", only);
+	print_core_table(rate, reps);
 	(void)rte_vhost_driver_unregister(sock);
 	unlink(sock);
 	rmdir(dir);
@@ -681,18 +783,19 @@ int main(int argc, char **argv)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc > 1 && !strcmp(argv[1], "--cores")) {
-		bench_cores(argc > 2 ? strtod(argv[2], NULL) : 1.0);
+		bench_cores(argc > 2 ? strtod(argv[2], NULL) : 0.5,
+			    argc > 3 ? (unsigned)strtoul(argv[3], NULL, 0) : 5, argc > 4 ? argv[4] : NULL);
 		return 0;
 	}
 	n = argc > 3 ? (unsigned)strtoul(argv[3], NULL, 0) : 20;
 	if (argc < 3 || n < 10) {
 		fprintf(stderr, "usage: %s IFCVF-EMU IFCVF-HELPER [SWITCHES>=10] [PPS]\n"
-				"       %s --cores [SECONDS]\n", argv[0], argv[0]);
+				"       %s --cores [SECONDS [REPEATS [ours|ranges|dpdk]]]\n", argv[0], argv[0]);
 		return 2;
 	}
 	/* processes first: forking after DPDK's threads start is best avoided */
 	ifcvf_on = bench_switches(argv[1], argv[2], n, pps);
 	bench_function_switches(argv[1], argv[2], n, pps, ifcvf_on);
-	bench_cores(1.0);
+	bench_cores(0.5, 5, NULL);
 	return 0;
 }

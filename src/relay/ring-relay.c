@@ -134,6 +134,7 @@ int ring_relay_new(const char *name, const struct ring_relay_ops *ops,
 	r->rops.translate = ops->translate;
 	r->rops.log = ops->log;
 	r->rops.opaque = ops->opaque;
+	r->rops.log_word = ops->log_word;
 	err = event_relay_new(name, on_event, r, &r->ev, e);
 	if (err < 0) {
 		free(r);

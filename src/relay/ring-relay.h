@@ -51,6 +51,10 @@ struct ring_relay_ops {
 	/* vring @qid's relay stopped: the guest broke its ring */
 	void (*error)(void *opaque, unsigned qid, const char *msg);
 	void *opaque;
+	/* optional: the dirty log a 64-page word at a time, as in
+	 * used_relay_ops (once per relay round instead of a log() per run of
+	 * pages); NULL: log() only */
+	void (*log_word)(void *opaque, uint64_t word, uint64_t bits);
 };
 
 struct ring_relay_vring {

@@ -28,6 +28,12 @@ struct used_relay_ops {
 	/* the guest range [gpa, gpa+len) was written */
 	void (*log)(void *opaque, uint64_t gpa, uint64_t len);
 	void *opaque;
+	/* Optional: the pages set in @bits of 64-page word @word (page n is
+	 * guest bytes [n*4096, n*4096+4096), bit n%64 of word n/64: vhost-user's
+	 * log layout read as little-endian 64-bit words) were written. With it
+	 * used_relay_run() hands its pages over a word at a time, once per
+	 * round; without it, each run of consecutive pages goes to log(). */
+	void (*log_word)(void *opaque, uint64_t word, uint64_t bits);
 };
 
 struct used_relay_queue {
@@ -56,7 +62,9 @@ struct used_relay_result {
 	bool interrupt;          /* the guest asked to be told */
 };
 
-/* Relay at most @budget entries. Returns 0, or -EINVAL/-EFAULT/-ELOOP with
+/* Relay at most @budget entries. Every page it dirtied (buffers, used
+ * elements, flags, avail_event, used->idx) is logged once, after the
+ * round's writes and before it returns. Returns 0, or -EINVAL/-EFAULT/-ELOOP with
  * a message naming the entry and the fault; entries before the bad one
  * have been relayed and published. */
 int used_relay_run(struct used_relay_queue *q, const struct used_relay_ops *ops,

@@ -1,7 +1,8 @@
 /* Fuzz target for the ring-relay core. Input bytes become the guest's
  * descriptor table, avail ring fields, indirect tables and the device's
  * used ring; the relay must return (no crash, no loop), write nothing in
- * guest memory but the used ring, log only inside guest memory, and log
+ * guest memory but the used ring, log only inside guest memory (by range
+ * or a 64-page word at a time, as the input picks), and log
  * every page of every device-writable descriptor (indirect ones included)
  * of each entry it relayed, whatever used length the device reported.
  *
@@ -44,6 +45,24 @@ static void log_cb(void *opaque, uint64_t gpa, uint64_t len)
 		abort();   /* the relay logged outside guest memory */
 	for (uint64_t p = gpa / PAGE; p <= (gpa + len - 1) / PAGE; p++)
 		c->dirty[p] = 1;
+}
+
+/* the log a 64-page word at a time (used_relay_ops.log_word) */
+static void log_word_cb(void *opaque, uint64_t word, uint64_t bits)
+{
+	struct ctx *c = opaque;
+
+	if (!bits)
+		abort();   /* an empty word is a wasted call */
+	for (unsigned b = 0; b < 64; b++) {
+		uint64_t p = word * 64 + b;
+
+		if (!(bits & (1ull << b)))
+			continue;
+		if (p >= MEM_SIZE / PAGE)
+			abort();   /* the relay logged outside guest memory */
+		c->dirty[p] = 1;
+	}
 }
 
 /* The oracle: walk the chain at @head as the relay saw it (@view: guest
@@ -113,6 +132,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&q, 0, sizeof(q));
 	q.size = (uint16_t)(1u << size_log2);
 	q.event_idx = data[1] & 1;
+	/* both ways of logging: by range, and a word at a time */
+	if (data[1] & 2)
+		ops.log_word = log_word_cb;
 	q.last = (uint16_t)(data[2] | data[3] << 8);
 	data += 4;
 	size -= 4;

@@ -8,13 +8,15 @@
 
 #include "used-relay.h"
 
-#define MEM_SIZE (1u << 20)
+#define MEM_SIZE (16u << 20)
 #define PAGE 4096u
 
 typedef struct {
 	uint8_t *mem;                 /* guest memory, GPA = offset */
 	uint8_t log[MEM_SIZE / PAGE]; /* one byte per page: simpler to check */
 	guint log_calls;
+	guint word_calls;             /* log_word calls */
+	guint word_seen[MEM_SIZE / PAGE / 64];   /* log_word calls per word */
 	struct used_relay_queue q;
 	struct vring_used *mediated;
 	uint64_t desc_gpa, avail_gpa, used_gpa;
@@ -39,6 +41,19 @@ static void log_cb(void *opaque, uint64_t gpa, uint64_t len)
 	r->log_calls++;
 	for (uint64_t p = gpa / PAGE; p <= (gpa + len - 1) / PAGE; p++)
 		r->log[p] = 1;
+}
+
+static void log_word_cb(void *opaque, uint64_t word, uint64_t bits)
+{
+	Ring *r = opaque;
+
+	g_assert_cmpuint(word, <, G_N_ELEMENTS(r->word_seen));
+	g_assert_cmpuint(bits, !=, 0);
+	r->word_calls++;
+	r->word_seen[word]++;
+	for (unsigned b = 0; b < 64; b++)
+		if (bits & (1ull << b))
+			r->log[word * 64 + b] = 1;
 }
 
 static Ring *ring_new(uint16_t size, gboolean event_idx)
@@ -310,6 +325,66 @@ static void test_log_merged(void)
 	g_assert_cmpuint(r->log_calls, ==, 4);
 }
 
+/* With log_word, a round hands each 64-page word of the log over once (the
+ * pages of every buffer, the used elements), and the used index's word once
+ * more after the index: buffers in their own pages, pages apart, cost one
+ * call per word, not one per buffer. A buffer over more words than the
+ * round's cache holds is logged whole all the same. */
+static void test_log_words(void)
+{
+	g_autoptr(Ring) r = ring_new(64, FALSE);
+	struct used_relay_result res;
+	struct cerr e = { 0 };
+
+	r->ops.log_word = log_word_cb;
+	/* 16 buffers, every other page from 0x40000 (page 64: word 1) */
+	for (uint16_t i = 0; i < 16; i++) {
+		set_desc(r, r->q.desc, i, 0x40000 + 2u * i * PAGE, 100, VRING_DESC_F_WRITE, 0);
+		device_used(r, i, 10);
+	}
+	g_assert_cmpint(used_relay_run(&r->q, &r->ops, 64, &res, &e), ==, 0);
+	g_assert_cmpuint(res.entries, ==, 16);
+	for (uint16_t i = 0; i < 16; i++) {
+		g_assert_true(logged(r, 0x40000 + 2u * i * PAGE));
+		g_assert_false(logged(r, 0x41000 + 2u * i * PAGE));
+	}
+	g_assert_true(logged(r, r->used_gpa));
+	g_assert_cmpuint(count_logged(r), ==, 16 + 1);
+	/* word 1 (the buffers) and word 0 (the used ring) before the index,
+	 * word 0 again after it; nothing by range */
+	g_assert_cmpuint(r->log_calls, ==, 0);
+	g_assert_cmpuint(r->word_seen[1], ==, 1);
+	g_assert_cmpuint(r->word_seen[0], ==, 2);
+	g_assert_cmpuint(r->word_calls, ==, 3);
+
+	/* 2560 pages (40 words) from 1 MiB: past the cache, all logged */
+	memset(r->log, 0, sizeof(r->log));
+	memset(r->word_seen, 0, sizeof(r->word_seen));
+	r->word_calls = 0;
+	set_desc(r, r->q.desc, 16, 1u << 20, 2560 * PAGE, VRING_DESC_F_WRITE, 0);
+	device_used(r, 16, 1);
+	g_assert_cmpint(used_relay_run(&r->q, &r->ops, 64, &res, &e), ==, 0);
+	g_assert_cmpuint(res.entries, ==, 1);
+	g_assert_false(logged(r, (1u << 20) - PAGE));
+	for (uint64_t p = 0; p < 2560; p++)
+		if (!logged(r, (1u << 20) + p * PAGE))
+			g_error("page %" G_GUINT64_FORMAT " of the large buffer is not logged", p);
+	g_assert_false(logged(r, (1u << 20) + 2560 * PAGE));
+	g_assert_cmpuint(count_logged(r), ==, 2560 + 1);
+	for (guint w = 1; w < G_N_ELEMENTS(r->word_seen); w++)
+		g_assert_cmpuint(r->word_seen[w], <=, 1);
+
+	/* the same buffer without log_word: runs of pages, as few calls */
+	memset(r->log, 0, sizeof(r->log));
+	r->ops.log_word = NULL;
+	r->log_calls = 0;
+	device_used(r, 16, 1);
+	g_assert_cmpint(used_relay_run(&r->q, &r->ops, 64, &res, &e), ==, 0);
+	g_assert_cmpuint(count_logged(r), ==, 2560 + 1);
+	/* the cache's first 32 words, the rest with the used ring, the index */
+	g_assert_cmpuint(r->log_calls, ==, 4);
+}
+
 static void test_indirect(void)
 {
 	g_autoptr(Ring) r = ring_new(8, FALSE);
@@ -457,7 +532,7 @@ static void test_garbage(void)
 		set_desc(r, r->q.desc, 1, MEM_SIZE - 16, 64, VRING_DESC_F_WRITE, 0);
 		device_used(r, 0, 64);
 		device_used(r, 1, 0);
-		expect_garbage(r, EFAULT, "descriptor 1: buffer 0xffff0+64 is outside", 1);
+		expect_garbage(r, EFAULT, "descriptor 1: buffer 0xfffff0+64 is outside", 1);
 	}
 	{
 		/* a 4 GiB buffer: refused at once, no walk over its pages */
@@ -508,6 +583,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/ifcvf-helper/used-relay/indirect", test_indirect);
 	g_test_add_func("/ifcvf-helper/used-relay/write-past-len", test_write_past_len);
 	g_test_add_func("/ifcvf-helper/used-relay/log-merged", test_log_merged);
+	g_test_add_func("/ifcvf-helper/used-relay/log-words", test_log_words);
 	g_test_add_func("/ifcvf-helper/used-relay/interrupts", test_interrupts);
 	g_test_add_func("/ifcvf-helper/used-relay/flags-avail-event", test_flags_and_avail_event);
 	g_test_add_func("/ifcvf-helper/used-relay/budget", test_budget);

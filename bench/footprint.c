@@ -1,0 +1,260 @@
+/* Footprint of ifcvf-helper against the least a DPDK vhost-user backend
+ * costs (bench/min-vhost: the helper's EAL arguments and N vhost-user
+ * sockets, nothing else), with 1 and 8 ports, in one invocation:
+ *   RSS and PSS   /proc/PID/smaps_rollup, a second after ready (idle)
+ *   threads       /proc/PID/status
+ *   objects       shared objects mapped (distinct .so paths in
+ *                 /proc/PID/maps), of which DPDK drivers (pmds-*)
+ *   start         from fork to the last vhost-user socket appearing
+ *                 (the helper binds and listens on it in one step)
+ * The helper runs `run --bus none` with one ifcvf-emu per port (started
+ * before the clock). Each figure is measured REPEATS times (default 3):
+ * median and min-max. Not a test: nothing passes or fails on these numbers.
+ *
+ * usage: footprint EMU HELPER MIN-VHOST [REPEATS] [--maps]
+ *   --maps: also list the shared objects the helper maps (1 port)
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench-proc.h"
+
+#define MAX_PORTS 8
+#define MAX_REPEATS 20
+
+enum fig { F_RSS, F_PSS, F_THREADS, F_OBJECTS, F_PMDS, F_START_US, FIGS };
+
+static const char *const fig_name[FIGS] = { "RSS kB", "PSS kB", "threads", "shared objects",
+					     "of which DPDK drivers", "start to ready us" };
+
+static void die(const char *what)
+{
+	fprintf(stderr, "footprint: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static long long field(const char *path, const char *key)
+{
+	char line[512];
+	long long v = -1;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		die(path);
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, strlen(key))) {
+			v = strtoll(line + strlen(key), NULL, 10);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+/* distinct shared objects in /proc/PID/maps, and how many are DPDK drivers */
+static void objects(pid_t pid, long long *n, long long *pmds, bool list)
+{
+	char path[64], line[1024], seen[512][256];
+	unsigned count = 0, drivers = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		die(path);
+	while (fgets(line, sizeof(line), f)) {
+		char *p = strchr(line, '/');
+		bool dup = false;
+
+		if (!p || !strstr(p, ".so"))
+			continue;
+		p[strcspn(p, "\n")] = '\0';
+		for (unsigned i = 0; i < count && !dup; i++)
+			dup = !strcmp(seen[i], p);
+		if (dup || count == 512)
+			continue;
+		snprintf(seen[count++], sizeof(seen[0]), "%s", p);
+		if (strstr(p, "/pmds-"))
+			drivers++;
+		if (list)
+			printf("    %s\n", p);
+	}
+	fclose(f);
+	*n = count;
+	*pmds = drivers;
+}
+
+/* wait until every socket in @socks exists (polled every 100 us, 20 s at
+ * most); returns the time it was seen */
+static long long wait_sockets(char socks[][128], unsigned n, pid_t pid)
+{
+	for (long long end = bench_now_ns() + 20000000000LL; bench_now_ns() < end;) {
+		unsigned ready = 0;
+		struct stat st;
+
+		for (unsigned i = 0; i < n; i++)
+			ready += stat(socks[i], &st) == 0 && S_ISSOCK(st.st_mode);
+		if (ready == n)
+			return bench_now_ns();
+		if (waitpid(pid, NULL, WNOHANG) == pid) {
+			fprintf(stderr, "footprint: the process exited before its sockets were ready\n");
+			exit(1);
+		}
+		usleep(100);
+	}
+	fprintf(stderr, "footprint: the sockets did not appear within 20 s\n");
+	exit(1);
+}
+
+static void measure(pid_t pid, long long t0, long long ready, long long *v, bool list)
+{
+	char path[64];
+
+	v[F_START_US] = (ready - t0) / 1000;
+	usleep(1000 * 1000);   /* idle */
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
+	v[F_RSS] = field(path, "Rss:");
+	v[F_PSS] = field(path, "Pss:");
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	v[F_THREADS] = field(path, "Threads:");
+	objects(pid, &v[F_OBJECTS], &v[F_PMDS], list);
+}
+
+static void run_helper(const char *emu, const char *helper, unsigned ports, long long *v, bool list)
+{
+	char dir[] = "/tmp/ifcvf-bench-fp-XXXXXX", vf[MAX_PORTS][128], vu[MAX_PORTS][128];
+	char port_arg[MAX_PORTS][300], log[160];
+	char *argv[4 + 2 * MAX_PORTS + 1];
+	pid_t emus[MAX_PORTS], h;
+	unsigned a = 0;
+	long long t0, ready;
+
+	if (!mkdtemp(dir))
+		die("mkdtemp");
+	snprintf(log, sizeof(log), "%s/helper.log", dir);
+	for (unsigned i = 0; i < ports; i++) {
+		snprintf(vf[i], sizeof(vf[i]), "%s/vf%u.sock", dir, i);
+		snprintf(vu[i], sizeof(vu[i]), "%s/vu%u.sock", dir, i);
+		snprintf(port_arg[i], sizeof(port_arg[i]), "device=vfio-user:%s,socket=%s", vf[i], vu[i]);
+		emus[i] = bench_spawn((char *[]){ (char *)emu, "--socket", vf[i], NULL }, NULL);
+	}
+	for (unsigned i = 0; i < ports; i++)
+		bench_wait_socket(vf[i], emus[i]);
+	argv[a++] = (char *)helper;
+	argv[a++] = "run";
+	argv[a++] = "--bus";
+	argv[a++] = "none";
+	for (unsigned i = 0; i < ports; i++) {
+		argv[a++] = "--port";
+		argv[a++] = port_arg[i];
+	}
+	argv[a] = NULL;
+	t0 = bench_now_ns();
+	h = bench_spawn(argv, log);
+	ready = wait_sockets(vu, ports, h);
+	measure(h, t0, ready, v, list);
+	bench_stop(h);
+	for (unsigned i = 0; i < ports; i++) {
+		bench_stop(emus[i]);
+		unlink(vf[i]);
+		unlink(vu[i]);
+	}
+	unlink(log);
+	rmdir(dir);
+}
+
+static void run_min(const char *min, unsigned ports, long long *v)
+{
+	char dir[] = "/tmp/ifcvf-bench-fp-XXXXXX", vu[MAX_PORTS][128];
+	char *argv[2 + MAX_PORTS];
+	long long t0, ready;
+	pid_t pid;
+
+	if (!mkdtemp(dir))
+		die("mkdtemp");
+	argv[0] = (char *)min;
+	for (unsigned i = 0; i < ports; i++) {
+		snprintf(vu[i], sizeof(vu[i]), "%s/vu%u.sock", dir, i);
+		argv[1 + i] = vu[i];
+	}
+	argv[1 + ports] = NULL;
+	t0 = bench_now_ns();
+	pid = bench_spawn(argv, NULL);
+	ready = wait_sockets(vu, ports, pid);
+	measure(pid, t0, ready, v, false);
+	bench_stop(pid);
+	for (unsigned i = 0; i < ports; i++)
+		unlink(vu[i]);
+	rmdir(dir);
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* "median (min-max)" of @v[0..n) */
+static void spread(long long *v, unsigned n, char *buf, size_t len)
+{
+	qsort(v, n, sizeof(*v), cmp_ll);
+	snprintf(buf, len, "%lld (%lld-%lld)", v[n / 2], v[0], v[n - 1]);
+}
+
+int main(int argc, char **argv)
+{
+	static const unsigned port_counts[] = { 1, 8 };
+	long long ours[MAX_REPEATS][FIGS], anchor[MAX_REPEATS][FIGS];
+	unsigned reps = 3;
+	bool list = false;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (int i = 4; i < argc; i++) {
+		if (!strcmp(argv[i], "--maps"))
+			list = true;
+		else
+			reps = (unsigned)strtoul(argv[i], NULL, 0);
+	}
+	if (argc < 4 || reps < 1 || reps > MAX_REPEATS) {
+		fprintf(stderr, "usage: %s EMU HELPER MIN-VHOST [REPEATS<=20] [--maps]\n", argv[0]);
+		return 2;
+	}
+	for (unsigned pc = 0; pc < 2; pc++) {
+		unsigned ports = port_counts[pc];
+
+		if (list && ports == 1)
+			printf("shared objects ifcvf-helper maps with 1 port:\n");
+		/* alternate, so that a busy moment hits both alike */
+		for (unsigned k = 0; k < reps; k++) {
+			run_helper(argv[1], argv[2], ports, ours[k], list && ports == 1 && k == 0);
+			run_min(argv[3], ports, anchor[k]);
+		}
+		printf("footprint, %u port%s, %u repeats: median (min-max)\n", ports, ports > 1 ? "s" : "",
+		       reps);
+		printf("  %-22s %-28s %-28s %s\n", "figure", "ifcvf-helper", "min-vhost (EAL+vhost)",
+		       "ratio of medians");
+		for (unsigned f = 0; f < FIGS; f++) {
+			long long o[MAX_REPEATS], m[MAX_REPEATS];
+			char so[64], sm[64];
+
+			for (unsigned k = 0; k < reps; k++) {
+				o[k] = ours[k][f];
+				m[k] = anchor[k][f];
+			}
+			spread(o, reps, so, sizeof(so));
+			spread(m, reps, sm, sizeof(sm));
+			if (m[reps / 2] > 0)
+				printf("  %-22s %-28s %-28s %.2f\n", fig_name[f], so, sm,
+				       (double)o[reps / 2] / (double)m[reps / 2]);
+			else
+				printf("  %-22s %-28s %-28s -\n", fig_name[f], so, sm);
+		}
+	}
+	return 0;
+}
