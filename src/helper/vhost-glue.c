@@ -189,6 +189,32 @@ static void fe_log_write(int vid, uint64_t gpa, uint64_t len)
 	rte_vhost_log_write(vid, gpa, len);
 }
 
+/* The log is a bitmap of guest pages shared with the frontend, which reads
+ * and clears it while we write: every update is an atomic OR, as DPDK's own
+ * log writes are. The base is read on every call, since SET_LOG_BASE may
+ * replace the log while a relay runs (DPDK's rte_vhost_log_write does the
+ * same). Meaningful only while LOG_ALL is on: the caller checks. */
+static void fe_log_word(int vid, uint64_t word, uint64_t bits)
+{
+	uint64_t base = 0, size = 0, off = word * 8;
+
+	if (rte_vhost_get_log_base(vid, &base, &size) < 0 || !base || off >= size)
+		return;
+	/* a 64-bit OR is the bitmap's bytes in order only on little endian */
+	if (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && !(base & 7) && off + 8 <= size) {
+		__atomic_fetch_or((uint64_t *)(uintptr_t)(base + off), bits, __ATOMIC_RELAXED);
+		return;
+	}
+	/* unaligned log or its last partial word: a byte at a time (the
+	 * bitmap is little-endian: page word*64+i is bit i%8 of byte i/8) */
+	for (unsigned i = 0; i < 8 && off + i < size; i++) {
+		uint8_t b = (uint8_t)(bits >> (8 * i));
+
+		if (b)
+			__atomic_fetch_or((uint8_t *)(uintptr_t)(base + off + i), b, __ATOMIC_RELAXED);
+	}
+}
+
 const struct port_frontend_ops ifcvf_vhost_frontend_ops = {
 	.get_features = fe_get_features,
 	.get_protocol_features = fe_get_protocol_features,
@@ -200,6 +226,7 @@ const struct port_frontend_ops ifcvf_vhost_frontend_ops = {
 	.config_changed = fe_config_changed,
 	.get_log_base = fe_get_log_base,
 	.log_write = fe_log_write,
+	.log_word = fe_log_word,
 };
 
 /* ---- message hooks ---- */

@@ -91,6 +91,33 @@ static void relay_log(void *opaque, uint64_t gpa, uint64_t len)
 	log_write(opaque, gpa, len);
 }
 
+/* A round of the relay hands its dirty pages over a log word at a time:
+ * one atomic OR for up to 64 pages instead of one call per range. */
+static void relay_log_word(void *opaque, uint64_t word, uint64_t bits)
+{
+	struct port *p = opaque;
+	int conn = atomic_load(&p->relay_conn);
+
+	if (!bits || !atomic_load(&p->log_on) || conn < 0)
+		return;
+	if (p->fe->log_word) {
+		p->fe->log_word(conn, word, bits);
+	} else if (p->fe->log_write) {
+		/* one call per run of consecutive pages */
+		for (uint64_t left = bits; left;) {
+			unsigned first = (unsigned)__builtin_ctzll(left), n = 0;
+
+			while (first + n < 64 && (left >> (first + n)) & 1)
+				n++;
+			p->fe->log_write(conn, (word * 64 + first) * PAGE, (uint64_t)n * PAGE);
+			left &= n == 64 ? 0 : ~(((1ull << n) - 1) << first);
+		}
+	} else {
+		return;
+	}
+	atomic_fetch_add(&p->stats.pages_logged, (uint64_t)__builtin_popcountll(bits));
+}
+
 static void relay_doorbell(void *opaque, unsigned qid)
 {
 	port_doorbell(opaque, qid);
@@ -113,6 +140,7 @@ static void relay_error(void *opaque, unsigned qid, const char *msg)
 static const struct ring_relay_ops relay_ops_template = {
 	.translate = relay_translate,
 	.log = relay_log,
+	.log_word = relay_log_word,
 	.doorbell = relay_doorbell,
 	.error = relay_error,
 };

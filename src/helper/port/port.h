@@ -84,6 +84,9 @@ struct port_frontend_ops {
 	/* mark guest range [gpa, gpa+len) dirty in that log; called from the
 	 * ring relay thread too. Optional. */
 	void (*log_write)(int conn, uint64_t gpa, uint64_t len);
+	/* OR @bits into 64-bit word @word of that log (pages word*64 ...
+	 * word*64+63); called from the ring relay thread. Optional. */
+	void (*log_word)(int conn, uint64_t word, uint64_t bits);
 };
 
 struct port_counters {
