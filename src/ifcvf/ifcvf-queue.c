@@ -117,9 +117,14 @@ int ifcvf_hw_queue_program(struct ifcvf_hw *hw, unsigned qid,
 int ifcvf_hw_queue_enable(struct ifcvf_hw *hw, unsigned qid, struct cerr *e)
 {
 	int r = select_queue(hw, qid, e);
+	uint16_t v;
 
 	if (r == 0)
 		r = ifcvf_common_write16(hw, VIRTIO_COMMON_Q_ENABLE, 1, e);
+	/* the write is posted: read it back, so that the queue runs when
+	 * this returns */
+	if (r == 0)
+		r = ifcvf_common_read16(hw, VIRTIO_COMMON_Q_ENABLE, &v, e);
 	return r < 0 ? cerr_prefix(e, "cannot enable queue %u", qid) : 0;
 }
 
