@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_log.h>
@@ -54,6 +55,7 @@ gboolean ifcvf_eal_init(gboolean verbose, GError **error)
 		return FALSE;
 	}
 	runtime_dir = g_strdup(rte_eal_get_runtime_dir());
+	g_debug("EAL: TSC at %" G_GUINT64_FORMAT " Hz", (guint64)rte_get_tsc_hz());
 	return TRUE;
 }
 

@@ -136,6 +136,16 @@ static void on_libvirt_signal(enum migration_signal signal, const char *what, gp
 	ifcvf_bus_glue_migration_signal(run->glue, signal, what);
 }
 
+/* The start path's steps, in ms since the previous one, at debug level
+ * (G_MESSAGES_DEBUG=ifcvf-helper): where a helper's start time goes. */
+static void start_step(gint64 *last, const char *step)
+{
+	gint64 now = g_get_monotonic_time();
+
+	g_debug("start: %s took %.3f ms", step, (double)(now - *last) / 1000.0);
+	*last = now;
+}
+
 static gboolean on_events(gint fd, GIOCondition cond, gpointer user_data)
 {
 	drain_events(user_data);
@@ -267,6 +277,7 @@ static int run_helper(const struct port_config *cfgs, guint n, const char *bus,
 	struct cerr ce = { 0 };
 	guint started = 0, events_watch, sigterm, sigint;
 	gboolean eal_up = FALSE;
+	gint64 t = g_get_monotonic_time();
 	int status = 1;
 
 	if (bus) {
@@ -296,10 +307,12 @@ static int run_helper(const struct port_config *cfgs, guint n, const char *bus,
 			status = 0;
 		goto out;
 	}
+	start_step(&t, "D-Bus name");
 	if (!open_ports(&run, cfgs, n, &error)) {
 		cause = g_strdup(error->message);
 		goto out;
 	}
+	start_step(&t, "opening the VFs");
 	g_message("starting for VM %s (uuid %s) with %u port%s, %s%s", name ? name : "-",
 		  uuid ? uuid : "-", n, n == 1 ? "" : "s", run.glue ? "D-Bus name " : "no D-Bus",
 		  run.glue ? ifcvf_bus_glue_get_name(run.glue) : "");
@@ -307,6 +320,7 @@ static int run_helper(const struct port_config *cfgs, guint n, const char *bus,
 		cause = g_strdup(error->message);
 		goto out;
 	}
+	start_step(&t, "DPDK's EAL");
 	/* before the sockets listen (the hook waits for them), so that a
 	 * destination's helper hears its domain start; bounded */
 	if (libvirt_uri &&
@@ -315,10 +329,13 @@ static int run_helper(const struct port_config *cfgs, guint n, const char *bus,
 		cause = g_strdup_printf("--libvirt-uri %s: %s", libvirt_uri, error->message);
 		goto out;
 	}
+	if (libvirt_uri)
+		start_step(&t, "libvirt connection");
 	if (!start_sockets(&run, &started, &error)) {
 		cause = g_strdup(error->message);
 		goto out;
 	}
+	start_step(&t, "vhost-user sockets");
 	status = 0;
 	if (!run.stopping)
 		g_main_loop_run(run.loop);

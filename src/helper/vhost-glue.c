@@ -24,6 +24,10 @@ struct vu_msg {
 	union {
 		uint64_t u64;
 		struct {
+			uint64_t mmap_size;
+			uint64_t mmap_offset;
+		} log;
+		struct {
 			uint32_t index;
 			uint32_t num;
 		} state;
@@ -274,8 +278,10 @@ static enum rte_vhost_msg_result pre_msg(int vid, void *msg)
 		port_mem_table_changing(p);
 		break;
 	case VU_SET_LOG_BASE:
-		/* DPDK unmaps the old log: stop writing to it first */
-		port_log_base_changing(p);
+		/* DPDK unmaps the old log: stop writing to it first; the
+		 * new log's fd, which DPDK closes once mapped, is kept */
+		port_log_base_changing(p, msg_one_fd(m), m->payload.log.mmap_size,
+				       m->payload.log.mmap_offset);
 		break;
 	case VU_GET_QUEUE_NUM:
 		m->payload.u64 = port_queue_num(p);

@@ -1,5 +1,6 @@
 #include "ifcvf-io.h"
 
+#include <endian.h>
 #include <errno.h>
 
 #include "io-barrier.h"
@@ -27,7 +28,12 @@ static int block_rw(struct ifcvf_hw *hw, const struct ifcvf_cap_loc *loc, const 
 		/* rings and memory set up before it (a queue enable, a status
 		 * write) reach the VF before the register does */
 		io_write_barrier();
-		return vfio_dev_write(hw->dev, loc->bar, loc->offset + off, buf, width, e);
+		/* posted, as a PCI memory write is: over vfio-user a register
+		 * write then costs no round trip (a queue's programming was a
+		 * dozen of them). Every later access to the device is ordered
+		 * after it, and each verb that must know the VF took its writes
+		 * reads a register back (the vector, queue_enable, the status) */
+		return vfio_dev_write_posted(hw->dev, loc->bar, loc->offset + off, buf, width, e);
 	}
 	return vfio_dev_read(hw->dev, loc->bar, loc->offset + off, buf, width, e);
 }
@@ -77,5 +83,7 @@ int ifcvf_lm_write32(struct ifcvf_hw *hw, uint32_t off, uint32_t v, struct cerr 
 		return r;
 	/* a dirty log cleared before logging is switched on */
 	io_write_barrier();
-	return vfio_dev_write32(hw->dev, IFCVF_LM_BAR, off, v, e);
+	/* posted, as block_rw()'s writes are */
+	v = htole32(v);
+	return vfio_dev_write_posted(hw->dev, IFCVF_LM_BAR, off, &v, sizeof(v), e);
 }

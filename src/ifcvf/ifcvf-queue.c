@@ -117,9 +117,14 @@ int ifcvf_hw_queue_program(struct ifcvf_hw *hw, unsigned qid,
 int ifcvf_hw_queue_enable(struct ifcvf_hw *hw, unsigned qid, struct cerr *e)
 {
 	int r = select_queue(hw, qid, e);
+	uint16_t v;
 
 	if (r == 0)
 		r = ifcvf_common_write16(hw, VIRTIO_COMMON_Q_ENABLE, 1, e);
+	/* the write is posted: read it back, so that the queue runs when
+	 * this returns */
+	if (r == 0)
+		r = ifcvf_common_read16(hw, VIRTIO_COMMON_Q_ENABLE, &v, e);
 	return r < 0 ? cerr_prefix(e, "cannot enable queue %u", qid) : 0;
 }
 
@@ -161,6 +166,7 @@ int ifcvf_hw_queue_disable(struct ifcvf_hw *hw, unsigned qid, int timeout_ms,
 			   uint16_t *last_avail_idx, uint16_t *last_used_idx, struct cerr *e)
 {
 	long long deadline = now_ms() + timeout_ms;
+	long nap_ns = 10000;
 	bool enabled = true;
 	int r = check_qid(hw, qid, e);
 
@@ -188,7 +194,9 @@ int ifcvf_hw_queue_disable(struct ifcvf_hw *hw, unsigned qid, int timeout_ms,
 			break;
 		if (now_ms() >= deadline)
 			return cerr_set(e, ETIMEDOUT, "queue %u did not stop within %d ms", qid, timeout_ms);
-		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+		/* a VF stops in microseconds: sleep 10 us, then longer, up to 1 ms */
+		nanosleep(&(struct timespec){ .tv_nsec = nap_ns }, NULL);
+		nap_ns = nap_ns * 4 > 1000000 ? 1000000 : nap_ns * 4;
 	}
 	if (!hw->lm_block)
 		return 0;
@@ -210,6 +218,14 @@ int ifcvf_hw_enable_logging(struct ifcvf_hw *hw, uint64_t log_iova, uint64_t log
 	    (r = ifcvf_lm_write32(hw, IFCVF_LM_END_ADDR_HIGH, (uint32_t)(end >> 32), e)) < 0 ||
 	    (r = ifcvf_lm_write32(hw, IFCVF_LM_LOGGING_CTRL, IFCVF_LM_ENABLE_VF, e)) < 0)
 		return cerr_prefix(e, "cannot enable dirty logging");
+	/* the writes are posted: read one back, so that the VF logs before
+	 * the frontend is told it does */
+	{
+		uint32_t ctrl;
+
+		if ((r = ifcvf_lm_read32(hw, IFCVF_LM_LOGGING_CTRL, &ctrl, e)) < 0)
+			return cerr_prefix(e, "cannot enable dirty logging");
+	}
 	return 0;
 }
 

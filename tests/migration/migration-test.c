@@ -102,6 +102,10 @@ typedef struct {
 	/* the device writes whole RX buffers and reports the frame's length
 	 * (ifcvf-emu --fault write-past-len) */
 	gboolean write_past_len;
+	/* the helpers run without CAP_SYS_ADMIN and CAP_CHECKPOINT_RESTORE:
+	 * they cannot open /proc/self/map_files, so a vfio-user VF gets the
+	 * dirty log through the fd SET_LOG_BASE carried */
+	gboolean no_sys_admin;
 } Params;
 
 /* one VF + helper, the "host" */
@@ -210,7 +214,17 @@ static Host *host_start(const Params *prm, uint32_t stream, unsigned frames, con
 			       port_options ? "," : "", port_options ? port_options : "");
 	specs[0] = spec;
 	g_test_message("%s: %s", name, spec);
-	h->helper = dp_helper_start(h->dir, specs);
+	if (prm->no_sys_admin) {
+		const char *argv[] = { "setpriv", "--bounding-set=-sys_admin,-checkpoint_restore",
+				       "--inh-caps=-sys_admin,-checkpoint_restore",
+				       test_program("IFCVF_HELPER"), "run", "--bus", "none",
+				       "--port", spec, NULL };
+
+		h->helper = dp_proc_spawn(h->dir, "helper", argv, FALSE);
+		(void)dp_proc_wait_log(h->helper, "): waiting: ", 0, 30);
+	} else {
+		h->helper = dp_helper_start(h->dir, specs);
+	}
 	return h;
 }
 
@@ -971,6 +985,7 @@ static const FaultCase fault_sw_switch_no_stop = {
 };
 
 static const Params hw = { .mode = MODE_HW };
+static const Params hw_no_sys_admin = { .mode = MODE_HW, .no_sys_admin = TRUE };
 static const Params hw_event_idx = { .mode = MODE_HW, .event_idx = TRUE, .napi = TRUE };
 static const Params sw = { .mode = MODE_SW };
 static const Params sw_event_idx = { .mode = MODE_SW, .event_idx = TRUE, .napi = TRUE };
@@ -1014,6 +1029,7 @@ int main(int argc, char **argv)
 	}
 	g_test_add_data_func("/migration/hw", &hw, run_migration);
 	g_test_add_data_func("/migration/hw/event-idx", &hw_event_idx, run_migration);
+	g_test_add_data_func("/migration/hw/no-cap-sys-admin", &hw_no_sys_admin, run_migration);
 	g_test_add_data_func("/migration/sw", &sw, run_migration);
 	g_test_add_data_func("/migration/sw/event-idx", &sw_event_idx, run_migration);
 	g_test_add_data_func("/migration/sw/no-interrupt", &sw_napi, run_migration);

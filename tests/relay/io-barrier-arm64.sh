@@ -83,12 +83,13 @@ check "doorbell (ifcvf_hw_notify_queue): a store barrier before the MMIO write" 
 common_writes() {
 	local f
 	for f in ifcvf_common_write8 ifcvf_common_write16 ifcvf_common_write32 ifcvf_common_write64; do
-		barrier_before_calls "$work/ifcvf-io.o" "$f" vfio_dev_write || return 1
+		barrier_before_calls "$work/ifcvf-io.o" "$f" vfio_dev_write vfio_dev_write_posted ||
+			return 1
 	done
 }
 check "common configuration writes (queue enable, status): a store barrier before each" \
 	common_writes
 check "live-migration block writes (logging on): a store barrier before each" \
-	barrier_before_calls "$work/ifcvf-io.o" ifcvf_lm_write32 vfio_dev_write32
+	barrier_before_calls "$work/ifcvf-io.o" ifcvf_lm_write32 vfio_dev_write32 vfio_dev_write_posted
 
 exit "$tap_failed"

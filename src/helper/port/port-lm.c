@@ -34,6 +34,7 @@
  * Threads: everything here runs with the port's ctl held (port.h), except
  * the relay callbacks at the bottom, which run on the ring relay thread. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -185,7 +186,10 @@ static int ensure_relay(struct port *p, struct cerr *e)
 	return r;
 }
 
-/* The relay thread goes once no vring is relayed; its count stays. */
+/* The relay thread goes once no vring is relayed and the datapath stops
+ * (port_lm_stop()); its count stays. A cancelled migration keeps it,
+ * idle in its poll, for the next switch: starting a thread is a good part
+ * of a switch's time. */
 static void drop_relay(struct port *p)
 {
 	struct ring_relay *r = p->relay;
@@ -352,7 +356,6 @@ int port_lm_unrelay_queue(struct port *p, unsigned qid, uint16_t *avail, uint16_
 	}
 	p->relayed &= ~bit;
 	free_mediated(p, qid);
-	drop_relay(p);
 	return r;
 }
 
@@ -441,10 +444,19 @@ static int hw_log_start(struct port *p, struct cerr *e)
 	if (hva % PAGE)
 		return cerr_set(e, EINVAL, "the dirty log at 0x%llx is not page-aligned",
 				(unsigned long long)hva);
-	/* a vfio-user server maps by fd, and DPDK closed the log's */
-	if (vfio_dev_transport(p->dev) == VFIO_TRANSPORT_USER &&
-	    (r = self_map_open(hva, len, &fd, &off, e)) < 0)
-		return cerr_prefix(e, "cannot hand the dirty log to the VF");
+	/* a vfio-user server maps by fd: the one SET_LOG_BASE carried (kept
+	 * for this), else the mapping found again in /proc/self/maps */
+	if (vfio_dev_transport(p->dev) == VFIO_TRANSPORT_USER) {
+		if (p->log_fd >= 0 && p->log_fd_size == len) {
+			fd = fcntl(p->log_fd, F_DUPFD_CLOEXEC, 0);
+			off = p->log_fd_off;
+			if (fd < 0)
+				return cerr_set(e, errno, "cannot hand the dirty log to the VF: %s",
+						strerror(errno));
+		} else if ((r = self_map_open(hva, len, &fd, &off, e)) < 0) {
+			return cerr_prefix(e, "cannot hand the dirty log to the VF");
+		}
+	}
 	r = vfio_dev_dma_map(p->dev, IFCVF_LOG_BASE, page_up(len), (void *)(uintptr_t)hva, fd, off, e);
 	if (fd >= 0)
 		close(fd);
@@ -668,11 +680,32 @@ int port_log_all(struct port *p, uint64_t features, struct cerr *e)
  * hw: stop the VF's queues (frames wait in its FIFO) and its logging, so it
  * writes nothing unlogged; sw: stop relaying (the VF keeps filling the
  * mediated rings, whose entries are relayed and logged into the new log). */
-void port_log_base_changing(struct port *p)
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+void port_lm_drop_log_fds(struct port *p)
+{
+	close_fd(&p->log_fd);
+	close_fd(&p->log_fd_next);
+}
+
+void port_log_base_changing(struct port *p, int log_fd, uint64_t mmap_size,
+			    uint64_t mmap_offset)
 {
 	struct cerr ce = { 0 };
 
 	pthread_mutex_lock(&p->ctl);
+	/* the new log's file, taken now: DPDK closes the message's fd once it
+	 * has mapped it (no fd: the log is looked up in /proc/self/maps) */
+	close_fd(&p->log_fd_next);
+	if (log_fd >= 0 && (p->log_fd_next = fcntl(log_fd, F_DUPFD_CLOEXEC, 0)) >= 0) {
+		p->log_fd_next_size = mmap_size;
+		p->log_fd_next_off = mmap_offset;
+	}
 	if (p->running && p->lm == PORT_LM_LOGGING_HW) {
 		for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++) {
 			uint16_t avail = 0, used = 0;
@@ -744,6 +777,12 @@ static void log_resume(struct port *p)
 void port_log_base_changed(struct port *p)
 {
 	pthread_mutex_lock(&p->ctl);
+	/* DPDK took the new log */
+	close_fd(&p->log_fd);
+	p->log_fd = p->log_fd_next;
+	p->log_fd_off = p->log_fd_next_off;
+	p->log_fd_size = p->log_fd_next_size;
+	p->log_fd_next = -1;
 	log_resume(p);
 	pthread_mutex_unlock(&p->ctl);
 }
@@ -752,6 +791,7 @@ void port_lm_unpause(struct port *p)
 {
 	/* SET_LOG_BASE failed in DPDK, so its second half never came: go on
 	 * with the log there is */
+	close_fd(&p->log_fd_next);
 	log_resume(p);
 }
 

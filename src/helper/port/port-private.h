@@ -84,6 +84,13 @@ struct port {
 	uint64_t log_iova_len;    /* hw: bytes mapped at IFCVF_LOG_BASE, 0: none */
 	uint64_t log_len;         /* hw: the log's own size */
 	bool log_paused;          /* between the two halves of SET_LOG_BASE */
+	/* hw over vfio-user: the log's file as SET_LOG_BASE carried it (DPDK
+	 * closes its own fd once mapped), so that logging on needs no search
+	 * of /proc/self/maps. "next" is the one of a SET_LOG_BASE under way,
+	 * current once DPDK took it; -1: none */
+	int log_fd, log_fd_next;
+	uint64_t log_fd_off, log_fd_next_off;    /* file offset of the log */
+	uint64_t log_fd_size, log_fd_next_size;  /* the log's size */
 	uint32_t paused_state[IFCVF_MAX_VRINGS];   /* hw: ring state while paused */
 	struct ring_relay *relay;
 	uint64_t relayed;         /* bit per vring relayed */
@@ -212,3 +219,5 @@ void port_lm_stop(struct port *p);
 /* Resume what the first half of a SET_LOG_BASE paused, when its second half
  * never came (DPDK refused the message). */
 void port_lm_unpause(struct port *p);
+/* Close the log's fds (the frontend went away, or the port closes). */
+void port_lm_drop_log_fds(struct port *p);

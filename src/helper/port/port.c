@@ -200,6 +200,7 @@ int port_open(unsigned index, const struct port_config *cfg,
 	p->index = index;
 	p->fe = fe;
 	p->events = events;
+	p->log_fd = p->log_fd_next = -1;
 	p->conn = -1;
 	atomic_init(&p->relay_conn, -1);
 	atomic_init(&p->conn_lookup, -1);
@@ -281,6 +282,7 @@ void port_close(struct port *p)
 	if (p->running || p->vf_touched || p->mapped)
 		port_datapath_stop(p, false);
 	ifcvf_ctrlq_free(p->ctrlq, p->dev);
+	port_lm_drop_log_fds(p);
 	pthread_mutex_unlock(&p->ctl);
 	vfio_dev_close(p->dev);
 	pthread_mutex_destroy(&p->ctl);
@@ -413,6 +415,8 @@ void port_disconnect(struct port *p, int conn)
 	p->restart = false;
 	p->log_all = false;
 	atomic_store(&p->log_on, false);
+	/* a log belongs to its connection */
+	port_lm_drop_log_fds(p);
 	set_state(p, PORT_STATE_WAITING, "the frontend disconnected");
 	pthread_mutex_unlock(&p->ctl);
 }

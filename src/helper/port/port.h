@@ -173,8 +173,12 @@ void port_features_changed(struct port *p, uint64_t features);
  * from logging. -errno when logging was asked for and cannot be given (the
  * frontend must then not migrate), with the cause in @e. */
 int port_log_all(struct port *p, uint64_t features, struct cerr *e);
-/* SET_LOG_BASE: before the vhost library replaces the log, and after. */
-void port_log_base_changing(struct port *p);
+/* SET_LOG_BASE: before the vhost library replaces the log, and after.
+ * @log_fd is the fd the message carries (-1 if none; the port keeps a dup
+ * of it, the caller keeps its own), @mmap_size and @mmap_offset its
+ * payload: the log is @mmap_size bytes at @mmap_offset in that file. */
+void port_log_base_changing(struct port *p, int log_fd, uint64_t mmap_size,
+			    uint64_t mmap_offset);
 void port_log_base_changed(struct port *p);
 /* Choose how the next live migration is carried out: -EBUSY while one is
  * under way or when the port stays busy for PORT_LM_MODE_WAIT_S, -ENOTSUP

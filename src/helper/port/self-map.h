@@ -1,9 +1,11 @@
 /* Re-open a mapping of this process as an fd, for a DMA map that wants one
  * (vfio-user). DPDK closes the dirty-log fd right after mapping it
- * (DESIGN.md, pitfall of rte_vhost_get_log_base), so the helper finds the
- * mapping in /proc/self/maps and opens /proc/self/map_files/<start>-<end>,
+ * (DESIGN.md, pitfall of rte_vhost_get_log_base); the port keeps a dup of
+ * the fd SET_LOG_BASE carried (port-lm.c), and this is the fallback when it
+ * has none: find the mapping in /proc/self/maps (a scan of every mapping,
+ * hundreds of microseconds) and open /proc/self/map_files/<start>-<end>,
  * which names the same file (the frontend's memfd). Opening those links
- * needs CAP_SYS_ADMIN (or CAP_CHECKPOINT_RESTORE): the helper runs as root.
+ * needs CAP_SYS_ADMIN (or CAP_CHECKPOINT_RESTORE).
  *
  * Errors: 0 or -errno with a cause. No GLib, no DPDK.
  * Threads: no state. */
