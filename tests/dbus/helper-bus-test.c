@@ -1309,6 +1309,8 @@ static void test_lm_mode_during_bring_up(void)
 	w = (StateWait){ 0, "waiting", n_states(r, 0) };
 	g_clear_pointer(&g, guest_free);
 	wait_until(state_seen, r, &w, "State waiting after the frontend left");
+	/* this bring-up's map, not a later line of the first one */
+	seen = dp_proc_log_size(emu);
 	g = guest_setup(socket, 1ull << VU_PROTOCOL_F_LOG_SHMFD);
 	guest_enable(g);
 	dp_proc_wait_log(emu, "slow-dma-map: answering DMA_MAP", seen, WAIT_S);
