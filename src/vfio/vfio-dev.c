@@ -170,6 +170,11 @@ enum vfio_transport vfio_dev_transport(const struct vfio_dev *dev)
 	return dev->transport;
 }
 
+int vfio_dev_hangup_fd(const struct vfio_dev *dev)
+{
+	return dev->ops->hangup_fd ? dev->ops->hangup_fd(dev) : -1;
+}
+
 unsigned vfio_dev_num_regions(const struct vfio_dev *dev)
 {
 	return dev->num_regions;

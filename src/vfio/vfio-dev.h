@@ -111,6 +111,12 @@ int vfio_dev_dma_unmap(struct vfio_dev *dev, uint64_t iova, uint64_t size,
 
 int vfio_dev_reset(struct vfio_dev *dev, struct cerr *e);
 
+/* An fd that reports POLLHUP/POLLERR when the device is gone (vfio-user:
+ * the server closed its socket), for a watch in another thread: poll it for
+ * hang-up only, never read it. -1 when the transport has none. Valid until
+ * vfio_dev_close(). */
+int vfio_dev_hangup_fd(const struct vfio_dev *dev);
+
 /* Fixed-width helpers over vfio_dev_read/vfio_dev_write. */
 int vfio_dev_read8(struct vfio_dev *dev, unsigned region, uint64_t off, uint8_t *v, struct cerr *e);
 int vfio_dev_read16(struct vfio_dev *dev, unsigned region, uint64_t off, uint16_t *v, struct cerr *e);

@@ -559,6 +559,12 @@ static void vu_close(struct vfio_dev *dev)
 	dev->priv = NULL;
 }
 
+/* the socket: a server that exits or closes it hangs it up */
+static int vu_hangup_fd(const struct vfio_dev *dev)
+{
+	return ((const struct vu_client *)dev->priv)->sock;
+}
+
 static const struct vfio_dev_ops vu_ops = {
 	.region_info = vu_region_info,
 	.region_read = vu_region_read,
@@ -569,6 +575,7 @@ static const struct vfio_dev_ops vu_ops = {
 	.dma_map = vu_dma_map,
 	.dma_unmap = vu_dma_unmap,
 	.reset = vu_reset,
+	.hangup_fd = vu_hangup_fd,
 	.close = vu_close,
 };
 

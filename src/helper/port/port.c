@@ -164,7 +164,7 @@ static void reconcile(struct port *p)
 {
 	struct cerr ce = { 0 };
 
-	if (p->running || p->refused || p->closing || !frontend_ready(p))
+	if (p->running || p->refused || p->closing || p->dev_lost || !frontend_ready(p))
 		return;
 	if (port_datapath_start(p, &ce) < 0) {
 		port_datapath_stop(p, false);
@@ -182,6 +182,16 @@ static void reconcile(struct port *p)
 		cerr_prefix(&ce, "cannot log dirty pages");
 		fail_running(p, &ce);
 	}
+}
+
+void port_reconcile(struct port *p)
+{
+	reconcile(p);
+}
+
+void port_set_state(struct port *p, enum port_state state, const char *reason)
+{
+	set_state(p, state, "%s", reason);
 }
 
 /* ---- entry points ---- */
