@@ -93,8 +93,8 @@ static gboolean on_hangup(gint fd, GIOCondition cond, gpointer user_data)
 
 	(void)fd;
 	wp->fd_watch = 0;
-	g_snprintf(wp->why, sizeof(wp->why), "device lost: vfio-user socket %s",
-		   (cond & G_IO_HUP) ? "hung up" : "failed (error condition)");
+	(void)cond;
+	port_device_lost_reason(wp->port, wp->why, sizeof(wp->why));
 	g_warning("port %u (%s): %s; re-attaching with back-off", wp->index,
 		  port_config(wp->port)->device, wp->why);
 	wp->worker = g_thread_new(name, worker, wp);
@@ -103,10 +103,12 @@ static gboolean on_hangup(gint fd, GIOCondition cond, gpointer user_data)
 
 static void arm(Watched *wp)
 {
-	int fd = port_device_hangup_fd(wp->port);
+	bool readable = false;
+	int fd = port_device_lost_fd(wp->port, &readable);
 
 	if (fd >= 0)
-		wp->fd_watch = g_unix_fd_add(fd, G_IO_HUP | G_IO_ERR, on_hangup, wp);
+		wp->fd_watch = g_unix_fd_add(fd, readable ? G_IO_IN : G_IO_HUP | G_IO_ERR,
+					     on_hangup, wp);
 }
 
 IfcvfDeviceWatch *ifcvf_device_watch_new(struct port **ports, guint n_ports)

@@ -1,5 +1,6 @@
 /* Watches each port's device for a hang-up (device-watch.c): a device that
- * goes away fails its port at once with the reason, and a worker thread
+ * goes away (vfio-user: its socket hangs up; kernel VFIO: its request or
+ * error interrupt fires) fails its port at once with the reason, and a worker thread
  * re-attaches it with back-off (100 ms doubling to 5 s) until it is back.
  *
  * Threads: new/free on the main thread, whose main context runs the fd

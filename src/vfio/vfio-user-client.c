@@ -560,9 +560,16 @@ static void vu_close(struct vfio_dev *dev)
 }
 
 /* the socket: a server that exits or closes it hangs it up */
-static int vu_hangup_fd(const struct vfio_dev *dev)
+static int vu_lost_fd(const struct vfio_dev *dev, bool *ret_readable)
 {
+	*ret_readable = false;
 	return ((const struct vu_client *)dev->priv)->sock;
+}
+
+static void vu_lost_reason(struct vfio_dev *dev, char *buf, size_t len)
+{
+	(void)dev;
+	snprintf(buf, len, "device lost: vfio-user socket hung up");
 }
 
 static const struct vfio_dev_ops vu_ops = {
@@ -575,7 +582,8 @@ static const struct vfio_dev_ops vu_ops = {
 	.dma_map = vu_dma_map,
 	.dma_unmap = vu_dma_unmap,
 	.reset = vu_reset,
-	.hangup_fd = vu_hangup_fd,
+	.lost_fd = vu_lost_fd,
+	.lost_reason = vu_lost_reason,
 	.close = vu_close,
 };
 

@@ -11,14 +11,24 @@
 #include "port.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "port-private.h"
 
-int port_device_hangup_fd(struct port *p)
+int port_device_lost_fd(struct port *p, bool *ret_readable)
 {
-	return p->dev ? vfio_dev_hangup_fd(p->dev) : -1;
+	*ret_readable = false;
+	return p->dev ? vfio_dev_lost_fd(p->dev, ret_readable) : -1;
+}
+
+void port_device_lost_reason(struct port *p, char *buf, size_t len)
+{
+	if (p->dev)
+		vfio_dev_lost_reason(p->dev, buf, len);
+	else
+		snprintf(buf, len, "device lost");
 }
 
 bool port_device_is_lost(struct port *p)
@@ -50,6 +60,12 @@ void port_device_lost(struct port *p, const char *why)
 	/* the control queue lives in the old device's DMA space */
 	ifcvf_ctrlq_free(p->ctrlq, p->dev);
 	p->ctrlq = NULL;
+	/* closed now: a kernel asking for the function back (request
+	 * interrupt) waits until it is released; nothing reaches p->dev while
+	 * dev_lost is set (no bring-up, port_read_config() refuses) */
+	vfio_dev_close(p->dev);
+	p->dev = NULL;
+	p->hw.dev = NULL;
 	port_set_state(p, PORT_STATE_FAILED, why);
 	/* a frontend that reads the configuration again after this notice
 	 * (vhost-user-blk) sees the change; QEMU's virtio-net over vhost-user
@@ -76,7 +92,7 @@ int port_device_reattach(struct port *p, struct cerr *e)
 {
 	struct ifcvf_devargs args = { .sw_live_migration = p->cfg.sw_live_migration,
 				      .generic_virtio = p->cfg.generic_virtio };
-	struct vfio_dev *dev = NULL, *old;
+	struct vfio_dev *dev = NULL;
 	struct ifcvf_hw hw;
 	int r;
 
@@ -98,7 +114,6 @@ int port_device_reattach(struct port *p, struct cerr *e)
 		vfio_dev_close(dev);
 		return cerr_set(e, ESHUTDOWN, "the port is shutting down");
 	}
-	old = p->dev;
 	p->dev = dev;
 	p->hw = hw;
 	p->vf_touched = false;
@@ -113,6 +128,5 @@ int port_device_reattach(struct port *p, struct cerr *e)
 	if (p->conn >= 0 && p->fe->config_changed)
 		p->fe->config_changed(p->conn);
 	pthread_mutex_unlock(&p->ctl);
-	vfio_dev_close(old);
 	return 0;
 }

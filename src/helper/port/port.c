@@ -580,7 +580,10 @@ int port_read_config(struct port *p, uint32_t offset, void *buf, uint32_t len, s
 	if (p->hw.type != IFCVF_DEV_BLK)
 		return cerr_set(e, ENOTSUP, "only a blk VF has a configuration for the frontend");
 	pthread_mutex_lock(&p->ctl);
-	r = ifcvf_hw_read_device_config(&p->hw, offset, buf, len, e);
+	if (p->dev_lost)
+		r = cerr_set(e, ENODEV, "the device is lost; re-attaching");
+	else
+		r = ifcvf_hw_read_device_config(&p->hw, offset, buf, len, e);
 	pthread_mutex_unlock(&p->ctl);
 	return r;
 }
