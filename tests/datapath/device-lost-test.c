@@ -11,10 +11,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include "datapath-util.h"
 #include "virtq-drv.h"
@@ -31,6 +28,9 @@
 
 #define F_PROTOCOL 30
 #define F_VERSION_1 32
+
+static const char *const emu_args[] = { "--type", "net", "--queue-pairs", "1", "--wire",
+					"loop", NULL };
 
 typedef struct {
 	char *dir;
@@ -107,7 +107,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(Rig, rig_free)
  * enabled and pair 1 is bound when it is enabled later. */
 static Rig *rig_new(gboolean status)
 {
-	const char *emu_args[] = { "--type", "net", "--queue-pairs", "1", "--wire", "loop", NULL };
 	g_autoptr(GError) error = NULL;
 	g_autofree char *spec = NULL;
 	g_autofree char *running = NULL;
@@ -241,48 +240,6 @@ static void expect_call(Rig *r, unsigned qi, guint8 tag)
 	g_assert_cmpint(virtq_drv_get_used(q, &id, &len), ==, 0);
 }
 
-static guint helper_fds(Rig *r)
-{
-	g_autofree char *path = g_strdup_printf("/proc/%d/fd", (int)r->helper->pid);
-	g_autoptr(GDir) d = g_dir_open(path, 0, NULL);
-	guint n = 0;
-
-	g_assert_nonnull(d);
-	while (g_dir_read_name(d))
-		n++;
-	return n;
-}
-
-static void die_with_parent(gpointer unused)
-{
-	(void)unused;
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
-
-/* SIGKILL the emulator: no goodbye on its socket, as a crash */
-static void kill_emu(Rig *r)
-{
-	int status;
-
-	g_assert_cmpint(kill(r->emu->pid, SIGKILL), ==, 0);
-	g_assert_cmpint(waitpid(r->emu->pid, &status, 0), ==, r->emu->pid);
-	g_spawn_close_pid(r->emu->pid);
-	r->emu->pid = 0;
-}
-
-/* a new emulator on the same socket path (it renames its socket into
- * place over the old one) */
-static void restart_emu(Rig *r)
-{
-	const char *argv[] = { test_program("IFCVF_EMU"), "--socket", r->emu->socket, "--type",
-			       "net", "--queue-pairs", "1", "--wire", "loop", NULL };
-	g_autoptr(GError) error = NULL;
-
-	g_spawn_async(NULL, (char **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, die_with_parent, NULL,
-		      &r->emu->pid, &error);
-	g_assert_no_error(error);
-}
-
 /* one frame through the loop: TX completes, then RX gets it back */
 static void traffic(Rig *r, guint8 tag)
 {
@@ -299,22 +256,22 @@ static void test_device_lost(void)
 	gsize off;
 
 	traffic(r, 1);
-	fds_before = helper_fds(r);
+	fds_before = dp_count_fds(r->helper->pid);
 	for (guint round = 0; round < 2; round++) {
 		off = dp_proc_log_size(r->helper);
 		g_test_message("round %u: the emulator is killed", round);
-		kill_emu(r);
+		dp_emu_kill(r->emu);
 		off = dp_proc_wait_log(r->helper, "failed: device lost: vfio-user socket hung up",
 				       off, 30);
 		g_assert_true(dp_proc_alive(r->helper));
-		restart_emu(r);
+		dp_emu_restart(r->emu, emu_args);
 		/* two threads log these: either may come first */
 		dp_proc_wait_log(r->helper, "device re-attached", off, 30);
 		dp_proc_wait_log(r->helper, "running: 2 of 2 vrings enabled", off, 30);
 		/* frames flow again, counted one by one both ways */
 		for (guint8 tag = 2; tag < 6; tag++)
 			traffic(r, (guint8)(tag + 10 * round));
-		g_assert_cmpuint(helper_fds(r), ==, fds_before);
+		g_assert_cmpuint(dp_count_fds(r->helper->pid), ==, fds_before);
 	}
 }
 
