@@ -66,13 +66,14 @@ void port_device_lost(struct port *p, const char *why)
 	vfio_dev_close(p->dev);
 	p->dev = NULL;
 	p->hw.dev = NULL;
+	/* The frontend is told by the state only: vhost-user has no message
+	 * for a backend to take a net link down (QEMU's virtio-net link
+	 * follows the vhost-user connection, and DPDK's public API cannot
+	 * drop one connection), and a config-change notice now would only
+	 * make a blk frontend read a configuration nobody can give. The guest
+	 * sees its rings stall, not a reset, and go on from where their used
+	 * indices stand once the device is back. */
 	port_set_state(p, PORT_STATE_FAILED, why);
-	/* a frontend that reads the configuration again after this notice
-	 * (vhost-user-blk) sees the change; QEMU's virtio-net over vhost-user
-	 * ignores it, so a net guest sees only its TX stall until the device
-	 * is back */
-	if (p->conn >= 0 && p->fe->config_changed)
-		p->fe->config_changed(p->conn);
 	pthread_mutex_unlock(&p->ctl);
 }
 
@@ -125,7 +126,8 @@ int port_device_reattach(struct port *p, struct cerr *e)
 	else
 		port_set_state(p, PORT_STATE_STOPPED, "the device is back");
 	port_reconcile(p);
-	if (p->conn >= 0 && p->fe->config_changed)
+	/* a blk device may come back with another configuration (capacity) */
+	if (p->conn >= 0 && p->hw.type == IFCVF_DEV_BLK && p->fe->config_changed)
 		p->fe->config_changed(p->conn);
 	pthread_mutex_unlock(&p->ctl);
 	return 0;

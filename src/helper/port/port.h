@@ -190,7 +190,7 @@ void port_get_info(struct port *p, struct port_info *ret);
  * watches it while no port_device_lost()/port_device_reattach() runs (they
  * close and replace the device).
  * port_device_lost() stops the datapath (ring state from guest memory),
- * fails the port with @why and tells the frontend; nothing is brought up
+ * closes the device and fails the port with @why; nothing is brought up
  * until port_device_reattach() has opened and probed the device again
  * (0, and the port converges: running again when the frontend is ready) or
  * says why not. Both take ctl and may wait for a device timeout: call them
