@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "bus-glue.h"
+#include "device-watch.h"
 #include "eal.h"
 #include "helper-error.h"
 #include "ifcvf-bus-names.h"
@@ -33,6 +34,7 @@ typedef struct {
 	guint n_ports;
 	IfcvfBusGlue *glue;       /* NULL with --bus none */
 	IfcvfLibvirtWatch *libvirt; /* NULL without --libvirt-uri */
+	IfcvfDeviceWatch *devices;  /* lost devices: fail, re-attach */
 	guint *mem_checks;        /* per port: a memory-table check pending, or 0 */
 	gboolean stopping;        /* a signal or Shutdown() asked to stop */
 } Run;
@@ -337,11 +339,14 @@ static int run_helper(const struct port_config *cfgs, guint n, const char *bus,
 	}
 	start_step(&t, "vhost-user sockets");
 	status = 0;
+	run.devices = ifcvf_device_watch_new(run.ports, run.n_ports);
 	if (!run.stopping)
 		g_main_loop_run(run.loop);
 
 out:
 	g_clear_pointer(&run.libvirt, ifcvf_libvirt_watch_free);
+	/* no re-attach races the shutdown */
+	g_clear_pointer(&run.devices, ifcvf_device_watch_free);
 	ifcvf_bus_glue_begin_shutdown(run.glue);
 	/* the datapaths stop first (SIGTERM, SIGINT and Shutdown() all come
 	 * here); unregistering then closes every connection and removes the

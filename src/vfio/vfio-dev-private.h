@@ -111,6 +111,9 @@ struct vfio_dev_ops {
 		       int fd, uint64_t fd_offset, struct cerr *e);
 	int (*dma_unmap)(struct vfio_dev *dev, uint64_t iova, uint64_t size, struct cerr *e);
 	int (*reset)(struct vfio_dev *dev, struct cerr *e);
+	/* vfio_dev_lost_fd() and vfio_dev_lost_reason(); NULL: none */
+	int (*lost_fd)(const struct vfio_dev *dev, bool *ret_readable);
+	void (*lost_reason)(struct vfio_dev *dev, char *buf, size_t len);
 	/* Drop DMA mappings (if the channel still works), close every fd,
 	 * free the private state. */
 	void (*close)(struct vfio_dev *dev);

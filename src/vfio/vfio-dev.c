@@ -170,6 +170,20 @@ enum vfio_transport vfio_dev_transport(const struct vfio_dev *dev)
 	return dev->transport;
 }
 
+int vfio_dev_lost_fd(const struct vfio_dev *dev, bool *ret_readable)
+{
+	*ret_readable = false;
+	return dev->ops->lost_fd ? dev->ops->lost_fd(dev, ret_readable) : -1;
+}
+
+void vfio_dev_lost_reason(struct vfio_dev *dev, char *buf, size_t len)
+{
+	if (dev->ops->lost_reason)
+		dev->ops->lost_reason(dev, buf, len);
+	else
+		snprintf(buf, len, "device lost");
+}
+
 unsigned vfio_dev_num_regions(const struct vfio_dev *dev)
 {
 	return dev->num_regions;

@@ -111,6 +111,18 @@ int vfio_dev_dma_unmap(struct vfio_dev *dev, uint64_t iova, uint64_t size,
 
 int vfio_dev_reset(struct vfio_dev *dev, struct cerr *e);
 
+/* An fd that tells when the device is gone, for a watch in another thread;
+ * never read it. vfio-user: the socket, which hangs up (POLLHUP/POLLERR)
+ * when the server goes; kernel VFIO: an fd that becomes readable (POLLIN)
+ * when the device's request interrupt (hot removal asked: close the device
+ * soon, the kernel waits for it) or error interrupt (AER) fires.
+ * *@ret_readable says which condition to watch. -1 when the transport has
+ * none (a kernel without either interrupt). Valid until vfio_dev_close(). */
+int vfio_dev_lost_fd(const struct vfio_dev *dev, bool *ret_readable);
+/* Once the lost fd fired: why, as a port reason ("device lost: vfio-user
+ * socket hung up", "device removed (request interrupt)", ...). */
+void vfio_dev_lost_reason(struct vfio_dev *dev, char *buf, size_t len);
+
 /* Fixed-width helpers over vfio_dev_read/vfio_dev_write. */
 int vfio_dev_read8(struct vfio_dev *dev, unsigned region, uint64_t off, uint8_t *v, struct cerr *e);
 int vfio_dev_read16(struct vfio_dev *dev, unsigned region, uint64_t off, uint16_t *v, struct cerr *e);

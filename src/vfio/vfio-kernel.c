@@ -17,6 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -28,6 +31,9 @@ struct vk_dev {
 	unsigned group_no;
 	uint64_t config_offset;   /* of the config region in the device fd */
 	bool master;              /* we turned bus mastering on */
+	int req_fd;               /* eventfd of the request interrupt, or -1 */
+	int err_fd;               /* eventfd of the error interrupt, or -1 */
+	int lost_ep;              /* epoll over both: readable when either fired */
 };
 
 /* PCI command register (PCI Local Bus 3.0 §6.2.2) */
@@ -235,8 +241,81 @@ static void disable_bus_master(struct vk_dev *k)
 	k->master = false;
 }
 
+/* Bind irq @index's one vector to a new eventfd; -1 when the device has no
+ * such interrupt or the kernel refuses (older kernels, a function that is not
+ * PCIe for ERR): the device then works without that warning. */
+static int bind_notice_irq(struct vk_dev *k, unsigned index)
+{
+	struct vfio_irq_info info = { .argsz = sizeof(info), .index = index };
+	union {
+		struct vfio_irq_set set;
+		uint8_t buf[sizeof(struct vfio_irq_set) + sizeof(int32_t)];
+	} u;
+	int32_t fd32;
+	int fd;
+
+	if (ioctl(k->device, VFIO_DEVICE_GET_IRQ_INFO, &info) < 0 || info.count < 1 ||
+	    !(info.flags & VFIO_IRQ_INFO_EVENTFD))
+		return -1;
+	fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	memset(&u, 0, sizeof(u));
+	u.set.argsz = sizeof(u.buf);
+	u.set.flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
+	u.set.index = index;
+	u.set.start = 0;
+	u.set.count = 1;
+	fd32 = fd;
+	memcpy(u.set.data, &fd32, sizeof(fd32));
+	if (ioctl(k->device, VFIO_DEVICE_SET_IRQS, &u.set) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void unbind_notice_irq(struct vk_dev *k, unsigned index, int *fd)
+{
+	struct vfio_irq_set set = { .argsz = sizeof(set),
+				    .flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER,
+				    .index = index };
+
+	if (*fd < 0)
+		return;
+	if (k->device >= 0)
+		(void)ioctl(k->device, VFIO_DEVICE_SET_IRQS, &set);
+	close(*fd);
+	*fd = -1;
+}
+
+/* The request interrupt (the kernel asks for the device back: hot removal,
+ * unbind) and the error interrupt (an uncorrectable AER error), both behind
+ * one epoll fd for vfio_dev_lost_fd(). */
+static void bind_lost_irqs(struct vk_dev *k)
+{
+	k->req_fd = bind_notice_irq(k, VFIO_PCI_REQ_IRQ_INDEX);
+	k->err_fd = bind_notice_irq(k, VFIO_PCI_ERR_IRQ_INDEX);
+	if (k->req_fd < 0 && k->err_fd < 0)
+		return;
+	k->lost_ep = epoll_create1(EPOLL_CLOEXEC);
+	for (int i = 0; i < 2 && k->lost_ep >= 0; i++) {
+		int fd = i ? k->err_fd : k->req_fd;
+		struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+
+		if (fd >= 0 && epoll_ctl(k->lost_ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			close(k->lost_ep);
+			k->lost_ep = -1;
+		}
+	}
+}
+
 static void vk_free(struct vk_dev *k)
 {
+	if (k->lost_ep >= 0)
+		close(k->lost_ep);
+	unbind_notice_irq(k, VFIO_PCI_REQ_IRQ_INDEX, &k->req_fd);
+	unbind_notice_irq(k, VFIO_PCI_ERR_IRQ_INDEX, &k->err_fd);
 	/* device before group before container: each holds the next */
 	if (k->device >= 0)
 		close(k->device);
@@ -389,6 +468,31 @@ static void vk_close(struct vfio_dev *dev)
 	dev->priv = NULL;
 }
 
+static int vk_lost_fd(const struct vfio_dev *dev, bool *ret_readable)
+{
+	*ret_readable = true;
+	return ((const struct vk_dev *)dev->priv)->lost_ep;
+}
+
+static bool fired(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+static void vk_lost_reason(struct vfio_dev *dev, char *buf, size_t len)
+{
+	struct vk_dev *k = vk(dev);
+
+	if (fired(k->req_fd))
+		snprintf(buf, len, "device removed (request interrupt)");
+	else if (fired(k->err_fd))
+		snprintf(buf, len, "device failed (error interrupt)");
+	else
+		snprintf(buf, len, "device lost");
+}
+
 static const struct vfio_dev_ops vk_ops = {
 	.region_info = vk_region_info,
 	.region_read = vk_region_read,
@@ -399,6 +503,8 @@ static const struct vfio_dev_ops vk_ops = {
 	.dma_map = vk_dma_map,
 	.dma_unmap = vk_dma_unmap,
 	.reset = vk_reset,
+	.lost_fd = vk_lost_fd,
+	.lost_reason = vk_lost_reason,
 	.close = vk_close,
 };
 
@@ -418,6 +524,7 @@ int vfio_kernel_open(struct vfio_dev *dev, const char *bdf, struct cerr *e)
 	if (!k)
 		return cerr_set(e, ENOMEM, "out of memory");
 	k->container = k->group = k->device = -1;
+	k->req_fd = k->err_fd = k->lost_ep = -1;
 	r = vfio_kernel_iommu_group(sysfs_root, bdf, &k->group_no, e);
 	if (r < 0)
 		goto fail;
@@ -447,6 +554,7 @@ int vfio_kernel_open(struct vfio_dev *dev, const char *bdf, struct cerr *e)
 	r = enable_bus_master(k, e);
 	if (r < 0)
 		goto fail;
+	bind_lost_irqs(k);
 	dev->ops = &vk_ops;
 	dev->priv = k;
 	dev->flags = info.flags;

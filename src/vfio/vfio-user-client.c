@@ -559,6 +559,19 @@ static void vu_close(struct vfio_dev *dev)
 	dev->priv = NULL;
 }
 
+/* the socket: a server that exits or closes it hangs it up */
+static int vu_lost_fd(const struct vfio_dev *dev, bool *ret_readable)
+{
+	*ret_readable = false;
+	return ((const struct vu_client *)dev->priv)->sock;
+}
+
+static void vu_lost_reason(struct vfio_dev *dev, char *buf, size_t len)
+{
+	(void)dev;
+	snprintf(buf, len, "device lost: vfio-user socket hung up");
+}
+
 static const struct vfio_dev_ops vu_ops = {
 	.region_info = vu_region_info,
 	.region_read = vu_region_read,
@@ -569,6 +582,8 @@ static const struct vfio_dev_ops vu_ops = {
 	.dma_map = vu_dma_map,
 	.dma_unmap = vu_dma_unmap,
 	.reset = vu_reset,
+	.lost_fd = vu_lost_fd,
+	.lost_reason = vu_lost_reason,
 	.close = vu_close,
 };
 

@@ -294,3 +294,48 @@ void dp_emu_stats(TestEmu *emu, const char *stats_file, DpEmuStats *ret)
 		ret->enabled += json_object_get_boolean_member(q, "enabled") ? 1 : 0;
 	}
 }
+
+static void die_with_parent(gpointer unused)
+{
+	(void)unused;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+void dp_emu_kill(TestEmu *emu)
+{
+	int status;
+
+	g_assert_cmpint(kill(emu->pid, SIGKILL), ==, 0);
+	g_assert_cmpint(waitpid(emu->pid, &status, 0), ==, emu->pid);
+	g_spawn_close_pid(emu->pid);
+	emu->pid = 0;
+}
+
+void dp_emu_restart(TestEmu *emu, const char *const *argv)
+{
+	g_autoptr(GPtrArray) args = g_ptr_array_new();
+	g_autoptr(GError) error = NULL;
+
+	g_assert_cmpint(emu->pid, ==, 0);
+	g_ptr_array_add(args, (gpointer)test_program("IFCVF_EMU"));
+	g_ptr_array_add(args, (gpointer) "--socket");
+	g_ptr_array_add(args, emu->socket);
+	for (guint i = 0; argv && argv[i]; i++)
+		g_ptr_array_add(args, (gpointer)argv[i]);
+	g_ptr_array_add(args, NULL);
+	g_spawn_async(NULL, (char **)args->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD, die_with_parent,
+		      NULL, &emu->pid, &error);
+	g_assert_no_error(error);
+}
+
+guint dp_count_fds(GPid pid)
+{
+	g_autofree char *path = g_strdup_printf("/proc/%d/fd", (int)pid);
+	g_autoptr(GDir) d = g_dir_open(path, 0, NULL);
+	guint n = 0;
+
+	g_assert_nonnull(d);
+	while (g_dir_read_name(d))
+		n++;
+	return n;
+}

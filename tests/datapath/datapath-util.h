@@ -66,5 +66,14 @@ typedef struct {
 	guint64 dma_maps;    /* DMA maps held now */
 } DpEmuStats;
 
+/* The device lost (issue 18): SIGKILL @emu (no goodbye on its socket, as
+ * a crash) and reap it. */
+void dp_emu_kill(TestEmu *emu);
+/* A new emulator on @emu's socket path (it renames its socket into place
+ * over the old one), with @argv extra arguments; test_emu_stop() stops it. */
+void dp_emu_restart(TestEmu *emu, const char *const *argv);
+/* Entries in /proc/@pid/fd right now. */
+guint dp_count_fds(GPid pid);
+
 /* SIGUSR1 to the emulator, then read @stats_file. */
 void dp_emu_stats(TestEmu *emu, const char *stats_file, DpEmuStats *ret);

@@ -1352,6 +1352,48 @@ static void test_lm_mode_during_bring_up(void)
 	async_call_clear(&get);
 }
 
+/* ---- a lost device (issue 18) ---- */
+
+/* The emulator behind a running port is killed: Port.State goes failed with
+ * the reason at once; a new emulator on the same socket and the port is
+ * running again by itself, the same helper, with no fd more than before. */
+static void test_device_lost(void)
+{
+	g_autoptr(Rig) r = rig_new();
+	g_autoptr(TestEmu) emu = test_emu_start((const char *const[]){ "--type", "net", NULL });
+	g_autofree char *socket = g_build_filename(r->dir, "vhost.sock", NULL);
+	g_autofree char *spec = g_strdup_printf("device=%s,socket=%s", emu->address, socket);
+	g_autoptr(Guest) g = NULL;
+	g_autofree char *reason = NULL;
+	DpProc *helper;
+	StateWait w;
+	guint fds;
+	int status;
+
+	helper = helper_start(r, VM_NAME, (const char *const[]){ spec, NULL });
+	g = guest_start(socket);
+	w = (StateWait){ 0, "running", 0 };
+	wait_until(state_seen, r, &w, "State running");
+	fds = dp_count_fds(helper->pid);
+
+	w = (StateWait){ 0, "failed", n_states(r, 0) };
+	dp_emu_kill(emu);
+	wait_until(state_seen, r, &w, "State failed after the device was killed");
+	wait_reason(r, "device lost: vfio-user socket hung up");
+	g_assert_true(dp_proc_alive(helper));
+
+	w = (StateWait){ 0, "running", n_states(r, 0) };
+	dp_emu_restart(emu, (const char *const[]){ "--type", "net", NULL });
+	wait_until(state_seen, r, &w, "State running again once the device is back");
+	reason = get_string(r, 0, "StateReason");
+	g_assert_cmpstr(reason, ==, "2 of 2 vrings enabled");
+	g_assert_cmpuint(dp_count_fds(helper->pid), ==, fds);
+
+	status = dp_proc_stop(helper, 30);
+	g_assert_true(WIFEXITED(status));
+	g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+}
+
 int main(int argc, char **argv)
 {
 	/* a critical in the helper or ifcvfctl fails the test, not a log line */
@@ -1362,6 +1404,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/ifcvf-helper/helper-bus/migration-state", test_migration_state);
 	g_test_add_func("/ifcvf-helper/helper-bus/second-helper", test_second_helper);
 	g_test_add_func("/ifcvf-helper/helper-bus/no-mem-table", test_no_mem_table);
+	g_test_add_func("/ifcvf-helper/helper-bus/device-lost", test_device_lost);
 	g_test_add_func("/ifcvf-helper/helper-bus/backend-channel-full", test_backend_channel_full);
 	g_test_add_func("/ifcvf-helper/helper-bus/lm-mode-during-bring-up",
 			test_lm_mode_during_bring_up);

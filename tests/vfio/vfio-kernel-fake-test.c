@@ -19,7 +19,9 @@
 #include <glib/gstdio.h>
 #include <linux/vfio.h>
 #include <stdarg.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -54,6 +56,8 @@ typedef struct {
 	int fail_map;            /* errno, or 0 */
 	gboolean master_sticks;  /* FALSE: the command register drops bus mastering */
 	guint64 unmap_short;     /* bytes unmap reports fewer than asked */
+	gboolean lost_irqs;      /* the device has the request and error interrupts */
+	int notice_fd[VFIO_PCI_NUM_IRQS];   /* eventfd bound per index, or -1 */
 	/* what the transport did */
 	GString *calls;
 	int device_fd;
@@ -178,6 +182,9 @@ static int device_ioctl(unsigned long request, void *arg)
 
 		i->flags = VFIO_IRQ_INFO_EVENTFD;
 		i->count = i->index == VFIO_PCI_MSIX_IRQ_INDEX ? MSIX_COUNT : 0;
+		if (fake->lost_irqs && (i->index == VFIO_PCI_REQ_IRQ_INDEX ||
+					i->index == VFIO_PCI_ERR_IRQ_INDEX))
+			i->count = 1;
 		return 0;
 	}
 	case VFIO_DEVICE_SET_IRQS: {
@@ -187,6 +194,20 @@ static int device_ioctl(unsigned long request, void *arg)
 		g_assert_cmpuint(s->argsz, <=, sizeof(fake->last_irqs));
 		memcpy(fake->last_irqs, s, s->argsz);
 		fake->last_irqs_len = s->argsz;
+		if (s->index == VFIO_PCI_REQ_IRQ_INDEX || s->index == VFIO_PCI_ERR_IRQ_INDEX) {
+			int32_t fd = -1;
+
+			if (s->flags & VFIO_IRQ_SET_DATA_EVENTFD) {
+				g_assert_cmpuint(s->start, ==, 0);
+				g_assert_cmpuint(s->count, ==, 1);
+				memcpy(&fd, s->data, sizeof(fd));
+			} else {
+				g_assert_cmpuint(s->count, ==, 0);
+			}
+			fake->notice_fd[s->index] = fd;
+			note(s->index == VFIO_PCI_REQ_IRQ_INDEX ? (fd >= 0 ? "bind-req" : "unbind-req")
+								: (fd >= 0 ? "bind-err" : "unbind-err"));
+		}
 		return 0;
 	}
 	case VFIO_DEVICE_RESET:
@@ -299,6 +320,8 @@ static void fake_setup(Fake *f, gconstpointer data)
 	f->calls = g_string_new(NULL);
 	f->master_sticks = TRUE;
 	f->device_fd = -1;
+	for (unsigned i = 0; i < VFIO_PCI_NUM_IRQS; i++)
+		f->notice_fd[i] = -1;
 	fake = f;
 }
 
@@ -499,6 +522,63 @@ static void test_irqs_and_reset(Fake *f, gconstpointer data)
 	g_assert_cmphex(command_register(), ==, 0x2);
 }
 
+static gboolean readable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+/* Hot removal and AER (issue 18): the request and error interrupts are bound
+ * to eventfds at open, the lost fd turns readable when either fires and the
+ * reason names which; close unbinds both and leaves no fd open. */
+static void test_lost_irqs(Fake *f, gconstpointer data)
+{
+	gboolean req = GPOINTER_TO_INT(data);
+	guint fds = test_count_fds();
+	struct vfio_dev *dev = NULL;
+	struct cerr e = { 0 };
+	bool rd = false;
+	char why[128];
+	int fd;
+
+	f->lost_irqs = TRUE;
+	g_assert_cmpint(vfio_dev_open(ADDR, NULL, &dev, &e), ==, 0);
+	g_assert_nonnull(strstr(f->calls->str, "set-irqs bind-req set-irqs bind-err"));
+	g_assert_cmpint(f->notice_fd[VFIO_PCI_REQ_IRQ_INDEX], >=, 0);
+	g_assert_cmpint(f->notice_fd[VFIO_PCI_ERR_IRQ_INDEX], >=, 0);
+	fd = vfio_dev_lost_fd(dev, &rd);
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_true(rd);
+	g_assert_false(readable(fd));
+
+	/* what the kernel does: signal the bound eventfd */
+	g_assert_cmpint(eventfd_write(f->notice_fd[req ? VFIO_PCI_REQ_IRQ_INDEX
+						       : VFIO_PCI_ERR_IRQ_INDEX], 1), ==, 0);
+	g_assert_true(readable(fd));
+	vfio_dev_lost_reason(dev, why, sizeof(why));
+	g_assert_cmpstr(why, ==, req ? "device removed (request interrupt)"
+				     : "device failed (error interrupt)");
+
+	g_string_truncate(f->calls, 0);
+	vfio_dev_close(dev);
+	g_assert_cmpstr(f->calls->str, ==, "set-irqs unbind-req set-irqs unbind-err");
+	g_assert_cmpuint(test_count_fds(), ==, fds);
+}
+
+/* A kernel without either interrupt: no lost fd, the device works. */
+static void test_no_lost_irqs(Fake *f, gconstpointer data)
+{
+	struct vfio_dev *dev = NULL;
+	struct cerr e = { 0 };
+	bool rd = true;
+
+	g_assert_cmpint(vfio_dev_open(ADDR, NULL, &dev, &e), ==, 0);
+	g_assert_cmpint(vfio_dev_lost_fd(dev, &rd), ==, -1);
+	g_assert_null(strstr(f->calls->str, "bind-"));
+	vfio_dev_close(dev);
+}
+
 /* Released, the same function is taken again, as often as asked. */
 static void test_take_again(Fake *f, gconstpointer data)
 {
@@ -528,6 +608,11 @@ int main(int argc, char **argv)
 	ADD("/vfio/kernel-fake/no-permission", test_no_permission);
 	ADD("/vfio/kernel-fake/dma", test_dma);
 	ADD("/vfio/kernel-fake/irqs-and-reset", test_irqs_and_reset);
+	g_test_add("/vfio/kernel-fake/lost/request-irq", Fake, GINT_TO_POINTER(TRUE), fake_setup,
+		   test_lost_irqs, fake_teardown);
+	g_test_add("/vfio/kernel-fake/lost/error-irq", Fake, GINT_TO_POINTER(FALSE), fake_setup,
+		   test_lost_irqs, fake_teardown);
+	ADD("/vfio/kernel-fake/lost/none", test_no_lost_irqs);
 	ADD("/vfio/kernel-fake/take-again", test_take_again);
 #undef ADD
 	return g_test_run();

@@ -40,6 +40,9 @@ struct port {
 	bool refused;             /* bring-up refused until the frontend restarts */
 	bool restart;             /* restart once the new memory table is in */
 	bool closing;             /* port_shutdown() ran: no frontend, no bring-up */
+	bool dev_lost;            /* the device went away: no bring-up until
+				   * port_device_reattach() opens it again
+				   * (port-reattach.c) */
 	bool running;
 	struct port_mem mem;
 	unsigned mapped;          /* regions of mem DMA-mapped */
@@ -137,6 +140,10 @@ void port_note(struct port *p, bool warning, const char *fmt, ...)
 void port_snapshot(struct port *p);
 /* Stop the datapath (ring state handed back), FAILED with @ce's reason. */
 void port_fail(struct port *p, const struct cerr *ce);
+/* Converge on what the frontend asked for (bring-up when ready). */
+void port_reconcile(struct port *p);
+/* Change the state with @reason, for the main loop. */
+void port_set_state(struct port *p, enum port_state state, const char *reason);
 /* After a stop that found the VF stuck, with the datapath still up: fail
  * the port. true when it did. */
 bool port_fail_stuck(struct port *p);

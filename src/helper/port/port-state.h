@@ -13,6 +13,9 @@
  *   any --the helper shuts down (port_shutdown)--> stopped
  *   any connected state --frontend disconnects--> waiting
  *   failed  --frontend stops the device--> stopped
+ *   any --the device hangs up (port_device_lost)--> failed ("device lost")
+ *   failed (device lost) --the device is back (port_device_reattach)-->
+ *             waiting / stopped, then running when the frontend is ready
  *
  * While running, live migration has its own state (port-lm.c):
  *

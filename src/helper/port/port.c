@@ -164,7 +164,7 @@ static void reconcile(struct port *p)
 {
 	struct cerr ce = { 0 };
 
-	if (p->running || p->refused || p->closing || !frontend_ready(p))
+	if (p->running || p->refused || p->closing || p->dev_lost || !frontend_ready(p))
 		return;
 	if (port_datapath_start(p, &ce) < 0) {
 		port_datapath_stop(p, false);
@@ -182,6 +182,16 @@ static void reconcile(struct port *p)
 		cerr_prefix(&ce, "cannot log dirty pages");
 		fail_running(p, &ce);
 	}
+}
+
+void port_reconcile(struct port *p)
+{
+	reconcile(p);
+}
+
+void port_set_state(struct port *p, enum port_state state, const char *reason)
+{
+	set_state(p, state, "%s", reason);
 }
 
 /* ---- entry points ---- */
@@ -579,7 +589,10 @@ int port_read_config(struct port *p, uint32_t offset, void *buf, uint32_t len, s
 	if (p->hw.type != IFCVF_DEV_BLK)
 		return cerr_set(e, ENOTSUP, "only a blk VF has a configuration for the frontend");
 	pthread_mutex_lock(&p->ctl);
-	r = ifcvf_hw_read_device_config(&p->hw, offset, buf, len, e);
+	if (p->dev_lost)
+		r = cerr_set(e, ENODEV, "the device is lost; re-attaching");
+	else
+		r = ifcvf_hw_read_device_config(&p->hw, offset, buf, len, e);
 	pthread_mutex_unlock(&p->ctl);
 	return r;
 }

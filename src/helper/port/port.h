@@ -191,3 +191,19 @@ int port_set_lm_mode(struct port *p, enum port_lm_mode mode, struct cerr *e);
 int port_read_config(struct port *p, uint32_t offset, void *buf, uint32_t len, struct cerr *e);
 
 void port_get_info(struct port *p, struct port_info *ret);
+
+/* A lost device (port-reattach.c). The device's lost fd and its reason
+ * (vfio_dev_lost_fd(), -1: none; vfio_dev_lost_reason()): the main loop
+ * watches it while no port_device_lost()/port_device_reattach() runs (they
+ * close and replace the device).
+ * port_device_lost() stops the datapath (ring state from guest memory),
+ * closes the device and fails the port with @why; nothing is brought up
+ * until port_device_reattach() has opened and probed the device again
+ * (0, and the port converges: running again when the frontend is ready) or
+ * says why not. Both take ctl and may wait for a device timeout: call them
+ * from a worker thread, never from the main loop or DPDK's threads. */
+int port_device_lost_fd(struct port *p, bool *ret_readable);
+void port_device_lost_reason(struct port *p, char *buf, size_t len);
+void port_device_lost(struct port *p, const char *why);
+bool port_device_is_lost(struct port *p);
+int port_device_reattach(struct port *p, struct cerr *e);
