@@ -530,14 +530,21 @@ static void test_bus_comes_back(void)
 		g_autoptr(GVariant) name = NULL;
 		g_autofree char *line = NULL;
 
+		g_autoptr(GVariant) phase = NULL;
+		const char *want = round == 1 ? "iterating" : "completed";
+
 		test_daemon_stop(daemon);
+		/* a change while no bus is there is published on the next one */
+		test_host_command(host, "phase %s", want);
 		daemon = test_daemon_start(config_path);
-		/* the next thing the host reports; "lost: ..." before the fix */
+		/* the next thing the host reports ("lost: ..." before the fix) */
 		line = test_host_expect(host, "");
 		g_assert_cmpstr(line, ==, "owned");
 		c = test_bus_connect(daemon->address);
 		name = test_get_property(c, ROOT, DOMAIN_IFACE, "Name");
 		g_assert_cmpstr(g_variant_get_string(name, NULL), ==, "test-vm");
+		phase = test_get_property(c, ROOT, DOMAIN_IFACE, "MigrationPhase");
+		g_assert_cmpstr(g_variant_get_string(phase, NULL), ==, want);
 		(void)g_dbus_connection_close_sync(c, NULL, NULL);
 	}
 	g_assert_cmpint(test_host_finish(host), ==, 0);
