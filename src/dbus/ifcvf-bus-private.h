@@ -25,6 +25,7 @@ struct _IfcvfBus {
 	GSource *reconnect;                /* the next connect after a lost connection */
 	guint reconnect_ms;                /* its delay, doubling up to a bound */
 	gboolean reconnecting;             /* the connection was lost: retry, never report a failure */
+	gboolean was_owned;                /* the name was owned once: a lost bus is waited for */
 	guint owner_id;
 	guint unknown_port_id;             /* subtree under IFCVF_BUS_PORTS_PATH */
 	gboolean started;

@@ -111,6 +111,7 @@ static void name_acquired_cb(GDBusConnection *connection, const char *name, gpoi
 		g_debug("owned %s", name);
 	self->reconnecting = FALSE;
 	self->owned = TRUE;
+	self->was_owned = TRUE;
 	if (self->name_func)
 		self->name_func(self, TRUE, NULL, self->name_data);
 }
@@ -175,7 +176,10 @@ static void drop_connection(IfcvfBus *self)
 	if (self->unknown_port_id)
 		g_dbus_connection_unregister_subtree(self->connection, self->unknown_port_id);
 	self->unknown_port_id = 0;
-	g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(self->domain));
+	/* not exported when the connection closed before (or while) exporting */
+	if (g_dbus_interface_skeleton_has_connection(G_DBUS_INTERFACE_SKELETON(self->domain),
+						     self->connection))
+		g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(self->domain));
 	g_dbus_object_manager_server_set_connection(self->manager, NULL);
 	g_signal_handlers_disconnect_by_data(self->connection, self);
 	g_clear_object(&self->connection);
@@ -208,6 +212,18 @@ static void closed_cb(GDBusConnection *connection, gboolean remote_peer_vanished
 
 	if (connection != self->connection)
 		return;
+	/* before the name was ever owned the start has failed: reported, as a
+	 * bus that cannot be reached is, never waited for */
+	if (!self->was_owned) {
+		g_autoptr(GError) lost = g_error_new(IFCVF_BUS_ERROR, IFCVF_BUS_ERROR_FAILED,
+						     "the connection to the bus was closed");
+
+		drop_connection(self);
+		/* last: the callee may free self */
+		if (self->name_func)
+			self->name_func(self, FALSE, lost, self->name_data);
+		return;
+	}
 	g_message("the connection to the bus %s was closed%s%s; the ports keep running; "
 		  "connecting again until the bus is back", self->address, error ? ": " : "",
 		  error ? error->message : "");

@@ -96,7 +96,8 @@ void ifcvf_bus_set_handlers(IfcvfBus *bus, const IfcvfBusHandlers *handlers,
 /* Connect, export the objects, then ask for the name (never queued behind
  * another owner, never replacing it), all asynchronously. @func reports the
  * outcome and, later, a loss of the name on a live connection. A connection
- * that closes later (the bus daemon restarted) is not reported as a loss:
+ * that closes once the name was owned (the bus daemon restarted) is not
+ * reported as a loss (before that it is, as a failed start):
  * the module logs it once, connects again to the same address (any guid=
  * dropped) from the main loop, 200 ms apart doubling to 2 s, for as long as
  * it takes, exports every object again with the values it holds, owns the
