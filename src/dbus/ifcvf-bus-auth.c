@@ -368,6 +368,16 @@ void ifcvf_bus_auth_guard(IfcvfBusAuth *auth, GDBusInterfaceSkeleton *iface)
 			      auth_ref(auth), auth_unref_closure, 0);
 }
 
+void ifcvf_bus_auth_unguard(IfcvfBusAuth *auth, GDBusInterfaceSkeleton *iface)
+{
+	g_return_if_fail(auth != NULL && iface != NULL);
+
+	/* drops the reference ifcvf_bus_auth_guard() gave the handler; a call
+	 * being checked keeps its own */
+	g_signal_handlers_disconnect_matched(iface, G_SIGNAL_MATCH_FUNC | G_SIGNAL_MATCH_DATA, 0, 0,
+					     NULL, G_CALLBACK(authorize_method_cb), auth);
+}
+
 void ifcvf_bus_auth_close(IfcvfBusAuth *auth)
 {
 	g_autoptr(GList) pending = NULL;

@@ -34,6 +34,10 @@ IfcvfBusAuth *ifcvf_bus_auth_new(GMainContext *context, const char *address);
  * the skeleton is exported. */
 void ifcvf_bus_auth_guard(IfcvfBusAuth *auth, GDBusInterfaceSkeleton *iface);
 
+/* Stop checking @iface with @auth (the connection it served is gone; a new
+ * auth guards it next). Main context only. */
+void ifcvf_bus_auth_unguard(IfcvfBusAuth *auth, GDBusInterfaceSkeleton *iface);
+
 /* The bus is going away: checks under way are answered with
  * org.ifcvf.Helper1.Error.ShuttingDown at once, later ones too, and nothing
  * is dispatched any more. Drops the caller's reference. */

@@ -18,8 +18,14 @@ struct _IfcvfBus {
 	IfcvfBusAuth *auth;                /* checks the calls that change state */
 	GPtrArray *ports;                  /* IfcvfBusPort *, ascending index */
 
+	GMainContext *context;             /* the thread-default one of ifcvf_bus_new() */
 	GCancellable *cancellable;         /* the connect in flight */
 	GDBusConnection *connection;
+	char *reconnect_address;           /* address without a guid= (a new daemon has another) */
+	GSource *reconnect;                /* the next connect after a lost connection */
+	guint reconnect_ms;                /* its delay, doubling up to a bound */
+	gboolean reconnecting;             /* the connection was lost: retry, never report a failure */
+	gboolean was_owned;                /* the name was owned once: a lost bus is waited for */
 	guint owner_id;
 	guint unknown_port_id;             /* subtree under IFCVF_BUS_PORTS_PATH */
 	gboolean started;

@@ -9,6 +9,45 @@
 /* libvirt allows long names; a bound keeps clients' tables sane */
 #define VM_NAME_MAX 1024
 
+/* after a lost connection: the first retry, and the bound of the doubling
+ * delay (a bus daemon restarted by systemd is back well within it) */
+#define RECONNECT_FIRST_MS 200
+#define RECONNECT_MAX_MS   2000
+
+static void connect_async(IfcvfBus *self);
+
+/* @address without its guid= keys: a guid names the daemon instance, and a
+ * restarted daemon has a new one, so a reconnect must not insist on it */
+static char *address_without_guid(const char *address)
+{
+	g_auto(GStrv) entries = g_strsplit(address, ";", -1);
+	g_autoptr(GString) out = g_string_new(NULL);
+
+	for (guint i = 0; entries[i]; i++) {
+		const char *colon = strchr(entries[i], ':');
+		g_auto(GStrv) keys = NULL;
+		gboolean first = TRUE;
+
+		if (i)
+			g_string_append_c(out, ';');
+		if (!colon) {
+			g_string_append(out, entries[i]);
+			continue;
+		}
+		g_string_append_len(out, entries[i], colon + 1 - entries[i]);
+		keys = g_strsplit(colon + 1, ",", -1);
+		for (guint k = 0; keys[k]; k++) {
+			if (g_str_has_prefix(keys[k], "guid="))
+				continue;
+			if (!first)
+				g_string_append_c(out, ',');
+			g_string_append(out, keys[k]);
+			first = FALSE;
+		}
+	}
+	return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
 IfcvfBus *ifcvf_bus_new(const char *bus, const char *vm_name, const char *vm_uuid,
 			GError **error)
 {
@@ -36,6 +75,7 @@ IfcvfBus *ifcvf_bus_new(const char *bus, const char *vm_name, const char *vm_uui
 		return NULL;
 
 	self = g_new0(IfcvfBus, 1);
+	self->reconnect_address = address_without_guid(address);
 	self->address = g_steal_pointer(&address);
 	self->bus_name = g_steal_pointer(&bus_name);
 	self->vm_name = g_strdup(vm_name);
@@ -44,6 +84,7 @@ IfcvfBus *ifcvf_bus_new(const char *bus, const char *vm_name, const char *vm_uui
 	self->ports = g_ptr_array_new_with_free_func((GDestroyNotify)ifcvf_bus_port_free);
 	self->manager = g_dbus_object_manager_server_new(IFCVF_BUS_ROOT_PATH);
 	context = g_main_context_ref_thread_default();
+	self->context = g_main_context_ref(context);
 	self->auth = ifcvf_bus_auth_new(context, self->address);
 	self->domain = ifcvf_bus_domain_new(self);
 	g_debug("prepared %s for VM '%s' (%s) on %s", self->bus_name, self->vm_name, self->uuid,
@@ -64,8 +105,13 @@ static void name_acquired_cb(GDBusConnection *connection, const char *name, gpoi
 {
 	IfcvfBus *self = user_data;
 
-	g_debug("owned %s", name);
+	if (self->reconnecting)
+		g_message("back on the bus as %s; the Domain and every Port republished", name);
+	else
+		g_debug("owned %s", name);
+	self->reconnecting = FALSE;
 	self->owned = TRUE;
+	self->was_owned = TRUE;
 	if (self->name_func)
 		self->name_func(self, TRUE, NULL, self->name_data);
 }
@@ -75,10 +121,11 @@ static void name_lost_cb(GDBusConnection *connection, const char *name, gpointer
 	IfcvfBus *self = user_data;
 	g_autoptr(GError) error = NULL;
 
-	if (!connection || g_dbus_connection_is_closed(connection))
-		error = g_error_new(IFCVF_BUS_ERROR, IFCVF_BUS_ERROR_FAILED,
-				    "the connection to the bus was closed");
-	else if (self->owned)
+	/* a lost connection is closed_cb()'s: it reconnects and owns the name
+	 * again; only a refusal or loss on a live connection is reported */
+	if (!connection || connection != self->connection || g_dbus_connection_is_closed(connection))
+		return;
+	if (self->owned)
 		error = g_error_new(IFCVF_BUS_ERROR, IFCVF_BUS_ERROR_FAILED,
 				    "lost the bus name %s", name);
 	else
@@ -103,6 +150,89 @@ static gboolean export_all(IfcvfBus *self, GError **error)
 	return self->unknown_port_id != 0;
 }
 
+/* Forget the connection that was lost: the name, the exports, the checks of
+ * its calls. Calls still on their way are answered on the old connection
+ * (GDBus drops a reply to a closed one) and find their objects alive. */
+static void drop_connection(IfcvfBus *self)
+{
+	IfcvfBusAuth *old = g_steal_pointer(&self->auth);
+
+	/* a new checker for the new connection, guarding the same objects */
+	self->auth = ifcvf_bus_auth_new(self->context, self->address);
+	ifcvf_bus_auth_unguard(old, G_DBUS_INTERFACE_SKELETON(self->domain));
+	ifcvf_bus_auth_guard(self->auth, G_DBUS_INTERFACE_SKELETON(self->domain));
+	for (guint i = 0; i < self->ports->len; i++) {
+		IfcvfBusPort *port = g_ptr_array_index(self->ports, i);
+
+		ifcvf_bus_auth_unguard(old, G_DBUS_INTERFACE_SKELETON(port->iface));
+		ifcvf_bus_auth_guard(self->auth, G_DBUS_INTERFACE_SKELETON(port->iface));
+	}
+	ifcvf_bus_auth_close(old);
+
+	if (self->owner_id)
+		g_bus_unown_name(self->owner_id);
+	self->owner_id = 0;
+	self->owned = FALSE;
+	if (self->unknown_port_id)
+		g_dbus_connection_unregister_subtree(self->connection, self->unknown_port_id);
+	self->unknown_port_id = 0;
+	/* not exported when the connection closed before (or while) exporting */
+	if (g_dbus_interface_skeleton_has_connection(G_DBUS_INTERFACE_SKELETON(self->domain),
+						     self->connection))
+		g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(self->domain));
+	g_dbus_object_manager_server_set_connection(self->manager, NULL);
+	g_signal_handlers_disconnect_by_data(self->connection, self);
+	g_clear_object(&self->connection);
+}
+
+static gboolean reconnect_cb(gpointer user_data)
+{
+	IfcvfBus *self = user_data;
+
+	g_clear_pointer(&self->reconnect, g_source_unref);
+	connect_async(self);
+	return G_SOURCE_REMOVE;
+}
+
+/* the next try, from the main loop; never blocks it */
+static void schedule_reconnect(IfcvfBus *self)
+{
+	self->reconnect = g_timeout_source_new(self->reconnect_ms);
+	g_source_set_callback(self->reconnect, reconnect_cb, self, NULL);
+	g_source_attach(self->reconnect, self->context);
+	self->reconnect_ms = MIN(self->reconnect_ms * 2, RECONNECT_MAX_MS);
+}
+
+/* The bus daemon went away (restarted, most often): keep serving the ports
+ * and come back on the same address, as often as it takes. */
+static void closed_cb(GDBusConnection *connection, gboolean remote_peer_vanished,
+		      GError *error, gpointer user_data)
+{
+	IfcvfBus *self = user_data;
+
+	if (connection != self->connection)
+		return;
+	/* before the name was ever owned the start has failed: reported, as a
+	 * bus that cannot be reached is, never waited for */
+	if (!self->was_owned) {
+		g_autoptr(GError) lost = g_error_new(IFCVF_BUS_ERROR, IFCVF_BUS_ERROR_FAILED,
+						     "the connection to the bus was closed");
+
+		drop_connection(self);
+		/* last: the callee may free self */
+		if (self->name_func)
+			self->name_func(self, FALSE, lost, self->name_data);
+		return;
+	}
+	g_message("the connection to the bus %s was closed%s%s; the ports keep running; "
+		  "connecting again until the bus is back", self->address, error ? ": " : "",
+		  error ? error->message : "");
+	drop_connection(self);
+	self->reconnecting = TRUE;
+	self->reconnect_ms = RECONNECT_FIRST_MS;
+	schedule_reconnect(self);
+}
+
 static void connected_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GError) error = NULL;
@@ -113,6 +243,11 @@ static void connected_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
 		return;
 	self = user_data;
+	if (!connection && self->reconnecting) {
+		g_debug("the bus %s is not back yet: %s", self->reconnect_address, error->message);
+		schedule_reconnect(self);
+		return;
+	}
 	if (!connection) {
 		g_prefix_error(&error, "cannot connect to %s: ", self->address);
 		ifcvf_bus_error_convert(&error);
@@ -121,7 +256,20 @@ static void connected_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	self->connection = connection;
-	if (!export_all(self, &error)) {
+	g_signal_connect(connection, "closed", G_CALLBACK(closed_cb), self);
+	/* closed before the handler was there: the signal is gone */
+	if (g_dbus_connection_is_closed(connection)) {
+		closed_cb(connection, TRUE, NULL, self);
+		return;
+	}
+	if (!export_all(self, &error) && self->reconnecting) {
+		g_warning("cannot export the objects on %s again: %s; trying again",
+			  self->reconnect_address, error->message);
+		drop_connection(self);
+		schedule_reconnect(self);
+		return;
+	}
+	if (error) {
 		g_prefix_error(&error, "cannot export the objects: ");
 		ifcvf_bus_error_convert(&error);
 		if (self->name_func)
@@ -134,6 +282,15 @@ static void connected_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 						      name_acquired_cb, name_lost_cb, self, NULL);
 }
 
+static void connect_async(IfcvfBus *self)
+{
+	g_dbus_connection_new_for_address(self->reconnecting ? self->reconnect_address
+							     : self->address,
+					  G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+					  G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+					  NULL, self->cancellable, connected_cb, self);
+}
+
 void ifcvf_bus_start(IfcvfBus *self, IfcvfBusNameFunc func, gpointer user_data)
 {
 	g_return_if_fail(self != NULL);
@@ -142,10 +299,7 @@ void ifcvf_bus_start(IfcvfBus *self, IfcvfBusNameFunc func, gpointer user_data)
 	self->started = TRUE;
 	self->name_func = func;
 	self->name_data = user_data;
-	g_dbus_connection_new_for_address(self->address,
-					  G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-					  G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-					  NULL, self->cancellable, connected_cb, self);
+	connect_async(self);
 }
 
 static gint port_cmp(gconstpointer a, gconstpointer b)
@@ -224,6 +378,10 @@ void ifcvf_bus_free(IfcvfBus *self)
 		return;
 
 	g_cancellable_cancel(self->cancellable);
+	if (self->reconnect) {
+		g_source_destroy(self->reconnect);
+		g_clear_pointer(&self->reconnect, g_source_unref);
+	}
 	/* first: calls waiting for their check are answered while the
 	 * connection is still open */
 	g_clear_pointer(&self->auth, ifcvf_bus_auth_close);
@@ -234,6 +392,8 @@ void ifcvf_bus_free(IfcvfBus *self)
 	if (self->owner_id)
 		g_bus_unown_name(self->owner_id);
 	if (self->connection) {
+		/* closing it here is no loss to recover from */
+		g_signal_handlers_disconnect_by_data(self->connection, self);
 		if (self->unknown_port_id)
 			g_dbus_connection_unregister_subtree(self->connection, self->unknown_port_id);
 		g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(self->domain));
@@ -250,7 +410,9 @@ void ifcvf_bus_free(IfcvfBus *self)
 	g_clear_object(&self->domain);
 	g_clear_object(&self->manager);
 	g_clear_object(&self->cancellable);
+	g_main_context_unref(self->context);
 	g_free(self->address);
+	g_free(self->reconnect_address);
 	g_free(self->bus_name);
 	g_free(self->vm_name);
 	g_free(self->uuid);

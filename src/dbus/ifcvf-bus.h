@@ -95,8 +95,16 @@ void ifcvf_bus_set_handlers(IfcvfBus *bus, const IfcvfBusHandlers *handlers,
 
 /* Connect, export the objects, then ask for the name (never queued behind
  * another owner, never replacing it), all asynchronously. @func reports the
- * outcome and, later, a loss of the name (the bus restarted, for example).
- * Call once; to try again, free the bus and make a new one. */
+ * outcome and, later, a loss of the name on a live connection. A connection
+ * that closes once the name was owned (the bus daemon restarted) is not
+ * reported as a loss (before that it is, as a failed start):
+ * the module logs it once, connects again to the same address (any guid=
+ * dropped) from the main loop, 200 ms apart doubling to 2 s, for as long as
+ * it takes, exports every object again with the values it holds, owns the
+ * name again and calls @func with @owned TRUE once more. Calls under way on
+ * the lost connection are answered there (the replies go nowhere). A first
+ * connect that fails is reported and not retried. Call once; to try again,
+ * free the bus and make a new one. */
 void ifcvf_bus_start(IfcvfBus *bus, IfcvfBusNameFunc func, gpointer user_data);
 
 /* Add port @index (unique) for VF @device with vhost-user socket

@@ -55,7 +55,9 @@ IfcvfBusGlue *ifcvf_bus_glue_new(const char *bus, const char *vm_name, const cha
  * context until that is done or *@cancelled turns TRUE (a signal handler
  * sets it; then FALSE with no error). FALSE with @error (one line: the bus
  * could not be reached, or another helper serves this VM) otherwise. A
- * later loss of the name is logged; the datapath keeps running. */
+ * later loss of the name is logged; the datapath keeps running. A bus that
+ * goes away and comes back is followed (ifcvf_bus_start()): the name and
+ * every object are back with the current state, and that is logged. */
 gboolean ifcvf_bus_glue_own_name(IfcvfBusGlue *glue, const gboolean *cancelled, GError **error);
 
 /* Publish port @index (port_index() of @p, unique) in state "probed". */

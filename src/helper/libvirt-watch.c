@@ -22,6 +22,7 @@ typedef struct {
 } Item;
 
 struct _IfcvfLibvirtWatch {
+	gint refs;                 /* atomic: free() and each re-read under way */
 	char *uri;
 	char uuid[VIR_UUID_STRING_BUFLEN];
 	IfcvfLibvirtWatchFunc func;
@@ -40,6 +41,7 @@ struct _IfcvfLibvirtWatch {
 	int cb_ids[CB_LAST];
 	gint lost;                 /* atomic: the close callback fired */
 	gboolean quiet;            /* this outage is logged already */
+	gboolean was_connected;    /* a connection before this one: events were missed */
 
 	/* hand-over to the main loop */
 	GMutex lock;
@@ -221,6 +223,112 @@ static void drop_connection(IfcvfLibvirtWatch *w)
 	w->conn = NULL;
 }
 
+/* ---- reading the domain again after a reconnect (its own thread) ---- */
+
+static IfcvfLibvirtWatch *watch_ref(IfcvfLibvirtWatch *w)
+{
+	g_atomic_int_inc(&w->refs);
+	return w;
+}
+
+static void watch_unref(IfcvfLibvirtWatch *w);
+
+typedef struct {
+	IfcvfLibvirtWatch *w;      /* a reference */
+	virConnectPtr conn;        /* a reference */
+} Reread;
+
+/* What libvirt says of domain @uuid now; FALSE with @ret_error when it
+ * could not say. */
+static gboolean read_view(virConnectPtr conn, const char *uuid,
+			  enum migration_domain_view *ret, char **ret_error)
+{
+	virDomainPtr dom = virDomainLookupByUUIDString(conn, uuid);
+	virTypedParameterPtr params = NULL;
+	int state, reason, type = VIR_DOMAIN_JOB_NONE, n = 0, op = -1;
+
+	if (!dom && virGetLastErrorCode() == VIR_ERR_NO_DOMAIN) {
+		*ret = MIGRATION_VIEW_GONE;
+		return TRUE;
+	}
+	if (!dom || virDomainGetState(dom, &state, &reason, 0) < 0) {
+		*ret_error = g_strdup(last_error());
+		if (dom)
+			virDomainFree(dom);
+		return FALSE;
+	}
+	/* a driver without job statistics has no migration job to show */
+	if (virDomainGetJobStats(dom, &type, &params, &n, 0) == 0 && type != VIR_DOMAIN_JOB_NONE)
+		(void)virTypedParamsGetInt(params, n, VIR_DOMAIN_JOB_OPERATION, &op);
+	virTypedParamsFree(params, n);
+	virDomainFree(dom);
+
+	if (state == VIR_DOMAIN_SHUTOFF || state == VIR_DOMAIN_CRASHED)
+		*ret = MIGRATION_VIEW_GONE;
+	else if (op == VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT)
+		*ret = state == VIR_DOMAIN_PAUSED ? MIGRATION_VIEW_OUT_PAUSED
+						  : MIGRATION_VIEW_OUT_RUNNING;
+	else if (op == VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN)
+		*ret = MIGRATION_VIEW_IN;
+	else if (state == VIR_DOMAIN_RUNNING)
+		*ret = MIGRATION_VIEW_RUNNING;
+	else
+		*ret = MIGRATION_VIEW_OTHER;
+	return TRUE;
+}
+
+/* These calls take the domain's lock in libvirtd, which it holds while a
+ * hook runs (one that stops this helper, say): so not on the loop thread,
+ * which free() joins, but on a thread of their own that free() does not
+ * wait for; it holds a reference to the watch and pushes nothing once the
+ * watch is stopping. */
+static gpointer reread_thread(gpointer data)
+{
+	Reread *rr = data;
+	IfcvfLibvirtWatch *w = rr->w;
+	enum migration_domain_view view;
+	enum migration_signal signal;
+	g_autofree char *error = NULL;
+
+	if (!read_view(rr->conn, w->uuid, &view, &error)) {
+		g_message("libvirt %s: cannot read domain %s again after the reconnect (%s); "
+			  "its migration phase follows the next events", w->uri, w->uuid, error);
+	} else if (g_atomic_int_get(&w->stop)) {
+		/* free() was called: nobody to tell */
+	} else if (migration_view_signal(view, &signal)) {
+		push(w, signal, "domain %s after the reconnect", migration_view_to_string(view));
+	} else {
+		g_message("libvirt %s: domain %s is %s after the reconnect; nothing to say of a "
+			  "migration", w->uri, w->uuid, migration_view_to_string(view));
+	}
+	(void)virConnectClose(rr->conn);
+	watch_unref(w);
+	g_free(rr);
+	return NULL;
+}
+
+/* loop thread: the events of the outage are lost; read the state instead */
+static void start_reread(IfcvfLibvirtWatch *w)
+{
+	Reread *rr = g_new0(Reread, 1);
+	g_autoptr(GError) error = NULL;
+	GThread *t;
+
+	rr->w = watch_ref(w);
+	rr->conn = w->conn;
+	(void)virConnectRef(rr->conn);
+	t = g_thread_try_new("libvirt-reread", reread_thread, rr, &error);
+	if (!t) {
+		g_warning("libvirt %s: cannot read domain %s again after the reconnect: %s",
+			  w->uri, w->uuid, error->message);
+		(void)virConnectClose(rr->conn);
+		watch_unref(w);
+		g_free(rr);
+		return;
+	}
+	g_thread_unref(t);
+}
+
 static gboolean register_callbacks(IfcvfLibvirtWatch *w)
 {
 	static const struct {
@@ -283,6 +391,11 @@ static void try_connect(IfcvfLibvirtWatch *w)
 	(void)virConnectSetKeepAlive(w->conn, 5, 3);
 	g_message("libvirt %s: connected, following domain %s", w->uri, w->uuid);
 	w->quiet = FALSE;
+	/* callbacks first, then the read: a change in between is seen twice
+	 * at worst, and the phase rules never go backwards */
+	if (w->was_connected)
+		start_reread(w);
+	w->was_connected = TRUE;
 }
 
 static void tick_cb(int timer, void *opaque)
@@ -376,6 +489,7 @@ IfcvfLibvirtWatch *ifcvf_libvirt_watch_new(const char *uri, const char *uuid,
 		return NULL;
 
 	w = g_new0(IfcvfLibvirtWatch, 1);
+	w->refs = 1;
 	w->uri = g_strdup(uri);
 	g_strlcpy(w->uuid, uuid, sizeof(w->uuid));
 	w->func = func;
@@ -430,10 +544,18 @@ void ifcvf_libvirt_watch_free(IfcvfLibvirtWatch *w)
 	}
 	if (w->timer >= 0)
 		virEventRemoveTimeout(w->timer);
+	/* no @func call after this; a re-read under way ends on its own */
 	if (w->source) {
 		g_source_destroy(w->source);
 		g_source_unref(w->source);
 	}
+	watch_unref(w);
+}
+
+static void watch_unref(IfcvfLibvirtWatch *w)
+{
+	if (!g_atomic_int_dec_and_test(&w->refs))
+		return;
 	if (w->efd >= 0)
 		close(w->efd);
 	g_queue_clear_full(&w->items, g_free);

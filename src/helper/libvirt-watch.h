@@ -16,7 +16,13 @@
  * at start, or that goes away (its close callback, or keepalive), is
  * logged once; the watch retries every IFCVF_LIBVIRT_RETRY_MS and
  * registers its callbacks again on each new connection. Events missed
- * while disconnected are lost; vhost-user signals keep the phase going.
+ * while disconnected are lost, so after each reconnect the domain is read
+ * again (virDomainGetState, its job statistics) and what that shows goes
+ * to @func as one signal (migration_view_signal()): gone, running with no
+ * job, a migration job under way. These reads take the domain's lock in
+ * libvirtd (see above), so they run on a short-lived thread of their own,
+ * after the connection was lost once, never at the first connect (made
+ * while a hook may run); meanwhile vhost-user signals keep the phase going.
  *
  * Threads: ifcvf_libvirt_watch_new() registers libvirt's default event
  * loop (once per process) and starts one thread that runs it. That thread
@@ -26,7 +32,10 @@
  * GMainContext that was thread-default at _new() drains, calling @func
  * there. new() and free() belong to that main loop's thread; free() stops
  * the loop thread with a zero-delay libvirt timeout (which wakes its poll)
- * and joins it, bounded by libvirt's own call timeouts (keepalive). */
+ * and joins it, bounded by libvirt's own call timeouts (keepalive). A
+ * re-read thread is not joined: it holds references to the watch and the
+ * connection, pushes nothing once free() was called, and drops them when
+ * libvirtd answers (or with the process). */
 #pragma once
 
 #include <glib.h>

@@ -40,6 +40,12 @@ static const struct rule rules[] = {
 	{ MIGRATION_SIGNAL_LV_STOPPED, OUTGOING | P(INCOMING), IFCVF_BUS_MIGRATION_CANCELLED },
 	{ MIGRATION_SIGNAL_LV_JOB_OUT_COMPLETED, ANY, IFCVF_BUS_MIGRATION_COMPLETED },
 	{ MIGRATION_SIGNAL_LV_JOB_IN_COMPLETED, P(NONE) | P(INCOMING), IFCVF_BUS_MIGRATION_RESUMED },
+
+	/* libvirt read again after a reconnect */
+	{ MIGRATION_SIGNAL_LV_NOW_GONE, OUTGOING, IFCVF_BUS_MIGRATION_COMPLETED },
+	{ MIGRATION_SIGNAL_LV_NOW_GONE, P(INCOMING), IFCVF_BUS_MIGRATION_CANCELLED },
+	{ MIGRATION_SIGNAL_LV_NOW_RUNNING, OUTGOING, IFCVF_BUS_MIGRATION_CANCELLED },
+	{ MIGRATION_SIGNAL_LV_NOW_RUNNING, P(INCOMING), IFCVF_BUS_MIGRATION_RESUMED },
 };
 
 IfcvfBusMigrationPhase migration_phase_next(IfcvfBusMigrationPhase phase,
@@ -71,8 +77,43 @@ const char *migration_signal_to_string(enum migration_signal signal)
 		[MIGRATION_SIGNAL_LV_STOPPED] = "libvirt-stopped",
 		[MIGRATION_SIGNAL_LV_JOB_OUT_COMPLETED] = "libvirt-job-completed-out",
 		[MIGRATION_SIGNAL_LV_JOB_IN_COMPLETED] = "libvirt-job-completed-in",
+		[MIGRATION_SIGNAL_LV_NOW_GONE] = "libvirt-now-gone",
+		[MIGRATION_SIGNAL_LV_NOW_RUNNING] = "libvirt-now-running",
 	};
 	G_STATIC_ASSERT(G_N_ELEMENTS(names) == MIGRATION_SIGNAL_LAST);
 
 	return (unsigned)signal < G_N_ELEMENTS(names) ? names[signal] : "?";
+}
+
+gboolean migration_view_signal(enum migration_domain_view view, enum migration_signal *ret)
+{
+	static const enum migration_signal signals[] = {
+		[MIGRATION_VIEW_GONE] = MIGRATION_SIGNAL_LV_NOW_GONE,
+		[MIGRATION_VIEW_RUNNING] = MIGRATION_SIGNAL_LV_NOW_RUNNING,
+		[MIGRATION_VIEW_OUT_RUNNING] = MIGRATION_SIGNAL_LV_ITERATION,
+		[MIGRATION_VIEW_OUT_PAUSED] = MIGRATION_SIGNAL_LV_SUSPENDED_MIGRATED,
+		[MIGRATION_VIEW_IN] = MIGRATION_SIGNAL_LV_STARTED_MIGRATED,
+		[MIGRATION_VIEW_OTHER] = MIGRATION_SIGNAL_LAST,
+	};
+	G_STATIC_ASSERT(G_N_ELEMENTS(signals) == MIGRATION_VIEW_LAST);
+
+	if ((unsigned)view >= G_N_ELEMENTS(signals) || signals[view] == MIGRATION_SIGNAL_LAST)
+		return FALSE;
+	*ret = signals[view];
+	return TRUE;
+}
+
+const char *migration_view_to_string(enum migration_domain_view view)
+{
+	static const char *const names[] = {
+		[MIGRATION_VIEW_GONE] = "gone",
+		[MIGRATION_VIEW_RUNNING] = "running",
+		[MIGRATION_VIEW_OUT_RUNNING] = "running, migrating out",
+		[MIGRATION_VIEW_OUT_PAUSED] = "paused, migrating out",
+		[MIGRATION_VIEW_IN] = "migrating in",
+		[MIGRATION_VIEW_OTHER] = "other",
+	};
+	G_STATIC_ASSERT(G_N_ELEMENTS(names) == MIGRATION_VIEW_LAST);
+
+	return (unsigned)view < G_N_ELEMENTS(names) ? names[view] : "?";
 }

@@ -33,6 +33,12 @@
  *                  RESUMED_MIGRATED or JOB_COMPLETED (migration in) also
  *                  from none (a destination helper that missed the start)
  *
+ * After libvirtd was away, the domain's state read again stands for the
+ * events missed (migration_view_signal()): gone completes a migration out
+ * and cancels one in; running with no job cancels a migration out and
+ * resumes one in; a migration job still under way is iterating,
+ * stop-and-copy or incoming as its events would say.
+ *
  * The two sources are not ordered with respect to each other (each is
  * ordered in itself), and both often report the same step. So a signal
  * never moves a migration backwards: a late MIGRATION_ITERATION after the
@@ -44,6 +50,8 @@
  *
  * Threads: no state; pure functions. */
 #pragma once
+
+#include <glib.h>
 
 #include "ifcvf-bus-names.h"
 
@@ -64,8 +72,34 @@ enum migration_signal {
 	MIGRATION_SIGNAL_LV_STOPPED,          /* STOPPED, any other detail */
 	MIGRATION_SIGNAL_LV_JOB_OUT_COMPLETED, /* JOB_COMPLETED of a migration out */
 	MIGRATION_SIGNAL_LV_JOB_IN_COMPLETED,  /* JOB_COMPLETED of a migration in */
+	/* libvirt, read again after a reconnect (events missed meanwhile) */
+	MIGRATION_SIGNAL_LV_NOW_GONE,         /* the domain is gone or shut off */
+	MIGRATION_SIGNAL_LV_NOW_RUNNING,      /* running, no migration job */
 	MIGRATION_SIGNAL_LAST
 };
+
+/* What a fresh read of the domain in libvirt shows: libvirt-watch.c reads
+ * it after each reconnect, since the events of the outage are lost. */
+enum migration_domain_view {
+	MIGRATION_VIEW_GONE,         /* not on this host (any more), or shut off */
+	MIGRATION_VIEW_RUNNING,      /* running, no migration job */
+	MIGRATION_VIEW_OUT_RUNNING,  /* a migration out under way, guest running */
+	MIGRATION_VIEW_OUT_PAUSED,   /* a migration out under way, guest paused */
+	MIGRATION_VIEW_IN,           /* a migration in under way */
+	MIGRATION_VIEW_OTHER,        /* anything else (paused by a user, ...) */
+	MIGRATION_VIEW_LAST
+};
+
+/* The signal @view stands for; FALSE when it says nothing of a migration.
+ * A migration out under way is iterating (running) or stop-and-copy
+ * (paused); one in is incoming; running with no job ends a migration that
+ * was under way here (cancelled on the source, resumed on the destination);
+ * gone ends it too (completed on the source, cancelled on the
+ * destination). */
+gboolean migration_view_signal(enum migration_domain_view view, enum migration_signal *ret);
+
+/* "gone", "running", "migrating-out-running"... for logs */
+const char *migration_view_to_string(enum migration_domain_view view);
 
 /* The phase after @signal when the phase is @phase (may be @phase). */
 IfcvfBusMigrationPhase migration_phase_next(IfcvfBusMigrationPhase phase,

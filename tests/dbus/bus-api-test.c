@@ -3,6 +3,7 @@
  * GetStats, the ObjectManager, SetLiveMigrationMode and Shutdown, and every
  * kind of bad call answered with a specific error and no harm done. */
 #include <gio/gio.h>
+#include <glib/gstdio.h>
 #include <string.h>
 
 #include "dbus-test-util.h"
@@ -493,19 +494,64 @@ static void test_name_taken(Fixture *fx, gconstpointer data)
 	assert_prop(fx, ROOT, DOMAIN_IFACE, "Name", "'test-vm'");
 }
 
-static void test_bus_goes_away(void)
-{
-	GTestDBus *dbus = g_test_dbus_new(G_TEST_DBUS_NONE);
-	g_autoptr(TestHost) host = NULL;
-	g_autofree char *line = NULL;
+static const char restart_bus_config_fmt[] =
+	"<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN\"\n"
+	" \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
+	"<busconfig>\n"
+	"  <type>session</type>\n"
+	"  <listen>unix:path=%s/bus</listen>\n"
+	"  <auth>EXTERNAL</auth>\n"
+	"  <policy context=\"default\">\n"
+	"    <allow send_destination=\"*\" eavesdrop=\"true\"/>\n"
+	"    <allow eavesdrop=\"true\"/>\n"
+	"    <allow own=\"*\"/>\n"
+	"  </policy>\n"
+	"</busconfig>\n";
 
-	g_test_dbus_up(dbus);
-	host = test_host_start(g_test_dbus_get_bus_address(dbus), NULL);
-	g_test_dbus_down(dbus);
-	g_object_unref(dbus);
-	line = test_host_expect(host, "lost");
-	g_assert_cmpstr(line, ==, "lost: the connection to the bus was closed");
-	g_assert_cmpint(test_host_finish(host), ==, 3);
+/* The bus daemon goes away and a new one listens on the same socket: the
+ * module does not report a loss, owns the name again on the new bus (its
+ * address has another guid) and serves the objects there. */
+static void test_bus_comes_back(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *dir = g_dir_make_tmp("ifcvf-bus-back-XXXXXX", &error);
+	g_autofree char *config_path = g_build_filename(dir, "bus.conf", NULL);
+	g_autofree char *config = g_strdup_printf(restart_bus_config_fmt, dir);
+	g_autofree char *socket = g_build_filename(dir, "bus", NULL);
+	g_autoptr(TestHost) host = NULL;
+	TestDaemon *daemon;
+
+	g_assert_no_error(error);
+	g_assert_true(g_file_set_contents(config_path, config, -1, NULL));
+	daemon = test_daemon_start(config_path);
+	host = test_host_start(daemon->address, NULL);
+	for (guint round = 1; round <= 2; round++) {
+		g_autoptr(GDBusConnection) c = NULL;
+		g_autoptr(GVariant) name = NULL;
+		g_autofree char *line = NULL;
+
+		g_autoptr(GVariant) phase = NULL;
+		const char *want = round == 1 ? "iterating" : "completed";
+
+		test_daemon_stop(daemon);
+		/* a change while no bus is there is published on the next one */
+		test_host_command(host, "phase %s", want);
+		daemon = test_daemon_start(config_path);
+		/* the next thing the host reports ("lost: ..." before the fix) */
+		line = test_host_expect(host, "");
+		g_assert_cmpstr(line, ==, "owned");
+		c = test_bus_connect(daemon->address);
+		name = test_get_property(c, ROOT, DOMAIN_IFACE, "Name");
+		g_assert_cmpstr(g_variant_get_string(name, NULL), ==, "test-vm");
+		phase = test_get_property(c, ROOT, DOMAIN_IFACE, "MigrationPhase");
+		g_assert_cmpstr(g_variant_get_string(phase, NULL), ==, want);
+		(void)g_dbus_connection_close_sync(c, NULL, NULL);
+	}
+	g_assert_cmpint(test_host_finish(host), ==, 0);
+	test_daemon_stop(daemon);
+	(void)g_unlink(config_path);
+	(void)g_unlink(socket);
+	(void)g_rmdir(dir);
 }
 
 static void test_bad_uuid(void)
@@ -535,7 +581,7 @@ int main(int argc, char **argv)
 	ADD("client-vanishes", test_client_vanishes);
 	ADD("name-taken", test_name_taken);
 #undef ADD
-	g_test_add_func("/ifcvf-helper/dbus-api/bus-goes-away", test_bus_goes_away);
+	g_test_add_func("/ifcvf-helper/dbus-api/bus-comes-back", test_bus_comes_back);
 	g_test_add_func("/ifcvf-helper/dbus-api/bad-uuid", test_bad_uuid);
 	return g_test_run();
 }

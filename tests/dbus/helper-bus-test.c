@@ -86,12 +86,13 @@ static void name_vanished_cb(GDBusConnection *c, const char *name, gpointer user
 	((Rig *)user_data)->owned = FALSE;
 }
 
+static void rig_connect(Rig *r);
+
 static Rig *rig_new(void)
 {
 	g_autoptr(GError) error = NULL;
 	g_autofree char *config = NULL;
 	g_autofree char *config_path = NULL;
-	g_autoptr(GVariant) id = NULL;
 	Rig *r = g_new0(Rig, 1);
 
 	r->dir = g_dir_make_tmp("ifcvf-hb-XXXXXX", &error);
@@ -101,10 +102,21 @@ static Rig *rig_new(void)
 	g_file_set_contents(config_path, config, -1, &error);
 	g_assert_no_error(error);
 	r->daemon = test_daemon_start(config_path);
-	r->c = test_bus_connect(r->daemon->address);
 	r->states = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 					  (GDestroyNotify)g_ptr_array_unref);
 	r->procs = g_ptr_array_new();
+	rig_connect(r);
+	return r;
+}
+
+/* the test's own connection to the rig's bus */
+static void rig_connect(Rig *r)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariant) id = NULL;
+
+	r->c = test_bus_connect(r->daemon->address);
+	r->owned = FALSE;
 	/* any sender: only the helper serves ports on this bus */
 	r->props_sub = g_dbus_connection_signal_subscribe(
 		r->c, NULL, "org.freedesktop.DBus.Properties", "PropertiesChanged", NULL, NULL,
@@ -117,7 +129,14 @@ static Rig *rig_new(void)
 					 "org.freedesktop.DBus", "GetId", NULL, NULL,
 					 G_DBUS_CALL_FLAGS_NONE, 10000, NULL, &error);
 	g_assert_no_error(error);
-	return r;
+}
+
+static void rig_disconnect(Rig *r)
+{
+	g_bus_unwatch_name(r->name_watch);
+	g_dbus_connection_signal_unsubscribe(r->c, r->props_sub);
+	(void)g_dbus_connection_close_sync(r->c, NULL, NULL);
+	g_clear_object(&r->c);
 }
 
 static void rm_tree(const char *path)
@@ -146,10 +165,7 @@ static void rig_free(Rig *r)
 		dp_proc_free(p);
 	}
 	g_ptr_array_unref(r->procs);
-	g_bus_unwatch_name(r->name_watch);
-	g_dbus_connection_signal_unsubscribe(r->c, r->props_sub);
-	(void)g_dbus_connection_close_sync(r->c, NULL, NULL);
-	g_object_unref(r->c);
+	rig_disconnect(r);
 	test_daemon_stop(r->daemon);
 	g_hash_table_unref(r->states);
 	rm_tree(r->dir);
@@ -166,18 +182,25 @@ static gboolean expired_cb(gpointer user_data)
 	return G_SOURCE_REMOVE;
 }
 
-/* Iterate the main context until @cond holds; fail after WAIT_S. */
-static void wait_until(gboolean (*cond)(Rig *r, gconstpointer data), Rig *r, gconstpointer data,
-		       const char *what)
+/* Iterate the main context until @cond holds; fail after @seconds. */
+static void wait_until_s(gboolean (*cond)(Rig *r, gconstpointer data), Rig *r,
+			 gconstpointer data, const char *what, guint seconds)
 {
 	gboolean expired = FALSE;
-	guint id = g_timeout_add_seconds(WAIT_S, expired_cb, &expired);
+	guint id = g_timeout_add_seconds(seconds, expired_cb, &expired);
 
 	while (!cond(r, data) && !expired)
 		g_main_context_iteration(NULL, TRUE);
 	if (!cond(r, data))
-		g_error("%s did not happen within %d s", what, WAIT_S);
+		g_error("%s did not happen within %u s", what, seconds);
 	g_source_remove(id);
+}
+
+/* the same, failing after WAIT_S */
+static void wait_until(gboolean (*cond)(Rig *r, gconstpointer data), Rig *r, gconstpointer data,
+		       const char *what)
+{
+	wait_until_s(cond, r, data, what, WAIT_S);
 }
 
 static GPtrArray *states_of(Rig *r, guint port)
@@ -1394,6 +1417,91 @@ static void test_device_lost(void)
 	g_assert_cmpint(WEXITSTATUS(status), ==, 0);
 }
 
+/* ---- the bus daemon restarted ---- */
+
+/* how long a restarted bus may take to see the helper again: the helper
+ * retries at most 2 s apart, so this only turns "never" into a failure */
+#define BACK_ON_BUS_S 15
+
+/* The dbus-daemon goes away and a new one listens on the same socket, three
+ * times: each time the helper (still running, the datapath untouched) owns
+ * its name again and shows every object with its current state, and later
+ * changes reach the new bus. */
+static void test_bus_restart(void)
+{
+	g_autoptr(Rig) r = rig_new();
+	g_autoptr(TestEmu) emu = test_emu_start((const char *const[]){ "--type", "net", NULL });
+	g_autofree char *socket = g_build_filename(r->dir, "vhost.sock", NULL);
+	g_autofree char *spec = g_strdup_printf("device=%s,socket=%s", emu->address, socket);
+	g_autofree char *config_path = g_build_filename(r->dir, "bus.conf", NULL);
+	g_autofree char *path0 = port_path(0);
+	g_autoptr(Guest) g = NULL;
+	DpProc *helper;
+	StateWait w = { 0 };
+	gsize log_at = 0;
+	int status;
+
+	helper = helper_start(r, VM_NAME, (const char *const[]){ spec, NULL });
+	g = guest_start(socket);
+	w = (StateWait){ 0, "running", 0 };
+	wait_until(state_seen, r, &w, "State running");
+
+	for (guint round = 1; round <= 3; round++) {
+		g_autoptr(GError) error = NULL;
+		g_autoptr(GVariant) all = NULL;
+		g_autoptr(GVariant) objects = NULL;
+		g_autoptr(GVariant) props = NULL;
+		g_autoptr(GVariant) domain_name = NULL;
+		g_autofree char *out = NULL;
+		const char *state, *device;
+
+		g_test_message("round %u: the bus daemon restarts on the same socket", round);
+		rig_disconnect(r);
+		test_daemon_stop(r->daemon);
+		r->daemon = test_daemon_start(config_path);
+		rig_connect(r);
+		/* the helper says once that it lost the bus, and keeps running */
+		log_at = dp_proc_wait_log(helper, "was closed", log_at, WAIT_S);
+		wait_until_s(is_owned, r, GINT_TO_POINTER(TRUE), "the helper owning its name on the "
+			     "restarted bus", BACK_ON_BUS_S);
+		g_assert_true(dp_proc_alive(helper));
+
+		/* every object, with the state it has now */
+		all = test_call(r->c, path0, "org.freedesktop.DBus.Properties", "GetAll",
+				g_variant_new("(s)", PORT_IFACE), &error);
+		g_assert_no_error(error);
+		g_variant_get(all, "(@a{sv})", &props);
+		g_assert_true(g_variant_lookup(props, "State", "&s", &state));
+		g_assert_cmpstr(state, ==, "running");
+		g_assert_true(g_variant_lookup(props, "Device", "&s", &device));
+		g_assert_cmpstr(device, ==, emu->address);
+		objects = test_call(r->c, ROOT_PATH, "org.freedesktop.DBus.ObjectManager",
+				    "GetManagedObjects", NULL, &error);
+		g_assert_no_error(error);
+		{
+			g_autoptr(GVariant) dict = g_variant_get_child_value(objects, 0);
+			g_autoptr(GVariant) ifaces = g_variant_lookup_value(
+				dict, path0, G_VARIANT_TYPE("a{sa{sv}}"));
+
+			g_assert_nonnull(ifaces);
+		}
+		domain_name = test_get_property(r->c, ROOT_PATH, DOMAIN_IFACE, "Name");
+		g_assert_cmpstr(g_variant_get_string(domain_name, NULL), ==, VM_NAME);
+		/* what an operator runs */
+		g_assert_cmpint(ifcvfctl(r, &out, (const char *const[]){ "list", NULL }), ==, 0);
+		assert_has(out, VM_NAME);
+	}
+
+	/* a change after the restarts reaches the new bus */
+	w = (StateWait){ 0, "waiting", n_states(r, 0) };
+	g_clear_pointer(&g, guest_free);
+	wait_until(state_seen, r, &w, "State waiting on the restarted bus");
+
+	status = dp_proc_stop(helper, 30);
+	g_assert_true(WIFEXITED(status));
+	g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+}
+
 int main(int argc, char **argv)
 {
 	/* a critical in the helper or ifcvfctl fails the test, not a log line */
@@ -1408,5 +1516,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/ifcvf-helper/helper-bus/backend-channel-full", test_backend_channel_full);
 	g_test_add_func("/ifcvf-helper/helper-bus/lm-mode-during-bring-up",
 			test_lm_mode_during_bring_up);
+	g_test_add_func("/ifcvf-helper/helper-bus/bus-restart", test_bus_restart);
 	return g_test_run();
 }

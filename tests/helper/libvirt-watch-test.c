@@ -3,11 +3,18 @@
  * its domain reach the main loop as signals, other domains' do not; a
  * libvirtd that is not there costs nothing and leaves nothing; the
  * thread stops at free. And `ifcvf-helper run` refuses a bad
- * --libvirt-uri. No daemon: the events of the real migration are in
- * tests/libvirt/libvirt-migrate-test.sh. */
+ * --libvirt-uri. One test runs a private libvirtd (no drivers but the
+ * built-in test driver, its own socket) and restarts it: after each
+ * reconnect the watch reads the domain again. The events of the real
+ * migration are in tests/libvirt/libvirt-migrate-test.sh. */
+#include <gio/gio.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 #include "libvirt-watch.h"
 #include "test-util.h"
@@ -163,11 +170,157 @@ static void test_usage(void)
 		"--libvirt-uri", "", "--port", port, NULL }, "--libvirt-uri is empty");
 }
 
+/* ---- libvirtd down and back ---- */
+
+/* the domain the test driver defines at every start */
+#define TEST_DOMAIN_UUID "6695eb01-f6a4-8304-79aa-97f2502e193f"
+
+static const char libvirtd_conf_fmt[] =
+	"unix_sock_dir = \"%s\"\n"
+	"unix_sock_ro_perms = \"0777\"\n"
+	"auth_unix_ro = \"none\"\n"
+	"auth_unix_rw = \"none\"\n"
+	"listen_tls = 0\n"
+	"listen_tcp = 0\n"
+	"log_outputs = \"3:file:%s/libvirtd.log\"\n";
+
+static void ignore_error(void *data, virErrorPtr err)
+{
+}
+
+/* a failed test leaves no libvirtd behind */
+static void die_with_parent(gpointer user_data)
+{
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+}
+
+/* a libvirtd of the test's own, answering on @dir/libvirt-sock-ro */
+static GSubprocess *libvirtd_start(const char *dir)
+{
+	g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
+	g_autofree char *conf = g_build_filename(dir, "libvirtd.conf", NULL);
+	g_autofree char *pid = g_build_filename(dir, "libvirtd.pid", NULL);
+	g_autofree char *empty = g_build_filename(dir, "no-drivers", NULL);
+	g_autofree char *uri = g_strdup_printf("test+unix:///default?socket=%s/libvirt-sock-ro", dir);
+	g_autofree char *out = g_build_filename(dir, "libvirtd.out", NULL);
+	g_autoptr(GError) error = NULL;
+	GSubprocess *p;
+
+	(void)g_mkdir(empty, 0700);
+	g_subprocess_launcher_set_child_setup(launcher, die_with_parent, NULL, NULL);
+	/* not the test's stdout: the TAP reader waits for it to close */
+	g_subprocess_launcher_set_stdout_file_path(launcher, out);
+	g_subprocess_launcher_set_flags(launcher, G_SUBPROCESS_FLAGS_STDERR_MERGE);
+	/* no QEMU driver to probe: the test driver is built in */
+	g_subprocess_launcher_setenv(launcher, "LIBVIRT_DRIVER_DIR", empty, TRUE);
+	p = g_subprocess_launcher_spawn(launcher, &error, "libvirtd", "--config", conf,
+					"--pid-file", pid, NULL);
+	g_assert_no_error(error);
+	virSetErrorFunc(NULL, ignore_error);
+	for (guint i = 0; i < 300; i++) {
+		virConnectPtr c = virConnectOpenReadOnly(uri);
+
+		if (c) {
+			virConnectClose(c);
+			return p;
+		}
+		settle(100);
+	}
+	g_error("libvirtd did not answer on %s within 30 s", uri);
+}
+
+static void libvirtd_stop(GSubprocess *p)
+{
+	g_autoptr(GError) error = NULL;
+
+	g_subprocess_send_signal(p, SIGTERM);
+	g_assert_true(g_subprocess_wait(p, NULL, &error));
+	g_assert_no_error(error);
+	g_object_unref(p);
+}
+
+static void rm_dir(const char *dir)
+{
+	g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+	const char *n;
+
+	while (d && (n = g_dir_read_name(d))) {
+		g_autofree char *path = g_build_filename(dir, n, NULL);
+
+		if (g_remove(path) < 0)
+			rm_dir(path);
+	}
+	(void)g_rmdir(dir);
+}
+
+/* Two watches on a private libvirtd: one follows the test driver's running
+ * domain, one a domain that does not exist. libvirtd is stopped and started
+ * twice; the events of those moments are lost, and after each reconnect
+ * each watch reports what the domain is now: running (no migration job),
+ * gone. */
+static void test_libvirtd_restart(void)
+{
+	g_autoptr(GPtrArray) seen_running = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) seen_gone = g_ptr_array_new_with_free_func(g_free);
+	g_autofree char *dir = NULL;
+	g_autofree char *conf = NULL;
+	g_autofree char *conf_path = NULL;
+	g_autofree char *uri = NULL;
+	g_autoptr(GError) error = NULL;
+	Seen running = { seen_running }, gone = { seen_gone };
+	IfcvfLibvirtWatch *w_running, *w_gone;
+	g_autofree char *libvirtd = g_find_program_in_path("libvirtd");
+	GSubprocess *daemon;
+
+	if (getuid() != 0 || !libvirtd) {
+		g_test_skip("needs root and libvirtd");
+		return;
+	}
+	dir = g_dir_make_tmp("ifcvf-lvd-XXXXXX", &error);
+	g_assert_no_error(error);
+	conf = g_strdup_printf(libvirtd_conf_fmt, dir, dir);
+	conf_path = g_build_filename(dir, "libvirtd.conf", NULL);
+	g_assert_true(g_file_set_contents(conf_path, conf, -1, NULL));
+	uri = g_strdup_printf("test+unix:///default?socket=%s/libvirt-sock-ro", dir);
+
+	daemon = libvirtd_start(dir);
+	w_running = ifcvf_libvirt_watch_new(uri, TEST_DOMAIN_UUID, on_signal, &running, &error);
+	g_assert_no_error(error);
+	w_gone = ifcvf_libvirt_watch_new(uri, OURS, on_signal, &gone, &error);
+	g_assert_no_error(error);
+	/* the first connect reads nothing (a hook may hold the domain then) */
+	settle(500);
+	g_assert_cmpuint(seen_running->len, ==, 0);
+	g_assert_cmpuint(seen_gone->len, ==, 0);
+
+	for (guint round = 1; round <= 2; round++) {
+		g_test_message("round %u: libvirtd stops and starts again", round);
+		libvirtd_stop(daemon);
+		daemon = libvirtd_start(dir);
+		/* the watches retry every IFCVF_LIBVIRT_RETRY_MS */
+		wait_signals(&running, round);
+		wait_signals(&gone, round);
+		g_assert_cmpstr(g_ptr_array_index(seen_running, round - 1), ==,
+				"libvirt-now-running domain running after the reconnect");
+		g_assert_cmpstr(g_ptr_array_index(seen_gone, round - 1), ==,
+				"libvirt-now-gone domain gone after the reconnect");
+	}
+
+	ifcvf_libvirt_watch_free(w_running);
+	ifcvf_libvirt_watch_free(w_gone);
+	libvirtd_stop(daemon);
+	settle(300);
+	g_assert_cmpuint(seen_running->len, ==, 2);
+	g_assert_cmpuint(seen_gone->len, ==, 2);
+	rm_dir(dir);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/ifcvf-helper/libvirt-watch/events", test_events);
 	g_test_add_func("/ifcvf-helper/libvirt-watch/unreachable", test_unreachable);
 	g_test_add_func("/ifcvf-helper/libvirt-watch/usage", test_usage);
+	g_test_add_func("/ifcvf-helper/libvirt-watch/libvirtd-restart", test_libvirtd_restart);
 	return g_test_run();
 }

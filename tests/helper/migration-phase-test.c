@@ -28,6 +28,8 @@
 #define LV_STOP MIGRATION_SIGNAL_LV_STOPPED
 #define LV_JOB_OUT MIGRATION_SIGNAL_LV_JOB_OUT_COMPLETED
 #define LV_JOB_IN MIGRATION_SIGNAL_LV_JOB_IN_COMPLETED
+#define LV_GONE MIGRATION_SIGNAL_LV_NOW_GONE
+#define LV_RUNNING MIGRATION_SIGNAL_LV_NOW_RUNNING
 
 static const char *name(IfcvfBusMigrationPhase p)
 {
@@ -84,6 +86,15 @@ static const struct {
 	/* a migration in finished */
 	{ INC, LV_JOB_IN, RES }, { NONE, LV_JOB_IN, RES }, { RES, LV_JOB_IN, RES },
 	{ DONE, LV_JOB_IN, DONE },
+	/* read again after libvirtd was away: gone ends a migration out as
+	 * completed and one in as cancelled; running with no job the other
+	 * way round; outside a migration neither says anything */
+	{ ITER, LV_GONE, DONE }, { STOP, LV_GONE, DONE }, { INC, LV_GONE, CANC },
+	{ NONE, LV_GONE, NONE }, { DONE, LV_GONE, DONE }, { CANC, LV_GONE, CANC },
+	{ RES, LV_GONE, RES },
+	{ ITER, LV_RUNNING, CANC }, { STOP, LV_RUNNING, CANC }, { INC, LV_RUNNING, RES },
+	{ NONE, LV_RUNNING, NONE }, { DONE, LV_RUNNING, DONE }, { CANC, LV_RUNNING, CANC },
+	{ RES, LV_RUNNING, RES },
 };
 
 static void test_table(void)
@@ -121,6 +132,50 @@ static void test_total(void)
 		for (int p = 0; p < IFCVF_BUS_MIGRATION_LAST; p++)
 			if (p != SETUP)
 				g_assert_cmpint(migration_phase_next(p, s), !=, SETUP);
+}
+
+/* ---- libvirtd restarted: the domain read again ---- */
+
+static const struct {
+	const char *what;
+	IfcvfBusMigrationPhase from;
+	enum migration_domain_view view;
+	IfcvfBusMigrationPhase to;
+} reconnects[] = {
+	{ "source: the guest left while libvirtd was down", ITER, MIGRATION_VIEW_GONE, DONE },
+	{ "source: left after the pause", STOP, MIGRATION_VIEW_GONE, DONE },
+	{ "source: libvirt gave up the migration on restart", ITER, MIGRATION_VIEW_RUNNING, CANC },
+	{ "source: resumed after the pause", STOP, MIGRATION_VIEW_RUNNING, CANC },
+	{ "source: still paused for migration", ITER, MIGRATION_VIEW_OUT_PAUSED, STOP },
+	{ "source: a migration started meanwhile", NONE, MIGRATION_VIEW_OUT_RUNNING, ITER },
+	{ "source: still iterating", ITER, MIGRATION_VIEW_OUT_RUNNING, ITER },
+	{ "destination: the guest arrived meanwhile", INC, MIGRATION_VIEW_RUNNING, RES },
+	{ "destination: the migration failed meanwhile", INC, MIGRATION_VIEW_GONE, CANC },
+	{ "destination: a guest is coming", NONE, MIGRATION_VIEW_IN, INC },
+	{ "no migration, running", NONE, MIGRATION_VIEW_RUNNING, NONE },
+	{ "no migration, gone", NONE, MIGRATION_VIEW_GONE, NONE },
+	{ "after a migration in, running", RES, MIGRATION_VIEW_RUNNING, RES },
+	{ "paused by a user during a migration", ITER, MIGRATION_VIEW_OTHER, ITER },
+};
+
+static void test_reconnect(void)
+{
+	for (gsize i = 0; i < G_N_ELEMENTS(reconnects); i++) {
+		IfcvfBusMigrationPhase got = reconnects[i].from;
+		enum migration_signal signal;
+
+		if (migration_view_signal(reconnects[i].view, &signal))
+			got = migration_phase_next(got, signal);
+		if (got != reconnects[i].to)
+			g_error("%s (%s, domain %s): got %s, expected %s", reconnects[i].what,
+				name(reconnects[i].from),
+				migration_view_to_string(reconnects[i].view), name(got),
+				name(reconnects[i].to));
+	}
+	for (int v = 0; v < MIGRATION_VIEW_LAST; v++)
+		g_assert_cmpstr(migration_view_to_string(v), !=, "?");
+	g_assert_false(migration_view_signal(MIGRATION_VIEW_OTHER, &(enum migration_signal){ 0 }));
+	g_assert_false(migration_view_signal(MIGRATION_VIEW_LAST, &(enum migration_signal){ 0 }));
 }
 
 /* ---- whole migrations: the phases a client sees ---- */
@@ -195,6 +250,7 @@ int main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/ifcvf-helper/migration-phase/table", test_table);
 	g_test_add_func("/ifcvf-helper/migration-phase/total", test_total);
+	g_test_add_func("/ifcvf-helper/migration-phase/reconnect", test_reconnect);
 	for (gsize i = 0; i < G_N_ELEMENTS(scenarios); i++) {
 		g_autofree char *path = g_strdup_printf("/ifcvf-helper/migration-phase/scenario/%zu", i);
 
