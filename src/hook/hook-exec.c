@@ -91,8 +91,45 @@ static gboolean redirect_output(const char *log, GError **error)
 	return TRUE;
 }
 
+/* This start's number past the first in @counter (<uuid>.restarts, which
+ * the hook removes before a start and on release): missing means the first
+ * start (0), else one more than the file says. Written before the exec so
+ * that a helper dying at once still counts. */
+static gboolean count_start(const char *counter, guint *ret_restarts, GError **error)
+{
+	g_autofree char *text = NULL;
+	g_autofree char *line = NULL;
+	guint64 n = 0;
+
+	if (g_file_get_contents(counter, &text, NULL, NULL)) {
+		g_strstrip(text);
+		if (!g_ascii_string_to_unsigned(text, 10, 0, G_MAXUINT - 1, &n, NULL))
+			n = 0;
+		n++;
+	}
+	line = g_strdup_printf("%" G_GUINT64_FORMAT "\n", n);
+	if (!g_file_set_contents_full(counter, line, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
+				      error)) {
+		g_prefix_error(error, "restart counter: ");
+		return FALSE;
+	}
+	*ret_restarts = (guint)n;
+	return TRUE;
+}
+
+char *hook_exec_counter_path(const char *args_path)
+{
+	g_autofree char *stem = g_str_has_suffix(args_path, ".args") ?
+		g_strndup(args_path, strlen(args_path) - strlen(".args")) : g_strdup(args_path);
+
+	return g_strconcat(stem, ".restarts", NULL);
+}
+
 int hook_exec_main(const char *path)
 {
+	g_autofree char *counter = hook_exec_counter_path(path);
+	g_autofree char *restarts_env = NULL;
+	guint restarts = 0;
 	g_autoptr(GKeyFile) kf = g_key_file_new();
 	g_autoptr(GError) error = NULL;
 	g_autofree char *run_dir = g_path_get_dirname(path);
@@ -128,6 +165,14 @@ int hook_exec_main(const char *path)
 		if (fcntl(fd, F_SETFD, 0) < 0)
 			return failed("lock file %s: %s", lock, g_strerror(errno));
 	}
+	/* the VFs are ours: this start counts */
+	if (!count_start(counter, &restarts, &error))
+		return failed("%s", error->message);
+	if (restarts)
+		fprintf(stderr, "ifcvf-helper hook exec: restart %u of the helper for VM %s\n",
+			restarts, vm);
+	restarts_env = g_strdup_printf("%u", restarts);
+	g_setenv(HOOK_EXEC_RESTARTS_ENV, restarts_env, TRUE);
 	execv(argv[0], argv);
 	return failed("cannot execute %s: %s", argv[0], g_strerror(errno));
 }

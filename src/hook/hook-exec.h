@@ -33,6 +33,14 @@ gboolean hook_exec_args_write(const char *path, const HookExecArgs *args, GError
  * when there is none (for `release` when the domain XML cannot be read). */
 char *hook_exec_args_find_uuid(const char *run_dir, const char *vm);
 
-/* Load @path, lock, exec. Returns only on failure: the exit status, after
+/* What `hook exec` tells `run`: how many times this start was restarted
+ * (a crash restarted by the supervisor or the systemd unit), counted in
+ * the file hook_exec_counter_path(ARGS-FILE). */
+#define HOOK_EXEC_RESTARTS_ENV "IFCVF_HELPER_RESTARTS"
+
+/* <run dir>/<uuid>.restarts for <run dir>/<uuid>.args */
+char *hook_exec_counter_path(const char *args_path);
+
+/* Load @path, lock, count the start, exec. Returns only on failure: the exit status, after
  * one line on stderr. */
 int hook_exec_main(const char *path);

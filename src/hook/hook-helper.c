@@ -134,6 +134,17 @@ gboolean hook_helper_running(const HookEnv *env, const char *uuid)
 	return rec && hook_pid_alive(rec->pid) && hook_pid_is_helper(rec->pid, uuid);
 }
 
+/* the restart count of a start (hook-exec.h): a new start counts from 0 */
+static gboolean remove_counter(const char *args, GError **error)
+{
+	g_autofree char *counter = hook_exec_counter_path(args);
+
+	if (g_unlink(counter) < 0 && errno != ENOENT)
+		return ifcvf_helper_fail(error, "restart counter %s: %s", counter,
+					 g_strerror(errno));
+	return TRUE;
+}
+
 gboolean hook_helper_stop(const HookEnv *env, const char *uuid, GError **error)
 {
 	g_autofree char *path = hook_record_path(env->run_dir, uuid);
@@ -168,6 +179,8 @@ gboolean hook_helper_stop(const HookEnv *env, const char *uuid, GError **error)
 		hook_socket_remove_stale(g_ptr_array_index(rec->sockets, i));
 	if (g_unlink(args) < 0 && errno != ENOENT)
 		return ifcvf_helper_fail(error, "argument file %s: %s", args, g_strerror(errno));
+	if (!remove_counter(args, error))
+		return FALSE;
 	if (g_unlink(path) < 0 && errno != ENOENT)
 		return ifcvf_helper_fail(error, "pidfile %s: %s", path, g_strerror(errno));
 	return TRUE;
@@ -348,7 +361,8 @@ static gboolean spawn_exec(const HookEnv *env, const HookVm *vm, const HookRecor
 			   const char *args, const char *log, goffset *log_from, pid_t *pid,
 			   GError **error)
 {
-	const char *command[] = { env->helper, "hook", "exec", args, NULL };
+	/* systemd restarts `hook exec` itself; without it, `hook supervise` does */
+	const char *command[] = { env->helper, "hook", rec->unit ? "exec" : "supervise", args, NULL };
 	g_auto(GStrv) run_argv = hook_helper_argv(env, vm);
 	g_autofree char *argline = g_strjoinv(" ", run_argv);
 	g_autofree char *head = NULL;
@@ -390,7 +404,7 @@ gboolean hook_helper_start(const HookEnv *env, const HookVm *vm, GError **error)
 		return FALSE;
 	/* the VFs free now: the reason comes from here rather than the helper's log
 	 * (`hook exec` takes the locks for good, and fails if it loses a race) */
-	if (!ports_check(env, vm, FALSE, error))
+	if (!ports_check(env, vm, FALSE, error) || !remove_counter(args, error))
 		return FALSE;
 	rec = new_record(env, vm);
 	if (!hook_record_write(record_path, rec, error))

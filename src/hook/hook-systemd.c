@@ -35,6 +35,12 @@ GStrv hook_systemd_run_argv(const HookSystemd *sd, const char *unit, const char 
 				"--property=Type=exec",
 				/* SIGTERM to the helper, SIGKILL to all that is left */
 				"--property=KillMode=mixed", stop_arg,
+				/* a crash restarts it at once (`systemctl stop` does not),
+				 * but not forever: the same limits as hook-supervise.h */
+				"--property=Restart=on-failure",
+				"--property=RestartSec=" G_STRINGIFY(HOOK_SYSTEMD_RESTART_MS) "ms",
+				"--property=StartLimitIntervalSec=" G_STRINGIFY(HOOK_SYSTEMD_LIMIT_SEC),
+				"--property=StartLimitBurst=" G_STRINGIFY(HOOK_SYSTEMD_LIMIT_BURST),
 				/* a failed helper leaves no unit behind that blocks the name */
 				"--collect",
 				"--", NULL);

@@ -1,7 +1,7 @@
 /* The helper as a transient systemd unit, when systemd is PID 1: the hook
  * starts `ifcvf-helper hook exec ARGS-FILE` with systemd-run as
  * ifcvf-helper-<uuid>.service (Type=exec, KillMode=mixed, a bounded stop,
- * collected once it ends) and stops it with `systemctl stop`. The settings
+ * restarted on a crash within a start limit, collected once it ends) and stops it with `systemctl stop`. The settings
  * match data/systemd/ifcvf-helper@.service.in.
  *
  * Threads: main thread only; every command is bounded. */
@@ -13,6 +13,12 @@
 
 /* What systemd gives the helper to stop before SIGKILL (TimeoutStopSec). */
 #define HOOK_SYSTEMD_STOP_SEC 15
+/* Restart=on-failure after RestartSec; at most BURST starts within
+ * StartLimitIntervalSec, then the unit fails for good (as hook-supervise.h).
+ * `systemctl stop` is no failure: release restarts nothing. */
+#define HOOK_SYSTEMD_RESTART_MS 100
+#define HOOK_SYSTEMD_LIMIT_SEC 30
+#define HOOK_SYSTEMD_LIMIT_BURST 5
 
 typedef struct {
 	const char *systemd_run;  /* path or name of systemd-run */
