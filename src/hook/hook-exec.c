@@ -5,13 +5,19 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "helper-error.h"
 #include "hook-files.h"
 #include "hook-safe-dir.h"
+#include "hook-socket.h"
 
 #define GROUP "Helper"
+/* how long a restarted helper may take to listen (the hook's default wait) */
+#define OWNER_WAIT_MS 20000
+#define OWNER_POLL_MS 20
 
 gboolean hook_exec_args_write(const char *path, const HookExecArgs *args, GError **error)
 {
@@ -25,6 +31,11 @@ gboolean hook_exec_args_write(const char *path, const HookExecArgs *args, GError
 				   g_strv_length((char **)args->devices));
 	g_key_file_set_string_list(kf, GROUP, "Argv", args->argv,
 				   g_strv_length((char **)args->argv));
+	if (args->sockets && args->sockets[0])
+		g_key_file_set_string_list(kf, GROUP, "Sockets", args->sockets,
+					   g_strv_length((char **)args->sockets));
+	if (args->socket_user)
+		g_key_file_set_string(kf, GROUP, "SocketUser", args->socket_user);
 	text = g_key_file_to_data(kf, &len, NULL);
 	if (!g_file_set_contents_full(path, text, (gssize)len, G_FILE_SET_CONTENTS_CONSISTENT,
 				      0600, error)) {
@@ -125,8 +136,53 @@ char *hook_exec_counter_path(const char *args_path)
 	return g_strconcat(stem, ".restarts", NULL);
 }
 
+/* A restarted helper's new sockets are root's: the hook handed the first
+ * ones to QEMU's user, so a process of ours does it again once they listen.
+ * A grandchild, reparented at once: `run` never sees it as its child. */
+static void own_sockets_later(char **sockets, const char *user)
+{
+	pid_t helper = getpid();
+	pid_t child;
+
+	if (!sockets || !sockets[0])
+		return;
+	child = fork();
+	if (child < 0) {
+		fprintf(stderr, "ifcvf-helper hook exec: sockets stay root's: fork: %s\n",
+			g_strerror(errno));
+		return;
+	}
+	if (child > 0) {
+		while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+			;
+		return;
+	}
+	if (fork() != 0)
+		_exit(0);
+	/* not the VF locks: they are the helper's alone */
+	close_range(3, ~0U, 0);
+	for (guint i = 0; sockets[i]; i++) {
+		gint64 end = g_get_monotonic_time() + OWNER_WAIT_MS * G_TIME_SPAN_MILLISECOND;
+		g_autoptr(GError) error = NULL;
+
+		while (!hook_socket_listening(sockets[i]) && g_get_monotonic_time() < end &&
+		       kill(helper, 0) == 0)
+			g_usleep(OWNER_POLL_MS * 1000);
+		if (kill(helper, 0) < 0)
+			break;
+		if (!hook_socket_listening(sockets[i]))
+			fprintf(stderr, "ifcvf-helper hook exec: socket %s: nobody listens after %d ms; "
+				"left as it is\n", sockets[i], OWNER_WAIT_MS);
+		else if (!hook_socket_set_owner(sockets[i], user, &error))
+			fprintf(stderr, "ifcvf-helper hook exec: %s\n", error->message);
+	}
+	_exit(0);
+}
+
 int hook_exec_main(const char *path)
 {
+	g_auto(GStrv) sockets = NULL;
+	g_autofree char *socket_user = NULL;
 	g_autofree char *counter = hook_exec_counter_path(path);
 	g_autofree char *restarts_env = NULL;
 	guint restarts = 0;
@@ -145,6 +201,8 @@ int hook_exec_main(const char *path)
 	    !(devices = g_key_file_get_string_list(kf, GROUP, "Devices", NULL, &error)) ||
 	    !(argv = g_key_file_get_string_list(kf, GROUP, "Argv", NULL, &error)))
 		return failed("%s: %s", path, error->message);
+	sockets = g_key_file_get_string_list(kf, GROUP, "Sockets", NULL, NULL);
+	socket_user = g_key_file_get_string(kf, GROUP, "SocketUser", NULL);
 	if (!argv[0] || !g_path_is_absolute(argv[0]))
 		return failed("%s: Argv does not start with an absolute path", path);
 	/* the locks are taken there by path: root's alone (hook-safe-dir.h) */
@@ -171,6 +229,8 @@ int hook_exec_main(const char *path)
 	if (restarts)
 		fprintf(stderr, "ifcvf-helper hook exec: restart %u of the helper for VM %s\n",
 			restarts, vm);
+	if (restarts)
+		own_sockets_later(sockets, socket_user);
 	restarts_env = g_strdup_printf("%u", restarts);
 	g_setenv(HOOK_EXEC_RESTARTS_ENV, restarts_env, TRUE);
 	execv(argv[0], argv);

@@ -10,6 +10,8 @@
  *   Log=/var/log/ifcvf-helper/vm1.log
  *   Devices=vfio-user:/run/emu.sock;          one lock each, in the run dir
  *   Argv=/usr/bin/ifcvf-helper;run;--uuid;…   exec'd as is
+ *   Sockets=/run/vhu/net0.sock;               optional: the server sockets and
+ *   SocketUser=libvirt-qemu:kvm               whom to give them after a restart
  *
  * The arguments travel in a file, not on systemd-run's command line, so
  * that systemd does not expand '$' or '%' in socket paths or VM names.
@@ -24,6 +26,8 @@ typedef struct {
 	const char *log;
 	const char *const *devices;
 	const char *const *argv;
+	const char *const *sockets;  /* NULL: none */
+	const char *socket_user;     /* NULL: leave them root's (mode 0660 still) */
 } HookExecArgs;
 
 /* Write @args to @path (mode 0600). */

@@ -347,12 +347,22 @@ static gboolean write_args(const HookEnv *env, const HookVm *vm, const char *pat
 {
 	g_auto(GStrv) argv = hook_helper_argv(env, vm);
 	g_autoptr(GPtrArray) devices = g_ptr_array_new();
-	HookExecArgs args = { .vm = vm->name, .log = log, .argv = (const char *const *)argv };
+	g_autoptr(GPtrArray) sockets = g_ptr_array_new();
+	HookExecArgs args = { .vm = vm->name, .log = log, .argv = (const char *const *)argv,
+			      .socket_user = env->socket_user };
 
-	for (guint i = 0; i < vm->ports->len; i++)
-		g_ptr_array_add(devices, ((HookPort *)g_ptr_array_index(vm->ports, i))->device);
+	for (guint i = 0; i < vm->ports->len; i++) {
+		const HookPort *p = g_ptr_array_index(vm->ports, i);
+
+		g_ptr_array_add(devices, p->device);
+		/* a restarted helper's sockets go to QEMU's user too (hook-exec.h) */
+		if (!p->client)
+			g_ptr_array_add(sockets, p->socket);
+	}
 	g_ptr_array_add(devices, NULL);
+	g_ptr_array_add(sockets, NULL);
 	args.devices = (const char *const *)devices->pdata;
+	args.sockets = (const char *const *)sockets->pdata;
 	return hook_exec_args_write(path, &args, error);
 }
 
