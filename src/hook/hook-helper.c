@@ -130,8 +130,19 @@ gboolean hook_helper_running(const HookEnv *env, const char *uuid)
 {
 	g_autofree char *path = hook_record_path(env->run_dir, uuid);
 	g_autoptr(HookRecord) rec = hook_record_read(path);
+	pid_t pid;
 
-	return rec && hook_pid_alive(rec->pid) && hook_pid_is_helper(rec->pid, uuid);
+	if (!rec)
+		return FALSE;
+	pid = rec->pid;
+	/* a unit may have restarted the helper since: ask for its pid now */
+	if (rec->unit) {
+		HookSystemd sd = env_systemd(env);
+
+		if (!hook_systemd_main_pid(&sd, rec->unit, &pid, NULL))
+			return FALSE;
+	}
+	return hook_pid_alive(pid) && hook_pid_is_helper(pid, uuid);
 }
 
 /* the restart count of a start (hook-exec.h): a new start counts from 0 */

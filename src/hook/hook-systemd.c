@@ -48,8 +48,8 @@ GStrv hook_systemd_run_argv(const HookSystemd *sd, const char *unit, const char 
 	return g_strv_builder_end(b);
 }
 
-static gboolean main_pid(const HookSystemd *sd, const char *unit, pid_t *ret_pid,
-			 GError **error)
+gboolean hook_systemd_main_pid(const HookSystemd *sd, const char *unit, pid_t *ret_pid,
+			       GError **error)
 {
 	const char *argv[] = { sd->systemctl, "show", "--property=MainPID", "--value", unit, NULL };
 	g_autofree char *out = NULL;
@@ -74,7 +74,7 @@ gboolean hook_systemd_start(const HookSystemd *sd, const char *unit, const char 
 
 	if (!hook_run_bounded((const char *const *)argv, SYSTEMD_RUN_MS, NULL, error))
 		return FALSE;
-	return main_pid(sd, unit, ret_pid, error);
+	return hook_systemd_main_pid(sd, unit, ret_pid, error);
 }
 
 gboolean hook_systemd_stop(const HookSystemd *sd, const char *unit, GError **error)

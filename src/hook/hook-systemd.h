@@ -40,6 +40,11 @@ GStrv hook_systemd_run_argv(const HookSystemd *sd, const char *unit, const char 
 gboolean hook_systemd_start(const HookSystemd *sd, const char *unit, const char *description,
 			    const char *const *command, pid_t *ret_pid, GError **error);
 
+/* The unit's MainPID now (0: none): after a restart, not the pid the
+ * hook recorded. */
+gboolean hook_systemd_main_pid(const HookSystemd *sd, const char *unit, pid_t *ret_pid,
+			       GError **error);
+
 /* `systemctl stop @unit` (waits for the unit to end). Fails also when the
  * unit is not loaded: the caller then checks the helper's pid itself. */
 gboolean hook_systemd_stop(const HookSystemd *sd, const char *unit, GError **error);
