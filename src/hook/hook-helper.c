@@ -377,7 +377,8 @@ static gboolean write_args(const HookEnv *env, const HookVm *vm, const char *pat
 	return hook_exec_args_write(path, &args, error);
 }
 
-/* `hook exec ARGS` detached, its output to @log from @log_from on. */
+/* `hook exec ARGS` as a unit, or detached under `hook supervise ARGS`,
+ * its output to @log from @log_from on. */
 static gboolean spawn_exec(const HookEnv *env, const HookVm *vm, const HookRecord *rec,
 			   const char *args, const char *log, goffset *log_from, pid_t *pid,
 			   GError **error)
