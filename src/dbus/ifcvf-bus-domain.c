@@ -63,6 +63,13 @@ void ifcvf_bus_domain_update_ports(IfcvfBus *bus)
 	g_dbus_interface_skeleton_flush(G_DBUS_INTERFACE_SKELETON(bus->domain));
 }
 
+void ifcvf_bus_set_restarts(IfcvfBus *bus, guint restarts)
+{
+	g_return_if_fail(bus != NULL);
+
+	ifcvf_dbus_domain_set_restarts(bus->domain, restarts);
+}
+
 void ifcvf_bus_set_migration_phase(IfcvfBus *bus, IfcvfBusMigrationPhase phase)
 {
 	const char *s = ifcvf_bus_migration_phase_to_string(phase);

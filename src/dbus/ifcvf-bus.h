@@ -133,6 +133,10 @@ void ifcvf_bus_port_return_lm_mode(IfcvfBusPort *port, GDBusMethodInvocation *in
  * previous ones (no signal; GetStats reads them). */
 void ifcvf_bus_port_update(IfcvfBusPort *port, const IfcvfBusPortSnapshot *snap);
 
+/* The Domain's Restarts: how often the supervisor or systemd restarted
+ * this helper since the VM's start. Set before ifcvf_bus_start(). */
+void ifcvf_bus_set_restarts(IfcvfBus *bus, guint restarts);
+
 /* Publish the Domain's MigrationPhase (PropertiesChanged when it changed). */
 void ifcvf_bus_set_migration_phase(IfcvfBus *bus, IfcvfBusMigrationPhase phase);
 

@@ -298,6 +298,20 @@ static void name_cb(IfcvfBus *bus, gboolean owned, const GError *error, gpointer
 
 /* ---- API ---- */
 
+/* IFCVF_HELPER_RESTARTS, set by `hook exec` (src/hook/hook-exec.h): 0
+ * when unset or not a number */
+static guint restarts_from_env(void)
+{
+	const char *s = g_getenv("IFCVF_HELPER_RESTARTS");
+	guint64 n = 0;
+
+	if (s && !g_ascii_string_to_unsigned(s, 10, 0, G_MAXUINT, &n, NULL)) {
+		g_warning("IFCVF_HELPER_RESTARTS='%s' is not a count; Restarts shows 0", s);
+		n = 0;
+	}
+	return (guint)n;
+}
+
 IfcvfBusGlue *ifcvf_bus_glue_new(const char *bus, const char *vm_name, const char *vm_uuid,
 				 IfcvfBusGlueStopFunc stop, gpointer user_data, GError **error)
 {
@@ -320,6 +334,7 @@ IfcvfBusGlue *ifcvf_bus_glue_new(const char *bus, const char *vm_name, const cha
 				    local->message);
 		return NULL;
 	}
+	ifcvf_bus_set_restarts(b, restarts_from_env());
 	glue = g_new0(IfcvfBusGlue, 1);
 	glue->bus = g_steal_pointer(&b);
 	glue->context = g_main_context_ref_thread_default();

@@ -14,6 +14,7 @@
 #include "helper-error.h"
 #include "hook-config.h"
 #include "hook-exec.h"
+#include "hook-supervise.h"
 #include "hook-helper.h"
 #include "hook-systemd.h"
 
@@ -29,6 +30,7 @@
 static const char hook_usage[] =
 	"Usage: ifcvf-helper hook [DOMAIN] OPERATION SUB-OPERATION EXTRA < domain.xml\n"
 	"       ifcvf-helper hook exec ARGS-FILE\n"
+	"       ifcvf-helper hook supervise ARGS-FILE\n"
 	"\n"
 	"The libvirt qemu hook. Operations:\n"
 	"  prepare begin    start `ifcvf-helper run` for the VM, detached, and wait until\n"
@@ -42,7 +44,14 @@ static const char hook_usage[] =
 	"\n"
 	"The helper runs as `ifcvf-helper hook exec RUN-DIR/UUID.args`: as the transient\n"
 	"unit ifcvf-helper-UUID.service (systemd-run) when systemd is PID 1, else detached\n"
-	"by a double fork. ARGS-FILE is a key file the hook writes:\n"
+	"by a double fork under `ifcvf-helper hook supervise RUN-DIR/UUID.args`.\n"
+	"A helper that crashes (a signal, a non-zero exit) is started again: by the unit\n"
+	"(Restart=on-failure, RestartSec=100ms) or by the supervisor (after 100 ms,\n"
+	"doubling to 5 s, back to 100 ms after 30 s of running); both give up after 5\n"
+	"starts within 30 s (the start limit). The log says `restart N after CAUSE`,\n"
+	"Domain.Restarts on D-Bus says N (counted in RUN-DIR/UUID.restarts). `release end`\n"
+	"stops the unit or the supervisor with its helper for good.\n"
+	"ARGS-FILE is a key file the hook writes:\n"
 	"  [Helper]\n"
 	"  VM=NAME               written into the VF locks\n"
 	"  Log=PATH              stdout and stderr are appended there (LOG-DIR/NAME.log)\n"
@@ -266,6 +275,16 @@ int ifcvf_cmd_hook(int argc, char **argv)
 	/* what the detached process or the systemd unit runs */
 	if (argc == 3 && g_str_equal(argv[1], "exec"))
 		return hook_exec_main(argv[2]);
+	/* the detached process without systemd: restarts `hook exec` */
+	if (argc == 3 && g_str_equal(argv[1], "supervise")) {
+		g_autofree char *self = g_file_read_link("/proc/self/exe", &error);
+
+		if (!self) {
+			fprintf(stderr, "ifcvf-helper hook supervise: %s\n", error->message);
+			return 1;
+		}
+		return hook_supervise_main(self, argv[2]);
+	}
 	/* libvirt: DOMAIN OP SUB EXTRA; by hand: OP SUB EXTRA */
 	if (argc != 4 && argc != 5) {
 		fputs("ifcvf-helper hook: expected [DOMAIN] OPERATION SUB-OPERATION EXTRA "

@@ -5,13 +5,19 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "helper-error.h"
 #include "hook-files.h"
 #include "hook-safe-dir.h"
+#include "hook-socket.h"
 
 #define GROUP "Helper"
+/* how long a restarted helper may take to listen (the hook's default wait) */
+#define OWNER_WAIT_MS 20000
+#define OWNER_POLL_MS 20
 
 gboolean hook_exec_args_write(const char *path, const HookExecArgs *args, GError **error)
 {
@@ -25,6 +31,11 @@ gboolean hook_exec_args_write(const char *path, const HookExecArgs *args, GError
 				   g_strv_length((char **)args->devices));
 	g_key_file_set_string_list(kf, GROUP, "Argv", args->argv,
 				   g_strv_length((char **)args->argv));
+	if (args->sockets && args->sockets[0])
+		g_key_file_set_string_list(kf, GROUP, "Sockets", args->sockets,
+					   g_strv_length((char **)args->sockets));
+	if (args->socket_user)
+		g_key_file_set_string(kf, GROUP, "SocketUser", args->socket_user);
 	text = g_key_file_to_data(kf, &len, NULL);
 	if (!g_file_set_contents_full(path, text, (gssize)len, G_FILE_SET_CONTENTS_CONSISTENT,
 				      0600, error)) {
@@ -91,8 +102,90 @@ static gboolean redirect_output(const char *log, GError **error)
 	return TRUE;
 }
 
+/* This start's number past the first in @counter (<uuid>.restarts, which
+ * the hook removes before a start and on release): missing means the first
+ * start (0), else one more than the file says. Written before the exec so
+ * that a helper dying at once still counts. */
+static gboolean count_start(const char *counter, guint *ret_restarts, GError **error)
+{
+	g_autofree char *text = NULL;
+	g_autofree char *line = NULL;
+	guint64 n = 0;
+
+	if (g_file_get_contents(counter, &text, NULL, NULL)) {
+		g_strstrip(text);
+		if (!g_ascii_string_to_unsigned(text, 10, 0, G_MAXUINT - 1, &n, NULL))
+			n = 0;
+		n++;
+	}
+	line = g_strdup_printf("%" G_GUINT64_FORMAT "\n", n);
+	if (!g_file_set_contents_full(counter, line, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
+				      error)) {
+		g_prefix_error(error, "restart counter: ");
+		return FALSE;
+	}
+	*ret_restarts = (guint)n;
+	return TRUE;
+}
+
+char *hook_exec_counter_path(const char *args_path)
+{
+	g_autofree char *stem = g_str_has_suffix(args_path, ".args") ?
+		g_strndup(args_path, strlen(args_path) - strlen(".args")) : g_strdup(args_path);
+
+	return g_strconcat(stem, ".restarts", NULL);
+}
+
+/* A restarted helper's new sockets are root's: the hook handed the first
+ * ones to QEMU's user, so a process of ours does it again once they listen.
+ * A grandchild, reparented at once: `run` never sees it as its child. */
+static void own_sockets_later(char **sockets, const char *user)
+{
+	pid_t helper = getpid();
+	pid_t child;
+
+	if (!sockets || !sockets[0])
+		return;
+	child = fork();
+	if (child < 0) {
+		fprintf(stderr, "ifcvf-helper hook exec: sockets stay root's: fork: %s\n",
+			g_strerror(errno));
+		return;
+	}
+	if (child > 0) {
+		while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+			;
+		return;
+	}
+	if (fork() != 0)
+		_exit(0);
+	/* not the VF locks: they are the helper's alone */
+	close_range(3, ~0U, 0);
+	for (guint i = 0; sockets[i]; i++) {
+		gint64 end = g_get_monotonic_time() + OWNER_WAIT_MS * G_TIME_SPAN_MILLISECOND;
+		g_autoptr(GError) error = NULL;
+
+		while (!hook_socket_listening(sockets[i]) && g_get_monotonic_time() < end &&
+		       kill(helper, 0) == 0)
+			g_usleep(OWNER_POLL_MS * 1000);
+		if (kill(helper, 0) < 0)
+			break;
+		if (!hook_socket_listening(sockets[i]))
+			fprintf(stderr, "ifcvf-helper hook exec: socket %s: nobody listens after %d ms; "
+				"left as it is\n", sockets[i], OWNER_WAIT_MS);
+		else if (!hook_socket_set_owner(sockets[i], user, &error))
+			fprintf(stderr, "ifcvf-helper hook exec: %s\n", error->message);
+	}
+	_exit(0);
+}
+
 int hook_exec_main(const char *path)
 {
+	g_auto(GStrv) sockets = NULL;
+	g_autofree char *socket_user = NULL;
+	g_autofree char *counter = hook_exec_counter_path(path);
+	g_autofree char *restarts_env = NULL;
+	guint restarts = 0;
 	g_autoptr(GKeyFile) kf = g_key_file_new();
 	g_autoptr(GError) error = NULL;
 	g_autofree char *run_dir = g_path_get_dirname(path);
@@ -108,6 +201,8 @@ int hook_exec_main(const char *path)
 	    !(devices = g_key_file_get_string_list(kf, GROUP, "Devices", NULL, &error)) ||
 	    !(argv = g_key_file_get_string_list(kf, GROUP, "Argv", NULL, &error)))
 		return failed("%s: %s", path, error->message);
+	sockets = g_key_file_get_string_list(kf, GROUP, "Sockets", NULL, NULL);
+	socket_user = g_key_file_get_string(kf, GROUP, "SocketUser", NULL);
 	if (!argv[0] || !g_path_is_absolute(argv[0]))
 		return failed("%s: Argv does not start with an absolute path", path);
 	/* the locks are taken there by path: root's alone (hook-safe-dir.h) */
@@ -128,6 +223,16 @@ int hook_exec_main(const char *path)
 		if (fcntl(fd, F_SETFD, 0) < 0)
 			return failed("lock file %s: %s", lock, g_strerror(errno));
 	}
+	/* the VFs are ours: this start counts */
+	if (!count_start(counter, &restarts, &error))
+		return failed("%s", error->message);
+	if (restarts)
+		fprintf(stderr, "ifcvf-helper hook exec: restart %u of the helper for VM %s\n",
+			restarts, vm);
+	if (restarts)
+		own_sockets_later(sockets, socket_user);
+	restarts_env = g_strdup_printf("%u", restarts);
+	g_setenv(HOOK_EXEC_RESTARTS_ENV, restarts_env, TRUE);
 	execv(argv[0], argv);
 	return failed("cannot execute %s: %s", argv[0], g_strerror(errno));
 }

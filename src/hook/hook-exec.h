@@ -10,6 +10,8 @@
  *   Log=/var/log/ifcvf-helper/vm1.log
  *   Devices=vfio-user:/run/emu.sock;          one lock each, in the run dir
  *   Argv=/usr/bin/ifcvf-helper;run;--uuid;…   exec'd as is
+ *   Sockets=/run/vhu/net0.sock;               optional: the server sockets and
+ *   SocketUser=libvirt-qemu:kvm               whom to give them after a restart
  *
  * The arguments travel in a file, not on systemd-run's command line, so
  * that systemd does not expand '$' or '%' in socket paths or VM names.
@@ -24,6 +26,8 @@ typedef struct {
 	const char *log;
 	const char *const *devices;
 	const char *const *argv;
+	const char *const *sockets;  /* NULL: none */
+	const char *socket_user;     /* NULL: leave them root's (mode 0660 still) */
 } HookExecArgs;
 
 /* Write @args to @path (mode 0600). */
@@ -33,6 +37,14 @@ gboolean hook_exec_args_write(const char *path, const HookExecArgs *args, GError
  * when there is none (for `release` when the domain XML cannot be read). */
 char *hook_exec_args_find_uuid(const char *run_dir, const char *vm);
 
-/* Load @path, lock, exec. Returns only on failure: the exit status, after
+/* What `hook exec` tells `run`: how many times this start was restarted
+ * (a crash restarted by the supervisor or the systemd unit), counted in
+ * the file hook_exec_counter_path(ARGS-FILE). */
+#define HOOK_EXEC_RESTARTS_ENV "IFCVF_HELPER_RESTARTS"
+
+/* <run dir>/<uuid>.restarts for <run dir>/<uuid>.args */
+char *hook_exec_counter_path(const char *args_path);
+
+/* Load @path, lock, count the start, exec. Returns only on failure: the exit status, after
  * one line on stderr. */
 int hook_exec_main(const char *path);

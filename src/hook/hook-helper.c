@@ -130,8 +130,30 @@ gboolean hook_helper_running(const HookEnv *env, const char *uuid)
 {
 	g_autofree char *path = hook_record_path(env->run_dir, uuid);
 	g_autoptr(HookRecord) rec = hook_record_read(path);
+	pid_t pid;
 
-	return rec && hook_pid_alive(rec->pid) && hook_pid_is_helper(rec->pid, uuid);
+	if (!rec)
+		return FALSE;
+	pid = rec->pid;
+	/* a unit may have restarted the helper since: ask for its pid now */
+	if (rec->unit) {
+		HookSystemd sd = env_systemd(env);
+
+		if (!hook_systemd_main_pid(&sd, rec->unit, &pid, NULL))
+			return FALSE;
+	}
+	return hook_pid_alive(pid) && hook_pid_is_helper(pid, uuid);
+}
+
+/* the restart count of a start (hook-exec.h): a new start counts from 0 */
+static gboolean remove_counter(const char *args, GError **error)
+{
+	g_autofree char *counter = hook_exec_counter_path(args);
+
+	if (g_unlink(counter) < 0 && errno != ENOENT)
+		return ifcvf_helper_fail(error, "restart counter %s: %s", counter,
+					 g_strerror(errno));
+	return TRUE;
 }
 
 gboolean hook_helper_stop(const HookEnv *env, const char *uuid, GError **error)
@@ -168,6 +190,8 @@ gboolean hook_helper_stop(const HookEnv *env, const char *uuid, GError **error)
 		hook_socket_remove_stale(g_ptr_array_index(rec->sockets, i));
 	if (g_unlink(args) < 0 && errno != ENOENT)
 		return ifcvf_helper_fail(error, "argument file %s: %s", args, g_strerror(errno));
+	if (!remove_counter(args, error))
+		return FALSE;
 	if (g_unlink(path) < 0 && errno != ENOENT)
 		return ifcvf_helper_fail(error, "pidfile %s: %s", path, g_strerror(errno));
 	return TRUE;
@@ -334,21 +358,33 @@ static gboolean write_args(const HookEnv *env, const HookVm *vm, const char *pat
 {
 	g_auto(GStrv) argv = hook_helper_argv(env, vm);
 	g_autoptr(GPtrArray) devices = g_ptr_array_new();
-	HookExecArgs args = { .vm = vm->name, .log = log, .argv = (const char *const *)argv };
+	g_autoptr(GPtrArray) sockets = g_ptr_array_new();
+	HookExecArgs args = { .vm = vm->name, .log = log, .argv = (const char *const *)argv,
+			      .socket_user = env->socket_user };
 
-	for (guint i = 0; i < vm->ports->len; i++)
-		g_ptr_array_add(devices, ((HookPort *)g_ptr_array_index(vm->ports, i))->device);
+	for (guint i = 0; i < vm->ports->len; i++) {
+		const HookPort *p = g_ptr_array_index(vm->ports, i);
+
+		g_ptr_array_add(devices, p->device);
+		/* a restarted helper's sockets go to QEMU's user too (hook-exec.h) */
+		if (!p->client)
+			g_ptr_array_add(sockets, p->socket);
+	}
 	g_ptr_array_add(devices, NULL);
+	g_ptr_array_add(sockets, NULL);
 	args.devices = (const char *const *)devices->pdata;
+	args.sockets = (const char *const *)sockets->pdata;
 	return hook_exec_args_write(path, &args, error);
 }
 
-/* `hook exec ARGS` detached, its output to @log from @log_from on. */
+/* `hook exec ARGS` as a unit, or detached under `hook supervise ARGS`,
+ * its output to @log from @log_from on. */
 static gboolean spawn_exec(const HookEnv *env, const HookVm *vm, const HookRecord *rec,
 			   const char *args, const char *log, goffset *log_from, pid_t *pid,
 			   GError **error)
 {
-	const char *command[] = { env->helper, "hook", "exec", args, NULL };
+	/* systemd restarts `hook exec` itself; without it, `hook supervise` does */
+	const char *command[] = { env->helper, "hook", rec->unit ? "exec" : "supervise", args, NULL };
 	g_auto(GStrv) run_argv = hook_helper_argv(env, vm);
 	g_autofree char *argline = g_strjoinv(" ", run_argv);
 	g_autofree char *head = NULL;
@@ -390,7 +426,7 @@ gboolean hook_helper_start(const HookEnv *env, const HookVm *vm, GError **error)
 		return FALSE;
 	/* the VFs free now: the reason comes from here rather than the helper's log
 	 * (`hook exec` takes the locks for good, and fails if it loses a race) */
-	if (!ports_check(env, vm, FALSE, error))
+	if (!ports_check(env, vm, FALSE, error) || !remove_counter(args, error))
 		return FALSE;
 	rec = new_record(env, vm);
 	if (!hook_record_write(record_path, rec, error))

@@ -62,7 +62,8 @@ gboolean hook_pid_is_helper(pid_t pid, const char *uuid)
 		for (guint i = 2; i < argv->len && !ret; i++)
 			ret = g_str_equal(g_ptr_array_index(argv, i), uuid);
 	} else if (argv->len == 4 && g_str_equal(g_ptr_array_index(argv, 1), "hook") &&
-		   g_str_equal(g_ptr_array_index(argv, 2), "exec")) {
+		   (g_str_equal(g_ptr_array_index(argv, 2), "exec") ||
+		    g_str_equal(g_ptr_array_index(argv, 2), "supervise"))) {
 		ret = g_str_has_suffix(g_ptr_array_index(argv, 3), args_name);
 	}
 	return ret;

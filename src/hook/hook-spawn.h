@@ -15,8 +15,9 @@
  * may never reap a detached helper. */
 gboolean hook_pid_alive(pid_t pid);
 
-/* @pid is the helper of VM @uuid: `ifcvf-helper run … --uuid @uuid …`, or
- * still the `ifcvf-helper hook exec …/@uuid.args` that becomes it. */
+/* @pid is the helper of VM @uuid: `ifcvf-helper run … --uuid @uuid …`,
+ * still the `ifcvf-helper hook exec …/@uuid.args` that becomes it, or the
+ * `ifcvf-helper hook supervise …/@uuid.args` that restarts it. */
 gboolean hook_pid_is_helper(pid_t pid, const char *uuid);
 
 /* SIGTERM, wait up to 10 s, then SIGKILL and wait up to 5 s. */

@@ -35,6 +35,12 @@ GStrv hook_systemd_run_argv(const HookSystemd *sd, const char *unit, const char 
 				"--property=Type=exec",
 				/* SIGTERM to the helper, SIGKILL to all that is left */
 				"--property=KillMode=mixed", stop_arg,
+				/* a crash restarts it at once (`systemctl stop` does not),
+				 * but not forever: the same limits as hook-supervise.h */
+				"--property=Restart=on-failure",
+				"--property=RestartSec=" G_STRINGIFY(HOOK_SYSTEMD_RESTART_MS) "ms",
+				"--property=StartLimitIntervalSec=" G_STRINGIFY(HOOK_SYSTEMD_LIMIT_SEC),
+				"--property=StartLimitBurst=" G_STRINGIFY(HOOK_SYSTEMD_LIMIT_BURST),
 				/* a failed helper leaves no unit behind that blocks the name */
 				"--collect",
 				"--", NULL);
@@ -42,8 +48,8 @@ GStrv hook_systemd_run_argv(const HookSystemd *sd, const char *unit, const char 
 	return g_strv_builder_end(b);
 }
 
-static gboolean main_pid(const HookSystemd *sd, const char *unit, pid_t *ret_pid,
-			 GError **error)
+gboolean hook_systemd_main_pid(const HookSystemd *sd, const char *unit, pid_t *ret_pid,
+			       GError **error)
 {
 	const char *argv[] = { sd->systemctl, "show", "--property=MainPID", "--value", unit, NULL };
 	g_autofree char *out = NULL;
@@ -68,7 +74,7 @@ gboolean hook_systemd_start(const HookSystemd *sd, const char *unit, const char 
 
 	if (!hook_run_bounded((const char *const *)argv, SYSTEMD_RUN_MS, NULL, error))
 		return FALSE;
-	return main_pid(sd, unit, ret_pid, error);
+	return hook_systemd_main_pid(sd, unit, ret_pid, error);
 }
 
 gboolean hook_systemd_stop(const HookSystemd *sd, const char *unit, GError **error)

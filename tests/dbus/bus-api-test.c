@@ -183,6 +183,7 @@ static void test_objects(Fixture *fx, gconstpointer data)
 	assert_prop(fx, ROOT, DOMAIN_IFACE, "Name", "'test-vm'");
 	assert_prop(fx, ROOT, DOMAIN_IFACE, "Uuid", "'" TEST_UUID "'");
 	assert_prop(fx, ROOT, DOMAIN_IFACE, "MigrationPhase", "'none'");
+	assert_prop(fx, ROOT, DOMAIN_IFACE, "Restarts", "uint32 0");
 	assert_prop(fx, ROOT, DOMAIN_IFACE, "Ports",
 		    "[objectpath '/org/ifcvf/Helper1/port/0', '/org/ifcvf/Helper1/port/1']");
 	assert_prop(fx, ROOT, DOMAIN_IFACE, "Pid", pid);

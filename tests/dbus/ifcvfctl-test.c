@@ -158,6 +158,7 @@ static void test_status(Fixture *fx, gconstpointer data)
 		assert_has(out, "VM:                    test-vm\n");
 		assert_has(out, "UUID:                  " TEST_UUID "\n");
 		assert_has(out, "Migration phase:       none\n");
+		assert_has(out, "Restarts:              0\n");
 		assert_has(out, "Port 1 (/org/ifcvf/Helper1/port/1)\n");
 		assert_has(out, "State:               failed (the VF was reset)\n");
 		/* labelled as the VF's, not taken for the guest's */

@@ -268,7 +268,9 @@ static void test_systemd_run_argv(void)
 		"--unit=ifcvf-helper-11111111-2222-4333-8444-555555555555.service",
 		"--description=ifcvf-helper for VM vm $1 %i", "--quiet", "--no-ask-password",
 		"--property=Type=exec", "--property=KillMode=mixed",
-		"--property=TimeoutStopSec=15", "--collect", "--",
+		"--property=TimeoutStopSec=15", "--property=Restart=on-failure",
+		"--property=RestartSec=100ms", "--property=StartLimitIntervalSec=30",
+		"--property=StartLimitBurst=5", "--collect", "--",
 		"/usr/bin/ifcvf-helper", "hook", "exec",
 		"/run/ifcvf-helper/11111111-2222-4333-8444-555555555555.args", NULL });
 }
@@ -295,7 +297,9 @@ static void test_template_unit(void)
 		if (!g_str_has_prefix(argv[i], "--property="))
 			continue;
 		kv = g_strsplit(argv[i] + strlen("--property="), "=", 2);
-		value = g_key_file_get_string(kf, "Service", kv[0], &error);
+		/* the start limit is the unit's, not the service's */
+		value = g_key_file_get_string(kf, g_str_has_prefix(kv[0], "StartLimit") ? "Unit" :
+					      "Service", kv[0], &error);
 		g_assert_no_error(error);
 		g_assert_cmpstr(value, ==, kv[1]);
 	}

@@ -476,8 +476,11 @@ static void test_exit_reason(Ctx *c, gconstpointer data)
 	g_autofree char *log = NULL;
 	g_autofree char *text = NULL;
 	g_autofree char *want = NULL;
+	const char *exit_line;
 
-	g_assert_true(g_file_set_contents(sock, "", 0, NULL));
+	/* a directory: the failed helper's DPDK unregister unlinks a regular
+	 * file there, and the supervisor's restart would then serve */
+	g_assert_cmpint(g_mkdir(sock, 0700), ==, 0);
 	want = g_strdup_printf("helper for VM vm2 exited: port 0 (%s): vhost-user socket %s: "
 			       "cannot listen: a file that is not a socket is in its place\n",
 			       c->emu->address, sock);
@@ -487,9 +490,12 @@ static void test_exit_reason(Ctx *c, gconstpointer data)
 	log = g_build_filename(c->log_dir, "vm2.log", NULL);
 	g_assert_true(g_file_get_contents(log, &text, NULL, NULL));
 	g_strchomp(text);
-	g_assert_true(g_str_has_prefix(strrchr(text, '\n') + 1, "ifcvf-helper run: exiting: port 0 ("));
+	/* (the supervisor's start-limit line follows the last start's exit) */
+	exit_line = g_strrstr(text, "\nifcvf-helper run: exiting: ");
+	g_assert_nonnull(exit_line);
+	g_assert_true(g_str_has_prefix(exit_line + 1, "ifcvf-helper run: exiting: port 0 ("));
 	g_assert_nonnull(strstr(text, "kicks relayed"));
-	g_assert_true(strstr(text, "kicks relayed") < strrchr(text, '\n'));
+	g_assert_true(strstr(text, "kicks relayed") < exit_line);
 	g_clear_pointer(&xml, g_free);
 
 	/* a socket directory that does not exist: the hook says so itself */
@@ -498,6 +504,180 @@ static void test_exit_reason(Ctx *c, gconstpointer data)
 	want = g_strdup_printf("prepare begin: socket %s: directory %s/no-such-dir: No such file "
 			       "or directory\n", nodir, c->dir);
 	expect_fail(c, xml, want);
+}
+
+/* ---- supervision: a crashed helper is restarted --------------------------- */
+
+/* The pid of VM @uuid's `ifcvf-helper run` (not a supervisor's or a
+ * unit's), 0 when there is none. */
+static pid_t run_pid(Ctx *c, const char *uuid)
+{
+	g_autoptr(GDir) d = g_dir_open("/proc", 0, NULL);
+	const char *n;
+
+	reap();
+	while ((n = g_dir_read_name(d))) {
+		g_autofree char *path = g_strdup_printf("/proc/%s/cmdline", n);
+		g_autofree char *cmd = NULL;
+		gboolean names_uuid = FALSE, names_dir = FALSE;
+		gsize len = 0;
+
+		if (!g_ascii_isdigit(*n) || !g_file_get_contents(path, &cmd, &len, NULL) ||
+		    len < strlen(cmd) + 5 || !g_str_equal(cmd + strlen(cmd) + 1, "run"))
+			continue;
+		for (gsize off = 0; off < len; off += strlen(cmd + off) + 1) {
+			names_uuid = names_uuid || g_str_equal(cmd + off, uuid);
+			names_dir = names_dir || strstr(cmd + off, c->dir);
+		}
+		if (names_uuid && names_dir)
+			return (pid_t)atoi(n);
+	}
+	return 0;
+}
+
+/* Running processes whose command line names @uuid's argument file: a
+ * supervisor, a `hook exec` (the helper is counted by count_helpers). */
+static guint count_supervisors(Ctx *c, const char *uuid)
+{
+	g_autoptr(GDir) d = g_dir_open("/proc", 0, NULL);
+	g_autofree char *args = g_strdup_printf("%s/%s.args", c->run_dir, uuid);
+	const char *n;
+	guint count = 0;
+
+	reap();
+	while ((n = g_dir_read_name(d))) {
+		g_autofree char *path = g_strdup_printf("/proc/%s/cmdline", n);
+		g_autofree char *cmd = NULL;
+		gsize len = 0;
+
+		if (!g_ascii_isdigit(*n) || !g_file_get_contents(path, &cmd, &len, NULL))
+			continue;
+		for (gsize off = 0; off < len; off += strlen(cmd + off) + 1)
+			if (g_str_equal(cmd + off, args)) {
+				count++;
+				break;
+			}
+	}
+	return count;
+}
+
+static gboolean socket_listens(const char *path)
+{
+	g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(path);
+	g_autoptr(GSocket) s = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM,
+					    G_SOCKET_PROTOCOL_DEFAULT, NULL);
+
+	return s && g_socket_connect(s, addr, NULL, NULL);
+}
+
+/* Domain.Restarts of VM 1, or -1 when nobody answers (the name is not owned) */
+static gint64 get_restarts(GDBusConnection *conn)
+{
+	g_autoptr(GVariant) r = g_dbus_connection_call_sync(conn, BUS_NAME1, "/org/ifcvf/Helper1",
+		"org.freedesktop.DBus.Properties", "Get",
+		g_variant_new("(ss)", "org.ifcvf.Helper1.Domain", "Restarts"),
+		G_VARIANT_TYPE("(v)"), G_DBUS_CALL_FLAGS_NONE, 5000, NULL, NULL);
+	g_autoptr(GVariant) v = NULL;
+
+	if (!r)
+		return -1;
+	g_variant_get(r, "(v)", &v);
+	g_assert_true(g_variant_is_of_type(v, G_VARIANT_TYPE_UINT32));
+	return g_variant_get_uint32(v);
+}
+
+static guint count_in(const char *text, const char *needle)
+{
+	guint n = 0;
+
+	for (const char *p = strstr(text, needle); p; p = strstr(p + 1, needle))
+		n++;
+	return n;
+}
+
+/* SIGKILL the helper: its supervisor starts it again (a new `run` that
+ * listens and owns its name, Restarts 1, the log says why); `release end`
+ * stops the supervisor and the helper for good. */
+static void test_restart(Ctx *c, gconstpointer data)
+{
+	g_autoptr(GTestDBus) tbus = g_test_dbus_new(G_TEST_DBUS_NONE);
+	g_autofree char *sock = sock_path(c, "net0.sock");
+	g_autofree char *xml = domain_xml("vm1", UUID1, sock, c->emu->address);
+	g_autofree char *log = g_build_filename(c->log_dir, "vm1.log", NULL);
+	g_autoptr(GDBusConnection) conn = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *text = NULL;
+	gint64 end;
+	pid_t sup, pid, pid2 = 0;
+
+	g_test_dbus_up(tbus);
+	g_free(c->bus);
+	c->bus = g_strdup(g_test_dbus_get_bus_address(tbus));
+	conn = g_dbus_connection_new_for_address_sync(c->bus,
+		G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+		G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION, NULL, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(run_hook(c, "prepare", "begin", xml, NULL), ==, 0);
+	assert_serving(c, UUID1, sock);
+	sup = helper_pid(c, UUID1);
+	pid = run_pid(c, UUID1);
+	g_assert_cmpint(pid, >, 0);
+	g_assert_cmpint(get_restarts(conn), ==, 0);
+	g_assert_cmpint(kill(pid, SIGKILL), ==, 0);
+	/* bounded: a helper nobody restarts fails here */
+	end = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+	for (;;) {
+		pid2 = run_pid(c, UUID1);
+		struct stat st;
+
+		/* serving again, its new socket QEMU's user's again */
+		if (pid2 > 0 && pid2 != pid && socket_listens(sock) && get_restarts(conn) == 1 &&
+		    stat(sock, &st) == 0 && (st.st_mode & 0777) == 0660)
+			break;
+		if (g_get_monotonic_time() > end) {
+			g_assert_true(g_file_get_contents(log, &text, NULL, NULL));
+			g_error("the helper (pid %d) killed with SIGKILL was not restarted within 30 s "
+				"(run pid now %d); log:\n%s", (int)pid, (int)pid2, text);
+		}
+		g_usleep(20000);
+	}
+	g_assert_true(name_has_owner(conn, BUS_NAME1));
+	/* the same supervisor, one helper, the VF lock retaken by the new one */
+	g_assert_cmpint(helper_pid(c, UUID1), ==, sup);
+	assert_serving(c, UUID1, sock);
+	g_assert_true(g_file_get_contents(log, &text, NULL, NULL));
+	if (!strstr(text, "restart 1 after signal 9 (Killed)"))
+		g_error("no 'restart 1 after signal 9 (Killed)' in the log:\n%s", text);
+	g_assert_cmpint(run_hook(c, "release", "end", xml, NULL), ==, 0);
+	assert_clean(c, UUID1, sock);
+	g_assert_cmpuint(count_supervisors(c, UUID1), ==, 0);
+	g_assert_cmpint(kill(sup, 0), <, 0);
+	g_assert_false(name_has_owner(conn, BUS_NAME1));
+	g_clear_object(&conn);
+	g_test_dbus_down(tbus);
+}
+
+/* A helper that fails at every start: restarted until the start limit (5
+ * starts), then the supervisor gives up, says so, and nothing is left. */
+static void test_start_limit(Ctx *c, gconstpointer data)
+{
+	g_autofree char *sock = sock_path(c, "net0.sock");
+	g_autofree char *xml = domain_xml("vm2", UUID2, sock, c->emu->address);
+	g_autofree char *log = g_build_filename(c->log_dir, "vm2.log", NULL);
+	g_autofree char *text = NULL;
+
+	/* a directory where the helper listens: every start fails */
+	g_assert_cmpint(g_mkdir(sock, 0700), ==, 0);
+	expect_fail(c, xml, "helper for VM vm2 exited: port 0 (");
+	g_assert_true(g_file_get_contents(log, &text, NULL, NULL));
+	g_test_message("log:\n%s", text);
+	g_assert_cmpuint(count_in(text, "ifcvf-helper run: exiting: port 0 ("), ==, 5);
+	g_assert_nonnull(strstr(text, "restart 4 after exit status 1\n"));
+	g_assert_null(strstr(text, "restart 5 "));
+	g_assert_nonnull(strstr(text, "ifcvf-helper hook supervise: the helper failed (exit status 1) "
+				      "after 5 starts within 30 s: start limit hit, not restarting it\n"));
+	g_assert_cmpuint(count_files(c->run_dir), ==, 0);
+	g_assert_cmpuint(count_supervisors(c, UUID2), ==, 0);
 }
 
 static void test_usage(Ctx *c, gconstpointer data)
@@ -587,7 +767,8 @@ static void test_libvirt_uri(Ctx *c, gconstpointer data)
 	c->libvirt_uri = g_strdup(uri);
 	g_assert_cmpint(run_hook(c, "prepare", "begin", xml, NULL), ==, 0);
 	assert_serving(c, UUID1, sock);
-	path = g_strdup_printf("/proc/%d/cmdline", (int)helper_pid(c, UUID1));
+	/* the helper, not its supervisor */
+	path = g_strdup_printf("/proc/%d/cmdline", (int)run_pid(c, UUID1));
 	g_assert_true(g_file_get_contents(path, &cmd, &len, NULL));
 	for (gsize i = 0; i < len; i++)
 		if (cmd[i] == '\0')
@@ -672,7 +853,9 @@ static void test_systemd_run(Ctx *c, gconstpointer data)
 	g_autofree char *want = g_strdup_printf(
 		"--unit=ifcvf-helper-" UUID1 ".service\n--description=ifcvf-helper for VM vm1\n"
 		"--quiet\n--no-ask-password\n--property=Type=exec\n--property=KillMode=mixed\n"
-		"--property=TimeoutStopSec=15\n--collect\n--\n%s\nhook\nexec\n%s\n",
+		"--property=TimeoutStopSec=15\n--property=Restart=on-failure\n"
+		"--property=RestartSec=100ms\n--property=StartLimitIntervalSec=30\n"
+		"--property=StartLimitBurst=5\n--collect\n--\n%s\nhook\nexec\n%s\n",
 		test_program("IFCVF_HELPER"), args);
 	g_autofree char *argv = NULL;
 	g_autofree char *record = NULL;
@@ -976,6 +1159,8 @@ int main(int argc, char **argv)
 	ADD("/hook/bad-input", test_bad_input);
 	ADD("/hook/exit-reason", test_exit_reason);
 	ADD("/hook/usage", test_usage);
+	ADD("/hook/restart", test_restart);
+	ADD("/hook/start-limit", test_start_limit);
 	ADD("/hook/migrate", test_migrate);
 	ADD("/hook/reconnect", test_reconnect);
 	ADD("/hook/cycles", test_cycles);

@@ -5,8 +5,11 @@
 # helper with systemd-run as ifcvf-helper-<uuid>.service (its main process
 # is the helper, in the unit's cgroup, serving); `release end` must stop the
 # unit and leave nothing (unit, process, socket, lock, pidfile); a helper
-# that fails leaves no unit behind; after the helper is killed,
-# `reconnect begin` starts the unit again under the same name.
+# that fails leaves no unit behind; a helper killed with SIGKILL is
+# restarted by its unit (Restart=on-failure: a new helper, the restart
+# counted, its socket QEMU's user's again) and `release end` still stops it
+# for good; `reconnect begin` leaves a restarted helper alone; once the unit
+# is gone, `reconnect begin` starts it again under the same name.
 #
 # That systemd shares the machine's kernel and file systems, so it is fenced
 # in: a transient service pulls in sysinit.target, whose units would wipe
@@ -57,7 +60,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "1..19"
+echo "1..31"
 
 # ---- systemd as PID 1 of its own namespaces --------------------------------
 # a cgroup of its own first: systemd moves every process of its root cgroup
@@ -211,6 +214,13 @@ check "the helper is in the unit's cgroup" in_unit_cgroup "$pid"
 check "the socket listens" [ -S "$sock" ]
 check "the record names the unit" grep -qx "unit $unit" "$run_dir/$uuid.pid"
 check "the helper logs to the log directory" grep -q "listening on" "$workdir/log/vm-sd.log"
+restart_policy() {
+	[ "$(inside systemctl show --property=Restart --value "$unit")" = on-failure ] &&
+		[ "$(inside systemctl show --property=RestartUSec --value "$unit")" = 100ms ] &&
+		[ "$(inside systemctl show --property=StartLimitBurst --value "$unit")" = 5 ] &&
+		[ "$(inside systemctl show --property=StartLimitIntervalUSec --value "$unit")" = 30s ]
+}
+check "the unit restarts on failure after 100ms, at most 5 starts in 30 s" restart_policy
 check "nothing but the helper's unit runs in that systemd" only_ours
 check "release end stops the unit" hook release end
 check "nothing left: unit, process, socket, lock, record" nothing_left
@@ -225,11 +235,37 @@ fails_with_reason() {
 check "a helper that cannot probe its VF fails prepare with its reason" fails_with_reason
 check "the failed unit is collected, nothing left" nothing_left
 
-# ---- the helper dies; reconnect starts the unit again ---------------------------------------
-hook prepare begin
+# ---- the helper is killed: its unit restarts it -----------------------------------------
+listens() { python3 -c "import socket,sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])" "$sock" 2>/dev/null; }
+check "prepare begin again" hook prepare begin
 pid=$(main_pid)
 inside kill -KILL "$pid"
-for _ in $(seq 100); do [ "$(unit_state)" = active ] || break; sleep 0.1; done
+# bounded: a unit that does not restart fails here
+restarted() {
+	local p
+	p=$(main_pid)
+	[ -n "$p" ] && [ "$p" != 0 ] && [ "$p" != "$pid" ] && [ "$(unit_state)" = active ] &&
+		listens && [ "$(stat -c %a "$sock")" = 660 ]
+}
+for _ in $(seq 300); do restarted && break; sleep 0.1; done
+pid2=$(main_pid)
+new_helper() { [ "$pid2" != "$pid" ] && pid_in_ns "$pid2" && in_unit_cgroup "$pid2" && helper_is_run "$pid2"; }
+check "the unit restarted the helper: a new one, listening, socket mode 0660" restarted
+check "the restarted helper is ifcvf-helper run in the unit" new_helper
+check "systemd counted one restart" [ "$(inside systemctl show --property=NRestarts --value "$unit")" = 1 ]
+check "the log says restart 1" grep -q "ifcvf-helper hook exec: restart 1 of the helper for VM vm-sd" "$workdir/log/vm-sd.log"
+check "the restart count file says 1" [ "$(cat "$run_dir/$uuid.restarts" 2>/dev/null)" = 1 ]
+check "reconnect begin leaves the restarted helper alone" hook reconnect begin
+check "the same helper still" [ "$(main_pid)" = "$pid2" ]
+check "release end stops the restarted helper" hook release end
+check "nothing left after release" nothing_left
+sleep 0.5
+check "still nothing a moment later (a stop restarts nothing)" nothing_left
+
+# ---- the unit is gone; reconnect starts it again ---------------------------------------
+hook prepare begin
+pid=$(main_pid)
+inside systemctl stop "$unit"
 check "reconnect begin starts it again under the same unit name" hook reconnect begin
 pid2=$(main_pid)
 new_helper() { [ "$pid2" != "$pid" ] && pid_in_ns "$pid2" && in_unit_cgroup "$pid2"; }

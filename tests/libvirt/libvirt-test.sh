@@ -90,9 +90,9 @@ if [ -n "$installed_hook" ]; then
 	for f in "$IFCVF_HELPER" "$IFCVFCTL" "$IFCVF_EMU" "$installed_hook"; do
 		[ -x "$f" ] || bail "IFCVF_INSTALLED=1 but $f is not installed"
 	done
-	echo "1..27"
+	echo "1..30"
 else
-	echo "1..26"
+	echo "1..29"
 fi
 
 # ---- the VF: ifcvf-emu, TAP wire in a netns ------------------------------
@@ -170,13 +170,18 @@ define() { # NAME UUID SOCKET DEVICE|-
 	virsh define "$workdir/$1.xml" >/dev/null
 }
 
-helper_pid() { head -1 "$run_dir/$1.pid" 2>/dev/null; }
-helper_alive() { # UUID
-	local pid
-	pid=$(helper_pid "$1")
-	[ -n "$pid" ] && [ -d "/proc/$pid" ] && ! grep -q '^State:.*Z' "/proc/$pid/status" \
-		&& tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q -- "--uuid $1"
+# the pidfile names the supervisor (no systemd here) or the unit's first
+# helper: the helper itself is the live `run --uuid UUID` of this test
+run_pid() { # UUID
+	local p
+	for p in /proc/[0-9]*; do
+		grep -q '^State:.*Z' "$p/status" 2>/dev/null && continue
+		tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -q -- "run --bus $bus --uuid $1 " &&
+			{ echo "${p#/proc/}"; return 0; }
+	done
+	return 1
 }
+helper_alive() { run_pid "$1" >/dev/null; }
 helpers_running() { # number of live `ifcvf-helper run` processes of this test
 	local n=0 p
 	for p in /proc/[0-9]*; do
@@ -185,8 +190,17 @@ helpers_running() { # number of live `ifcvf-helper run` processes of this test
 	done
 	echo "$n"
 }
-nothing_left() { # SOCKET: no helper, pidfile, lock or socket
-	[ "$(helpers_running)" -eq 0 ] && [ -z "$(ls -A "$run_dir" 2>/dev/null)" ] && [ ! -e "$1" ]
+supervisors_running() { # `hook supervise` processes of this test
+	local n=0 p
+	for p in /proc/[0-9]*; do
+		grep -q '^State:.*Z' "$p/status" 2>/dev/null && continue
+		tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -q -- "hook supervise $run_dir/" && n=$((n + 1))
+	done
+	echo "$n"
+}
+nothing_left() { # SOCKET: no helper, supervisor, pidfile, lock or socket
+	[ "$(helpers_running)" -eq 0 ] && [ "$(supervisors_running)" -eq 0 ] &&
+		[ -z "$(ls -A "$run_dir" 2>/dev/null)" ] && [ ! -e "$1" ]
 }
 wait_until() { # SECONDS COMMAND...
 	local t=$1
@@ -227,8 +241,20 @@ check "busctl: the name is gone" bash -c "! busctl --address='$bus' status '$bus
 : > "$workdir/$vm1.console"
 check "virsh start again" virsh start "$vm1"
 check "the helper runs again" helper_alive "$uuid1"
+# a crash under libvirt: the supervisor restarts the helper, which serves
+# the same socket (QEMU's again) and counts the restart
+killed=$(run_pid "$uuid1")
+kill -KILL "$killed"
+restarted() {
+	local p
+	p=$(run_pid "$uuid1") && [ "$p" != "$killed" ] && socket_for_qemu "$sock1" &&
+		"$IFCVFCTL" --bus "$bus" status "$vm1" 2>/dev/null | grep -q '^Restarts: *1$'
+}
+check "a helper killed under libvirt is restarted (Restarts: 1, socket QEMU's)" wait_until 30 restarted
+check "the log says why" grep -q "restart 1 after signal 9" "$log_dir/$vm1.log"
 check "virsh destroy" virsh destroy "$vm1"
 check "destroy stopped the helper, nothing left" wait_until 10 nothing_left "$sock1"
+check "nothing restarted it since" bash -c "sleep 1; [ -z \"\$(ls -A '$run_dir')\" ]"
 
 # ---- host port map (no metadata) ---------------------------------------------
 printf '[%s]\ndevice=vfio-user:%s\nlm=sw\n' "$sock2" "$workdir/vf.sock" > "$ports_conf"

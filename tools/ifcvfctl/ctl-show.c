@@ -154,6 +154,7 @@ gboolean ctl_cmd_status(Ctl *ctl, char **args, GError **error)
 	printf("%-22s %s\n", "Bus name:", helper->bus_name);
 	printf("%-22s %u\n", "PID:", (guint)ctl_prop_uint(helper->domain, "Pid"));
 	printf("%-22s %s\n", "Version:", ctl_prop_str(helper->domain, "Version"));
+	printf("%-22s %u\n", "Restarts:", (guint)ctl_prop_uint(helper->domain, "Restarts"));
 	printf("%-22s %s\n", "Migration phase:", ctl_prop_str(helper->domain, "MigrationPhase"));
 	for (guint i = 0; i < helper->ports->len; i++)
 		print_port(g_ptr_array_index(helper->ports, i));
