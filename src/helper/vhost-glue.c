@@ -4,7 +4,9 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include <rte_version.h>
 #include <rte_vhost.h>
@@ -469,12 +471,51 @@ static const char *listen_failure(const char *path)
 	return "listen (is the path usable?)";
 }
 
+/* What stands at a server socket's path before we listen there. DPDK's
+ * unregister after a failed listen unlinks the path whatever it is (a file
+ * of someone's, another process's live socket), so the helper looks first:
+ * anything but a socket nobody listens on makes it refuse without calling
+ * DPDK; such a stale socket (a helper that died) is removed. NULL: go on. */
+static const char *server_path_taken(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, r;
+
+	if (lstat(path, &st) < 0)
+		return NULL;
+	if (!S_ISSOCK(st.st_mode))
+		return "listen: a file that is not a socket is in its place";
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return NULL;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return NULL;
+	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	if (r < 0 && errno == ECONNREFUSED) {
+		close(fd);
+		(void)unlink(path);
+		return NULL;
+	}
+	close(fd);
+	/* connected, or its backlog is full (EAGAIN): somebody listens */
+	if (r == 0 || errno == EAGAIN)
+		return "listen: another process listens on it";
+	return NULL;
+}
+
 gboolean ifcvf_vhost_add_port(struct port *p, GError **error)
 {
 	const struct port_config *cfg = port_config(p);
 	uint64_t flags = cfg->client ? RTE_VHOST_USER_CLIENT : 0;
 	const char *what;
 
+	if (!cfg->client && (what = server_path_taken(cfg->socket))) {
+		g_set_error(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_FAILED,
+			    "vhost-user socket %s: cannot %s", cfg->socket, what);
+		return FALSE;
+	}
 	if (rte_vhost_driver_register(cfg->socket, flags) < 0) {
 		g_set_error(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_FAILED,
 			    "cannot register vhost-user socket %s", cfg->socket);

@@ -1,7 +1,10 @@
 /* `ifcvf-helper run` on the command line: bad --port values are refused
  * with a line naming the key, a VF that cannot be used stops the start with
  * one line naming the port, and --help tells the keys. No frontend here. */
+#include <gio/gio.h>
+#include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
+#include <sys/stat.h>
 #include <string.h>
 
 #include "datapath-util.h"
@@ -132,6 +135,47 @@ static void test_unusable_vf(void)
 	g_assert_false(g_file_test(sock, G_FILE_TEST_EXISTS));
 }
 
+/* What stands at a server socket's path and is not the helper's stays
+ * there: a file that is not a socket, and the live socket of another
+ * process. The start is refused with a line saying which (DPDK's
+ * unregister after a failed listen unlinks the path whatever it is). */
+static void test_socket_path_taken(void)
+{
+	const char *emu_args[] = { "--type", "net", NULL };
+	g_autoptr(TestEmu) emu = test_emu_start(emu_args);
+	g_autofree char *file = g_build_filename(emu->dir, "file.sock", NULL);
+	g_autofree char *live = g_build_filename(emu->dir, "live.sock", NULL);
+	g_autofree char *p1 = g_strdup_printf("device=%s,socket=%s", emu->address, file);
+	g_autofree char *p2 = g_strdup_printf("device=%s,socket=%s", emu->address, live);
+	const char *a1[] = { "--port", p1, NULL };
+	const char *a2[] = { "--port", p2, NULL };
+	g_autofree char *content = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GSocket) listener = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM,
+						   G_SOCKET_PROTOCOL_DEFAULT, &error);
+	g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(live);
+	struct stat st;
+
+	g_assert_no_error(error);
+	g_assert_true(g_file_set_contents(file, "precious\n", -1, NULL));
+	g_assert_true(g_socket_bind(listener, addr, FALSE, &error));
+	g_assert_no_error(error);
+	g_assert_true(g_socket_listen(listener, &error));
+	{
+		g_autoptr(Result) r1 = run(a1);
+		g_autoptr(Result) r2 = run(a2);
+
+		g_assert_cmpint(r1->status, ==, 1);
+		g_assert_nonnull(strstr(r1->err, "a file that is not a socket is in its place"));
+		g_assert_cmpint(r2->status, ==, 1);
+		g_assert_nonnull(strstr(r2->err, "another process listens on it"));
+	}
+	g_assert_true(g_file_get_contents(file, &content, NULL, NULL));
+	g_assert_cmpstr(content, ==, "precious\n");
+	g_assert_cmpint(lstat(live, &st), ==, 0);
+	g_assert_true(S_ISSOCK(st.st_mode));
+}
+
 /* A running helper maps only the DPDK it uses: no driver from DPDK's plugin
  * directory (a shared EAL dlopen()s every one of them, ~220 objects and
  * ~17 MB of RSS per helper, one helper per VM) and no DPDK shared object
@@ -172,5 +216,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/datapath/run/usage", test_usage);
 	g_test_add_func("/datapath/run/unusable-vf", test_unusable_vf);
 	g_test_add_func("/datapath/run/no-dpdk-drivers", test_no_dpdk_drivers);
+	g_test_add_func("/datapath/run/socket-path-taken", test_socket_path_taken);
 	return g_test_run();
 }
