@@ -20,12 +20,28 @@
 # and /proc/sys are read-only. The test checks that nothing but the
 # helper's unit ever runs there.
 # Needs root; fails (never skips) when systemd cannot be started.
+#
+# IFCVF_INSTALLED=1: against the installed package instead of the build
+# (tests/package/deb-test.sh, after `apt-get install ./ifcvf-helper_*.deb`):
+# /usr/bin's ifcvf-helper and ifcvf-emu, and the hook is the package's hook
+# script (/etc/libvirt/hooks/qemu.d/ifcvf-helper, which execs
+# /usr/bin/ifcvf-helper hook), called as libvirtd calls it. No libvirtd runs
+# here, so the script stays in qemu.d.
 set -u
 
 . "$(dirname "$0")/../lib/tap.sh"
 
 [ "$(id -u)" -eq 0 ] || bail "needs root (namespaces, cgroups)"
+hook_cmd=()   # the hook as libvirtd runs it: a program and its first arguments
+if [ "${IFCVF_INSTALLED:-}" = 1 ]; then
+	IFCVF_HELPER=/usr/bin/ifcvf-helper IFCVF_EMU=/usr/bin/ifcvf-emu
+	hook_cmd=(/etc/libvirt/hooks/qemu.d/ifcvf-helper)
+	for f in "$IFCVF_HELPER" "$IFCVF_EMU" "${hook_cmd[0]}"; do
+		[ -x "$f" ] || bail "IFCVF_INSTALLED=1 but $f is not installed"
+	done
+fi
 [ -n "${IFCVF_HELPER:-}" ] && [ -n "${IFCVF_EMU:-}" ] || bail "IFCVF_HELPER/IFCVF_EMU not set: run through meson test"
+[ ${#hook_cmd[@]} -gt 0 ] || hook_cmd=("$IFCVF_HELPER" hook)
 systemd_bin=/lib/systemd/systemd
 [ -x "$systemd_bin" ] || bail "$systemd_bin is missing (package systemd)"
 for tool in unshare nsenter systemd-run systemctl setsid; do
@@ -59,6 +75,7 @@ cleanup() {
 	rm -rf "$workdir"
 }
 trap cleanup EXIT
+trap "exit 1" TERM INT   # a timeout: clean up too
 
 echo "1..31"
 
@@ -185,7 +202,7 @@ hook() { # OP SUB [XML]
 		IFCVF_HELPER_RUN_DIR="$run_dir" IFCVF_HELPER_LOG_DIR="$workdir/log" \
 		IFCVF_HELPER_PORTS_CONF="$workdir/none.conf" IFCVF_HELPER_BUS=none \
 		IFCVF_HELPER_SOCKET_USER=root:root IFCVF_HELPER_LIBVIRT_URI= \
-		"$IFCVF_HELPER" hook vm-sd "$1" "$2" - < "${3:-$workdir/vm.xml}" \
+		"${hook_cmd[@]}" vm-sd "$1" "$2" - < "${3:-$workdir/vm.xml}" \
 		> "$workdir/hook.out" 2> "$workdir/hook.err"
 }
 main_pid() { inside systemctl show --property=MainPID --value "$unit"; }
@@ -193,8 +210,10 @@ unit_state() { inside systemctl show --property=ActiveState --value "$unit"; }
 unit_gone() { [ "$(inside systemctl show --property=LoadState --value "$unit")" = not-found ]; }
 record_pid() { head -1 "$run_dir/$uuid.pid" 2>/dev/null; }
 pid_in_ns() { [ -n "$1" ] && [ "$1" != 0 ] && inside test -d "/proc/$1"; }
-helper_is_run() { # PID (in the namespace)
-	inside cat "/proc/$1/cmdline" | tr '\0' ' ' | grep -q -- " run --bus none --uuid $uuid "
+helper_exe=$(readlink -f "$IFCVF_HELPER")
+helper_is_run() { # PID (in the namespace): $IFCVF_HELPER's program, `run` for the VM
+	[ "$(inside readlink "/proc/$1/exe")" = "$helper_exe" ] &&
+		inside cat "/proc/$1/cmdline" | tr '\0' ' ' | grep -q -- " run --bus none --uuid $uuid "
 }
 in_unit_cgroup() { inside cat "/proc/$1/cgroup" | grep -q "/system.slice/$unit\$"; }
 nothing_left() {
@@ -209,7 +228,7 @@ check "the hook printed nothing" printed_nothing
 check "$unit is active" [ "$(unit_state)" = active ]
 pid=$(main_pid)
 check "its main process is the helper the record names" [ "$pid" = "$(record_pid)" ]
-check "the main process runs ifcvf-helper run for the VM" helper_is_run "$pid"
+check "the main process runs $helper_exe run for the VM" helper_is_run "$pid"
 check "the helper is in the unit's cgroup" in_unit_cgroup "$pid"
 check "the socket listens" [ -S "$sock" ]
 check "the record names the unit" grep -qx "unit $unit" "$run_dir/$uuid.pid"

@@ -30,7 +30,18 @@
 # Needs root, libvirt-daemon-system, libvirt-clients, dbus, QEMU, the guest
 # kernel. Leaves nothing behind: domains destroyed, daemons, helpers,
 # emulators stopped; the namespaces go with their last process.
+#
+# IFCVF_INSTALLED=1: against the installed package instead of the build
+# (tests/package/deb-test.sh, after `apt-get install ./ifcvf-helper_*.deb`):
+# /usr/bin's ifcvf-helper, ifcvfctl and ifcvf-emu. No hook runs here (the
+# helpers are started by the test), and each host's libvirtd has its own
+# /etc/libvirt (empty hooks), so the package's hook stays where it is: no
+# libvirtd of this test sees it.
 set -u
+if [ "${IFCVF_INSTALLED:-}" = 1 ]; then
+	IFCVF_HELPER=/usr/bin/ifcvf-helper IFCVFCTL=/usr/bin/ifcvfctl IFCVF_EMU=/usr/bin/ifcvf-emu
+	export IFCVF_HELPER IFCVFCTL IFCVF_EMU
+fi
 . "$(dirname "$0")/../guest/guest-lib.sh"
 . "$(dirname "$0")/domain-xml.sh"
 . "$(dirname "$0")/test-bus.sh"
@@ -39,6 +50,11 @@ for tool in virsh libvirtd dbus-daemon busctl unshare nsenter python3; do
 	command -v "$tool" >/dev/null || bail "$tool is missing (libvirt-daemon-system, libvirt-clients, dbus, util-linux, python3)"
 done
 [ -n "${IFCVFCTL:-}" ] || bail "IFCVFCTL is not set: run through meson test"
+if [ "${IFCVF_INSTALLED:-}" = 1 ]; then
+	for f in "$IFCVF_HELPER" "$IFCVFCTL" "$IFCVF_EMU"; do
+		[ -x "$f" ] || bail "IFCVF_INSTALLED=1 but $f is not installed"
+	done
+fi
 qmp="$(cd "$(dirname "$0")/../guest" && pwd)/qmp.py"
 
 chmod 755 "$workdir"

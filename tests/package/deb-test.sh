@@ -5,9 +5,15 @@
 # package's configuration (--prefix=/usr --sysconfdir=/etc), plus the Debian
 # docs; its maintainer scripts start, restart and ask nothing. Then
 # `apt-get install ./ifcvf-helper_*.deb`: the programs, man pages and
-# completions work from where the package put them, and the libvirt test
-# (tests/libvirt/libvirt-test.sh) runs once against the installed package
-# (IFCVF_INSTALLED=1). Last `apt-get purge`: the machine is as before.
+# completions work from where the package put them, and the libvirt suite's
+# tests of installed files run once against the installed package
+# (IFCVF_INSTALLED=1): libvirt-test.sh (the system libvirtd and the
+# package's hook), libvirt-migrate-test.sh (two libvirtd hosts, virsh
+# migrate), hook-systemd-test.sh (the package's hook under a real systemd).
+# The suite's other two stay on the build tree: libvirt-watch is a C test
+# linked with the build's code (no installed file in it), and install-test.sh
+# checks `meson install` itself (this test holds the package's file list
+# against meson's). Last `apt-get purge`: the machine is as before.
 # Needs root; restarts libvirtd (through the libvirt test). Refuses to run
 # where ifcvf-helper is installed already (it would purge it).
 # Environment (tests/package/meson.build): SOURCE_ROOT, BUILD_ROOT, VERSION.
@@ -62,7 +68,7 @@ state() {
 }
 state > "$tmp/state.before"
 
-echo "1..12"
+echo "1..14"
 
 # ---- build, lintian -----------------------------------------------------------
 rm -rf "$deb_dir"
@@ -156,14 +162,22 @@ completion_loads() { # as an interactive bash loads it: bash-completion, on firs
 }
 check "bash-completion loads the installed completions" completion_loads
 
-libvirt_installed() {
-	# the libvirt test's TAP lines become comments of this one
-	IFCVF_INSTALLED=1 timeout -s TERM 1500 bash "$SOURCE_ROOT/tests/libvirt/libvirt-test.sh" > "$tmp/libvirt.tap" 2>&1
-	local st=$?
-	cat "$tmp/libvirt.tap"
-	[ $st -eq 0 ] && grep -q '^ok ' "$tmp/libvirt.tap" && ! grep -qE '^(not ok|Bail out)' "$tmp/libvirt.tap"
+passes_installed() { # SECONDS TEST: tests/libvirt/TEST-test.sh with IFCVF_INSTALLED=1
+	# its TAP lines become comments of this test's line; the time limits
+	# are meson's for the build-tree runs, and add up to less than this
+	# test's own (tests/package/meson.build)
+	local tap=$tmp/$2.tap st
+	IFCVF_INSTALLED=1 timeout -s TERM "$1" bash "$SOURCE_ROOT/tests/libvirt/$2-test.sh" > "$tap" 2>&1
+	st=$?
+	cat "$tap"
+	[ $st -eq 0 ] && grep -q '^ok ' "$tap" && ! grep -qE '^(not ok|Bail out)' "$tap"
 }
-check "the libvirt test passes against the installed package (IFCVF_INSTALLED=1)" libvirt_installed
+check "the libvirt test passes against the installed package (IFCVF_INSTALLED=1)" \
+	passes_installed 1200 libvirt
+check "the libvirt-migrate test passes against the installed package (IFCVF_INSTALLED=1)" \
+	passes_installed 600 libvirt-migrate
+check "the hook-systemd test passes against the installed package (IFCVF_INSTALLED=1)" \
+	passes_installed 300 hook-systemd
 
 # ---- purged -----------------------------------------------------------------------
 purge_deb() {
