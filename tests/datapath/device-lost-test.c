@@ -6,252 +6,22 @@
  * Real processes: ifcvf-emu (1 queue pair, loop wire), `ifcvf-helper run`,
  * and the test frontend of tests/lib as the guest. Every wait is bounded
  * and only guards against a hang. */
-#include <errno.h>
-#include <glib/gstdio.h>
-#include <poll.h>
-#include <string.h>
-#include <sys/eventfd.h>
 #include <sys/wait.h>
 
-#include "datapath-util.h"
-#include "virtq-drv.h"
-#include "vu-frontend.h"
-
-#define PAIRS 1u
-#define VRINGS (2u * PAIRS)
-#define QSIZE 64u
-#define MEM_SIZE (2u << 20)
-#define BUF 2048u
-#define HDR 12u              /* virtio_net_hdr_v1 */
-#define FRAME 60u
-#define CALL_WAIT_MS 10000   /* hang guard for one interrupt, not a timing check */
-
-#define F_PROTOCOL 30
-#define F_VERSION_1 32
-
-static const char *const emu_args[] = { "--type", "net", "--queue-pairs", "1", "--wire",
-					"loop", NULL };
-
-typedef struct {
-	char *dir;
-	char *socket;
-	TestEmu *emu;
-	DpProc *helper;
-	struct vu_guest_mem mem;
-	struct vu_frontend fe;
-	gboolean fe_open;
-	struct virtq_drv q[VRINGS];
-	uint64_t bufs;           /* one BUF slot per (vring, head) */
-} Rig;
-
-/* 1 if @callfd was signalled (and reads it), 0 if not; no waiting. */
-static int virq_pending(int callfd)
-{
-	struct pollfd p = { .fd = callfd, .events = POLLIN };
-	eventfd_t v;
-
-	if (poll(&p, 1, 0) != 1)
-		return 0;
-	(void)eventfd_read(callfd, &v);
-	return 1;
-}
-
-static void check(int r, const struct cerr *ce, const char *what)
-{
-	if (r < 0)
-		g_error("%s: %s", what, ce->msg);
-}
-
-static uint64_t slot(Rig *r, unsigned qi, unsigned head)
-{
-	return r->bufs + ((uint64_t)qi * QSIZE + head) * BUF;
-}
-
-static void rig_free(Rig *r)
-{
-	if (r->fe_open)
-		vu_frontend_close(&r->fe);
-	if (r->helper) {
-		int st = dp_proc_stop(r->helper, 10);
-
-		g_assert_true(WIFEXITED(st));
-		g_assert_cmpint(WEXITSTATUS(st), ==, 0);
-		dp_proc_free(r->helper);
-	}
-	for (unsigned i = 0; i < VRINGS; i++)
-		virtq_drv_fini(&r->q[i]);
-	vu_guest_mem_fini(&r->mem);
-	if (r->emu)
-		test_emu_stop(r->emu);
-	if (r->dir) {
-		g_autoptr(GDir) d = g_dir_open(r->dir, 0, NULL);
-		const char *name;
-
-		while (d && (name = g_dir_read_name(d))) {
-			g_autofree char *path = g_build_filename(r->dir, name, NULL);
-
-			(void)g_unlink(path);
-		}
-		(void)g_rmdir(r->dir);
-	}
-	g_free(r->dir);
-	g_free(r->socket);
-	g_free(r);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(Rig, rig_free)
-
-/* The emulator, the helper with one 2-pair port, and the frontend with
- * all four vrings enabled and the port running. With @status (protocol
- * feature STATUS, as QEMU) the port starts once DRIVER_OK comes, with all
- * four vrings bound at once; without, it starts as soon as pair 0 is
- * enabled and pair 1 is bound when it is enabled later. */
-static Rig *rig_new(gboolean status)
-{
-	g_autoptr(GError) error = NULL;
-	g_autofree char *spec = NULL;
-	g_autofree char *running = NULL;
-	const char *specs[2];
-	uint64_t want = 1ull << F_VERSION_1 | 1ull << F_PROTOCOL;
-	struct cerr ce = { 0 };
-	Rig *r = g_new0(Rig, 1);
-	gsize off;
-
-	r->dir = g_dir_make_tmp("ifcvf-devlost-XXXXXX", &error);
-	g_assert_no_error(error);
-	r->socket = g_build_filename(r->dir, "vhost.sock", NULL);
-	r->emu = test_emu_start(emu_args);
-	spec = g_strdup_printf("device=%s,socket=%s,queue-pairs=%u", r->emu->address, r->socket,
-			       PAIRS);
-	specs[0] = spec;
-	specs[1] = NULL;
-	r->helper = dp_helper_start(r->dir, specs);
-	off = dp_proc_log_size(r->helper);
-
-	check(vu_guest_mem_init(&r->mem, MEM_SIZE, &ce), &ce, "guest memory");
-	r->bufs = vu_guest_mem_alloc(&r->mem, (uint64_t)VRINGS * QSIZE * BUF, 4096);
-	g_assert_cmpuint(r->bufs, !=, 0);
-	for (unsigned i = 0; i < VRINGS; i++)
-		check(virtq_drv_init(&r->q[i], &r->mem, i, QSIZE, false, &ce), &ce, "vring");
-
-	check(vu_frontend_connect(&r->fe, r->socket, 10000, &ce), &ce, "connect");
-	r->fe_open = TRUE;
-	check(vu_frontend_handshake(&r->fe, 1ull << VU_PROTOCOL_F_REPLY_ACK |
-					    1ull << VU_PROTOCOL_F_MQ |
-					    (status ? 1ull << VU_PROTOCOL_F_STATUS : 0), &ce),
-	      &ce, "handshake");
-	g_assert_cmphex(r->fe.features & want, ==, want);
-	if (status)
-		g_assert_true(r->fe.protocol_features & (1ull << VU_PROTOCOL_F_STATUS));
-	check(vu_frontend_set_features(&r->fe, want, &ce), &ce, "SET_FEATURES");
-	check(vu_frontend_set_mem_table(&r->fe, &r->mem, &ce), &ce, "SET_MEM_TABLE");
-	for (unsigned i = 0; i < VRINGS; i++)
-		check(vu_frontend_setup_vring(&r->fe, &r->q[i], &ce), &ce, "set up a vring");
-	for (unsigned i = 0; i < VRINGS; i++) {
-		check(vu_frontend_set_vring_enable(&r->fe, i, true, &ce), &ce, "enable a vring");
-		if (!status && i == 1) {
-			dp_proc_wait_log(r->helper, "running: 2 of 4 vrings enabled", off, 30);
-			off = dp_proc_log_size(r->helper);
-		}
-	}
-	/* ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK */
-	if (status)
-		check(vu_frontend_set_status(&r->fe, 0x0f, &ce), &ce, "SET_STATUS");
-	running = g_strdup_printf("running: %u of %u vrings enabled", VRINGS, VRINGS);
-	dp_proc_wait_log(r->helper, running, off, 30);
-
-	/* interrupts on: avail flags 0, no EVENT_IDX, so every used batch
-	 * signals; nothing was used yet, so nothing may have fired */
-	for (unsigned i = 0; i < VRINGS; i++) {
-		virtq_drv_enable_interrupts(&r->q[i]);
-		g_assert_cmpint(virq_pending(r->q[i].callfd), ==, 0);
-	}
-	return r;
-}
-
-/* Publish and always ring: the device may not have asked for the kick yet
- * when we look (it does so in the round we just saw complete), and an
- * extra kick costs nothing. */
-static void kick(struct virtq_drv *q)
-{
-	if (virtq_drv_kick(q) == 0)
-		g_assert_cmpint(eventfd_write(q->kickfd, 1), ==, 0);
-}
-
-/* One buffer on RX of @pair. */
-static void post_rx(Rig *r, unsigned pair)
-{
-	unsigned qi = 2 * pair;
-	struct virtq_drv *q = &r->q[qi];
-	struct virtq_buf b = { .gpa = slot(r, qi, q->free_head), .len = BUF,
-			       .device_writes = true };
-
-	g_assert_cmpint(virtq_drv_add(q, &r->mem, &b, 1, false), >=, 0);
-	kick(q);
-}
-
-/* One frame on TX of @pair: header and a broadcast frame carrying @tag. */
-static void send_frame(Rig *r, unsigned pair, guint8 tag)
-{
-	unsigned qi = 2 * pair + 1;
-	struct virtq_drv *q = &r->q[qi];
-	uint64_t gpa = slot(r, qi, q->free_head);
-	guint8 *p = vu_gpa(&r->mem, gpa);
-	struct virtq_buf b = { .gpa = gpa, .len = HDR + FRAME, .device_writes = false };
-
-	memset(p, 0, HDR + FRAME);
-	memset(p + HDR, 0xff, 6);               /* destination: broadcast */
-	p[HDR + 6] = 0x02;                      /* source: locally administered */
-	p[HDR + 11] = (guint8)pair;
-	p[HDR + 12] = 0x88;                     /* ethertype: local experimental */
-	p[HDR + 13] = 0xb5;
-	p[HDR + 14] = tag;
-	g_assert_cmpint(virtq_drv_add(q, &r->mem, &b, 1, false), >=, 0);
-	kick(q);
-}
-
-/* @qi's callfd must fire (bounded wait), and then its one used entry is
- * there: for RX the frame sent with @tag on this pair, whole. */
-static void expect_call(Rig *r, unsigned qi, guint8 tag)
-{
-	struct virtq_drv *q = &r->q[qi];
-	uint32_t id, len;
-	int n = virtq_drv_wait_call(q, CALL_WAIT_MS);
-
-	g_assert_cmpint(n, >=, 0);
-	if (n == 0) {
-		GString *others = g_string_new("");
-
-		for (unsigned i = 0; i < VRINGS; i++)
-			if (i != qi && virq_pending(r->q[i].callfd))
-				g_string_append_printf(others, " %u", i);
-		g_error("vring %u (%s of pair %u) completed an entry (used idx %u) but its callfd "
-			"did not fire within %d s; callfds that did fire:%s",
-			qi, qi % 2 ? "TX" : "RX", qi / 2, q->used->idx, CALL_WAIT_MS / 1000,
-			others->len ? others->str : " none");
-	}
-	g_assert_cmpint(virtq_drv_get_used(q, &id, &len), ==, 1);
-	if (qi % 2 == 0) {
-		const guint8 *f = vu_gpa(&r->mem, slot(r, qi, id));
-
-		g_assert_cmpuint(len, ==, HDR + FRAME);
-		g_assert_cmpuint(f[HDR + 11], ==, qi / 2);
-		g_assert_cmpuint(f[HDR + 14], ==, tag);
-	}
-	g_assert_cmpint(virtq_drv_get_used(q, &id, &len), ==, 0);
-}
+#include "callfd-rig.h"
 
 /* one frame through the loop: TX completes, then RX gets it back */
 static void traffic(Rig *r, guint8 tag)
 {
-	send_frame(r, 0, tag);
-	expect_call(r, 1, tag);
-	post_rx(r, 0);
-	expect_call(r, 0, tag);
+	rig_send_frame(r, 0, tag);
+	rig_expect_call(r, 1, tag);
+	rig_post_rx(r, 0);
+	rig_expect_call(r, 0, tag);
 }
 
 static void test_device_lost(void)
 {
-	g_autoptr(Rig) r = rig_new(TRUE);
+	g_autoptr(Rig) r = rig_new("devlost", 1, TRUE);
 	guint fds_before;
 	gsize off;
 
@@ -264,7 +34,7 @@ static void test_device_lost(void)
 		off = dp_proc_wait_log(r->helper, "failed: device lost: vfio-user socket hung up",
 				       off, 30);
 		g_assert_true(dp_proc_alive(r->helper));
-		dp_emu_restart(r->emu, emu_args);
+		dp_emu_restart(r->emu, r->emu_args);
 		/* two threads log these: either may come first */
 		dp_proc_wait_log(r->helper, "device re-attached", off, 30);
 		dp_proc_wait_log(r->helper, "running: 2 of 2 vrings enabled", off, 30);
