@@ -1,5 +1,7 @@
 #include "test-util.h"
 
+#include <glib/gstdio.h>
+
 #include <errno.h>
 #include <string.h>
 #include <signal.h>
@@ -141,4 +143,17 @@ void test_assert_usage_error(const char *const *argv, const char *needle)
 	g_test_message("%s", err);
 	g_assert_cmpuint(lines, ==, 1);
 	g_assert_nonnull(strstr(err, needle));
+}
+
+void test_rm_flat_dir(const char *dir)
+{
+	g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+	const char *name;
+
+	while (d && (name = g_dir_read_name(d))) {
+		g_autofree char *path = g_build_filename(dir, name, NULL);
+
+		(void)g_unlink(path);
+	}
+	(void)g_rmdir(dir);
 }

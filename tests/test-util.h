@@ -38,3 +38,7 @@ void test_assert_usage_error(const char *const *argv, const char *needle);
 /* Path of a built program from the environment variable @var; fails the
  * test when it is not set. */
 const char *test_program(const char *var);
+
+/* Remove @dir and the files directly in it (a test's scratch directory);
+ * quietly, what cannot be removed stays. */
+void test_rm_flat_dir(const char *dir);

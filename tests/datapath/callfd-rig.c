@@ -66,17 +66,8 @@ void rig_free(Rig *r)
 	vu_guest_mem_fini(&r->mem);
 	if (r->emu)
 		test_emu_stop(r->emu);
-	if (r->dir) {
-		g_autoptr(GDir) d = g_dir_open(r->dir, 0, NULL);
-		const char *name;
-
-		while (d && (name = g_dir_read_name(d))) {
-			g_autofree char *path = g_build_filename(r->dir, name, NULL);
-
-			(void)g_unlink(path);
-		}
-		(void)g_rmdir(r->dir);
-	}
+	if (r->dir)
+		test_rm_flat_dir(r->dir);
 	g_free(r->dir);
 	g_free(r->socket);
 	g_free(r);

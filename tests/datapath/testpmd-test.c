@@ -46,17 +46,8 @@ static void rig_free(Rig *r)
 		dp_proc_free(r->helper);
 	}
 	test_emu_stop(r->emu);
-	if (r->dir) {
-		g_autoptr(GDir) d = g_dir_open(r->dir, 0, NULL);
-		const char *name;
-
-		while (d && (name = g_dir_read_name(d))) {
-			g_autofree char *path = g_build_filename(r->dir, name, NULL);
-
-			(void)g_unlink(path);
-		}
-		(void)g_rmdir(r->dir);
-	}
+	if (r->dir)
+		test_rm_flat_dir(r->dir);
 	g_free(r->dir);
 	g_free(r->stats);
 	g_free(r->socket);

@@ -18,6 +18,7 @@
 #include <json-glib/json-glib.h>
 
 #include "ifcvf-regs.h"
+#include "raw-client.h"
 #include "test-util.h"
 #include "vfio-user-wire.h"
 
@@ -37,34 +38,7 @@
 
 /* ---- a raw client ---- */
 
-typedef struct {
-	int fd;
-	guint16 next_id;
-} Client;
-
-static void client_free(Client *c)
-{
-	if (!c)
-		return;
-	if (c->fd >= 0)
-		close(c->fd);
-	g_free(c);
-}
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(Client, client_free)
-
-static Client *client_connect(const char *path)
-{
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	Client *c = g_new0(Client, 1);
-
-	c->next_id = 1;
-	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	g_assert_cmpint(c->fd, >=, 0);
-	g_strlcpy(addr.sun_path, path, sizeof(addr.sun_path));
-	g_assert_cmpint(connect(c->fd, (struct sockaddr *)&addr, sizeof(addr)), ==, 0);
-	return c;
-}
+/* Client, client_connect(), client_free(): raw-client.h */
 
 /* One request and its reply within @timeout_ms. Returns 0 or the reply's
  * errno; a reply that never came or a closed connection fails the test,

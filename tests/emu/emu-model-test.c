@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "ifcvf-regs.h"
+#include "raw-client.h"
 #include "test-util.h"
 #include "vfio-user-wire.h"
 
@@ -32,34 +33,7 @@
 
 /* ---- a minimal vfio-user client ---- */
 
-typedef struct {
-	int fd;
-	guint16 next_id;
-} Client;
-
-static void client_free(Client *c)
-{
-	if (!c)
-		return;
-	if (c->fd >= 0)
-		close(c->fd);
-	g_free(c);
-}
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(Client, client_free)
-
-static Client *client_connect(const char *path)
-{
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	Client *c = g_new0(Client, 1);
-
-	c->next_id = 1;
-	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	g_assert_cmpint(c->fd, >=, 0);
-	g_strlcpy(addr.sun_path, path, sizeof(addr.sun_path));
-	g_assert_cmpint(connect(c->fd, (struct sockaddr *)&addr, sizeof(addr)), ==, 0);
-	return c;
-}
+/* Client, client_connect(), client_free(): raw-client.h */
 
 static void client_send(Client *c, guint16 id, guint16 cmd, guint32 flags, const void *payload,
 			size_t len, const int *fds, unsigned nfds)
