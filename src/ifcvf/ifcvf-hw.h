@@ -128,5 +128,13 @@ int ifcvf_hw_disable_logging(struct ifcvf_hw *hw, struct cerr *e);
  * reaches the VF first; every register write here has one too */
 int ifcvf_hw_notify_queue(struct ifcvf_hw *hw, unsigned qid, struct cerr *e);
 
+/* The doorbell page of vring @qid as something a frontend can map (a
+ * host notifier): *@ret_fd (owned by the device, see vfio_dev_region_mmap_fd)
+ * at *@ret_fd_offset, *@ret_size bytes (one page), the doorbell at the start
+ * of it. -ENOTSUP with the reason in @e when the page is not the queue's
+ * alone (notify multiplier below the page size) or is not mappable. */
+int ifcvf_hw_notify_area(struct ifcvf_hw *hw, unsigned qid, int *ret_fd,
+			 uint64_t *ret_fd_offset, uint64_t *ret_size, struct cerr *e);
+
 /* feature bit name for this device type, or NULL when unknown */
 const char *ifcvf_feature_name(enum ifcvf_dev_type type, unsigned bit);

@@ -247,3 +247,13 @@ int ifcvf_hw_notify_queue(struct ifcvf_hw *hw, unsigned qid, struct cerr *e)
 	return vfio_dev_write_posted(hw->dev, hw->caps.notify.bar, hw->notify_off[qid], &value,
 				     sizeof(value), e);
 }
+
+int ifcvf_hw_notify_area(struct ifcvf_hw *hw, unsigned qid, int *ret_fd,
+			 uint64_t *ret_fd_offset, uint64_t *ret_size, struct cerr *e)
+{
+	(void)hw;
+	*ret_fd = -1;
+	*ret_fd_offset = 0;
+	*ret_size = 0;
+	return cerr_set(e, ENOTSUP, "vring %u: host notifiers are not supported yet", qid);
+}

@@ -123,6 +123,16 @@ int vfio_dev_lost_fd(const struct vfio_dev *dev, bool *ret_readable);
  * socket hung up", "device removed (request interrupt)", ...). */
 void vfio_dev_lost_reason(struct vfio_dev *dev, char *buf, size_t len);
 
+/* Where a peer process can mmap [@offset, @offset + @len) of region @index
+ * itself (a vhost-user host notifier: QEMU maps a VF's doorbell page into
+ * the guest). On success *@ret_fd is a descriptor the device keeps owning
+ * (valid until vfio_dev_close(); dup it to hand it on) and *@ret_fd_offset
+ * the range's offset in it. kernel VFIO: the device fd and the region's
+ * offset; vfio-user: the server's region fd of a mappable sparse area.
+ * -ENOTSUP (with the reason in @e) when the range lies in no mappable area. */
+int vfio_dev_region_mmap_fd(const struct vfio_dev *dev, unsigned index, uint64_t offset,
+			    uint64_t len, int *ret_fd, uint64_t *ret_fd_offset, struct cerr *e);
+
 /* Fixed-width helpers over vfio_dev_read/vfio_dev_write. */
 int vfio_dev_read8(struct vfio_dev *dev, unsigned region, uint64_t off, uint8_t *v, struct cerr *e);
 int vfio_dev_read16(struct vfio_dev *dev, unsigned region, uint64_t off, uint16_t *v, struct cerr *e);

@@ -589,3 +589,14 @@ int vfio_dev_write32(struct vfio_dev *dev, unsigned region, uint64_t off, uint32
 
 	return vfio_dev_write(dev, region, off, &raw, sizeof(raw), e);
 }
+
+int vfio_dev_region_mmap_fd(const struct vfio_dev *dev, unsigned index, uint64_t offset,
+			    uint64_t len, int *ret_fd, uint64_t *ret_fd_offset, struct cerr *e)
+{
+	(void)dev;
+	(void)offset;
+	(void)len;
+	*ret_fd = -1;
+	*ret_fd_offset = 0;
+	return cerr_set(e, ENOTSUP, "region %u: no mappable area is handed out yet", index);
+}
