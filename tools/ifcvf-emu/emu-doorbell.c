@@ -64,18 +64,29 @@ static void park(struct emu_doorbell *db)
 	pthread_mutex_unlock(&db->lock);
 }
 
+static void nap(struct emu_doorbell *db, unsigned us)
+{
+	struct timespec ts = { .tv_nsec = (long)us * 1000 };
+
+	stat_inc(&db->stats.sleeps);
+	(void)nanosleep(&ts, NULL);
+}
+
 static void *poller_main(void *opaque)
 {
 	struct emu_doorbell *db = opaque;
-	uint64_t spin_until = 0;
-	unsigned sleep_us = EMU_DOORBELL_SLEEP_MIN_US;
+	uint64_t last = 0;        /* when a doorbell was last seen */
+	unsigned sleep_us = EMU_DOORBELL_NAP_US;
 
-	/* sleeps of tens of µs mean nothing with the default 50 µs slack */
+	/* naps of tens of µs mean nothing with the default 50 µs slack */
 	(void)prctl(PR_SET_TIMERSLACK, 5000UL, 0, 0, 0);
 	while (!__atomic_load_n(&db->stop, __ATOMIC_ACQUIRE)) {
+		uint64_t now, idle;
+
 		if (!__atomic_load_n(&db->armed, __ATOMIC_ACQUIRE)) {
 			park(db);
-			sleep_us = EMU_DOORBELL_SLEEP_MIN_US;
+			/* a queue was just enabled: its first kick is near */
+			last = now_ns();
 			continue;
 		}
 		/* a word left rung while the main thread has not drained yet
@@ -88,24 +99,22 @@ static void *poller_main(void *opaque)
 			if (write(db->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 				fprintf(stderr, "ifcvf-emu: doorbell poller: eventfd write: %s\n",
 					strerror(errno));
-			spin_until = now_ns() + EMU_DOORBELL_SPIN_US * 1000u;
-			sleep_us = EMU_DOORBELL_SLEEP_MIN_US;
+			last = now_ns();
+			sleep_us = EMU_DOORBELL_NAP_US;
 			continue;
 		}
-		if (now_ns() < spin_until) {
+		now = now_ns();
+		idle = now > last ? now - last : 0;
+		if (idle < EMU_DOORBELL_SPIN_US * 1000ull) {
 			for (int i = 0; i < 32; i++)
 				cpu_relax();
-			continue;
-		}
-		{
-			struct timespec ts = { .tv_nsec = (long)sleep_us * 1000 };
-
-			stat_inc(&db->stats.sleeps);
-			(void)nanosleep(&ts, NULL);
-		}
-		if (sleep_us < EMU_DOORBELL_SLEEP_MAX_US)
+		} else if (idle < EMU_DOORBELL_WARM_MS * 1000000ull) {
+			nap(db, EMU_DOORBELL_NAP_US);
+		} else {
+			nap(db, sleep_us);
 			sleep_us = sleep_us * 2 < EMU_DOORBELL_SLEEP_MAX_US ? sleep_us * 2
 									  : EMU_DOORBELL_SLEEP_MAX_US;
+		}
 	}
 	return NULL;
 }

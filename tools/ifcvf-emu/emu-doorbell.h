@@ -10,11 +10,15 @@
  * exchange (emu_doorbell_drain()), so each store is seen once and stores that
  * come before the exchange merge into one kick, as doorbells may.
  *
- * The poller is adaptive: after a doorbell it spins for EMU_DOORBELL_SPIN_US,
- * then sleeps between looks, from EMU_DOORBELL_SLEEP_MIN_US doubling up to
- * EMU_DOORBELL_SLEEP_MAX_US (the bound on how late an idle VF sees its first
- * doorbell), and while no queue is enabled it does not look at all (waits on
- * a condition variable, woken by emu_doorbell_arm(), with a timeout).
+ * The poller is adaptive, by the time since it last saw a doorbell: for
+ * EMU_DOORBELL_SPIN_US it spins (a stream of kicks costs no wake-up), until
+ * EMU_DOORBELL_WARM_MS it naps EMU_DOORBELL_NAP_US between looks (traffic
+ * that pauses is answered within tens of µs), and after that it sleeps,
+ * from EMU_DOORBELL_NAP_US doubling up to EMU_DOORBELL_SLEEP_MAX_US (the
+ * bound on how late an idle VF sees its first doorbell, and what makes an
+ * idle VF cost well under 1% of a core); while no queue is enabled it does
+ * not look at all (waits on a condition variable, woken by
+ * emu_doorbell_arm(), with a timeout).
  *
  * Threads (who owns what):
  *  - the main thread (serves the client, runs the datapath) owns the device
@@ -43,8 +47,9 @@
 
 #define EMU_DOORBELL_IDLE 0xffffu
 #define EMU_DOORBELL_SPIN_US 100u
-#define EMU_DOORBELL_SLEEP_MIN_US 20u
-#define EMU_DOORBELL_SLEEP_MAX_US 1000u
+#define EMU_DOORBELL_WARM_MS 20u
+#define EMU_DOORBELL_NAP_US 50u
+#define EMU_DOORBELL_SLEEP_MAX_US 2000u
 /* while disarmed the poller still wakes this often, to see `stop` */
 #define EMU_DOORBELL_PARK_MS 1000u
 
