@@ -2154,6 +2154,59 @@ static void test_host_notifier(void)
 	g_free(tx);
 }
 
+/* A doorbell stored into the mapping before a request reaches the device
+ * before that request, as a posted MMIO write does before a later one: a
+ * TX chain kicked through the page and then suspended (queue_enable=0)
+ * was fetched, and one kicked and then reset was sent. Each round first
+ * lets the emulator's poller fall asleep (the case where it would see the
+ * store only after the request); what is asserted does not depend on it. */
+static void test_host_notifier_ordering(void)
+{
+	g_autoptr(Vf) vf = vf_new(NULL, 1);
+	guint64 sent = 0;
+
+	for (guint round = 0; round < 6; round++) {
+		gboolean suspend = round % 2 == 0;
+		uint16_t la = 0, lu = 0;
+		guint16 *db;
+		Ring *rx, *tx;
+		guint8 f[100];
+
+		vf_begin(vf, 0);
+		rx = ring_new(vf, 0, 64);
+		tx = ring_new(vf, 1, 64);
+		ring_start(rx);
+		ring_start(tx);
+		vf_driver_ok(vf);
+		rx_post(rx, 4, 2048);
+		ring_kick(rx);
+		db = map_notify_area(vf, 1);
+		vf_sync(vf);
+		g_usleep(60 * 1000);
+
+		fill(f, sizeof(f), round);
+		tx_send(tx, f, sizeof(f), 0, FALSE);
+		kick_mapped(db, 1);
+		if (suspend) {
+			OK(ifcvf_hw_queue_disable(&vf->hw, 1, 1000, &la, &lu, e));
+			g_assert_cmpuint(la, ==, 1);
+			g_assert_cmpuint(lu, ==, 1);
+		} else {
+			OK(ifcvf_hw_reset(&vf->hw, 1000, e));
+		}
+		sent++;
+		{
+			g_autoptr(JsonNode) st = vf_stats(vf);
+
+			g_assert_cmpint(qstat(st, 1, "frames"), ==, sent);
+			g_assert_cmpint(dbstat(st, "message_kicks"), ==, 0);
+		}
+		munmap(db, (size_t)sysconf(_SC_PAGESIZE));
+		g_free(rx);
+		g_free(tx);
+	}
+}
+
 /* Frames flow through doorbells the driver writes (ifcvf_hw_notify_queue);
  * @mapped: they went through the mapped notify area, else as messages. */
 static void expect_kicks_work(Vf *vf, gboolean mapped)
@@ -2354,6 +2407,8 @@ int main(int argc, char **argv)
 			test_virtio_function_gen_max_reset);
 	g_test_add_func("/ifcvf-helper/emu-datapath/bad-options", test_bad_options);
 	g_test_add_func("/ifcvf-helper/emu-datapath/host-notifier", test_host_notifier);
+	g_test_add_func("/ifcvf-helper/emu-datapath/host-notifier/ordering",
+			test_host_notifier_ordering);
 	g_test_add_func("/ifcvf-helper/emu-datapath/host-notifier/message",
 			test_host_notifier_message);
 	g_test_add_func("/ifcvf-helper/emu-datapath/host-notifier/small-multiplier",

@@ -48,12 +48,15 @@ static void doorbell_kick(void *opaque, unsigned q, uint16_t value)
 	emu_virtio_doorbell(opaque, q, value);
 }
 
-void emu_device_doorbells(struct emu_device *dev)
+unsigned emu_device_doorbells(struct emu_device *dev)
 {
+	unsigned n;
+
 	if (!dev->doorbell.enabled)
-		return;
-	(void)emu_doorbell_drain(&dev->doorbell, doorbell_kick, &dev->virtio);
+		return 0;
+	n = emu_doorbell_drain(&dev->doorbell, doorbell_kick, &dev->virtio);
 	emu_doorbell_arm(&dev->doorbell, emu_virtio_any_enabled(&dev->virtio));
+	return n;
 }
 
 bool emu_device_region_mmap(const struct emu_device *dev, unsigned region, int *ret_fd,

@@ -46,8 +46,9 @@ void emu_device_fini(struct emu_device *dev);
 
 /* Deliver every doorbell stored into the mapped notify area since the
  * last call (main thread; before each request and when the poller
- * signals), then arm or park the poller by whether a queue is enabled. */
-void emu_device_doorbells(struct emu_device *dev);
+ * signals), then arm or park the poller by whether a queue is enabled.
+ * Returns how many were delivered. */
+unsigned emu_device_doorbells(struct emu_device *dev);
 
 /* The region whose sparse area the client may map: *@ret_fd (owned by the
  * device), the area's offset and size within the region. false: none

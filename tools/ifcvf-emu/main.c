@@ -153,6 +153,7 @@ fail:
 
 static void listen_ready(void *opaque, uint32_t events);
 static void client_ready(void *opaque, uint32_t events);
+static void check_client_faults(struct emu_server *s);
 static bool stop_requested(void *opaque);
 
 static void print_counters(const struct emu_server *s)
@@ -283,8 +284,13 @@ static void client_ready(void *opaque, uint32_t events)
 	struct cerr e = { 0 };
 
 	(void)events;
-	/* doorbells the client stored before sending this request come first */
-	emu_device_doorbells(&s->dev);
+	/* doorbells the client stored before sending this request come first,
+	 * with the datapath round a doorbell message would have had before
+	 * the next request (a kick then a reset sends the frame first) */
+	if (emu_device_doorbells(&s->dev) && s->dev.virtio.net) {
+		(void)emu_net_run(&s->dev.net);
+		check_client_faults(s);
+	}
 	if (s->connected && vfu_conn_serve(&s->conn, &e) < 0)
 		drop_client(s, &e);
 	/* the request may have enabled or disabled a queue: arm the poller */
