@@ -7,7 +7,10 @@
  * Errors: 0 or -errno, with a cause in the struct cerr.
  * Threads: one thread programs the VF at a time (the helper's port owner);
  * ifcvf_hw_notify_queue() may be called concurrently from a relay thread, as
- * it only writes a doorbell. No allocation, no threads, no main loop here. */
+ * it only writes a doorbell. ifcvf_hw_notify_area() reads what
+ * ifcvf_hw_queue_program() recorded, so it belongs to the programming
+ * thread; the fd it returns stays the device's (valid until
+ * vfio_dev_close()), whoever maps it. No allocation, no threads, no main loop here. */
 #pragma once
 
 #include <stdbool.h>

@@ -6,7 +6,9 @@
  * the client lent (vfio-user spec).
  *
  * Threads: owned by the main loop, which serves the vfio-user client and
- * runs the datapath (emu-net.h) between rounds. */
+ * runs the datapath (emu-net.h) between rounds. The doorbell poller
+ * (emu-doorbell.h) only reads the mapped doorbell words and wakes the main
+ * loop; every kick reaches the model on the main thread. */
 #pragma once
 
 #include <stdbool.h>
