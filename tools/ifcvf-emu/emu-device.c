@@ -30,6 +30,11 @@ int emu_device_init(struct emu_device *dev, const struct emu_config *cfg, struct
 		if (r < 0)
 			return r;
 		dev->virtio.net = &dev->net;
+	} else {
+		r = emu_blk_init(&dev->blk, cfg, &dev->virtio, &dev->dma, &dev->irq, e);
+		if (r < 0)
+			return r;
+		dev->virtio.blk = &dev->blk;
 	}
 	return 0;
 }
@@ -39,7 +44,10 @@ void emu_device_fini(struct emu_device *dev)
 	emu_device_client_gone(dev);
 	if (dev->virtio.net)
 		emu_net_fini(&dev->net);
+	if (dev->virtio.blk)
+		emu_blk_fini(&dev->blk);
 	dev->virtio.net = NULL;
+	dev->virtio.blk = NULL;
 	emu_doorbell_fini(&dev->doorbell);
 }
 
@@ -164,7 +172,14 @@ void emu_device_reset(struct emu_device *dev)
 void emu_device_config_changed(struct emu_device *dev)
 {
 	struct emu_virtio *v = &dev->virtio;
+	struct cerr e = { 0 };
 
+	/* a blk disk's new size comes with the interrupt (emu_blk_resize) */
+	if (v->blk) {
+		if (emu_blk_resize(v->blk, &e) < 0)
+			fprintf(stderr, "ifcvf-emu: capacity change: %s\n", e.msg);
+		return;
+	}
 	v->config_generation++;
 	v->isr |= 2;
 	if (v->msix_config != VIRTIO_MSI_NO_VECTOR)
@@ -175,6 +190,8 @@ void emu_device_client_new(struct emu_device *dev)
 {
 	if (dev->virtio.net)
 		emu_net_client(&dev->net, true);
+	if (dev->virtio.blk)
+		emu_blk_client(&dev->blk, true);
 }
 
 void emu_device_client_gone(struct emu_device *dev)
@@ -183,6 +200,8 @@ void emu_device_client_gone(struct emu_device *dev)
 	emu_device_doorbells(dev);
 	if (dev->virtio.net)
 		emu_net_client(&dev->net, false);
+	if (dev->virtio.blk)
+		emu_blk_client(&dev->blk, false);
 	emu_dma_clear(&dev->dma);
 	emu_irq_clear(&dev->irq);
 }
@@ -207,6 +226,8 @@ int emu_device_dma_unmap(struct emu_device *dev, uint64_t iova, uint64_t size, b
 {
 	if (dev->virtio.net)
 		emu_net_before_unmap(&dev->net);
+	if (dev->virtio.blk)
+		emu_blk_before_unmap(&dev->blk);
 	if (all) {
 		emu_dma_clear(&dev->dma);
 		return 0;
@@ -240,6 +261,8 @@ void emu_device_print_stats(const struct emu_device *dev, FILE *out)
 		if (dev->net.wire)
 			emu_wire_print(dev->net.wire, out);
 	}
+	if (v->blk)
+		emu_blk_print(&dev->blk, out);
 }
 
 void emu_device_json(const struct emu_device *dev, FILE *out)
@@ -269,5 +292,9 @@ void emu_device_json(const struct emu_device *dev, FILE *out)
 		fputs("}", out);
 		if (dev->net.wire)
 			emu_wire_json(dev->net.wire, out);
+	}
+	if (v->blk) {
+		fputs(",", out);
+		emu_blk_json(&dev->blk, out);
 	}
 }

@@ -21,6 +21,7 @@
 #include "emu-doorbell.h"
 #include "emu-irq.h"
 #include "emu-layout.h"
+#include "emu-blk.h"
 #include "emu-net.h"
 #include "emu-options.h"
 #include "emu-pci.h"
@@ -41,6 +42,7 @@ struct emu_device {
 	struct emu_irq irq;
 	struct emu_net net;          /* net only (virtio.net points here) */
 	struct emu_doorbell doorbell; /* mapped notify area and its poller */
+	struct emu_blk blk;          /* blk only (virtio.blk points here) */
 };
 
 int emu_device_init(struct emu_device *dev, const struct emu_config *cfg, struct cerr *e);

@@ -27,7 +27,13 @@ static const char help_text[] =
 	"                         (the last one is the control queue)\n"
 	"  --queues N             blk: queues, 1..63 (default 1)\n"
 	"  --mac XX:XX:XX:XX:XX:XX  net: MAC address (default 02:fc:00:00:00:01)\n"
-	"  --capacity SECTORS     blk: capacity in 512-byte sectors (default 2097152)\n"
+	"  --capacity SECTORS     blk: capacity in 512-byte sectors of the memory disk\n"
+	"                         (default 2097152); not with --backing\n"
+	"  --backing FILE         blk: serve the raw image FILE (its size, rounded down to\n"
+	"                         whole sectors, is the capacity) instead of a memory disk\n"
+	"  --complete-order fifo|reverse|random\n"
+	"                         blk: the order requests in flight complete in (default\n"
+	"                         random: part of them, in random order, as disks do)\n"
 	"  --queue-size-max N     largest queue size, a power of two 1..32768\n"
 	"                         (default 1024)\n"
 	"  --no-lm                no BAR4 live-migration block (region 4 has size 0)\n"
@@ -129,12 +135,17 @@ static const char help_text[] =
 	"sets the pairs that run (1 after a reset). Every guest address goes through the DMA maps; an address outside\n"
 	"them, or a chain longer than the ring, stops that queue and sets NEEDS_RESET.\n"
 	"While BAR4 logging is on, every page the device writes is set in the log.\n"
-	"blk devices model the registers only (kicks are counted).\n"
+	"Datapath (blk): IN, OUT, FLUSH, GET_ID, and DISCARD / WRITE_ZEROES (one range\n"
+	"per request) when negotiated, over the same rings; a malformed request gets\n"
+	"IOERR or UNSUPP in its status. A queue stopped with queue_enable=0 first\n"
+	"completes every request in flight.\n"
 	"\n"
 	"Signals: SIGTERM/SIGINT close, remove PATH and exit 0; SIGUSR1 prints\n"
 	"counters to stderr (and rewrites --stats-file); they are printed at exit too.\n"
 	"SIGUSR2 raises a configuration-change interrupt (config vector, ISR bit 1,\n"
-	"a new config generation), as a device whose configuration changed.\n"
+	"a new config generation), as a device whose configuration changed; a blk\n"
+	"device first takes its new capacity: the --backing file's size now, or the\n"
+	"memory disk grown to twice its size.\n"
 	"Exit status: 0 after a signal, 1 on a runtime failure, 2 on a bad option.\n";
 
 enum {
@@ -154,6 +165,8 @@ enum {
 	OPT_FEATURES_EXTRA,
 	OPT_STATS_FILE,
 	OPT_DOORBELL,
+	OPT_BACKING,
+	OPT_COMPLETE_ORDER,
 };
 
 static const struct option long_options[] = {
@@ -173,6 +186,8 @@ static const struct option long_options[] = {
 	{ "features-extra", required_argument, NULL, OPT_FEATURES_EXTRA },
 	{ "stats-file", required_argument, NULL, OPT_STATS_FILE },
 	{ "doorbell", required_argument, NULL, OPT_DOORBELL },
+	{ "backing", required_argument, NULL, OPT_BACKING },
+	{ "complete-order", required_argument, NULL, OPT_COMPLETE_ORDER },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -414,6 +429,8 @@ static int check_type_options(struct emu_config *cfg, const bool *given, struct 
 		{ OPT_MAC, "--mac", EMU_TYPE_NET },
 		{ OPT_QUEUES, "--queues", EMU_TYPE_BLK },
 		{ OPT_CAPACITY, "--capacity", EMU_TYPE_BLK },
+		{ OPT_BACKING, "--backing", EMU_TYPE_BLK },
+		{ OPT_COMPLETE_ORDER, "--complete-order", EMU_TYPE_BLK },
 		{ OPT_WIRE, "--wire", EMU_TYPE_NET },
 		{ OPT_RX_FIFO, "--rx-fifo", EMU_TYPE_NET },
 		{ OPT_VIRTIO_FUNCTION, "--virtio-function", EMU_TYPE_NET },
@@ -423,6 +440,9 @@ static int check_type_options(struct emu_config *cfg, const bool *given, struct 
 		if (given[only[i].opt - OPT_SOCKET] && cfg->type != only[i].type)
 			return cerr_set(e, EINVAL, "%s applies to --type %s only", only[i].name,
 					only[i].type == EMU_TYPE_NET ? "net" : "blk");
+	if (given[OPT_CAPACITY - OPT_SOCKET] && given[OPT_BACKING - OPT_SOCKET])
+		return cerr_set(e, EINVAL, "--capacity and --backing: the backing file's size "
+				"is the capacity; give one of them");
 	if (cfg->type == EMU_TYPE_NET && cfg->wire.kind == EMU_WIRE_GEN &&
 	    cfg->wire.gen.pair >= cfg->queue_pairs)
 		return cerr_set(e, EINVAL, "--wire gen:pair=%u: the VF has %u queue pair%s",
@@ -525,6 +545,22 @@ static int parse_one(int opt, const char *arg, struct emu_config *cfg, struct ce
 			return cerr_set(e, EINVAL, "--doorbell: '%s' is neither mapped nor message",
 					arg);
 		return 0;
+	case OPT_BACKING:
+		if (!*arg)
+			return cerr_set(e, EINVAL, "--backing: the path is empty");
+		cfg->backing = arg;
+		return 0;
+	case OPT_COMPLETE_ORDER:
+		if (!strcmp(arg, "fifo"))
+			cfg->blk_order = EMU_BLK_ORDER_FIFO;
+		else if (!strcmp(arg, "reverse"))
+			cfg->blk_order = EMU_BLK_ORDER_REVERSE;
+		else if (!strcmp(arg, "random"))
+			cfg->blk_order = EMU_BLK_ORDER_RANDOM;
+		else
+			return cerr_set(e, EINVAL, "--complete-order: '%s' is not fifo, reverse "
+					"or random", arg);
+		return 0;
 	default:
 		return cerr_set(e, EINVAL, "internal error: option %d not handled", opt);
 	}
@@ -533,7 +569,7 @@ static int parse_one(int opt, const char *arg, struct emu_config *cfg, struct ce
 enum emu_options_result emu_options_parse(int argc, char **argv, struct emu_config *cfg,
 					  FILE *out, struct cerr *e)
 {
-	bool given[OPT_DOORBELL - OPT_SOCKET + 1] = { false };
+	bool given[OPT_COMPLETE_ORDER - OPT_SOCKET + 1] = { false };
 	int opt;
 
 	set_defaults(cfg);

@@ -83,6 +83,13 @@ struct emu_wire_config {
 	struct emu_gen_config gen;
 };
 
+/* --complete-order: the order blk requests in flight complete in */
+enum emu_blk_order {
+	EMU_BLK_ORDER_RANDOM,   /* the default: as real disks */
+	EMU_BLK_ORDER_FIFO,
+	EMU_BLK_ORDER_REVERSE,
+};
+
 struct emu_config {
 	const char *socket_path;
 	enum emu_type type;
@@ -91,7 +98,9 @@ struct emu_config {
 	uint8_t mac[6];
 	bool no_lm;
 	bool virtio_function;     /* net: a plain virtio 1.x function, not an IFCVF */
-	uint64_t capacity;        /* blk, 512-byte sectors */
+	uint64_t capacity;        /* blk, 512-byte sectors (without --backing) */
+	const char *backing;      /* blk: raw image file, NULL: a memory disk */
+	enum emu_blk_order blk_order;
 	unsigned queue_size_max;
 	bool verbose;
 	struct emu_faults faults;

@@ -2,6 +2,7 @@
  * notify doorbells, ISR and device configuration (see emu-virtio.h). */
 #include "emu-virtio.h"
 #include "emu-bytes.h"
+#include "emu-blk.h"
 #include "emu-net.h"
 
 #include <errno.h>
@@ -10,6 +11,15 @@
 #include "ifcvf-regs.h"
 
 #define BIT(n) (1ull << (n))
+
+/* blk DISCARD / WRITE_ZEROES limits (offered with --features-extra
+ * 0x6000; emu-blk.c serves one range per request) */
+#define BLK_CFG_MAX_DISCARD_SECTORS 36u
+#define BLK_CFG_MAX_DISCARD_SEG 40u
+#define BLK_CFG_DISCARD_ALIGNMENT 44u
+#define BLK_CFG_MAX_WZ_SECTORS 48u
+#define BLK_CFG_MAX_WZ_SEG 52u
+#define BLK_CFG_WZ_MAY_UNMAP 56u
 
 /* blk config values; seg_max leaves room for the header and status
  * descriptors of a request in a queue of the largest size */
@@ -62,6 +72,12 @@ static void build_devcfg(struct emu_virtio *v, const struct emu_config *cfg)
 		d[VIRTIO_BLK_CFG_SECTORS] = EMU_BLK_SECTORS;
 		emu_put32(d, VIRTIO_BLK_CFG_BLK_SIZE, 512);
 		emu_put16(d, VIRTIO_BLK_CFG_NUM_QUEUES, (uint16_t)cfg->blk_queues);
+		emu_put32(d, BLK_CFG_MAX_DISCARD_SECTORS, 0x400000);
+		emu_put32(d, BLK_CFG_MAX_DISCARD_SEG, 1);
+		emu_put32(d, BLK_CFG_DISCARD_ALIGNMENT, 8);
+		emu_put32(d, BLK_CFG_MAX_WZ_SECTORS, 0x400000);
+		emu_put32(d, BLK_CFG_MAX_WZ_SEG, 1);
+		d[BLK_CFG_WZ_MAY_UNMAP] = 1;
 	}
 }
 
@@ -96,6 +112,8 @@ static void queue_disable(struct emu_virtio *v, unsigned q)
 		return;
 	if (v->net)
 		emu_net_queue_stopping(v->net, q);
+	if (v->blk)
+		emu_blk_queue_stopping(v->blk, q);
 	v->vq[q].enabled = false;
 	emu_lm_store(v, q);
 }
@@ -108,6 +126,8 @@ static void queue_enable(struct emu_virtio *v, unsigned q)
 	v->vq[q].enabled = true;
 	if (v->net)
 		emu_net_queue_started(v->net, q);
+	if (v->blk)
+		emu_blk_queue_started(v->blk, q);
 }
 
 /* Every ring back to index 0, the words a next enable latches included. */
@@ -152,6 +172,8 @@ void emu_virtio_reset(struct emu_virtio *v)
 		rings_restart(v);
 	if (v->net)
 		emu_net_reset(v->net);
+	if (v->blk)
+		emu_blk_reset(v->blk);
 }
 
 void emu_virtio_function_reset(struct emu_virtio *v)
@@ -250,6 +272,8 @@ static void set_status(struct emu_virtio *v, uint8_t val)
 	v->status = val;
 	if (driver_ok && v->net)
 		emu_net_driver_ok(v->net);
+	if (driver_ok && v->blk)
+		emu_blk_driver_ok(v->blk);
 }
 
 static uint16_t valid_vector(const struct emu_virtio *v, uint32_t val)
@@ -410,6 +434,8 @@ void emu_virtio_doorbell(struct emu_virtio *v, unsigned q, uint16_t val)
 		v->vq[q].bad_kicks++;
 	if (v->net)
 		emu_net_kick(v->net, q);
+	if (v->blk)
+		emu_blk_kick(v->blk, q);
 }
 
 bool emu_virtio_any_enabled(const struct emu_virtio *v)

@@ -64,10 +64,12 @@ struct emu_virtio_stats {
 };
 
 struct emu_net;
+struct emu_blk;
 
 struct emu_virtio {
 	const struct emu_layout *layout;
 	struct emu_net *net;         /* the datapath (net only), NULL: none */
+	struct emu_blk *blk;         /* the datapath (blk only), NULL: none */
 	enum emu_type type;
 	unsigned nvq;
 	uint16_t num_queues;         /* what the register reads (--fault num-queues) */

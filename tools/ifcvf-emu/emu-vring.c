@@ -241,7 +241,13 @@ int emu_vring_walk(struct emu_vring *r, struct emu_dma *dma, uint16_t head, bool
 	}
 }
 
-void emu_vring_push(struct emu_vring *r, uint16_t head, uint32_t len, struct emu_dirty *log)
+void emu_vring_take(struct emu_vring *r)
+{
+	r->vq->last_avail++;
+	r->armed = false;
+}
+
+void emu_vring_push_used(struct emu_vring *r, uint16_t head, uint32_t len, struct emu_dirty *log)
 {
 	struct emu_vq *vq = r->vq;
 	uint16_t slot = vq->last_used & (uint16_t)(r->size - 1);
@@ -252,8 +258,12 @@ void emu_vring_push(struct emu_vring *r, uint16_t head, uint32_t len, struct emu
 	if (log)
 		emu_dirty_mark(log, vq->used + 4 + 8ull * slot, 8);
 	vq->last_used++;
-	vq->last_avail++;
-	r->armed = false;
+}
+
+void emu_vring_push(struct emu_vring *r, uint16_t head, uint32_t len, struct emu_dirty *log)
+{
+	emu_vring_take(r);
+	emu_vring_push_used(r, head, len, log);
 }
 
 void emu_vring_publish(struct emu_vring *r, struct emu_dirty *log)

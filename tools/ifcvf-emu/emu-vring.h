@@ -99,6 +99,12 @@ int emu_vring_walk(struct emu_vring *r, struct emu_dma *dma, uint16_t head, bool
  * last_avail (a net VF consumes chains in order and never holds one). */
 void emu_vring_push(struct emu_vring *r, uint16_t head, uint32_t len, struct emu_dirty *log);
 
+/* The same in two steps, for a device that completes out of order (blk):
+ * take the chain at last_avail (advance last_avail only), and later write
+ * used element {head, len} at last_used (advance last_used only). */
+void emu_vring_take(struct emu_vring *r);
+void emu_vring_push_used(struct emu_vring *r, uint16_t head, uint32_t len, struct emu_dirty *log);
+
 /* used->idx = last_used with release ordering. */
 void emu_vring_publish(struct emu_vring *r, struct emu_dirty *log);
 

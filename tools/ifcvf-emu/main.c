@@ -351,7 +351,8 @@ static int run(struct emu_server *s)
 				w->fn(w->opaque, ev[i].events);
 			check_client_faults(s);
 		}
-		busy = s->dev.virtio.net ? emu_net_run(&s->dev.net) : false;
+		busy = s->dev.virtio.net ? emu_net_run(&s->dev.net) :
+		       s->dev.virtio.blk ? emu_blk_run(&s->dev.blk) : false;
 		check_client_faults(s);
 	}
 	return 0;
