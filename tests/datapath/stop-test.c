@@ -63,13 +63,15 @@ static void test_sigterm(void)
 	g_assert_nonnull(strstr(log, "stopped: the helper stopped the device (signal SIGTERM; "
 				     "the frontend learns it from the socket closing)"));
 	g_assert_null(strstr(log, "the frontend stopped"));
-	/* the guest's truth after the close: the one frame in flight went
-	 * through the loop whole (TX used, RX used with it) or not at all */
+	/* the guest's truth after the close: the four frames before are used
+	 * both ways; the one in flight may be sent or not, and received only
+	 * if it was sent (a frame of the outage may be lost, never made up) */
 	tx_used = __atomic_load_n(&r->q[1].used->idx, __ATOMIC_ACQUIRE);
 	rx_used = __atomic_load_n(&r->q[0].used->idx, __ATOMIC_ACQUIRE);
 	g_test_message("TX used %u, RX used %u", tx_used, rx_used);
 	g_assert_true(tx_used == 4 || tx_used == 5);
-	g_assert_cmpuint(rx_used, ==, tx_used);
+	g_assert_cmpuint(rx_used, >=, 4);
+	g_assert_cmpuint(rx_used, <=, tx_used);
 	/* and it stays so: nothing writes the guest's rings any more */
 	dp_proc_free(g_steal_pointer(&r->helper));
 	g_assert_cmpuint(__atomic_load_n(&r->q[1].used->idx, __ATOMIC_ACQUIRE), ==, tx_used);
