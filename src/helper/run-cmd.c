@@ -37,6 +37,7 @@ typedef struct {
 	IfcvfDeviceWatch *devices;  /* lost devices: fail, re-attach */
 	guint *mem_checks;        /* per port: a memory-table check pending, or 0 */
 	gboolean stopping;        /* a signal or Shutdown() asked to stop */
+	const char *stop_cause;   /* what did (static), for the ports' last line */
 } Run;
 
 typedef struct {
@@ -155,23 +156,31 @@ static gboolean on_events(gint fd, GIOCondition cond, gpointer user_data)
 }
 
 /* the one way to stop: SIGTERM, SIGINT and Shutdown() over D-Bus */
-static void request_stop(Run *run, const char *why)
+static void request_stop(Run *run, const char *why, const char *cause)
 {
 	g_message("%s, shutting down", why);
+	if (!run->stop_cause)
+		run->stop_cause = cause;
 	run->stopping = TRUE;
 	ifcvf_bus_glue_begin_shutdown(run->glue);
 	g_main_loop_quit(run->loop);
 }
 
-static gboolean on_signal(gpointer user_data)
+static gboolean on_sigterm(gpointer user_data)
 {
-	request_stop(user_data, "signal received");
+	request_stop(user_data, "signal received (SIGTERM)", "signal SIGTERM");
+	return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_sigint(gpointer user_data)
+{
+	request_stop(user_data, "signal received (SIGINT)", "signal SIGINT");
 	return G_SOURCE_CONTINUE;
 }
 
 static void on_bus_shutdown(gpointer user_data)
 {
-	request_stop(user_data, "Shutdown() called over D-Bus");
+	request_stop(user_data, "Shutdown() called over D-Bus", "Shutdown() over D-Bus");
 }
 
 /* Own the VM's name before any VF is touched: a second helper for the VM
@@ -232,8 +241,10 @@ static gboolean open_ports(Run *run, const struct port_config *cfgs, guint n, GE
  * DPDK counted running. */
 static void shutdown_ports(Run *run)
 {
+	const char *why = run->stop_cause ? run->stop_cause : "its start failed";
+
 	for (guint i = 0; i < run->n_ports; i++)
-		port_shutdown(run->ports[i]);
+		port_shutdown(run->ports[i], why);
 }
 
 static void close_ports(Run *run)
@@ -299,8 +310,8 @@ static int run_helper(const struct port_config *cfgs, guint n, const char *bus,
 	signal(SIGPIPE, SIG_IGN);
 	run.loop = g_main_loop_new(NULL, FALSE);
 	events_watch = g_unix_fd_add(port_events_fd(run.events), G_IO_IN, on_events, &run);
-	sigterm = g_unix_signal_add(SIGTERM, on_signal, &run);
-	sigint = g_unix_signal_add(SIGINT, on_signal, &run);
+	sigterm = g_unix_signal_add(SIGTERM, on_sigterm, &run);
+	sigint = g_unix_signal_add(SIGINT, on_sigint, &run);
 
 	if (!start_bus(&run, &error)) {
 		if (error)

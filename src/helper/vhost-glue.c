@@ -266,11 +266,16 @@ static enum rte_vhost_msg_result pre_msg(int vid, void *msg)
 	if (!p)
 		return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
 	switch (m->request) {
-	case VU_GET_VRING_BASE:
+	case VU_GET_VRING_BASE: {
+		char why[64];
+
 		/* stop the VF and hand back its ring state before DPDK
 		 * answers with it */
-		port_device_stop(p, "the frontend stopped the device");
+		g_snprintf(why, sizeof(why), "the frontend stopped the device with "
+			   "GET_VRING_BASE for vring %u", m->payload.state.index);
+		port_device_stop(p, why);
 		break;
+	}
 	case VU_RESET_OWNER:
 		port_device_stop(p, "the frontend reset the connection");
 		/* DPDK closes its backend channel too */
@@ -428,8 +433,11 @@ static void on_destroy_device(int vid)
 {
 	struct port *p = port_by_conn(vid);
 
+	/* GET_VRING_BASE and RESET_OWNER stopped the device in pre_msg, and
+	 * the helper's own shutdown stops it before unregistering: what is
+	 * left running here is a connection that broke under it */
 	if (p)
-		port_device_stop(p, "the frontend stopped the device");
+		port_device_stop(p, "the frontend closed its connection");
 }
 
 static int on_vring_state_changed(int vid, uint16_t queue_id, int enable)

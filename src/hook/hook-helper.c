@@ -267,8 +267,22 @@ static char *bus_name(const char *uuid)
 	return g_string_free(s, FALSE);
 }
 
-/* Until every server socket listens and the name is owned, the helper
- * exits, or the time is up. */
+/* Whether the helper logged, after @from, that a client port (QEMU is the
+ * vhost-user server) is set up and connecting to @socket: its VF probed,
+ * its socket registered. QEMU listens only once it starts, after the
+ * hook, so no connection can be waited for. */
+static gboolean log_says_connecting(const char *log, goffset from, const char *socket)
+{
+	g_autofree char *text = NULL;
+	g_autofree char *needle = g_strdup_printf("): waiting: connecting to %s\n", socket);
+	gsize len = 0;
+
+	return g_file_get_contents(log, &text, &len, NULL) && (gsize)from < len &&
+	       strstr(text + from, needle);
+}
+
+/* Until every server socket listens, every client port connects, and the
+ * name is owned, the helper exits, or the time is up. */
 static gboolean wait_ready(const HookEnv *env, const HookVm *vm, pid_t pid, const char *log,
 			   goffset log_from, GError **error)
 {
@@ -287,7 +301,8 @@ static gboolean wait_ready(const HookEnv *env, const HookVm *vm, pid_t pid, cons
 		for (guint i = 0; ready && i < vm->ports->len; i++) {
 			const HookPort *p = g_ptr_array_index(vm->ports, i);
 
-			if (!p->client && !hook_socket_listening(p->socket))
+			if (p->client ? !log_says_connecting(log, log_from, p->socket)
+				      : !hook_socket_listening(p->socket))
 				ready = FALSE;
 		}
 		if (ready && name) {

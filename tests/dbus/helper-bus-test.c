@@ -1345,7 +1345,7 @@ static void test_lm_mode_during_bring_up(void)
 	g_assert_no_error(get.error);
 	g_assert_false(set.done);
 	g_assert_cmpint(kill(helper->pid, SIGTERM), ==, 0);
-	dp_proc_wait_log(helper, "signal received, shutting down", 0, WAIT_S);
+	dp_proc_wait_log(helper, "signal received (SIGTERM), shutting down", 0, WAIT_S);
 	/* what the helper sent before that line is here by now */
 	{
 		g_autoptr(GVariant) id = g_dbus_connection_call_sync(

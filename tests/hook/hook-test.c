@@ -98,8 +98,19 @@ static char *sock_path(Ctx *c, const char *name)
 
 /* A domain with one vhostuser interface on @socket; with @device, the
  * metadata gives it that VF. */
+static char *domain_xml_mode(const char *name, const char *uuid, const char *socket,
+			     const char *device, const char *mode);
+
 static char *domain_xml(const char *name, const char *uuid, const char *socket,
 			const char *device)
+{
+	return domain_xml_mode(name, uuid, socket, device, "client");
+}
+
+/* The same with QEMU's role on the socket: <source mode=@mode> (what Nova
+ * writes from the port's vhostuser_mode) */
+static char *domain_xml_mode(const char *name, const char *uuid, const char *socket,
+			     const char *device, const char *mode)
 {
 	g_autofree char *md = device
 		? g_strdup_printf("  <metadata>\n    <ifcvf:ports xmlns:ifcvf='" XMLNS "'>\n"
@@ -109,9 +120,9 @@ static char *domain_xml(const char *name, const char *uuid, const char *socket,
 
 	return g_strdup_printf("<domain type='qemu'>\n  <name>%s</name>\n  <uuid>%s</uuid>\n%s"
 			       "  <devices>\n    <interface type='vhostuser'>\n"
-			       "      <source type='unix' path='%s' mode='client'/>\n"
+			       "      <source type='unix' path='%s' mode='%s'/>\n"
 			       "      <model type='virtio'/>\n    </interface>\n  </devices>\n"
-			       "</domain>\n", name, uuid, md, socket);
+			       "</domain>\n", name, uuid, md, socket, mode);
 }
 
 typedef struct {
@@ -657,6 +668,92 @@ static void test_restart(Ctx *c, gconstpointer data)
 	g_test_dbus_down(tbus);
 }
 
+/* Accept one connection on @lsock within 30 s (a hang guard): the
+ * helper's, as QEMU listening on the socket gets it. */
+static GSocket *accept_helper(GSocket *lsock)
+{
+	g_autoptr(GError) error = NULL;
+	GSocket *s;
+
+	g_assert_true(g_socket_condition_timed_wait(lsock, G_IO_IN, 30 * G_USEC_PER_SEC, NULL,
+						    &error));
+	s = g_socket_accept(lsock, NULL, &error);
+	g_assert_no_error(error);
+	return s;
+}
+
+/* QEMU as vhost-user server (Nova's vhostuser_mode 'server', the domain's
+ * <source mode='server'>), the VF from ports.conf: the hook starts the
+ * helper as client of QEMU's socket without waiting for it (QEMU starts
+ * after prepare), the helper connects once QEMU listens, and a helper
+ * killed with SIGKILL is restarted by its supervisor and connects again
+ * to the same listening socket; release end leaves nothing, QEMU's socket
+ * alone. */
+static void test_qemu_server_role(Ctx *c, gconstpointer data)
+{
+	g_autofree char *sock = sock_path(c, "vhu-qemu");
+	g_autofree char *xml = domain_xml_mode("vm-nova", UUID1, sock, NULL, "server");
+	g_autofree char *map = g_strdup_printf("[%s]\ndevice=%s\nlm=sw\n", sock, c->emu->address);
+	g_autofree char *cmdline_path = NULL;
+	g_autofree char *cmdline = NULL;
+	g_autofree char *log = g_build_filename(c->log_dir, "vm-nova.log", NULL);
+	g_autofree char *text = NULL;
+	g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(sock);
+	g_autoptr(GSocket) lsock = NULL;
+	g_autoptr(GSocket) conn = NULL;
+	g_autoptr(GError) error = NULL;
+	gsize len = 0;
+	gint64 end;
+	pid_t pid, pid2 = 0;
+
+	g_assert_true(g_file_set_contents(c->map, map, -1, NULL));
+	/* nobody listens yet: prepare does not wait for QEMU's socket */
+	g_assert_cmpint(run_hook(c, "prepare", "begin", xml, NULL), ==, 0);
+	pid = run_pid(c, UUID1);
+	g_assert_cmpint(pid, >, 0);
+	cmdline_path = g_strdup_printf("/proc/%d/cmdline", (int)pid);
+	g_assert_true(g_file_get_contents(cmdline_path, &cmdline, &len, NULL));
+	for (gsize i = 0; i + 1 < len; i++)
+		if (!cmdline[i])
+			cmdline[i] = ' ';
+	g_test_message("helper: %s", cmdline);
+	g_assert_nonnull(strstr(cmdline, ",socket="));
+	g_assert_nonnull(strstr(cmdline, "vhu-qemu,client"));
+	g_assert_false(g_file_test(sock, G_FILE_TEST_EXISTS));
+	/* but it returns once the helper is set up: VF probed, port connecting */
+	g_assert_true(g_file_get_contents(log, &text, NULL, NULL));
+	g_assert_nonnull(strstr(text, "): waiting: connecting to "));
+
+	/* QEMU starts and listens: the helper connects (DPDK retries every s) */
+	lsock = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT,
+			     &error);
+	g_assert_no_error(error);
+	g_assert_true(g_socket_bind(lsock, addr, FALSE, &error));
+	g_assert_true(g_socket_listen(lsock, &error));
+	conn = accept_helper(lsock);
+
+	/* a crash: the supervisor starts a new helper, which connects again */
+	g_assert_cmpint(kill(pid, SIGKILL), ==, 0);
+	end = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+	while ((pid2 = run_pid(c, UUID1)) <= 0 || pid2 == pid) {
+		if (g_get_monotonic_time() > end)
+			g_error("the helper (pid %d) killed with SIGKILL was not restarted within 30 s",
+				(int)pid);
+		g_usleep(20000);
+	}
+	g_clear_object(&conn);
+	conn = accept_helper(lsock);
+	g_assert_cmpint(run_pid(c, UUID1), ==, pid2);
+
+	g_assert_cmpint(run_hook(c, "release", "end", xml, NULL), ==, 0);
+	g_clear_object(&conn);
+	assert_clean(c, UUID1, NULL);
+	/* QEMU's socket is QEMU's: the helper left it in place */
+	g_assert_true(g_file_test(sock, G_FILE_TEST_EXISTS));
+	g_socket_close(lsock, NULL);
+	(void)unlink(sock);
+}
+
 /* A helper that fails at every start: restarted until the start limit (5
  * starts), then the supervisor gives up, says so, and nothing is left. */
 static void test_start_limit(Ctx *c, gconstpointer data)
@@ -1160,6 +1257,7 @@ int main(int argc, char **argv)
 #define ADD(path, fn) g_test_add(path, Ctx, NULL, ctx_setup, fn, ctx_teardown)
 	ADD("/hook/prepare-release", test_prepare_release);
 	ADD("/hook/port-map", test_port_map);
+	ADD("/hook/qemu-server-role", test_qemu_server_role);
 	ADD("/hook/no-vf", test_no_vf);
 	ADD("/hook/bus", test_bus);
 	ADD("/hook/bad-input", test_bad_input);

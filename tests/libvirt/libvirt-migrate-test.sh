@@ -18,7 +18,10 @@
 # Steps: helper A starts while libvirtd A is down (logs it once) and
 # connects when it comes up; the VM starts on A; a migration to B slowed
 # down and aborted with `virsh domjobabort` shows A iterating -> cancelled,
-# B incoming -> cancelled, the guest still answering on A; `virsh migrate
+# B incoming -> cancelled, the guest still answering on A; the same with
+# libvirtd A restarted while iterating instead (libvirt's recovery cancels
+# the job): helper A reads the domain again on its reconnect and says
+# cancelled right afterwards; `virsh migrate
 # --live` to B shows A iterating -> stop-and-copy -> completed and B
 # incoming -> resumed, the guest answering on B; with libvirtd B stopped
 # (helper B loses its connection) a migration started on QEMU's own monitor
@@ -116,7 +119,7 @@ lm_cleanup() {
 trap lm_cleanup EXIT
 trap "exit 1" TERM INT   # meson's timeout: clean up too
 
-echo "1..39"
+echo "1..48"
 
 # ---- the hosts: namespaces, dbus-daemons ---------------------------------------
 # start_anchor HOST: the mount namespace, held by a sleep
@@ -333,6 +336,37 @@ check "B: incoming -> cancelled" wait_until 30 expect_phases b "incoming cancell
 check "the VM runs on A, not on B" only_on a b
 check "the guest still pings through VF A" wait_until 60 pings_after "$before"
 check "helper A heard libvirt's iteration event" heard a 0 "migration iteration"
+
+# ---- a migration to B, libvirtd A restarted while iterating (issue 18) ----------------------------
+# libvirtd A goes away mid-migration and comes back: libvirt's recovery
+# cancels the outgoing job and keeps the VM on A, virsh migrate fails, B's
+# incoming domain goes. Helper A missed whatever libvirt said meanwhile and
+# reads the domain again on its reconnect: right afterwards its
+# MigrationPhase says cancelled, not iterating.
+mark a
+mark b
+before=$(last_ping)
+lines_a=$(wc -l < "$workdir/helper-a.log")
+vsh a migrate --live --verbose --bandwidth 1 "$dom" "${uri_rw[b]}" \
+	--migrateuri "unix://$workdir/mig-r.sock" > "$workdir/mig-r.out" 2>&1 &
+mig=$!
+check "A iterating, B incoming (restart case)" wait_until 60 phases_are iterating incoming
+libvirtd_stop a
+check "helper A logs that libvirtd went away" \
+	wait_until 30 bash -c "tail -n +$((lines_a + 1)) '$workdir/helper-a.log' | grep -q 'connection lost ('"
+libvirtd_start a || bail "libvirtd a did not come back: $(tail -5 "$workdir/a/libvirtd.log" 2>/dev/null)"
+wait "$mig"
+mig_status=$?
+check "virsh migrate fails when libvirtd A restarts under it" [ "$mig_status" -ne 0 ]
+reconnected_a() {
+	tail -n +$((lines_a + 1)) "$workdir/helper-a.log" | grep -q ": connected, following domain $uuid"
+}
+check "helper A reconnects to libvirtd A" wait_until 30 reconnected_a
+check "A: MigrationPhase right after the reconnect: cancelled" wait_until 30 phase_is a cancelled
+check "A: iterating -> cancelled, nothing else" wait_until 30 expect_phases a "iterating cancelled"
+check "B: incoming -> cancelled" wait_until 60 expect_phases b "incoming cancelled"
+check "the VM runs on A, not on B (restart case)" wait_until 60 only_on a b
+check "the guest still pings through VF A (restart case)" wait_until 60 pings_after "$before"
 
 # ---- the migration to B --------------------------------------------------------------------------
 mark a

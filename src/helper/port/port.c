@@ -255,7 +255,7 @@ fail:
 	return r;
 }
 
-void port_shutdown(struct port *p)
+void port_shutdown(struct port *p, const char *why)
 {
 	bool had_frontend;
 
@@ -277,7 +277,12 @@ void port_shutdown(struct port *p)
 	p->connected = false;
 	pthread_mutex_unlock(&p->state_lock);
 	if (had_frontend)
-		set_state(p, PORT_STATE_STOPPED, "the helper is shutting down");
+		/* vhost-user has no message by which a backend says it goes
+		 * away: the frontend learns it from the socket closing, and
+		 * takes the used index in guest memory as each vring's state,
+		 * which the stop above made final */
+		set_state(p, PORT_STATE_STOPPED, "the helper stopped the device (%s; the frontend "
+			  "learns it from the socket closing)", why);
 	pthread_mutex_unlock(&p->ctl);
 }
 

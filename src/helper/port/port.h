@@ -133,8 +133,10 @@ int port_open(unsigned index, const struct port_config *cfg,
  * frontend and no bring-up after. Call it before the socket is unregistered:
  * DPDK unmaps guest memory there, with no callback for a device it never
  * reported running (a frontend that enabled fewer vrings than it set up).
- * Accepts NULL. */
-void port_shutdown(struct port *p);
+ * @why says what made the helper stop (a signal, Shutdown(), a failed
+ * start): the port's last line names the helper as the one that stopped
+ * the device, and why. Accepts NULL. */
+void port_shutdown(struct port *p, const char *why);
 /* Stop the datapath if it runs and close the VF. Accepts NULL. */
 void port_close(struct port *p);
 
