@@ -201,7 +201,21 @@ static HookPort *port_from_map(GKeyFile *map, const char *socket, GError **error
 	return g_memdup2(&p, sizeof(p));
 }
 
-/* Match every vhostuser interface to a metadata entry or a port map group. */
+/* A vhost-user device of the domain: <interface type='vhostuser'> (net;
+ * mode='server' makes QEMU the vhost-user server) or <disk type='vhostuser'>
+ * (blk, libvirt >= 7.1; QEMU always connects). */
+static gboolean is_vhostuser_device(const xmlNode *c)
+{
+	g_autofree char *type = NULL;
+
+	if (!is_element(c, "interface", NULL) && !is_element(c, "disk", NULL))
+		return FALSE;
+	type = attr(c, "type");
+	return type && g_str_equal(type, "vhostuser");
+}
+
+/* Match every vhostuser interface and disk to a metadata entry or a port
+ * map group. */
 static gboolean read_interfaces(HookVm *vm, const xmlNode *domain, GHashTable *metadata,
 				GKeyFile *map, GError **error)
 {
@@ -211,16 +225,12 @@ static gboolean read_interfaces(HookVm *vm, const xmlNode *domain, GHashTable *m
 	gpointer key;
 
 	for (xmlNode *c = devices ? devices->children : NULL; c; c = c->next) {
-		g_autofree char *type = NULL;
 		g_autofree char *path = NULL;
 		g_autofree char *mode = NULL;
 		xmlNode *src;
 		HookPort *p;
 
-		if (!is_element(c, "interface", NULL))
-			continue;
-		type = attr(c, "type");
-		if (!type || !g_str_equal(type, "vhostuser") || !(src = first_child(c, "source")))
+		if (!is_vhostuser_device(c) || !(src = first_child(c, "source")))
 			continue;
 		path = attr(src, "path");
 		mode = attr(src, "mode");
@@ -228,7 +238,7 @@ static gboolean read_interfaces(HookVm *vm, const xmlNode *domain, GHashTable *m
 			continue;
 		if (g_hash_table_contains(used, path)) {
 			g_set_error(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_INVALID_ARGS,
-				    "domain XML: socket '%s' is used by two interfaces", path);
+				    "domain XML: socket '%s' is used by two devices", path);
 			return FALSE;
 		}
 		g_hash_table_add(used, g_strdup(path));
@@ -247,7 +257,7 @@ static gboolean read_interfaces(HookVm *vm, const xmlNode *domain, GHashTable *m
 	if (g_hash_table_iter_next(&it, &key, NULL)) {
 		g_set_error(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_INVALID_ARGS,
 			    "domain metadata: port '%s' matches no <interface type='vhostuser'> "
-			    "source path", (const char *)key);
+			    "or <disk type='vhostuser'> source path", (const char *)key);
 		return FALSE;
 	}
 	return TRUE;

@@ -1,5 +1,6 @@
 /* What a VM gets, read from the domain XML libvirt hands a qemu hook: its
- * UUID and name, and one HookPort per <interface type='vhostuser'> that has
+ * UUID and name, and one HookPort per <interface type='vhostuser'> or
+ * <disk type='vhostuser'> that has
  * a VF. The VF of an interface comes from the domain's <metadata> (project
  * namespace HOOK_XMLNS, wins) or from the host port map, a GKeyFile with one
  * group per vhost-user socket path:

@@ -49,16 +49,24 @@ new_netns() { # NAME
 # $workdir/NAME.console. Returns QEMU's status (bounded to 300 s).
 run_guest() {
 	local name=$1 initrd=$2 sock=$3 qp=$4
+	run_guest_dev "$name" "$initrd" \
+		-chardev socket,id=vhost0,path="$sock" \
+		-netdev vhost-user,id=net0,chardev=vhost0,queues="$qp" \
+		-device virtio-net-pci,netdev=net0,mq=on,vectors=0,mac=52:54:00:12:34:56
+}
+
+# run_guest_dev NAME INITRD QEMU_ARG...: the same guest with the devices
+# the arguments give (bounded to 300 s)
+run_guest_dev() {
+	local name=$1 initrd=$2
+	shift 2
 	timeout -s KILL 300 qemu-system-x86_64 \
 		-machine pc -cpu qemu64 -smp 2 -m 256 \
 		-nographic -no-reboot -display none \
 		-kernel "$GUEST_KERNEL" -initrd "$initrd" \
 		-append "console=ttyS0 quiet panic=-1" \
 		-object memory-backend-memfd,id=mem,size=256M,share=on -numa node,memdev=mem \
-		-chardev socket,id=vhost0,path="$sock" \
-		-netdev vhost-user,id=net0,chardev=vhost0,queues="$qp" \
-		-device virtio-net-pci,netdev=net0,mq=on,vectors=0,mac=52:54:00:12:34:56 \
-		> "$workdir/$name.console" 2>&1
+		"$@" > "$workdir/$name.console" 2>&1
 }
 
 # guest_result NAME KEY: the guest printed "RESULT KEY ok"

@@ -2,7 +2,7 @@
 # mkinitramfs.sh OUT.cpio.gz SCRIPT [PROGRAM...]
 # Build the test guest's initramfs from Debian packages (busybox-static and
 # the installed linux-image-amd64's modules): busybox, the virtio network
-# modules (and evdev + button: the ACPI power button is /dev/input/event*
+# and block modules (and evdev + button: the ACPI power button is /dev/input/event*
 # named "Power Button"), an /init that loads them and runs SCRIPT as
 # /test.sh, then powers off. Each PROGRAM (a path, e.g. /usr/sbin/ethtool or
 # a test program) goes to /bin together with the shared libraries it links.
@@ -29,7 +29,7 @@ modules=(
 	net/core/failover.ko drivers/net/net_failover.ko
 	drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko
 	drivers/virtio/virtio_pci_modern_dev.ko drivers/virtio/virtio_pci_legacy_dev.ko
-	drivers/virtio/virtio_pci.ko drivers/net/virtio_net.ko
+	drivers/virtio/virtio_pci.ko drivers/net/virtio_net.ko drivers/block/virtio_blk.ko
 	# the ACPI power button as an input device, for a SCRIPT that waits for it
 	drivers/input/evdev.ko drivers/acpi/button.ko
 )

@@ -61,6 +61,27 @@ static void test_metadata(void)
 			"client,sw-live-migration=1");
 }
 
+/* A <disk type='vhostuser'> (blk) gets its VF like an interface, from the
+ * metadata or the map (ports.conf names net1.sock); a file disk is not ours.
+ * QEMU always connects to a vhost-user disk: the helper listens. */
+static void test_disk(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(HookVm) vm = parse_file("disk.xml", TRUE, &error);
+	g_autofree char *spec = NULL;
+
+	g_assert_no_error(error);
+	g_assert_cmpstr(vm->name, ==, "vm-disk");
+	g_assert_cmpuint(vm->ports->len, ==, 2);
+	g_assert_cmpstr(port(vm, 0)->socket, ==, "/run/vm/disk0.sock");
+	g_assert_cmpstr(port(vm, 0)->device, ==, "vfio-user:/run/emu/blk0.sock");
+	g_assert_false(port(vm, 0)->client);
+	spec = hook_port_to_spec(port(vm, 0));
+	g_assert_cmpstr(spec, ==, "device=vfio-user:/run/emu/blk0.sock,socket=/run/vm/disk0.sock,"
+			"queue-pairs=2");
+	g_assert_cmpstr(port(vm, 1)->socket, ==, "/run/vm/net1.sock");
+}
+
 static void test_port_map(void)
 {
 	g_autoptr(GError) error = NULL;
@@ -346,6 +367,7 @@ int main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/hook-config/metadata", test_metadata);
 	g_test_add_func("/hook-config/port-map", test_port_map);
+	g_test_add_func("/hook-config/disk", test_disk);
 	g_test_add_func("/hook-config/both", test_both);
 	g_test_add_func("/hook-config/neither", test_neither);
 	g_test_add_func("/hook-config/malformed", test_malformed);

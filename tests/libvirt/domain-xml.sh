@@ -1,13 +1,45 @@
 # Sourced by the libvirt tests: the test domain, as libvirt gets it.
-# test_domain_xml NAME UUID VCPUS SOCKET CONSOLE APPEND METADATA
+# test_domain_xml NAME UUID VCPUS SOCKET CONSOLE APPEND METADATA [DISK]
 # A type 'qemu' (TCG) domain that boots $GUEST_KERNEL with
 # $workdir/initrd.gz, shared memfd memory (vhost-user needs it), one
-# vhost-user interface on SOCKET (QEMU connects), the serial console to the
-# file CONSOLE (APPEND on|off), and METADATA (XML or empty) as <metadata>.
-# QEMU 7.2 under TCG crashes when the vhost-user virtio-net device has MSI-X
-# vectors; libvirt cannot say vectors=0, so <qemu:override> does.
+# vhost-user interface on SOCKET (QEMU connects; none when SOCKET is -), a
+# vhost-user disk on DISK when given (QEMU connects), the serial console to
+# the file CONSOLE (APPEND on|off), and METADATA (XML or empty) as
+# <metadata>. QEMU 7.2 under TCG crashes when the vhost-user virtio-net
+# device has MSI-X vectors, and loses the vhost-user-blk device's MSI-X
+# interrupts now and then; libvirt cannot say vectors=0, so <qemu:override>
+# does.
+vectors_override() { # ALIAS
+	cat <<XML
+    <qemu:device alias='$1'>
+      <qemu:frontend>
+        <qemu:property name='vectors' type='unsigned' value='0'/>
+      </qemu:frontend>
+    </qemu:device>
+XML
+}
+
 test_domain_xml() {
-	local name=$1 uuid=$2 vcpus=$3 sock=$4 console=$5 append=$6 md=$7
+	local name=$1 uuid=$2 vcpus=$3 sock=$4 console=$5 append=$6 md=$7 disk=${8:-}
+	local net_xml= disk_xml= override=
+	if [ "$sock" != - ]; then
+		net_xml="    <interface type='vhostuser'>
+      <mac address='52:54:00:12:34:56'/>
+      <source type='unix' path='$sock' mode='client'/>
+      <model type='virtio'/>
+      <alias name='ua-net0'/>
+    </interface>"
+		override="$override$(vectors_override ua-net0)"
+	fi
+	if [ -n "$disk" ]; then
+		disk_xml="    <disk type='vhostuser' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source type='unix' path='$disk'/>
+      <target dev='vda' bus='virtio'/>
+      <alias name='ua-disk0'/>
+    </disk>"
+		override="$override$(vectors_override ua-disk0)"
+	fi
 	cat <<XML
 <domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
   <name>$name</name>
@@ -31,22 +63,13 @@ $md
   <on_crash>destroy</on_crash>
   <devices>
     <emulator>$(command -v qemu-system-x86_64)</emulator>
-    <interface type='vhostuser'>
-      <mac address='52:54:00:12:34:56'/>
-      <source type='unix' path='$sock' mode='client'/>
-      <model type='virtio'/>
-      <alias name='ua-net0'/>
-    </interface>
-    <serial type='file'><source path='$console' append='$append'/><target port='0'/></serial>
+${net_xml:+$net_xml
+}${disk_xml:+$disk_xml
+}    <serial type='file'><source path='$console' append='$append'/><target port='0'/></serial>
     <memballoon model='none'/>
   </devices>
   <qemu:override>
-    <qemu:device alias='ua-net0'>
-      <qemu:frontend>
-        <qemu:property name='vectors' type='unsigned' value='0'/>
-      </qemu:frontend>
-    </qemu:device>
-  </qemu:override>
+$override  </qemu:override>
 </domain>
 XML
 }

@@ -90,9 +90,9 @@ if [ -n "$installed_hook" ]; then
 	for f in "$IFCVF_HELPER" "$IFCVFCTL" "$IFCVF_EMU" "$installed_hook"; do
 		[ -x "$f" ] || bail "IFCVF_INSTALLED=1 but $f is not installed"
 	done
-	echo "1..30"
+	echo "1..36"
 else
-	echo "1..29"
+	echo "1..35"
 fi
 
 # ---- the VF: ifcvf-emu, TAP wire in a netns ------------------------------
@@ -137,6 +137,15 @@ check "libvirtd (re)started with the hook installed" libvirtd_restart
 
 # ---- the guest ------------------------------------------------------------
 cat > "$workdir/guest.sh" <<'GUEST'
+# a vhost-user disk: a pattern written, read back and compared
+if [ -b /dev/vda ]; then
+	dd if=/dev/urandom of=/tmp/p bs=1M count=8 2>/dev/null
+	dd if=/tmp/p of=/dev/vda bs=1M conv=fsync 2>/dev/null
+	echo 3 > /proc/sys/vm/drop_caches
+	dd if=/dev/vda of=/tmp/q bs=1M count=8 2>/dev/null
+	if cmp /tmp/p /tmp/q >/dev/null; then echo "RESULT blk ok $(md5sum < /tmp/p | cut -d' ' -f1)"
+	else echo "RESULT blk fail"; fi
+fi
 ip link set lo up
 ip link set eth0 up
 ip addr add 10.98.0.2/24 dev eth0
@@ -279,6 +288,32 @@ check "virsh start fails with the hook's reason (missing VF)" \
 	grep -q "ifcvf-helper hook: prepare begin: VF vfio-user:$workdir/missing.sock does not exist" "$workdir/missing.out"
 check "nothing started for it" nothing_left "$sock3"
 
+# ---- a vhost-user disk: its own blk VF ------------------------------------------------
+truncate -s 8M "$workdir/blk.raw"
+"$IFCVF_EMU" --socket "$workdir/blk.sock" --type blk --queues 2 --backing "$workdir/blk.raw" \
+	> "$workdir/blk-emu.log" 2>&1 &
+bg_pids+=("$!")
+wait_for_socket "$workdir/blk.sock" "$!" || bail "the blk ifcvf-emu did not start: $(cat "$workdir/blk-emu.log")"
+uuid4=$(cat /proc/sys/kernel/random/uuid)
+vm4=$tag-disk sock4=$workdir/disk0.sock
+test_domain_xml "$vm4" "$uuid4" 2 - "$workdir/$vm4.console" off \
+	"    <ifcvf:ports xmlns:ifcvf='http://ifcvf-helper.org/xmlns/1'>
+      <ifcvf:port socket='$sock4' device='vfio-user:$workdir/blk.sock'/>
+    </ifcvf:ports>" "$sock4" > "$workdir/$vm4.xml"
+domains+=("$vm4")
+virsh define "$workdir/$vm4.xml" >/dev/null
+check "virsh start (<disk type='vhostuser'>)" virsh start "$vm4"
+check "the hook started the helper for the disk" helper_alive "$uuid4"
+check "the guest wrote its disk and read it back" \
+	wait_until 180 grep -q '^RESULT blk ok' "$workdir/$vm4.console"
+disk_md5=$(sed -n 's/^RESULT blk ok \([0-9a-f]*\).*/\1/p' "$workdir/$vm4.console")
+check "the blk VF's backing file holds what the guest wrote" \
+	[ -n "$disk_md5" -a "$disk_md5" = "$(md5sum < "$workdir/blk.raw" | cut -d' ' -f1)" ]
+check "ifcvfctl status shows the blk port" \
+	bash -c "'$IFCVFCTL' --bus '$bus' status '$vm4' | grep -q '^ *Type: *blk'"
+destroyed_clean() { virsh destroy "$1" >/dev/null && wait_until 10 nothing_left "$2"; }
+check "virsh destroy (disk VM), nothing left" destroyed_clean "$vm4" "$sock4"
+
 # ---- 20 cycles -----------------------------------------------------------------------
 cycles_ok() {
 	for i in $(seq 20); do
@@ -294,7 +329,7 @@ check "the emulator's fds are back to where they were" \
 	[ "$(ls /proc/"$emu"/fd | wc -l)" -eq "$emu_fds_before" ]
 
 if [ "$tap_failed" -ne 0 ]; then
-	for f in hook-calls emu.log held.out missing.out "$vm1.console"; do
+	for f in hook-calls emu.log blk-emu.log held.out missing.out "$vm1.console" "$vm4.console"; do
 		echo "# ---- $f"; sed 's/^/# /' "$workdir/$f" 2>/dev/null | tail -30
 	done
 	for f in "$log_dir"/*.log; do echo "# ---- $f"; sed 's/^/# /' "$f" | tail -30; done

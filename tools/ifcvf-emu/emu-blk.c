@@ -760,7 +760,15 @@ void emu_blk_print(const struct emu_blk *b, FILE *out)
 		b->capacity, order_name(b->order), b->resizes, b->config_irqs, b->device_errors);
 	for (unsigned q = 0; q < b->nqueues; q++) {
 		const struct emu_bq_stats *s = &b->q[q].st;
+		const struct emu_vring *r = &b->q[q].ring;
 
+		/* what the rings in guest memory say now, for a queue that looks stuck */
+		if (r->mapped && r->dma_gen == b->dma->gen)
+			fprintf(out, "  queue %u ring: avail->idx %u, used->idx %u, used->flags 0x%x, "
+				"avail->flags 0x%x, in flight %u, pending %d\n", q,
+				le16toh(__atomic_load_n(&r->avail->idx, __ATOMIC_ACQUIRE)),
+				le16toh(r->used->idx), le16toh(r->used->flags),
+				le16toh(r->avail->flags), b->q[q].ninflight, b->q[q].pending);
 		fprintf(out, "  queue %u: %" PRIu64 " requests (%" PRIu64 " read, %" PRIu64
 			" write, %" PRIu64 " flush, %" PRIu64 " get-id, %" PRIu64 " discard, %" PRIu64
 			" write-zeroes), %" PRIu64 " ioerr, %" PRIu64 " unsupp, %" PRIu64
