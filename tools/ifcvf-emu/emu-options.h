@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "cerr.h"
+#include "emu-fault.h"
 
 /* Limits that keep every structure inside its fixed-size BAR: 63 pairs give
  * 127 vrings, whose BAR4 state words end below 0x1000 and whose MSI-X table
@@ -42,6 +43,7 @@ struct emu_faults {
 	bool queue_no_stop_set;   /* queue_enable=0 on queue_no_stop is ignored */
 	unsigned queue_no_stop;
 	bool write_past_len;      /* net RX fills whole buffers, reports the frame's length */
+	struct emu_fault_schedule schedule; /* of the vfio-user conversation */
 };
 
 /* --wire KIND: where the frames of a net VF go and come from */
