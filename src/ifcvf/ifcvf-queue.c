@@ -20,7 +20,42 @@ static int select_queue(struct ifcvf_hw *hw, unsigned qid, struct cerr *e)
 {
 	int r = check_qid(hw, qid, e);
 
-	return r ? r : ifcvf_common_write16(hw, VIRTIO_COMMON_Q_SELECT, (uint16_t)qid, e);
+	return r ? r : ifcvf_select_queue(hw, qid, e);
+}
+
+/* Writes are posted: a VF that lost one of a queue's registers would run
+ * the queue on another ring, or none, unseen. Read them back. */
+static int check_queue_program(struct ifcvf_hw *hw, unsigned qid,
+			       const struct ifcvf_vring_cfg *cfg, struct cerr *e)
+{
+	static const struct {
+		uint32_t off;
+		const char *name;
+	} addr[] = { { VIRTIO_COMMON_Q_DESCLO, "desc" },
+		     { VIRTIO_COMMON_Q_AVAILLO, "avail" },
+		     { VIRTIO_COMMON_Q_USEDLO, "used" } };
+	const uint64_t want[] = { cfg->desc, cfg->avail, cfg->used };
+	uint16_t size;
+	int r;
+
+	if ((r = ifcvf_common_read16(hw, VIRTIO_COMMON_Q_SIZE, &size, e)) < 0)
+		return r;
+	if (size != cfg->size)
+		return cerr_set(e, EIO, "queue %u: the VF did not take size %u (reads %u)", qid,
+				cfg->size, size);
+	for (unsigned i = 0; i < 3; i++) {
+		uint32_t lo, hi;
+
+		if ((r = ifcvf_common_read32(hw, addr[i].off, &lo, e)) < 0 ||
+		    (r = ifcvf_common_read32(hw, addr[i].off + 4, &hi, e)) < 0)
+			return r;
+		if (((uint64_t)hi << 32 | lo) != want[i])
+			return cerr_set(e, EIO, "queue %u: the VF did not take %s ring address 0x%llx "
+					"(reads 0x%llx)", qid, addr[i].name,
+					(unsigned long long)want[i],
+					(unsigned long long)((uint64_t)hi << 32 | lo));
+	}
+	return 0;
 }
 
 uint32_t ifcvf_ring_state_offset(enum ifcvf_dev_type type, unsigned qid)
@@ -92,7 +127,8 @@ int ifcvf_hw_queue_program(struct ifcvf_hw *hw, unsigned qid,
 	    (r = ifcvf_common_write64(hw, VIRTIO_COMMON_Q_DESCLO, cfg->desc, e)) < 0 ||
 	    (r = ifcvf_common_write64(hw, VIRTIO_COMMON_Q_AVAILLO, cfg->avail, e)) < 0 ||
 	    (r = ifcvf_common_write64(hw, VIRTIO_COMMON_Q_USEDLO, cfg->used, e)) < 0 ||
-	    (r = ifcvf_common_write16(hw, VIRTIO_COMMON_Q_SIZE, cfg->size, e)) < 0)
+	    (r = ifcvf_common_write16(hw, VIRTIO_COMMON_Q_SIZE, cfg->size, e)) < 0 ||
+	    (r = check_queue_program(hw, qid, cfg, e)) < 0)
 		return cerr_prefix(e, "cannot program queue %u", qid);
 	if (hw->lm_block) {
 		r = ifcvf_hw_write_ring_state(hw, qid, cfg->last_avail_idx, cfg->last_used_idx, e);
@@ -125,6 +161,9 @@ int ifcvf_hw_queue_enable(struct ifcvf_hw *hw, unsigned qid, struct cerr *e)
 	 * this returns */
 	if (r == 0)
 		r = ifcvf_common_read16(hw, VIRTIO_COMMON_Q_ENABLE, &v, e);
+	/* and a write the VF lost leaves the queue off, unseen otherwise */
+	if (r == 0 && v != 1)
+		r = cerr_set(e, EIO, "the VF did not take queue_enable 1 (reads %u)", v);
 	return r < 0 ? cerr_prefix(e, "cannot enable queue %u", qid) : 0;
 }
 
