@@ -290,7 +290,19 @@ char *fault_rig_wait_state(FaultRig *r, guint port, gsize from, const char *cons
 	}
 }
 
+static FaultRig *rig_new(const char *shim, const char *ctl_file);
+
 FaultRig *fault_rig_new(void)
+{
+	return rig_new(NULL, NULL);
+}
+
+FaultRig *fault_rig_new_preloaded(const char *shim, const char *ctl_file)
+{
+	return rig_new(shim, ctl_file);
+}
+
+static FaultRig *rig_new(const char *shim, const char *ctl_file)
 {
 	g_autoptr(GError) error = NULL;
 	FaultRig *r = g_new0(FaultRig, 1);
@@ -315,7 +327,28 @@ FaultRig *fault_rig_new(void)
 	specs[0] = spec0;
 	specs[1] = spec1;
 	specs[2] = NULL;
-	r->helper = dp_helper_start(r->dir, specs);
+	if (shim) {
+		/* the helper alone inherits them; ASan accepts a library
+		 * preloaded before its runtime (the shim passes every call
+		 * on to ASan's allocator) */
+		g_autofree char *asan = g_strdup_printf("%s%sverify_asan_link_order=0",
+							g_getenv("ASAN_OPTIONS") ?: "",
+							g_getenv("ASAN_OPTIONS") ? ":" : "");
+		g_autofree char *old_asan = g_strdup(g_getenv("ASAN_OPTIONS"));
+
+		g_setenv("LD_PRELOAD", shim, TRUE);
+		g_setenv("IFCVF_ALLOC_FAULT_FILE", ctl_file, TRUE);
+		g_setenv("ASAN_OPTIONS", asan, TRUE);
+		r->helper = dp_helper_start(r->dir, specs);
+		g_unsetenv("LD_PRELOAD");
+		g_unsetenv("IFCVF_ALLOC_FAULT_FILE");
+		if (old_asan)
+			g_setenv("ASAN_OPTIONS", old_asan, TRUE);
+		else
+			g_unsetenv("ASAN_OPTIONS");
+	} else {
+		r->helper = dp_helper_start(r->dir, specs);
+	}
 
 	/* the bystander runs all along */
 	check(vu_guest_mem_init(&r->by_mem, MEM_SIZE, &ce), &ce, "guest memory");
@@ -379,10 +412,16 @@ void fault_rig_restart_emu(FaultRig *r, const char *fault)
 
 void fault_rig_wait_gone(FaultRig *r, gsize from, const char *point)
 {
-	g_autofree char *state = fault_rig_wait_state(
+	g_autofree char *seen = fault_rig_wait_state(
+		r, 0, from, (const char *const[]){ "connected: a frontend connected", NULL }, 0);
+	g_autofree char *state = NULL;
+
+	/* refused before the port knew of it (DPDK's own failure) */
+	if (!seen)
+		return;
+	state = fault_rig_wait_state(
 		r, 0, from, (const char *const[]){ "waiting: the frontend disconnected", NULL },
 		WAIT_S);
-
 	if (!state)
 		g_error("%s: the helper did not see the frontend go within %d s", point, WAIT_S);
 }

@@ -56,6 +56,9 @@ typedef enum {
 } FaultPhase;
 
 FaultRig *fault_rig_new(void);
+/* The same with the helper running @shim preloaded (LD_PRELOAD), given
+ * @ctl_file (alloc-fail.h); nothing else gets it. */
+FaultRig *fault_rig_new_preloaded(const char *shim, const char *ctl_file);
 void fault_rig_free(FaultRig *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(FaultRig, fault_rig_free)
 

@@ -18,8 +18,13 @@
  * index in guest memory; the helper lives, port 1 keeps running and never
  * fails; a fresh frontend then gets a working port; and the helper's fds,
  * threads and mappings and the VF's DMA maps are what they were before. */
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include "alloc-fail.h"
 #include "fault-rig.h"
 
 #define WAIT_S 30
@@ -281,6 +286,70 @@ static void test_frontend_sweep(void)
 	tally_report(&t, "frontend");
 }
 
+/* ---- allocations failing in the helper ---- */
+
+static const char *const alloc_causes[] = { "memory", "Cannot allocate", NULL };
+
+static void test_alloc_sweep(void)
+{
+	g_autofree char *dir = g_dir_make_tmp("ifcvf-alloc-XXXXXX", NULL);
+	g_autofree char *path = g_build_filename(dir, "ctl", NULL);
+	const char *shim = test_program("ALLOC_FAIL_SHIM");
+	struct alloc_fault_ctl *ctl;
+	g_autoptr(FaultRig) r = NULL;
+	guint64 total, step;
+	FaultGuest g;
+	Tally t;
+	int fd;
+
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_cmpint(ftruncate(fd, 4096), ==, 0);
+	ctl = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	g_assert_true(ctl != MAP_FAILED);
+	close(fd);
+	r = fault_rig_new_preloaded(shim, path);
+	tally_init(&t);
+
+	/* fault-free: how many calls the scenario makes */
+	fault_guest_init(&g);
+	atomic_store(&ctl->fail_at, 0);
+	atomic_store(&ctl->calls, 0);
+	atomic_store(&ctl->pid, r->helper->pid);
+	g_assert_cmpuint(scenario(r, &g, dp_proc_log_size(r->helper), NULL), ==, 0);
+	fault_guest_fini(&g);
+	atomic_store(&ctl->pid, 0);
+	total = atomic_load(&ctl->calls);
+	g_test_message("the scenario makes %" G_GUINT64_FORMAT " allocations outside GLib", total);
+	g_assert_cmpuint(total, >, 0);
+	fault_rig_check_clean(r, "fault-free run");
+	/* every call when they are few, else a spread of them (FAULT_ALLOC_STEP) */
+	step = g_getenv("FAULT_ALLOC_STEP") ? g_ascii_strtoull(g_getenv("FAULT_ALLOC_STEP"), NULL, 10)
+					    : MAX(1, total / 150);
+	for (guint64 n = 1; n <= total; n += step) {
+		g_autofree char *point = g_strdup_printf("allocation %" G_GUINT64_FORMAT " fails", n);
+		gsize off = dp_proc_log_size(r->helper);
+
+		g_test_message("point: %s", point);
+		fault_guest_init(&g);
+		atomic_store(&ctl->failed, 0);
+		atomic_store(&ctl->fail_at, n);
+		atomic_store(&ctl->calls, 0);
+		atomic_store(&ctl->pid, r->helper->pid);
+		(void)scenario(r, &g, off, NULL);
+		fault_guest_fini(&g);
+		fault_rig_wait_gone(r, off, point);
+		atomic_store(&ctl->pid, 0);
+		check_states(r, off, alloc_causes, point, &t);
+		fault_rig_fresh_frontend(r);
+		fault_rig_check_clean(r, point);
+	}
+	tally_report(&t, "alloc");
+	munmap(ctl, 4096);
+	(void)unlink(path);
+	(void)rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -288,5 +357,6 @@ int main(int argc, char **argv)
 	g_test_add_data_func("/fault/device/drop", "drop-at", test_device_sweep);
 	g_test_add_func("/fault/device/delay", test_device_delay);
 	g_test_add_func("/fault/frontend", test_frontend_sweep);
+	g_test_add_func("/fault/alloc", test_alloc_sweep);
 	return g_test_run();
 }
