@@ -26,52 +26,28 @@
 #include "alloc-fail.h"
 
 
-static void *(*next_malloc)(size_t);
-static void *(*next_calloc)(size_t, size_t);
-static void *(*next_realloc)(void *, size_t);
-static void (*next_free)(void *);
 static void *main_base;
 static struct alloc_fault_ctl *ctl;
 
-/* dlsym() may allocate (calloc) before the real calloc is known */
-static unsigned char boot[65536] __attribute__((aligned(16)));
-static __thread int resolving;
-static _Atomic size_t boot_used;
-
-static int is_boot(const void *p)
-{
-	return (const unsigned char *)p >= boot && (const unsigned char *)p < boot + sizeof(boot);
-}
-
-static void *boot_alloc(size_t n)
-{
-	size_t at = atomic_fetch_add(&boot_used, (n + 15) & ~(size_t)15);
-
-	return at + n <= sizeof(boot) ? boot + at : NULL;
-}
-
-/* The next allocator, looked up on first use: other libraries'
- * constructors may allocate before ours runs. */
-static void resolve(void)
-{
-	if (next_malloc || resolving)
-		return;
-	resolving = 1;
-	next_free = dlsym(RTLD_NEXT, "free");
-	next_realloc = dlsym(RTLD_NEXT, "realloc");
-	next_calloc = dlsym(RTLD_NEXT, "calloc");
-	next_malloc = dlsym(RTLD_NEXT, "malloc");
-	resolving = 0;
-}
+/* The allocator behind us: ASan's when the process runs under it (its
+ * entry points are exported under these names), else glibc's. No dlsym():
+ * it allocates, and under ASan it is not usable before ASan's own init,
+ * which allocates through us. */
+void *__libc_malloc(size_t n);
+void *__libc_calloc(size_t k, size_t n);
+void *__libc_realloc(void *p, size_t n);
+void __libc_free(void *p);
+extern void *__interceptor_malloc(size_t n) __attribute__((weak));
+extern void *__interceptor_calloc(size_t k, size_t n) __attribute__((weak));
+extern void *__interceptor_realloc(void *p, size_t n) __attribute__((weak));
+extern void __interceptor_free(void *p) __attribute__((weak));
 
 __attribute__((constructor)) static void alloc_fault_init(void)
 {
 	const char *path;
+	Dl_info info;
 	int fd;
 
-	Dl_info info;
-
-	resolve();
 	if (dladdr((void *)getauxval(AT_ENTRY), &info))
 		main_base = info.dli_fbase;
 	path = getenv(ALLOC_FAULT_FILE_ENV);
@@ -115,57 +91,35 @@ static int take(void *caller)
 
 void *malloc(size_t n)
 {
-	resolve();
-	if (!next_malloc)
-		return boot_alloc(n);
 	if (take(__builtin_return_address(0))) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	return next_malloc(n);
+	return __interceptor_malloc ? __interceptor_malloc(n) : __libc_malloc(n);
 }
 
 void *calloc(size_t k, size_t n)
 {
-	resolve();
-	if (!next_calloc) {
-		void *p = k && n > SIZE_MAX / k ? NULL : boot_alloc(k * n);
-
-		/* the boot buffer is static: zero already */
-		return p;
-	}
 	if (take(__builtin_return_address(0))) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	return next_calloc(k, n);
+	return __interceptor_calloc ? __interceptor_calloc(k, n) : __libc_calloc(k, n);
 }
 
 void *realloc(void *p, size_t n)
 {
-	resolve();
-	if (!next_realloc)
-		return NULL;
-	if (is_boot(p)) {
-		size_t room = (size_t)(boot + sizeof(boot) - (unsigned char *)p);
-		void *q = next_malloc(n);
-
-		if (q)
-			memcpy(q, p, n < room ? n : room);
-		return q;
-	}
 	if (take(__builtin_return_address(0))) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	return next_realloc(p, n);
+	return __interceptor_realloc ? __interceptor_realloc(p, n) : __libc_realloc(p, n);
 }
 
 void free(void *p)
 {
-	if (!p || is_boot(p))
-		return;
-	resolve();
-	if (next_free)
-		next_free(p);
+	if (__interceptor_free)
+		__interceptor_free(p);
+	else
+		__libc_free(p);
 }

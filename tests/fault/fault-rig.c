@@ -433,8 +433,19 @@ void fault_rig_fresh_frontend(FaultRig *r)
 	gsize off = dp_proc_log_size(r->helper);
 	g_autofree char *state = NULL;
 
-	fault_guest_init(&g);
-	check(fault_guest_bringup(&g, r, &ce), &ce, "a fresh frontend's bring-up");
+	/* a frontend that closed before the helper saw it connect may still
+	 * hold the port when this one comes: refused, it reconnects, as
+	 * QEMU's reconnect does (a hang guard bounds it) */
+	for (guint tries = 1;; tries++) {
+		fault_guest_init(&g);
+		if (fault_guest_bringup(&g, r, &ce) == 0)
+			break;
+		if (tries == 500 || !strstr(ce.msg, "the backend closed the connection"))
+			g_error("a fresh frontend's bring-up (attempt %u): %s", tries, ce.msg);
+		fault_guest_fini(&g);
+		cerr_clear(&ce);
+		g_usleep(20 * 1000);
+	}
 	state = fault_rig_wait_state(r, 0, off, (const char *const[]){ "running: 2 of 2", NULL },
 				     WAIT_S);
 	if (!state) {
