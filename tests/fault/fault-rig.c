@@ -56,6 +56,17 @@ guint64 fault_rig_emu_messages(FaultRig *r, guint port)
 						   "messages");
 }
 
+/* The VF's lock: the emulator serves one client at a time, and the helper
+ * holds it once (connected), having opened it as often as it lost it. */
+static gboolean emu_held(FaultRig *r, guint port)
+{
+	g_autoptr(JsonParser) parser = json_parser_new();
+	JsonObject *root = read_stats(r, port, parser);
+
+	return json_object_get_boolean_member(json_object_get_object_member(root, "server"),
+					      "connected");
+}
+
 guint64 fault_rig_emu_dma_maps(FaultRig *r, guint port)
 {
 	g_autoptr(JsonParser) parser = json_parser_new();
@@ -483,6 +494,8 @@ void fault_rig_check_clean(FaultRig *r, const char *point)
 			break;
 		g_usleep(10 * 1000);
 	}
+	g_assert_true(emu_held(r, 0));
+	g_assert_true(emu_held(r, 1));
 	if (fds != r->fds || threads != r->threads || maps != r->maps || dma != 0)
 		g_error("%s: the helper holds %u fds (%u before), %u threads (%u), %u mappings "
 			"(%u); the VF %" G_GUINT64_FORMAT " DMA maps (0)", point, fds, r->fds,
