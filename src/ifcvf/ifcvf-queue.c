@@ -264,6 +264,10 @@ int ifcvf_hw_enable_logging(struct ifcvf_hw *hw, uint64_t log_iova, uint64_t log
 
 		if ((r = ifcvf_lm_read32(hw, IFCVF_LM_LOGGING_CTRL, &ctrl, e)) < 0)
 			return cerr_prefix(e, "cannot enable dirty logging");
+		/* and one the VF lost would have it write unlogged */
+		if (!(ctrl & IFCVF_LM_ENABLE_VF))
+			return cerr_set(e, EIO, "cannot enable dirty logging: the VF did not take "
+					"it (logging control reads 0x%x)", ctrl);
 	}
 	return 0;
 }

@@ -414,6 +414,10 @@ static int program_vf(struct port *p, uint64_t vrings, bool was_reset, struct ce
 		if (r < 0)
 			return r;
 	}
+	/* the frontend logs already: the VF logs before it runs, not from
+	 * the switch after the start (it would write unlogged meanwhile) */
+	if ((r = port_lm_log_before_run(p, e)) < 0)
+		return cerr_prefix(e, "cannot log dirty pages");
 	r = ifcvf_hw_add_status(&p->hw, VIRTIO_STATUS_DRIVER_OK, e);
 	if (r == 0)
 		r = set_pairs(p, e);
