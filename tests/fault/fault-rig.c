@@ -301,19 +301,24 @@ char *fault_rig_wait_state(FaultRig *r, guint port, gsize from, const char *cons
 	}
 }
 
-static FaultRig *rig_new(const char *shim, const char *ctl_file);
+static FaultRig *rig_new(const char *shim, const char *ctl_file, gboolean hw);
 
 FaultRig *fault_rig_new(void)
 {
-	return rig_new(NULL, NULL);
+	return rig_new(NULL, NULL, FALSE);
+}
+
+FaultRig *fault_rig_new_hw(void)
+{
+	return rig_new(NULL, NULL, TRUE);
 }
 
 FaultRig *fault_rig_new_preloaded(const char *shim, const char *ctl_file)
 {
-	return rig_new(shim, ctl_file);
+	return rig_new(shim, ctl_file, FALSE);
 }
 
-static FaultRig *rig_new(const char *shim, const char *ctl_file)
+static FaultRig *rig_new(const char *shim, const char *ctl_file, gboolean hw)
 {
 	g_autoptr(GError) error = NULL;
 	FaultRig *r = g_new0(FaultRig, 1);
@@ -331,8 +336,8 @@ static FaultRig *rig_new(const char *shim, const char *ctl_file)
 		emu_args(r, i, NULL, argv);
 		r->emu[i] = test_emu_start(argv);
 	}
-	spec0 = g_strdup_printf("device=%s,socket=%s,sw-live-migration=1", r->emu[0]->address,
-				r->sock[0]);
+	spec0 = g_strdup_printf("device=%s,socket=%s%s", r->emu[0]->address, r->sock[0],
+				hw ? "" : ",sw-live-migration=1");
 	spec1 = g_strdup_printf("device=%s,socket=%s,sw-live-migration=1", r->emu[1]->address,
 				r->sock[1]);
 	specs[0] = spec0;

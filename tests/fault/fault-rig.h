@@ -56,6 +56,8 @@ typedef enum {
 } FaultPhase;
 
 FaultRig *fault_rig_new(void);
+/* The same with port 0 in hardware live-migration mode (the VF logs). */
+FaultRig *fault_rig_new_hw(void);
 /* The same with the helper running @shim preloaded (LD_PRELOAD), given
  * @ctl_file (alloc-fail.h); nothing else gets it. */
 FaultRig *fault_rig_new_preloaded(const char *shim, const char *ctl_file);

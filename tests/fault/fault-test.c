@@ -236,6 +236,27 @@ static void test_device_sweep(gconstpointer data)
 	tally_report(&t, kind);
 }
 
+/* Hardware logging: the device dropped at each message of a bring-up
+ * (LOG_ALL then comes while the port is failed, and the port starts again
+ * when the device is back). */
+static void test_device_drop_hw(void)
+{
+	g_autoptr(FaultRig) r = fault_rig_new_hw();
+	Tally t;
+	Marks m;
+
+	tally_init(&t);
+	count_marks(r, &m);
+	for (guint64 n = m.at[PHASE_BRINGUP] + 1; n <= m.at[PHASE_SWITCH]; n++) {
+		g_autofree char *fault = g_strdup_printf("drop-at=%" G_GUINT64_FORMAT, n);
+
+		if (g_getenv("FAULT_ONLY") && !g_str_equal(g_getenv("FAULT_ONLY"), fault))
+			continue;
+		device_point(r, fault, drop_causes, &t);
+	}
+	tally_report(&t, "drop-at (hw)");
+}
+
 static void test_device_delay(void)
 {
 	g_autoptr(FaultRig) r = fault_rig_new();
@@ -356,6 +377,7 @@ int main(int argc, char **argv)
 	g_test_add_data_func("/fault/device/fail", "fail-at", test_device_sweep);
 	g_test_add_data_func("/fault/device/drop", "drop-at", test_device_sweep);
 	g_test_add_func("/fault/device/delay", test_device_delay);
+	g_test_add_func("/fault/device/drop-hw", test_device_drop_hw);
 	g_test_add_func("/fault/frontend", test_frontend_sweep);
 	g_test_add_func("/fault/alloc", test_alloc_sweep);
 	return g_test_run();
