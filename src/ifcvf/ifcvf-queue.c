@@ -257,19 +257,40 @@ int ifcvf_hw_enable_logging(struct ifcvf_hw *hw, uint64_t log_iova, uint64_t log
 	    (r = ifcvf_lm_write32(hw, IFCVF_LM_END_ADDR_HIGH, (uint32_t)(end >> 32), e)) < 0 ||
 	    (r = ifcvf_lm_write32(hw, IFCVF_LM_LOGGING_CTRL, IFCVF_LM_ENABLE_VF, e)) < 0)
 		return cerr_prefix(e, "cannot enable dirty logging");
-	/* the writes are posted: read one back, so that the VF logs before
-	 * the frontend is told it does */
+	/* the writes are posted: read them back, so that the VF logs before
+	 * the frontend is told it does, and into this log (one the VF lost
+	 * would have it write unlogged, or log elsewhere) */
 	{
-		uint32_t ctrl;
+		static const uint32_t regs[] = { IFCVF_LM_BASE_ADDR_LOW, IFCVF_LM_BASE_ADDR_HIGH,
+						 IFCVF_LM_END_ADDR_LOW, IFCVF_LM_END_ADDR_HIGH,
+						 IFCVF_LM_LOGGING_CTRL };
+		const uint32_t want[] = { (uint32_t)log_iova, (uint32_t)(log_iova >> 32),
+					  (uint32_t)end, (uint32_t)(end >> 32), IFCVF_LM_ENABLE_VF };
 
-		if ((r = ifcvf_lm_read32(hw, IFCVF_LM_LOGGING_CTRL, &ctrl, e)) < 0)
-			return cerr_prefix(e, "cannot enable dirty logging");
-		/* and one the VF lost would have it write unlogged */
-		if (!(ctrl & IFCVF_LM_ENABLE_VF))
-			return cerr_set(e, EIO, "cannot enable dirty logging: the VF did not take "
-					"it (logging control reads 0x%x)", ctrl);
+		for (unsigned i = 0; i < sizeof(regs) / sizeof(regs[0]); i++) {
+			uint32_t v;
+
+			if ((r = ifcvf_lm_read32(hw, regs[i], &v, e)) < 0) {
+				cerr_prefix(e, "cannot enable dirty logging");
+				goto off;
+			}
+			if (v != want[i]) {
+				r = cerr_set(e, EIO, "cannot enable dirty logging: the VF did not "
+					     "take 0x%x at register 0x%x (reads 0x%x)", want[i],
+					     regs[i], v);
+				goto off;
+			}
+		}
 	}
 	return 0;
+off:
+	/* not half on: a VF logging into a range it half took faults */
+	{
+		struct cerr ce = { 0 };
+
+		(void)ifcvf_lm_write32(hw, IFCVF_LM_LOGGING_CTRL, IFCVF_LM_DISABLE, &ce);
+	}
+	return r;
 }
 
 int ifcvf_hw_disable_logging(struct ifcvf_hw *hw, struct cerr *e)
