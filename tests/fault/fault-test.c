@@ -236,25 +236,31 @@ static void test_device_sweep(gconstpointer data)
 	tally_report(&t, kind);
 }
 
-/* Hardware logging: the device dropped at each message of a bring-up
- * (LOG_ALL then comes while the port is failed, and the port starts again
- * when the device is back). */
-static void test_device_drop_hw(void)
+/* Hardware logging (port 0 without sw-live-migration: the VF logs): the
+ * device dropped at each message of a bring-up (LOG_ALL then comes while
+ * the port is failed, and the port starts again when the device is back),
+ * and each message of the switchover refused. */
+static void test_device_hw(void)
 {
 	g_autoptr(FaultRig) r = fault_rig_new_hw();
+	g_autoptr(GArray) posted = NULL;
 	Tally t;
 	Marks m;
 
 	tally_init(&t);
 	count_marks(r, &m);
-	for (guint64 n = m.at[PHASE_BRINGUP] + 1; n <= m.at[PHASE_SWITCH]; n++) {
-		g_autofree char *fault = g_strdup_printf("drop-at=%" G_GUINT64_FORMAT, n);
+	posted = fault_rig_emu_posted(r);
+	for (guint64 n = m.at[PHASE_BRINGUP] + 1; n <= m.at[PHASE_STOP]; n++) {
+		gboolean drop = n <= m.at[PHASE_SWITCH];
+		g_autofree char *fault = g_strdup_printf("%s=%" G_GUINT64_FORMAT,
+							 drop ? "drop-at" : "fail-at", n);
+		gboolean silent = !drop && g_array_index(posted, gboolean, n);
 
 		if (g_getenv("FAULT_ONLY") && !g_str_equal(g_getenv("FAULT_ONLY"), fault))
 			continue;
-		device_point(r, fault, drop_causes, &t);
+		device_point(r, fault, drop ? drop_causes : silent ? any_cause : fail_causes, &t);
 	}
-	tally_report(&t, "drop-at (hw)");
+	tally_report(&t, "hw");
 }
 
 static void test_device_delay(void)
@@ -377,7 +383,7 @@ int main(int argc, char **argv)
 	g_test_add_data_func("/fault/device/fail", "fail-at", test_device_sweep);
 	g_test_add_data_func("/fault/device/drop", "drop-at", test_device_sweep);
 	g_test_add_func("/fault/device/delay", test_device_delay);
-	g_test_add_func("/fault/device/drop-hw", test_device_drop_hw);
+	g_test_add_func("/fault/device/hw", test_device_hw);
 	g_test_add_func("/fault/frontend", test_frontend_sweep);
 	g_test_add_func("/fault/alloc", test_alloc_sweep);
 	return g_test_run();
