@@ -8,6 +8,10 @@
  *   fault-free run;
  * /fault/device/delay: the reply to the first message of each phase comes
  *   after the helper's request timeout (delay-ms, delay-at);
+ * /fault/device/hw: port 0 in hardware logging mode, the device dropped at
+ *   each message of the bring-up, each message of the switchover refused;
+ * /fault/alloc: malloc/calloc/realloc failing at each call the helper's own
+ *   code and DPDK make through the scenario (alloc-fail.c, preloaded);
  * /fault/frontend: the frontend closes its socket at vhost-user message N,
  *   for every message of the scenario.
  *
