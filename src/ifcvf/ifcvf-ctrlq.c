@@ -104,7 +104,7 @@ int ifcvf_ctrlq_start(struct ifcvf_ctrlq *cq, struct ifcvf_hw *hw, struct cerr *
 	if (numq <= qid)
 		return cerr_set(e, EINVAL, "num_queues is %u with %u queue pairs negotiated: no control "
 				"queue at index %u", numq, hw->max_vq_pairs, qid);
-	if ((r = ifcvf_common_write16(hw, VIRTIO_COMMON_Q_SELECT, (uint16_t)qid, e)) < 0 ||
+	if ((r = ifcvf_select_queue(hw, qid, e)) < 0 ||
 	    (r = ifcvf_common_read16(hw, VIRTIO_COMMON_Q_SIZE, &max, e)) < 0)
 		return cerr_prefix(e, "cannot read the size of the control queue %u", qid);
 	if (max == 0)

@@ -222,6 +222,11 @@ int ifcvf_hw_add_status(struct ifcvf_hw *hw, uint8_t bits, struct cerr *e)
 	    /* read back to flush the write */
 	    (r = ifcvf_hw_get_status(hw, &status, e)) < 0)
 		return cerr_prefix(e, "cannot set device status 0x%02x", bits);
+	/* the write is posted: one the VF lost shows only here (a VF may
+	 * refuse FEATURES_OK: ifcvf_hw_set_features() says so itself) */
+	if ((status & bits & ~VIRTIO_STATUS_FEATURES_OK) != (bits & ~VIRTIO_STATUS_FEATURES_OK))
+		return cerr_set(e, EIO, "the VF did not take device status 0x%02x (reads 0x%02x)",
+				bits, status);
 	return 0;
 }
 

@@ -55,6 +55,19 @@ int ifcvf_common_write64(struct ifcvf_hw *hw, uint32_t off, uint64_t v, struct c
 	return r ? r : ifcvf_common_write32(hw, off + 4, (uint32_t)(v >> 32), e);
 }
 
+int ifcvf_select_queue(struct ifcvf_hw *hw, unsigned qid, struct cerr *e)
+{
+	uint16_t sel;
+	int r;
+
+	if ((r = ifcvf_common_write16(hw, VIRTIO_COMMON_Q_SELECT, (uint16_t)qid, e)) < 0 ||
+	    (r = ifcvf_common_read16(hw, VIRTIO_COMMON_Q_SELECT, &sel, e)) < 0)
+		return r;
+	if (sel != qid)
+		return cerr_set(e, EIO, "the VF did not take queue_select %u (reads %u)", qid, sel);
+	return 0;
+}
+
 int ifcvf_devcfg_read8(struct ifcvf_hw *hw, uint32_t off, uint8_t *v, struct cerr *e) { return DEVCFG_RD(hw, off, v, 1); }
 int ifcvf_devcfg_read16(struct ifcvf_hw *hw, uint32_t off, uint16_t *v, struct cerr *e) { return DEVCFG_RD(hw, off, v, 2); }
 int ifcvf_devcfg_read32(struct ifcvf_hw *hw, uint32_t off, uint32_t *v, struct cerr *e) { return DEVCFG_RD(hw, off, v, 4); }

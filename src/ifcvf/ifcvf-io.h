@@ -14,6 +14,10 @@ int ifcvf_common_write32(struct ifcvf_hw *hw, uint32_t off, uint32_t v, struct c
 /* a 64-bit register as two 32-bit writes, low word first */
 int ifcvf_common_write64(struct ifcvf_hw *hw, uint32_t off, uint64_t v, struct cerr *e);
 
+/* queue_select = @qid, read back: the queue registers after it are @qid's
+ * (a posted write the VF lost would program another queue) */
+int ifcvf_select_queue(struct ifcvf_hw *hw, unsigned qid, struct cerr *e);
+
 int ifcvf_devcfg_read8(struct ifcvf_hw *hw, uint32_t off, uint8_t *v, struct cerr *e);
 int ifcvf_devcfg_read16(struct ifcvf_hw *hw, uint32_t off, uint16_t *v, struct cerr *e);
 int ifcvf_devcfg_read32(struct ifcvf_hw *hw, uint32_t off, uint32_t *v, struct cerr *e);

@@ -21,7 +21,42 @@ static int select_queue(struct ifcvf_hw *hw, unsigned qid, struct cerr *e)
 {
 	int r = check_qid(hw, qid, e);
 
-	return r ? r : ifcvf_common_write16(hw, VIRTIO_COMMON_Q_SELECT, (uint16_t)qid, e);
+	return r ? r : ifcvf_select_queue(hw, qid, e);
+}
+
+/* Writes are posted: a VF that lost one of a queue's registers would run
+ * the queue on another ring, or none, unseen. Read them back. */
+static int check_queue_program(struct ifcvf_hw *hw, unsigned qid,
+			       const struct ifcvf_vring_cfg *cfg, struct cerr *e)
+{
+	static const struct {
+		uint32_t off;
+		const char *name;
+	} addr[] = { { VIRTIO_COMMON_Q_DESCLO, "desc" },
+		     { VIRTIO_COMMON_Q_AVAILLO, "avail" },
+		     { VIRTIO_COMMON_Q_USEDLO, "used" } };
+	const uint64_t want[] = { cfg->desc, cfg->avail, cfg->used };
+	uint16_t size;
+	int r;
+
+	if ((r = ifcvf_common_read16(hw, VIRTIO_COMMON_Q_SIZE, &size, e)) < 0)
+		return r;
+	if (size != cfg->size)
+		return cerr_set(e, EIO, "queue %u: the VF did not take size %u (reads %u)", qid,
+				cfg->size, size);
+	for (unsigned i = 0; i < 3; i++) {
+		uint32_t lo, hi;
+
+		if ((r = ifcvf_common_read32(hw, addr[i].off, &lo, e)) < 0 ||
+		    (r = ifcvf_common_read32(hw, addr[i].off + 4, &hi, e)) < 0)
+			return r;
+		if (((uint64_t)hi << 32 | lo) != want[i])
+			return cerr_set(e, EIO, "queue %u: the VF did not take %s ring address 0x%llx "
+					"(reads 0x%llx)", qid, addr[i].name,
+					(unsigned long long)want[i],
+					(unsigned long long)((uint64_t)hi << 32 | lo));
+	}
+	return 0;
 }
 
 uint32_t ifcvf_ring_state_offset(enum ifcvf_dev_type type, unsigned qid)
@@ -93,7 +128,8 @@ int ifcvf_hw_queue_program(struct ifcvf_hw *hw, unsigned qid,
 	    (r = ifcvf_common_write64(hw, VIRTIO_COMMON_Q_DESCLO, cfg->desc, e)) < 0 ||
 	    (r = ifcvf_common_write64(hw, VIRTIO_COMMON_Q_AVAILLO, cfg->avail, e)) < 0 ||
 	    (r = ifcvf_common_write64(hw, VIRTIO_COMMON_Q_USEDLO, cfg->used, e)) < 0 ||
-	    (r = ifcvf_common_write16(hw, VIRTIO_COMMON_Q_SIZE, cfg->size, e)) < 0)
+	    (r = ifcvf_common_write16(hw, VIRTIO_COMMON_Q_SIZE, cfg->size, e)) < 0 ||
+	    (r = check_queue_program(hw, qid, cfg, e)) < 0)
 		return cerr_prefix(e, "cannot program queue %u", qid);
 	if (hw->lm_block) {
 		r = ifcvf_hw_write_ring_state(hw, qid, cfg->last_avail_idx, cfg->last_used_idx, e);
@@ -126,6 +162,9 @@ int ifcvf_hw_queue_enable(struct ifcvf_hw *hw, unsigned qid, struct cerr *e)
 	 * this returns */
 	if (r == 0)
 		r = ifcvf_common_read16(hw, VIRTIO_COMMON_Q_ENABLE, &v, e);
+	/* and a write the VF lost leaves the queue off, unseen otherwise */
+	if (r == 0 && v != 1)
+		r = cerr_set(e, EIO, "the VF did not take queue_enable 1 (reads %u)", v);
 	return r < 0 ? cerr_prefix(e, "cannot enable queue %u", qid) : 0;
 }
 
@@ -219,15 +258,40 @@ int ifcvf_hw_enable_logging(struct ifcvf_hw *hw, uint64_t log_iova, uint64_t log
 	    (r = ifcvf_lm_write32(hw, IFCVF_LM_END_ADDR_HIGH, (uint32_t)(end >> 32), e)) < 0 ||
 	    (r = ifcvf_lm_write32(hw, IFCVF_LM_LOGGING_CTRL, IFCVF_LM_ENABLE_VF, e)) < 0)
 		return cerr_prefix(e, "cannot enable dirty logging");
-	/* the writes are posted: read one back, so that the VF logs before
-	 * the frontend is told it does */
+	/* the writes are posted: read them back, so that the VF logs before
+	 * the frontend is told it does, and into this log (one the VF lost
+	 * would have it write unlogged, or log elsewhere) */
 	{
-		uint32_t ctrl;
+		static const uint32_t regs[] = { IFCVF_LM_BASE_ADDR_LOW, IFCVF_LM_BASE_ADDR_HIGH,
+						 IFCVF_LM_END_ADDR_LOW, IFCVF_LM_END_ADDR_HIGH,
+						 IFCVF_LM_LOGGING_CTRL };
+		const uint32_t want[] = { (uint32_t)log_iova, (uint32_t)(log_iova >> 32),
+					  (uint32_t)end, (uint32_t)(end >> 32), IFCVF_LM_ENABLE_VF };
 
-		if ((r = ifcvf_lm_read32(hw, IFCVF_LM_LOGGING_CTRL, &ctrl, e)) < 0)
-			return cerr_prefix(e, "cannot enable dirty logging");
+		for (unsigned i = 0; i < sizeof(regs) / sizeof(regs[0]); i++) {
+			uint32_t v;
+
+			if ((r = ifcvf_lm_read32(hw, regs[i], &v, e)) < 0) {
+				cerr_prefix(e, "cannot enable dirty logging");
+				goto off;
+			}
+			if (v != want[i]) {
+				r = cerr_set(e, EIO, "cannot enable dirty logging: the VF did not "
+					     "take 0x%x at register 0x%x (reads 0x%x)", want[i],
+					     regs[i], v);
+				goto off;
+			}
+		}
 	}
 	return 0;
+off:
+	/* not half on: a VF logging into a range it half took faults */
+	{
+		struct cerr ce = { 0 };
+
+		(void)ifcvf_lm_write32(hw, IFCVF_LM_LOGGING_CTRL, IFCVF_LM_DISABLE, &ce);
+	}
+	return r;
 }
 
 int ifcvf_hw_disable_logging(struct ifcvf_hw *hw, struct cerr *e)

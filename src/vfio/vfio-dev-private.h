@@ -29,6 +29,9 @@
 /* sparse-mmap areas in one capability; more is a confused or hostile device */
 #define VFIO_DEV_SPARSE_AREA_LIMIT 64u
 
+/* DMA ranges a device failed to unmap, kept to unmap again */
+#define VFIO_DEV_STALE_LIMIT 16u
+
 /* The public struct vfio_region has room for this many mapped areas. */
 #define VFIO_DEV_MAX_AREAS 4u
 
@@ -155,6 +158,13 @@ struct vfio_dev {
 
 	pthread_mutex_t irq_lock;
 	uint64_t irq_bound;              /* bit per irq index with vectors bound */
+
+	/* ranges whose unmap failed, to unmap again (under dma_lock) */
+	pthread_mutex_t dma_lock;
+	unsigned n_stale;
+	struct {
+		uint64_t iova, size;
+	} stale[VFIO_DEV_STALE_LIMIT];
 };
 
 /* vfio-region.c: read every region's info, mmap its areas; undo. */

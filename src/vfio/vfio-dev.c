@@ -117,6 +117,7 @@ int vfio_dev_open(const char *address, const struct vfio_dev_options *opts,
 	dev->timeout_ms = opts && opts->timeout_ms ? opts->timeout_ms
 						   : VFIO_DEV_DEFAULT_TIMEOUT_MS;
 	pthread_mutex_init(&dev->irq_lock, NULL);
+	pthread_mutex_init(&dev->dma_lock, NULL);
 
 	if (addr.transport == VFIO_TRANSPORT_KERNEL)
 		r = vfio_kernel_open(dev, addr.bdf, e);
@@ -142,6 +143,7 @@ fail_transport:
 fail:
 	cerr_prefix(e, "%s", address);
 	pthread_mutex_destroy(&dev->irq_lock);
+	pthread_mutex_destroy(&dev->dma_lock);
 	free(dev);
 	return r;
 }
@@ -157,6 +159,7 @@ void vfio_dev_close(struct vfio_dev *dev)
 	vfio_regions_unload(dev);
 	dev->ops->close(dev);
 	pthread_mutex_destroy(&dev->irq_lock);
+	pthread_mutex_destroy(&dev->dma_lock);
 	free(dev);
 }
 
@@ -366,10 +369,31 @@ int vfio_dev_disable_irqs(struct vfio_dev *dev, unsigned index, struct cerr *e)
 
 /* ---- DMA, reset ---- */
 
+/* Unmap again what the device refused to unmap before; what still fails
+ * stays for the next time. Holds dma_lock. */
+static void retry_stale_locked(struct vfio_dev *dev)
+{
+	for (unsigned i = 0; i < dev->n_stale;) {
+		struct cerr ce = { 0 };
+
+		if (dev->ops->dma_unmap(dev, dev->stale[i].iova, dev->stale[i].size, &ce) < 0 &&
+		    ce.code != EINVAL) {
+			i++;
+			continue;
+		}
+		/* unmapped now, or no longer known to the transport */
+		dev->stale[i] = dev->stale[--dev->n_stale];
+	}
+}
+
 int vfio_dev_dma_map(struct vfio_dev *dev, uint64_t iova, uint64_t size, void *vaddr,
 		     int fd, uint64_t fd_offset, struct cerr *e)
 {
 	int r;
+
+	pthread_mutex_lock(&dev->dma_lock);
+	retry_stale_locked(dev);
+	pthread_mutex_unlock(&dev->dma_lock);
 
 	if (size == 0 || iova + size < iova || !vaddr ||
 	    (uintptr_t)vaddr + size < (uintptr_t)vaddr)
@@ -391,8 +415,16 @@ int vfio_dev_dma_unmap(struct vfio_dev *dev, uint64_t iova, uint64_t size, struc
 				dev->address, (unsigned long long)iova,
 				(unsigned long long)size);
 	r = dev->ops->dma_unmap(dev, iova, size, e);
-	if (r < 0)
+	if (r < 0) {
+		pthread_mutex_lock(&dev->dma_lock);
+		if (r != -EINVAL && dev->n_stale < VFIO_DEV_STALE_LIMIT) {
+			dev->stale[dev->n_stale].iova = iova;
+			dev->stale[dev->n_stale].size = size;
+			dev->n_stale++;
+		}
+		pthread_mutex_unlock(&dev->dma_lock);
 		cerr_prefix(e, "%s", dev->address);
+	}
 	return r;
 }
 

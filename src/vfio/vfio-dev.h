@@ -106,6 +106,9 @@ int vfio_dev_disable_irqs(struct vfio_dev *dev, unsigned index, struct cerr *e);
  * DMA_READ/DMA_WRITE messages, served from @vaddr. */
 int vfio_dev_dma_map(struct vfio_dev *dev, uint64_t iova, uint64_t size, void *vaddr,
 		     int fd, uint64_t fd_offset, struct cerr *e);
+/* A range the device refused to unmap stays mapped in it (and blocks its
+ * IOVAs): it is kept, and unmapped again before the next map (and at close),
+ * so that a one-off failure leaks nothing. */
 int vfio_dev_dma_unmap(struct vfio_dev *dev, uint64_t iova, uint64_t size,
 		       struct cerr *e);
 

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +44,8 @@ struct vu_client {
 	uint16_t next_id;
 	int timeout_ms;
 	bool broken;
-	char broken_why[CERR_MSG_MAX];
+	char broken_why[CERR_MSG_MAX];  /* written once, before broken_seen */
+	atomic_bool broken_seen;        /* read without the lock (lost reason) */
 	struct vfu_caps caps;       /* the server's */
 	uint64_t xfer;              /* bytes per REGION_READ/WRITE message */
 	uint64_t pgsize;            /* smallest DMA page size of the server */
@@ -90,6 +92,12 @@ vu_break(struct vu_client *c, struct cerr *e, int code, const char *fmt, ...)
 	if (!c->broken) {
 		c->broken = true;
 		memcpy(c->broken_why, msg, sizeof(msg));
+		atomic_store_explicit(&c->broken_seen, true, memory_order_release);
+		/* a server that is only slow keeps the socket open: hang it up
+		 * ourselves, so that the owner's watch on the lost fd sees the
+		 * device gone and opens it again (nothing more can be said on
+		 * this connection) */
+		(void)shutdown(c->sock, SHUT_RDWR);
 	}
 	return cerr_set(e, code, "%s", msg);
 }
@@ -568,8 +576,12 @@ static int vu_lost_fd(const struct vfio_dev *dev, bool *ret_readable)
 
 static void vu_lost_reason(struct vfio_dev *dev, char *buf, size_t len)
 {
-	(void)dev;
-	snprintf(buf, len, "device lost: vfio-user socket hung up");
+	struct vu_client *c = client(dev);
+
+	if (atomic_load_explicit(&c->broken_seen, memory_order_acquire))
+		snprintf(buf, len, "device lost: the vfio-user connection broke: %s", c->broken_why);
+	else
+		snprintf(buf, len, "device lost: vfio-user socket hung up");
 }
 
 static const struct vfio_dev_ops vu_ops = {

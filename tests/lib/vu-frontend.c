@@ -266,6 +266,16 @@ int vu_frontend_request(struct vu_frontend *fe, uint32_t request, const void *pa
 		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
 		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
 	}
+	if (fe->close_at && ++fe->sent == fe->close_at) {
+		close(fe->sock);
+		fe->sock = -1;
+		return cerr_set(e, ECONNRESET, "closed the connection at request %u (message %u), "
+				"as asked", request, fe->sent);
+	}
+	if (!fe->close_at)
+		fe->sent++;
+	if (fe->sock < 0)
+		return cerr_set(e, ENOTCONN, "request %u: the connection is closed", request);
 	if (sendmsg(fe->sock, &mh, MSG_NOSIGNAL) != (ssize_t)(VU_HDR_SIZE + len))
 		return cerr_set(e, errno ? errno : EIO, "cannot send request %u: %s", request,
 				strerror(errno));

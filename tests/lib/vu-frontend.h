@@ -76,6 +76,10 @@ struct vu_frontend {
 	 * backend's end to look at what it queued; -1 when none */
 	int backend_fd;
 	int backend_peer;
+	/* the frontend vanishing (tests/fault): requests sent so far, and the
+	 * one (1-based; 0: none) at which the socket is closed instead */
+	unsigned sent;
+	unsigned close_at;
 };
 
 /* Connect to a backend listening on @path (waits up to @timeout_ms for the

@@ -69,6 +69,11 @@ typedef struct {
 	gboolean lost_irqs;      /* the device has the request and error interrupts */
 	gboolean mmap_bars;      /* BAR2 (sparse) and BAR4 (whole) are mappable */
 	int notice_fd[VFIO_PCI_NUM_IRQS];   /* eventfd bound per index, or -1 */
+	/* the fault sweep: ioctls on the fake so far, and the one (from 1;
+	 * 0: none) that fails with EIO */
+	guint ioctls;
+	guint fail_at;
+	int maps_held;           /* successful maps minus unmaps */
 	/* what the transport did */
 	GString *calls;
 	int device_fd;
@@ -116,6 +121,7 @@ static int container_ioctl(unsigned long request, void *arg)
 			errno = fake->fail_map;
 			return -1;
 		}
+		fake->maps_held++;
 		return 0;
 	case VFIO_IOMMU_UNMAP_DMA: {
 		struct vfio_iommu_type1_dma_unmap *u = arg;
@@ -123,6 +129,7 @@ static int container_ioctl(unsigned long request, void *arg)
 		note("unmap");
 		memcpy(&fake->last_unmap, u, sizeof(*u));
 		u->size -= fake->unmap_short;
+		fake->maps_held--;
 		return 0;
 	}
 	default:
@@ -267,6 +274,12 @@ int __wrap_ioctl(int fd, unsigned long request, ...)
 	arg = va_arg(ap, void *);
 	va_end(ap);
 	ino = fake ? ino_of(fd) : 0;
+	if (fake && ino && (ino == fake->container_ino || ino == fake->group_ino ||
+			    ino == fake->device_ino) && ++fake->ioctls == fake->fail_at) {
+		note("failed");
+		errno = EIO;
+		return -1;
+	}
 	if (fake && ino && ino == fake->container_ino)
 		return container_ioctl(request, arg);
 	if (fake && ino && ino == fake->group_ino)
@@ -698,6 +711,82 @@ static void test_mmap_fd(Fake *f, gconstpointer data)
 	g_assert_cmpuint(test_count_fds(), ==, fds);
 }
 
+/* ---- the fault sweep (suite 'fault') ---- */
+
+/* What the helper does with a VF, each step allowed to fail: open, a DMA
+ * map, MSI-X bound, a reset, MSI-X unbound, the unmap, close. Returns the
+ * steps that failed; each failure's message names the device. */
+static guint sweep_scenario(void)
+{
+	static char buf[8192];
+	const int fds[2] = { 11, 12 };
+	struct vfio_dev *dev = NULL;
+	struct cerr e = { 0 };
+	guint failed = 0;
+	gboolean mapped;
+
+	if (vfio_dev_open(ADDR, NULL, &dev, &e) < 0) {
+		assert_message(&e, NULL, NULL);
+		return 1;
+	}
+#define STEP(call)                                           \
+	({                                                   \
+		cerr_clear(&e);                              \
+		int r_ = (call);                             \
+		if (r_ < 0) {                                \
+			assert_message(&e, NULL, NULL);      \
+			failed++;                            \
+		}                                            \
+		r_ == 0;                                     \
+	})
+	mapped = STEP(vfio_dev_dma_map(dev, 0x100000, sizeof(buf), buf, -1, 0, &e));
+	(void)STEP(vfio_dev_set_irq_eventfds(dev, VFIO_DEV_IRQ_MSIX, 0, 2, fds, &e));
+	(void)STEP(vfio_dev_reset(dev, &e));
+	(void)STEP(vfio_dev_disable_irqs(dev, VFIO_DEV_IRQ_MSIX, &e));
+	if (mapped)
+		(void)STEP(vfio_dev_dma_unmap(dev, 0x100000, sizeof(buf), &e));
+#undef STEP
+	vfio_dev_close(dev);
+	return failed;
+}
+
+/* Every ioctl of the scenario fails in turn (EIO): each failure is reported
+ * with the device named, and afterwards no fd is left open (the container,
+ * whose close drops any DMA map still held, the group, which is the VF's
+ * lock, and the device, whose close drops interrupt bindings) and bus
+ * mastering is off again. */
+static void test_fault_sweep(void)
+{
+	Fake f;
+	guint total, fds = test_count_fds();
+
+	fake_setup(&f, NULL);
+	f.lost_irqs = TRUE;
+	g_assert_cmpuint(sweep_scenario(), ==, 0);
+	total = f.ioctls;
+	fake_teardown(&f, NULL);
+	g_test_message("the scenario makes %u ioctls", total);
+	g_assert_cmpuint(total, >, 10);
+	for (guint n = 1; n <= total; n++) {
+		guint failed;
+
+		fake_setup(&f, NULL);
+		f.lost_irqs = TRUE;
+		f.fail_at = n;
+		failed = sweep_scenario();
+		g_test_message("ioctl %u fails: %u steps refused; calls: %s", n, failed, f.calls->str);
+		g_assert_cmpuint(failed, >=, 0);
+		/* the device fd closed too: the kernel drops what is still
+		 * bound to it (an unbind that failed) */
+		g_assert_cmpint(test_count_fds(), ==, fds);
+		g_assert_cmpint(f.device_fd < 0 || fcntl(f.device_fd, F_GETFD) < 0, ==, TRUE);
+		/* bus mastering: off, unless the open never turned it on */
+		g_assert_cmphex(command_register() & 0x4, ==, 0);
+		fake_teardown(&f, NULL);
+	}
+	g_assert_cmpuint(test_count_fds(), ==, fds);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -717,6 +806,7 @@ int main(int argc, char **argv)
 	ADD("/vfio/kernel-fake/lost/none", test_no_lost_irqs);
 	ADD("/vfio/kernel-fake/take-again", test_take_again);
 	ADD("/vfio/kernel-fake/mmap-fd", test_mmap_fd);
+	g_test_add_func("/vfio/kernel-fake/fault-sweep", test_fault_sweep);
 #undef ADD
 	return g_test_run();
 }

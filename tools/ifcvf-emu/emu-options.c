@@ -82,6 +82,14 @@ static const char help_text[] =
 	"                           default 4096): below the page size two queues\n"
 	"                           share a doorbell page, so none can be a host\n"
 	"                           notifier\n"
+	"      fail-at=N            the Nth vfio-user message (counted from 1 over\n"
+	"                           every client, as the stats' \"messages\") gets\n"
+	"                           an error reply (EIO) instead of being served\n"
+	"      drop-at=N            the connection is closed at the Nth message,\n"
+	"                           unanswered (the emulator serves the next client)\n"
+	"      delay-ms=MS          replies are sent MS (1..600000) ms late, the whole\n"
+	"                           emulator waiting; with delay-at=N only the Nth\n"
+	"      delay-at=N           see delay-ms\n"
 	"  --wire KIND            net: what the VF is cabled to (default loop):\n"
 	"      loop                 frames sent on TX of pair k come back on RX of pair k\n"
 	"      tap:IFNAME           a Linux TAP device (created, or attached when it\n"
@@ -236,7 +244,10 @@ bad:
 static int parse_fault(const char *s, struct emu_faults *f, struct cerr *e)
 {
 	uint64_t v;
+	int r = emu_fault_schedule_parse(s, &f->schedule, e);
 
+	if (r != 0)
+		return r < 0 ? r : 0;
 	if (!strcmp(s, "cap-outside-bar")) {
 		f->cap_outside_bar = true;
 	} else if (!strcmp(s, "cap-loop")) {

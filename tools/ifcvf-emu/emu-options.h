@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "cerr.h"
+#include "emu-fault.h"
 
 /* Limits that keep every structure inside its fixed-size BAR: 63 pairs give
  * 127 vrings, whose BAR4 state words end below 0x1000 and whose MSI-X table
@@ -44,6 +45,7 @@ struct emu_faults {
 	bool write_past_len;      /* net RX fills whole buffers, reports the frame's length */
 	bool notify_mult_set;     /* notify_off_multiplier reads notify_mult */
 	uint32_t notify_mult;
+	struct emu_fault_schedule schedule; /* of the vfio-user conversation */
 };
 
 /* --doorbell MODE: how a client's doorbell writes reach the emulator */

@@ -14,6 +14,7 @@
 
 #include "emu-dma-guard.h"
 #include "emu-dma.h"
+#include "emu-fault.h"
 #include "emu-stall.h"
 #include "vfio-user-caps.h"
 #include "vfio-user-wire.h"
@@ -496,6 +497,24 @@ static void log_request(const struct vfu_conn *c, const struct vfu_msg *m)
 		h->msg_id, h->msg_size, m->nfds, h->flags & VFU_FLAG_NO_REPLY ? " (no reply)" : "");
 }
 
+/* --fault fail-at: which request was refused, and whether the client can
+ * know (a No_reply request gets no error reply) */
+static void emu_fault_report(const struct vfu_conn *c, const struct vfu_msg *m, bool no_reply)
+{
+	struct vfu_region_access a = { 0 };
+	char where[80] = "";
+
+	if ((m->hdr.command == VFU_CMD_REGION_READ || m->hdr.command == VFU_CMD_REGION_WRITE) &&
+	    m->payload_len >= sizeof(a)) {
+		memcpy(&a, m->payload, sizeof(a));
+		snprintf(where, sizeof(where), " of region %u offset 0x%" PRIx64 " count %u",
+			 a.region, a.offset, a.count);
+	}
+	fprintf(stderr, "ifcvf-emu: --fault fail-at=%" PRIu64 ": %s%s (message id %u) refused%s\n",
+		c->stats->messages, vfu_command_name(m->hdr.command), where, m->hdr.msg_id,
+		no_reply ? ", unseen: no reply wanted" : " with EIO");
+}
+
 static long long now_ms(void)
 {
 	struct timespec ts;
@@ -621,6 +640,7 @@ int vfu_conn_serve(struct vfu_conn *c, struct cerr *e)
 	struct cerr herr = { 0 };
 	size_t rlen = 0;
 	bool no_reply, fault = false;
+	enum emu_fault_action act;
 	int r;
 
 	c->reply_fd = -1;
@@ -631,6 +651,13 @@ int vfu_conn_serve(struct vfu_conn *c, struct cerr *e)
 		return r;
 	}
 	c->stats->messages++;
+	act = emu_fault_schedule_take(&c->dev->cfg->faults.schedule, c->stats->messages);
+	if (act == EMU_FAULT_DROP) {
+		vfu_msg_clear(&m);
+		c->stats->dropped++;
+		return cerr_set(e, ECONNABORTED, "--fault drop-at: connection closed at message %"
+				PRIu64, c->stats->messages);
+	}
 	if ((m.hdr.flags & VFU_FLAG_TYPE_MASK) != VFU_FLAG_TYPE_COMMAND) {
 		/* we never send commands, so no reply is owed to us: ignore it */
 		c->stats->errors++;
@@ -646,6 +673,11 @@ int vfu_conn_serve(struct vfu_conn *c, struct cerr *e)
 	if (r < 0) {
 		r = cerr_set(&herr, EINVAL, "%s", e->msg);
 		cerr_clear(e);
+	} else if (act == EMU_FAULT_FAIL) {
+		log_request(c, &m);
+		r = cerr_set(&herr, EIO, "--fault fail-at: %s refused",
+			     vfu_command_name(m.hdr.command));
+		emu_fault_report(c, &m, no_reply);
 	} else {
 		uint64_t iova;
 

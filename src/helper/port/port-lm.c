@@ -609,6 +609,13 @@ int port_lm_reconcile(struct port *p, struct cerr *e)
 	return 0;
 }
 
+int port_lm_log_before_run(struct port *p, struct cerr *e)
+{
+	if (!p->log_all || p->lm_mode != PORT_LM_MODE_HW || p->lm != PORT_LM_DIRECT)
+		return 0;
+	return lm_enter(p, e);
+}
+
 void port_lm_stop(struct port *p)
 {
 	hw_log_stop(p);

@@ -202,6 +202,10 @@ void port_lm_init(struct port *p);
 bool port_lm_relays(const struct port *p, unsigned qid);
 /* Converge on what the frontend asked for (p->log_all), once running. */
 int port_lm_reconcile(struct port *p, struct cerr *e);
+/* The VF is about to run (before DRIVER_OK) while the frontend logs, in
+ * hardware mode: the VF logs from its first write (a device back, a
+ * frontend back, in a migration). Holds ctl. */
+int port_lm_log_before_run(struct port *p, struct cerr *e);
 /* Bring vring @qid up relayed: @cfg holds the guest's addresses and ring
  * state; the VF queue is disabled. */
 int port_lm_relay_queue(struct port *p, unsigned qid, const struct ifcvf_vring_cfg *cfg,

@@ -414,6 +414,10 @@ static int program_vf(struct port *p, uint64_t vrings, bool was_reset, struct ce
 		if (r < 0)
 			return r;
 	}
+	/* the frontend logs already: the VF logs before it runs, not from
+	 * the switch after the start (it would write unlogged meanwhile) */
+	if ((r = port_lm_log_before_run(p, e)) < 0)
+		return cerr_prefix(e, "cannot log dirty pages");
 	r = ifcvf_hw_add_status(&p->hw, VIRTIO_STATUS_DRIVER_OK, e);
 	if (r == 0)
 		r = set_pairs(p, e);
@@ -455,10 +459,16 @@ static int choose_start(struct port *p, uint64_t vrings, struct cerr *e)
 	int r;
 
 	p->translated = false;
+	/* logging: the relay carries the rings from the start (sw mode is the
+	 * only mode without the BAR4 block). An IFCVF in sw mode too: started
+	 * direct, it would write unlogged until the switch (a device
+	 * re-attached, a frontend back, while the frontend logs) */
+	if (p->log_all && (!p->hw.is_ifcvf || p->lm_mode != PORT_LM_MODE_HW)) {
+		p->translated = true;
+		return 0;
+	}
 	if (p->hw.is_ifcvf && p->hw.lm_block)
 		return 0;
-	/* logging: the relay carries the rings from the start (sw mode is the
-	 * only mode without the BAR4 block) */
 	if (!p->hw.is_ifcvf && p->log_all) {
 		p->translated = true;
 		return 0;
