@@ -411,6 +411,9 @@ static void *worker_main(void *unused)
 					  exchange_failure(x));
 			}
 			on = x == 0 && r->fd >= 0;
+			if (on)
+				g_message("%s: vring %u: kicks go to its doorbell page (host notifier)",
+					  c->label, r->qid);
 			if (x == 0 && r->fd < 0 && r->poke_fd >= 0)
 				(void)eventfd_write(r->poke_fd, 1);
 			channel_unref(c);
