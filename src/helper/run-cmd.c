@@ -101,6 +101,10 @@ static void drain_events(Run *run)
 	struct port_event ev;
 
 	while (port_events_pop(run->events, &ev)) {
+		if (ev.refresh) {
+			ifcvf_bus_glue_port_event(run->glue, &ev);
+			continue;
+		}
 		log_event(run, &ev);
 		if (ev.state == PORT_STATE_CONNECTED)
 			schedule_mem_check(run, ev.port);

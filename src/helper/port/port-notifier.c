@@ -113,8 +113,16 @@ void port_host_notifier_done(struct port *p, int conn, unsigned qid, bool on)
 	/* an answer to an earlier frontend's request tells nothing */
 	if (qid >= IFCVF_MAX_VRINGS || !port_has_conn(p, conn))
 		return;
+	uint64_t was;
+
 	if (on)
-		atomic_fetch_or(&p->hn_on, bit);
+		was = atomic_fetch_or(&p->hn_on, bit);
 	else
-		atomic_fetch_and(&p->hn_on, ~bit);
+		was = atomic_fetch_and(&p->hn_on, ~bit);
+	/* D-Bus shows each vring's path */
+	if (!(was & bit) != !on && p->events) {
+		struct port_event ev = { .port = p->index, .refresh = true };
+
+		port_events_push(p->events, &ev);
+	}
 }
