@@ -153,6 +153,8 @@ static Rig *rig_setup(const char *prefix, unsigned pairs, gboolean status, int m
 		check(vu_frontend_set_backend_req(&r->fe, 0, &ce), &ce, "SET_BACKEND_REQ_FD");
 		check(vu_frontend_serve_backend(&r->fe, (enum vu_notifier_mode)mode, &ce), &ce,
 		      "serve the backend channel");
+		for (unsigned i = 0; i < r->vrings; i++)
+			vu_frontend_kick_through(&r->fe, &r->q[i]);
 	}
 	g_assert_cmphex(r->fe.features & want, ==, want);
 	if (status)

@@ -699,6 +699,11 @@ int vu_frontend_kick(struct vu_frontend *fe, unsigned index, int kickfd)
 	return eventfd_write(kickfd, 1) < 0 ? -errno : 0;
 }
 
+void vu_frontend_kick_through(struct vu_frontend *fe, struct virtq_drv *q)
+{
+	q->notify_fe = fe;
+}
+
 uint64_t vu_frontend_notifiers(struct vu_frontend *fe)
 {
 	uint64_t bits = 0;

@@ -154,6 +154,8 @@ int vu_frontend_serve_backend(struct vu_frontend *fe, enum vu_notifier_mode mode
 /* Kick vring @index: on its doorbell page when one is mapped (1), else on
  * @kickfd (0); -errno when that write fails. */
 int vu_frontend_kick(struct vu_frontend *fe, unsigned index, int kickfd);
+/* @q's kicks (virtq_drv_kick()) go through vu_frontend_kick(). */
+void vu_frontend_kick_through(struct vu_frontend *fe, struct virtq_drv *q);
 /* Bit per vring with a doorbell page mapped now. */
 uint64_t vu_frontend_notifiers(struct vu_frontend *fe);
 
