@@ -44,11 +44,13 @@ new_netns() { # NAME
 	ip -n "$1" link set lo up
 }
 
-# run_guest NAME INITRD VHOST_SOCKET QUEUE_PAIRS: boot the test guest with
-# a vhost-user virtio-net device on VHOST_SOCKET; serial output goes to
+# run_guest NAME INITRD VHOST_SOCKET QUEUE_PAIRS [PAGE_PER_VQ]: boot the
+# test guest with a vhost-user virtio-net device on VHOST_SOCKET, with
+# page-per-vq=PAGE_PER_VQ (default on: QEMU maps the VF's doorbell pages
+# the helper hands it, host notifiers); serial output goes to
 # $workdir/NAME.console. Returns QEMU's status (bounded to 300 s).
 run_guest() {
-	local name=$1 initrd=$2 sock=$3 qp=$4
+	local name=$1 initrd=$2 sock=$3 qp=$4 ppv=${5:-on}
 	timeout -s KILL 300 qemu-system-x86_64 \
 		-machine pc -cpu qemu64 -smp 2 -m 256 \
 		-nographic -no-reboot -display none \
@@ -57,7 +59,7 @@ run_guest() {
 		-object memory-backend-memfd,id=mem,size=256M,share=on -numa node,memdev=mem \
 		-chardev socket,id=vhost0,path="$sock" \
 		-netdev vhost-user,id=net0,chardev=vhost0,queues="$qp" \
-		-device virtio-net-pci,netdev=net0,mq=on,vectors=0,mac=52:54:00:12:34:56 \
+		-device virtio-net-pci,netdev=net0,mq=on,vectors=0,page-per-vq="$ppv",mac=52:54:00:12:34:56 \
 		> "$workdir/$name.console" 2>&1
 }
 

@@ -4,6 +4,7 @@
 # $workdir/initrd.gz, shared memfd memory (vhost-user needs it), one
 # vhost-user interface on SOCKET (QEMU connects), the serial console to the
 # file CONSOLE (APPEND on|off), and METADATA (XML or empty) as <metadata>.
+# page_per_vq='on': QEMU can map the VF's doorbell pages (host notifiers).
 # QEMU 7.2 under TCG crashes when the vhost-user virtio-net device has MSI-X
 # vectors; libvirt cannot say vectors=0, so <qemu:override> does.
 test_domain_xml() {
@@ -35,6 +36,7 @@ $md
       <mac address='52:54:00:12:34:56'/>
       <source type='unix' path='$sock' mode='client'/>
       <model type='virtio'/>
+      <driver page_per_vq='on'/>
       <alias name='ua-net0'/>
     </interface>
     <serial type='file'><source path='$console' append='$append'/><target port='0'/></serial>
