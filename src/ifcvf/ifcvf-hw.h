@@ -131,8 +131,12 @@ int ifcvf_hw_notify_queue(struct ifcvf_hw *hw, unsigned qid, struct cerr *e);
 /* The doorbell page of vring @qid as something a frontend can map (a
  * host notifier): *@ret_fd (owned by the device, see vfio_dev_region_mmap_fd)
  * at *@ret_fd_offset, *@ret_size bytes (one page), the doorbell at the start
- * of it. -ENOTSUP with the reason in @e when the page is not the queue's
- * alone (notify multiplier below the page size) or is not mappable. */
+ * of it. Only after ifcvf_hw_queue_program() (-EINVAL before: the doorbell
+ * is not known yet). -ENOTSUP with the reason in @e when the page is not the
+ * queue's alone (notify_off_multiplier below the page size or not a multiple
+ * of it, or a doorbell that is not page-aligned), when the page reaches
+ * past the notify capability's area (it would expose other registers), or
+ * when the device cannot hand the page out (vfio_dev_region_mmap_fd()). */
 int ifcvf_hw_notify_area(struct ifcvf_hw *hw, unsigned qid, int *ret_fd,
 			 uint64_t *ret_fd_offset, uint64_t *ret_size, struct cerr *e);
 

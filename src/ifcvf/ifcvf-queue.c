@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ifcvf-io.h"
 #include "io-barrier.h"
@@ -251,9 +252,38 @@ int ifcvf_hw_notify_queue(struct ifcvf_hw *hw, unsigned qid, struct cerr *e)
 int ifcvf_hw_notify_area(struct ifcvf_hw *hw, unsigned qid, int *ret_fd,
 			 uint64_t *ret_fd_offset, uint64_t *ret_size, struct cerr *e)
 {
-	(void)hw;
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	uint32_t mult = hw->caps.notify_off_multiplier;
+	uint64_t area_end = (uint64_t)hw->caps.notify.offset + hw->caps.notify.length;
+	uint64_t off;
+	int r;
+
 	*ret_fd = -1;
 	*ret_fd_offset = 0;
 	*ret_size = 0;
-	return cerr_set(e, ENOTSUP, "vring %u: host notifiers are not supported yet", qid);
+	if (qid >= IFCVF_MAX_VRINGS || !(hw->notify_programmed & (1ull << qid)))
+		return cerr_set(e, EINVAL, "vring %u has no doorbell (not programmed)", qid);
+	off = hw->notify_off[qid];
+	/* a multiplier of 0 puts every doorbell at one address; one below the
+	 * page size (or not a multiple of it) puts two queues in one page */
+	if (mult < page || mult % page)
+		return cerr_set(e, ENOTSUP,
+				"vring %u: the VF's notify_off_multiplier %u does not put each queue's doorbell on its own %llu-byte page",
+				qid, mult, (unsigned long long)page);
+	if (off % page)
+		return cerr_set(e, ENOTSUP,
+				"vring %u: its doorbell at 0x%llx of BAR %u is not page-aligned (notify area at 0x%x)",
+				qid, (unsigned long long)off, hw->caps.notify.bar,
+				hw->caps.notify.offset);
+	if (off + page > area_end)
+		return cerr_set(e, ENOTSUP,
+				"vring %u: its doorbell page 0x%llx+0x%llx reaches past the notify area (ends at 0x%llx of BAR %u)",
+				qid, (unsigned long long)off, (unsigned long long)page,
+				(unsigned long long)area_end, hw->caps.notify.bar);
+	r = vfio_dev_region_mmap_fd(hw->dev, hw->caps.notify.bar, off, page, ret_fd,
+				    ret_fd_offset, e);
+	if (r < 0)
+		return cerr_prefix(e, "vring %u: no host notifier", qid);
+	*ret_size = page;
+	return 0;
 }

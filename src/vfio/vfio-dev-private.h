@@ -146,6 +146,12 @@ struct vfio_dev {
 	struct vfio_region *regions;     /* num_regions entries */
 	uint64_t *region_offsets;        /* desc.offset per region */
 	struct vfio_region_map (*maps)[VFIO_DEV_MAX_AREAS];
+	int *region_fds;                 /* per region: the fd its areas were
+					  * mapped from, kept for
+					  * vfio_dev_region_mmap_fd(); -1 when
+					  * nothing of it is mapped */
+	const char **region_nomap;       /* per region: why nothing of it is
+					  * mapped (static text), or NULL */
 
 	pthread_mutex_t irq_lock;
 	uint64_t irq_bound;              /* bit per irq index with vectors bound */

@@ -127,9 +127,16 @@ void vfio_dev_lost_reason(struct vfio_dev *dev, char *buf, size_t len);
  * itself (a vhost-user host notifier: QEMU maps a VF's doorbell page into
  * the guest). On success *@ret_fd is a descriptor the device keeps owning
  * (valid until vfio_dev_close(); dup it to hand it on) and *@ret_fd_offset
- * the range's offset in it. kernel VFIO: the device fd and the region's
- * offset; vfio-user: the server's region fd of a mappable sparse area.
- * -ENOTSUP (with the reason in @e) when the range lies in no mappable area. */
+ * the range's offset in it; page alignment is the caller's to check.
+ *   kernel VFIO: the device fd at the region's offset + @offset, when the
+ *     region has the MMAP flag and the range lies in one sparse-mmap area
+ *     (if the kernel reports any);
+ *   vfio-user: the server's region fd (kept open after open, only for
+ *     regions whose areas we mapped, i.e. a memfd sealed against shrinking)
+ *     at the area's fd offset + (@offset - the area's offset).
+ * -ENOTSUP with the reason in @e (no MMAP flag, no fd, an unsealed server
+ * fd, the range in no mappable area); -EINVAL for a bad index or range.
+ * Any thread (reads what open recorded). */
 int vfio_dev_region_mmap_fd(const struct vfio_dev *dev, unsigned index, uint64_t offset,
 			    uint64_t len, int *ret_fd, uint64_t *ret_fd_offset, struct cerr *e);
 

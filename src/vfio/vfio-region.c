@@ -259,11 +259,12 @@ static int check_fd_covers(unsigned index, const struct vfio_region_desc *d, uin
 
 /* A library does not log, but nobody else can tell this: the region works,
  * only slower, because its fd came without the seal. One line per region,
- * at open. */
-static void note_unsealed(const struct vfio_dev *dev, unsigned index, const char *why)
+ * at open. The reason is kept for vfio_dev_region_mmap_fd() too. */
+static void note_unsealed(struct vfio_dev *dev, unsigned index, const char *why)
 {
 	fprintf(stderr, "%s: region %u: %s; it is accessed through messages, not mapped\n",
 		dev->address, index, why);
+	dev->region_nomap[index] = why;
 }
 
 /* A memory access to a page past the end of a file raises SIGBUS. A fd
@@ -309,14 +310,26 @@ static int map_region(struct vfio_dev *dev, unsigned index, const struct vfio_re
 	int prot = 0;
 	struct stat st;
 
-	if (!(d->flags & VFIO_DEV_REGION_MMAP) || fd < 0 || d->size == 0)
+	if (d->size == 0) {
+		dev->region_nomap[index] = "the device does not implement it";
 		return 0;
+	}
+	if (!(d->flags & VFIO_DEV_REGION_MMAP)) {
+		dev->region_nomap[index] = "the device does not offer it for mmap (no MMAP flag)";
+		return 0;
+	}
+	if (fd < 0) {
+		dev->region_nomap[index] = "the device handed out no fd to map it from";
+		return 0;
+	}
 	if (d->flags & VFIO_DEV_REGION_READ)
 		prot |= PROT_READ;
 	if (d->flags & VFIO_DEV_REGION_WRITE)
 		prot |= PROT_WRITE;
-	if (!prot)
+	if (!prot) {
+		dev->region_nomap[index] = "it is neither readable nor writable";
 		return 0;
+	}
 	if (dev->region_fds_untrusted) {
 		int r = check_server_fd(dev, index, d, fd, e);
 
@@ -349,10 +362,15 @@ int vfio_regions_load(struct vfio_dev *dev, struct cerr *e)
 	dev->regions = calloc(n, sizeof(*dev->regions));
 	dev->region_offsets = calloc(n, sizeof(*dev->region_offsets));
 	dev->maps = calloc(n, sizeof(*dev->maps));
-	if (!dev->regions || !dev->region_offsets || !dev->maps) {
+	dev->region_fds = malloc(n * sizeof(*dev->region_fds));
+	dev->region_nomap = calloc(n, sizeof(*dev->region_nomap));
+	if (!dev->regions || !dev->region_offsets || !dev->maps || !dev->region_fds ||
+	    !dev->region_nomap) {
 		vfio_regions_unload(dev);
 		return cerr_set(e, ENOMEM, "out of memory for %u regions", n);
 	}
+	for (unsigned i = 0; i < n; i++)
+		dev->region_fds[i] = -1;
 	for (unsigned i = 0; i < dev->num_regions; i++) {
 		struct vfio_region_desc d;
 		int fd, r;
@@ -366,7 +384,12 @@ int vfio_regions_load(struct vfio_dev *dev, struct cerr *e)
 		dev->regions[i].flags = d.flags;
 		dev->region_offsets[i] = d.offset;
 		r = map_region(dev, i, &d, fd, e);
-		if (fd >= 0)
+		/* the fd of a region with mapped areas stays open: a peer may
+		 * map the same areas (vfio_dev_region_mmap_fd); a vfio-user fd
+		 * gets here only past check_server_fd()'s seal checks */
+		if (r == 0 && dev->regions[i].n_maps)
+			dev->region_fds[i] = fd;
+		else if (fd >= 0)
 			close(fd);
 		if (r < 0) {
 			vfio_regions_unload(dev);
@@ -387,6 +410,14 @@ void vfio_regions_unload(struct vfio_dev *dev)
 			for (unsigned k = 0; k < VFIO_DEV_MAX_AREAS; k++)
 				if (dev->maps[i][k].base)
 					munmap(dev->maps[i][k].base, dev->maps[i][k].len);
+	if (dev->region_fds)
+		for (unsigned i = 0; i < dev->num_regions; i++)
+			if (dev->region_fds[i] >= 0)
+				close(dev->region_fds[i]);
+	free(dev->region_fds);
+	free(dev->region_nomap);
+	dev->region_fds = NULL;
+	dev->region_nomap = NULL;
 	free(dev->maps);
 	free(dev->region_offsets);
 	free(dev->regions);
@@ -590,13 +621,45 @@ int vfio_dev_write32(struct vfio_dev *dev, unsigned region, uint64_t off, uint32
 	return vfio_dev_write(dev, region, off, &raw, sizeof(raw), e);
 }
 
+/* ---- handing a mappable range to a peer ---- */
+
 int vfio_dev_region_mmap_fd(const struct vfio_dev *dev, unsigned index, uint64_t offset,
 			    uint64_t len, int *ret_fd, uint64_t *ret_fd_offset, struct cerr *e)
 {
-	(void)dev;
-	(void)offset;
-	(void)len;
+	const struct vfio_region *reg;
+
 	*ret_fd = -1;
 	*ret_fd_offset = 0;
-	return cerr_set(e, ENOTSUP, "region %u: no mappable area is handed out yet", index);
+	if (index >= dev->num_regions)
+		return cerr_set(e, EINVAL, "%s: no region %u (the device has %u)", dev->address,
+				index, dev->num_regions);
+	reg = &dev->regions[index];
+	if (len == 0 || offset > reg->size || len > reg->size - offset)
+		return cerr_set(e, EINVAL,
+				"%s: range 0x%llx+0x%llx is not inside region %u (size 0x%llx)",
+				dev->address, (unsigned long long)offset, (unsigned long long)len,
+				index, (unsigned long long)reg->size);
+	if (dev->region_fds[index] < 0 || reg->n_maps == 0)
+		return cerr_set(e, ENOTSUP, "%s: region %u cannot be mapped: %s", dev->address,
+				index,
+				dev->region_nomap[index] ? dev->region_nomap[index]
+							 : "none of its areas is mapped");
+	/* the areas we mapped are those the device offers for mmap (its
+	 * sparse-mmap areas, or the whole region without that capability);
+	 * the range has to lie in one of them, as in find_mapped() */
+	for (unsigned k = 0; k < reg->n_maps; k++) {
+		uint64_t ao = reg->maps[k].offset, as = reg->maps[k].size;
+
+		if (offset >= ao && len <= as && offset - ao <= as - len) {
+			/* as map_area(): the area's fd offset is the region's
+			 * plus the area's offset within the region */
+			*ret_fd = dev->region_fds[index];
+			*ret_fd_offset = dev->region_offsets[index] + offset;
+			return 0;
+		}
+	}
+	return cerr_set(e, ENOTSUP,
+			"%s: range 0x%llx+0x%llx of region %u lies in none of its %u mappable (sparse-mmap) areas",
+			dev->address, (unsigned long long)offset, (unsigned long long)len, index,
+			reg->n_maps);
 }

@@ -3,6 +3,7 @@
  * protocol (negotiation, replies, errors, No_reply, framing faults) and the
  * device model (config space, BARs, MSI-X, virtio registers, BAR4, DMA). */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
@@ -67,7 +68,9 @@ static int client_call_fds(Client *c, guint16 cmd, const void *payload, size_t l
 	g_assert_cmpuint(m.hdr.msg_id, ==, id);
 	g_assert_cmpuint(m.hdr.command, ==, cmd);
 	g_assert_cmpuint(m.hdr.flags & VFU_FLAG_TYPE_MASK, ==, VFU_FLAG_TYPE_REPLY);
-	g_assert_cmpuint(m.nfds, ==, 0);
+	/* only a mappable region's info comes with its fd */
+	if (cmd != VFU_CMD_DEVICE_GET_REGION_INFO)
+		g_assert_cmpuint(m.nfds, ==, 0);
 	err = (m.hdr.flags & VFU_FLAG_ERROR) ? (int)m.hdr.error : 0;
 	if (err)
 		g_assert_cmpuint(m.payload_len, ==, 0);
@@ -140,18 +143,39 @@ static void wr(Client *c, guint32 region, guint64 off, guint32 len, guint32 v)
 	g_assert_cmpint(region_write(c, region, off, &v, len), ==, 0);
 }
 
-static int region_info(Client *c, guint32 index, guint32 argsz, struct vfu_region_info *out)
+/* The head of region @index's info; with @ret_caps/@ret_fd, what follows
+ * it (g_free) and the fd that came along (-1: none; closed otherwise). */
+static int region_info_full(Client *c, guint32 index, guint32 argsz, struct vfu_region_info *out,
+			    guint8 **ret_caps, gsize *ret_caps_len, int *ret_fd)
 {
 	struct vfu_region_info in = { .argsz = argsz, .index = index };
 	struct vfu_msg m = VFU_MSG_INIT;
 	int err = client_call(c, VFU_CMD_DEVICE_GET_REGION_INFO, &in, sizeof(in), &m);
 
+	if (ret_fd)
+		*ret_fd = -1;
 	if (!err) {
-		g_assert_cmpuint(m.payload_len, ==, sizeof(*out));
+		g_assert_cmpuint(m.payload_len, >=, sizeof(*out));
 		memcpy(out, m.payload, sizeof(*out));
+		/* the whole reply when it fits argsz, else only the head */
+		g_assert_cmpuint(m.payload_len, ==, out->argsz <= argsz ? out->argsz : sizeof(*out));
+		g_assert_cmpuint(m.nfds, <=, 1);
+		if (ret_caps) {
+			*ret_caps_len = m.payload_len - sizeof(*out);
+			*ret_caps = g_memdup2(m.payload + sizeof(*out), *ret_caps_len);
+		}
+		if (ret_fd && m.nfds) {
+			*ret_fd = m.fds[0];
+			m.nfds = 0;
+		}
 	}
 	vfu_msg_clear(&m);
 	return err;
+}
+
+static int region_info(Client *c, guint32 index, guint32 argsz, struct vfu_region_info *out)
+{
+	return region_info_full(c, index, argsz, out, NULL, NULL, NULL);
 }
 
 static guint64 region_size(Client *c, guint32 index)
@@ -528,11 +552,15 @@ static void test_region_info(void)
 	g_assert_cmpuint(info.flags, ==, 0x3);
 	g_assert_cmpuint(info.cap_offset, ==, 0);
 
-	/* BARs are read/write but not mmappable */
+	/* BARs are read/write; only BAR0 (the notify area, see
+	 * region-info-notify) is mappable */
 	for (guint i = 0; i < NUM_REGIONS; i++) {
 		g_assert_cmpint(region_info(fx.c, i, 64, &info), ==, 0);
 		g_assert_cmpuint(info.index, ==, i);
-		if (i == 0 || i == 1 || i == 4 || i == REGION_CONFIG) {
+		if (i == 0) {
+			g_assert_true(is_pow2(info.size));
+			g_assert_cmpuint(info.flags, ==, 0xf);
+		} else if (i == 1 || i == 4 || i == REGION_CONFIG) {
 			g_assert_true(is_pow2(info.size));
 			g_assert_cmpuint(info.flags, ==, 0x3);
 		} else {
@@ -551,6 +579,93 @@ static void test_region_info(void)
 	g_assert_cmpuint(info.size, ==, 0);
 	g_assert_cmpuint(info.flags, ==, 0);
 	g_assert_cmpuint(region_size(fx.c, 0), >, 0);
+	fx_stop(&fx);
+}
+
+/* --doorbell mapped (the default): the virtio BAR's notify area is one
+ * sparse-mmap area of a memfd sealed against shrinking, handed out with the
+ * full reply only; the notify multiplier puts each doorbell on a page of
+ * its own. --doorbell message: nothing is mappable. */
+static void test_region_info_notify(void)
+{
+	const char *const args[] = { NULL };
+	const char *const message[] = { "--doorbell", "message", NULL };
+	const char *const mult4[] = { "--fault", "notify-mult=4", NULL };
+	struct vfu_region_info info;
+	g_autofree guint8 *caps = NULL;
+	gsize caps_len = 0;
+	struct stat st;
+	int fd, seals;
+	Caps vc;
+	Fx fx;
+
+	fx_start(&fx, args);
+	walk_caps(fx.c, &vc);
+	g_assert_cmpuint(vc.notify_mult, ==, 4096);
+	/* the 32-byte head says how much the capability needs, no fd yet */
+	g_assert_cmpint(region_info_full(fx.c, 0, 32, &info, NULL, NULL, &fd), ==, 0);
+	g_assert_cmpint(fd, ==, -1);
+	g_assert_cmpuint(info.argsz, ==, 64);
+	g_assert_cmpuint(info.flags, ==, 0xf);
+	g_assert_cmpuint(info.cap_offset, ==, 0);
+	g_assert_cmpint(region_info_full(fx.c, 0, 64, &info, &caps, &caps_len, &fd), ==, 0);
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_cmpuint(info.cap_offset, ==, 32);
+	g_assert_cmpuint(caps_len, ==, 32);
+	{
+		guint16 id, version;
+		guint32 next, nr;
+		guint64 off, size;
+
+		memcpy(&id, caps, 2);
+		memcpy(&version, caps + 2, 2);
+		memcpy(&next, caps + 4, 4);
+		memcpy(&nr, caps + 8, 4);
+		memcpy(&off, caps + 16, 8);
+		memcpy(&size, caps + 24, 8);
+		g_assert_cmpuint(id, ==, 1);          /* VFIO_REGION_INFO_CAP_SPARSE_MMAP */
+		g_assert_cmpuint(version, ==, 1);
+		g_assert_cmpuint(next, ==, 0);
+		g_assert_cmpuint(nr, ==, 1);
+		g_assert_cmphex(off, ==, vc.cap[VIRTIO_PCI_CAP_NOTIFY_CFG].offset);
+		g_assert_cmphex(size, ==, vc.cap[VIRTIO_PCI_CAP_NOTIFY_CFG].length);
+		g_assert_cmpuint(off % 4096, ==, 0);
+		seals = fcntl(fd, F_GET_SEALS);
+		g_assert_cmpint(seals, >=, 0);
+		g_assert_true(seals & F_SEAL_SHRINK);
+		g_assert_true(seals & F_SEAL_GROW);
+		g_assert_cmpint(fstat(fd, &st), ==, 0);
+		g_assert_cmpuint((guint64)st.st_size, >=, off + size);
+		/* a doorbell not rung yet reads as idle, not as a queue index */
+		{
+			guint8 *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+					 (off_t)off);
+
+			g_assert_true(p != MAP_FAILED);
+			g_assert_cmphex(*(volatile guint16 *)p, ==, 0xffff);
+			munmap(p, 4096);
+		}
+	}
+	close(fd);
+	/* the other BARs stay unmappable */
+	g_assert_cmpint(region_info_full(fx.c, 1, 64, &info, NULL, NULL, &fd), ==, 0);
+	g_assert_cmpint(fd, ==, -1);
+	g_assert_cmpuint(info.flags, ==, 0x3);
+	fx_stop(&fx);
+
+	fx_start(&fx, message);
+	g_assert_cmpint(region_info_full(fx.c, 0, 64, &info, NULL, NULL, &fd), ==, 0);
+	g_assert_cmpint(fd, ==, -1);
+	g_assert_cmpuint(info.argsz, ==, 32);
+	g_assert_cmpuint(info.flags, ==, 0x3);
+	fx_stop(&fx);
+
+	/* a multiplier below the page size: still mappable (whoever maps it
+	 * finds two doorbells per page), advertised as it is */
+	fx_start(&fx, mult4);
+	walk_caps(fx.c, &vc);
+	g_assert_cmpuint(vc.notify_mult, ==, 4);
+	g_assert_cmpuint(vc.cap[VIRTIO_PCI_CAP_NOTIFY_CFG].length, ==, 3 * 4);
 	fx_stop(&fx);
 }
 
@@ -1608,6 +1723,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/ifcvf-helper/emu/before-version", test_before_version);
 	g_test_add_func("/ifcvf-helper/emu/device-info", test_device_info);
 	g_test_add_func("/ifcvf-helper/emu/region-info", test_region_info);
+	g_test_add_func("/ifcvf-helper/emu/region-info-notify", test_region_info_notify);
 	g_test_add_data_func("/ifcvf-helper/emu/config/net", &id_net, test_config_ids);
 	g_test_add_data_func("/ifcvf-helper/emu/config/blk", &id_blk, test_config_ids);
 	g_test_add_func("/ifcvf-helper/emu/bar-sizing", test_bar_sizing);

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,6 +38,15 @@
 #define BAR0_OFFSET 0x0ull
 #define BAR0_SIZE 0x1000ull
 #define MSIX_COUNT 4u
+/* with the mmap knob: BAR2 offers a sparse-mmap area (its upper half, as
+ * vfio-pci leaves out an MSI-X table), BAR4 is mappable whole */
+#define BAR2_OFFSET 0x20000ull
+#define BAR2_SIZE 0x4000ull
+#define BAR2_AREA_OFF 0x2000ull
+#define BAR2_AREA_SIZE 0x2000ull
+#define BAR4_OFFSET 0x30000ull
+#define BAR4_SIZE 0x2000ull
+#define DEVICE_FILE_SIZE (BAR4_OFFSET + BAR4_SIZE)
 
 int __real_ioctl(int fd, unsigned long request, ...);
 int __wrap_ioctl(int fd, unsigned long request, ...);
@@ -57,6 +67,7 @@ typedef struct {
 	gboolean master_sticks;  /* FALSE: the command register drops bus mastering */
 	guint64 unmap_short;     /* bytes unmap reports fewer than asked */
 	gboolean lost_irqs;      /* the device has the request and error interrupts */
+	gboolean mmap_bars;      /* BAR2 (sparse) and BAR4 (whole) are mappable */
 	int notice_fd[VFIO_PCI_NUM_IRQS];   /* eventfd bound per index, or -1 */
 	/* what the transport did */
 	GString *calls;
@@ -174,6 +185,32 @@ static int device_ioctl(unsigned long request, void *arg)
 		} else if (r->index == VFIO_PCI_VGA_REGION_INDEX) {
 			errno = EINVAL;
 			return -1;
+		} else if (fake->mmap_bars && r->index == VFIO_PCI_BAR2_REGION_INDEX) {
+			struct vfio_region_info_cap_sparse_mmap *cap;
+			gsize need = sizeof(*r) + sizeof(*cap) + sizeof(cap->areas[0]);
+
+			r->offset = BAR2_OFFSET;
+			r->size = BAR2_SIZE;
+			r->flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE |
+				   VFIO_REGION_INFO_FLAG_MMAP | VFIO_REGION_INFO_FLAG_CAPS;
+			/* as the kernel: too small, and argsz says what it needs */
+			if (r->argsz < need) {
+				r->argsz = (guint32)need;
+				return 0;
+			}
+			r->cap_offset = sizeof(*r);
+			cap = (void *)((char *)r + sizeof(*r));
+			cap->header.id = VFIO_REGION_INFO_CAP_SPARSE_MMAP;
+			cap->header.version = 1;
+			cap->header.next = 0;
+			cap->nr_areas = 1;
+			cap->areas[0].offset = BAR2_AREA_OFF;
+			cap->areas[0].size = BAR2_AREA_SIZE;
+		} else if (fake->mmap_bars && r->index == VFIO_PCI_BAR4_REGION_INDEX) {
+			r->offset = BAR4_OFFSET;
+			r->size = BAR4_SIZE;
+			r->flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE |
+				   VFIO_REGION_INFO_FLAG_MMAP;
 		}
 		return 0;
 	}
@@ -310,7 +347,7 @@ static void fake_setup(Fake *f, gconstpointer data)
 	f->device_file = g_build_filename(f->root, "device", NULL);
 	f->container_ino = make_file(container, 0);
 	f->group_ino = make_file(group, 0);
-	f->device_ino = make_file(f->device_file, CFG_OFFSET + 256);
+	f->device_ino = make_file(f->device_file, DEVICE_FILE_SIZE);
 	fd = open(f->device_file, O_WRONLY | O_CLOEXEC);
 	g_assert_cmpint(__real_pwrite64(fd, ids, sizeof(ids), CFG_OFFSET), ==, sizeof(ids));
 	close(fd);
@@ -596,6 +633,71 @@ static void test_take_again(Fake *f, gconstpointer data)
 	g_assert_cmpuint(test_count_fds(), ==, fds);
 }
 
+/* Host notifier areas through the kernel transport: the device fd (a dup
+ * the device keeps, same file) at the region's offset + the offset, only
+ * for a region with the MMAP flag and a range inside one of its sparse-mmap
+ * areas (or anywhere, without the capability); every other case a clear
+ * -ENOTSUP or -EINVAL; nothing left open after close. */
+static void test_mmap_fd(Fake *f, gconstpointer data)
+{
+	guint fds = test_count_fds();
+	struct vfio_dev *dev = NULL;
+	struct cerr e = { 0 };
+	uint64_t off = 0;
+	guint32 v = 0;
+	int fd = -1;
+	void *p;
+
+	f->mmap_bars = TRUE;
+	g_assert_cmpint(vfio_dev_open(ADDR, NULL, &dev, &e), ==, 0);
+	g_assert_cmpuint(vfio_dev_region(dev, 2)->n_maps, ==, 1);
+
+	/* the second page of BAR2's area */
+	g_assert_cmpint(vfio_dev_region_mmap_fd(dev, 2, BAR2_AREA_OFF + 0x1000, 0x1000, &fd, &off,
+						&e), ==, 0);
+	g_assert_cmpuint(ino_of(fd), ==, f->device_ino);
+	g_assert_cmphex(off, ==, BAR2_OFFSET + BAR2_AREA_OFF + 0x1000);
+	/* a peer's mapping and the device's are the same bytes */
+	p = mmap(NULL, 0x1000, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)off);
+	g_assert_true(p != MAP_FAILED);
+	*(volatile guint32 *)((char *)p + 4) = 0x5eedf00d;
+	g_assert_cmpint(vfio_dev_read32(dev, 2, BAR2_AREA_OFF + 0x1004, &v, &e), ==, 0);
+	g_assert_cmphex(v, ==, 0x5eedf00d);
+	munmap(p, 0x1000);
+
+	/* BAR4: no sparse capability, the whole region is the area */
+	g_assert_cmpint(vfio_dev_region_mmap_fd(dev, 4, 0x1000, 0x1000, &fd, &off, &e), ==, 0);
+	g_assert_cmpuint(ino_of(fd), ==, f->device_ino);
+	g_assert_cmphex(off, ==, BAR4_OFFSET + 0x1000);
+
+	/* below the sparse area (where vfio-pci keeps the MSI-X table) */
+	g_assert_cmpint(vfio_dev_region_mmap_fd(dev, 2, 0x1000, 0x1000, &fd, &off, &e), ==,
+			-ENOTSUP);
+	g_assert_cmpint(fd, ==, -1);
+	assert_message(&e, "range 0x1000+0x1000 of region 2",
+		       "lies in none of its 1 mappable (sparse-mmap) areas");
+	/* straddling its start */
+	cerr_clear(&e);
+	g_assert_cmpint(vfio_dev_region_mmap_fd(dev, 2, 0x1800, 0x1000, &fd, &off, &e), ==,
+			-ENOTSUP);
+	/* a region without the MMAP flag */
+	cerr_clear(&e);
+	g_assert_cmpint(vfio_dev_region_mmap_fd(dev, 0, 0, 0x1000, &fd, &off, &e), ==, -ENOTSUP);
+	assert_message(&e, "region 0 cannot be mapped", "no MMAP flag");
+	/* outside the region, an absent region, no such region */
+	cerr_clear(&e);
+	g_assert_cmpint(vfio_dev_region_mmap_fd(dev, 2, BAR2_SIZE, 0x1000, &fd, &off, &e), ==,
+			-EINVAL);
+	assert_message(&e, "is not inside region 2 (size 0x4000)", NULL);
+	cerr_clear(&e);
+	g_assert_cmpint(vfio_dev_region_mmap_fd(dev, 1, 0, 0x1000, &fd, &off, &e), ==, -EINVAL);
+	cerr_clear(&e);
+	g_assert_cmpint(vfio_dev_region_mmap_fd(dev, 99, 0, 0x1000, &fd, &off, &e), ==, -EINVAL);
+	assert_message(&e, "no region 99", NULL);
+	vfio_dev_close(dev);
+	g_assert_cmpuint(test_count_fds(), ==, fds);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -614,6 +716,7 @@ int main(int argc, char **argv)
 		   test_lost_irqs, fake_teardown);
 	ADD("/vfio/kernel-fake/lost/none", test_no_lost_irqs);
 	ADD("/vfio/kernel-fake/take-again", test_take_again);
+	ADD("/vfio/kernel-fake/mmap-fd", test_mmap_fd);
 #undef ADD
 	return g_test_run();
 }

@@ -946,6 +946,18 @@ static void region_fd_unsealed_child(void)
 	g_assert_cmphex(*(guint32 *)(s->bar_view + 0x2008), ==, 0xfeedbeef);
 	g_assert_cmpuint(s->region_reads, ==, reads + 1);
 	g_assert_cmpuint(vfio_dev_region(dev, 0)->n_maps, ==, 0);
+	/* nor is it handed to a peer, which would face the same SIGBUS */
+	{
+		uint64_t off = 1;
+		int fd = 0;
+
+		cerr_clear(&e);
+		g_assert_cmpint(vfio_dev_region_mmap_fd(dev, 0, 0x2000, 0x1000, &fd, &off, &e), ==,
+				-ENOTSUP);
+		g_assert_cmpint(fd, ==, -1);
+		assert_error(&e, -ENOTSUP, ENOTSUP, s->address,
+			     "region 0 cannot be mapped: the server's region fd is not sealed against shrinking (F_SEAL_SHRINK)");
+	}
 	vfio_dev_close(dev);
 	server_join(s);
 	g_assert_cmpstr(s->problems->str, ==, "");
@@ -1024,9 +1036,41 @@ static void test_region_fd_sealed(void)
 	g_assert_cmpint(vfio_dev_read32(dev, 0, 0x10, &v, &e), ==, 0);
 	g_assert_cmphex(v, ==, 0x11223344);
 	g_assert_cmpuint(s->region_reads, ==, reads);
+
+	/* a page of a sparse area handed to a peer (a host notifier): the
+	 * server's fd, kept by the device, at the area's place in it */
+	{
+		struct stat a, b;
+		uint64_t off = 0;
+		int fd = -1;
+		void *p;
+
+		g_assert_cmpint(vfio_dev_region_mmap_fd(dev, 0, 0x2000, 0x1000, &fd, &off, &e), ==, 0);
+		g_assert_cmpint(fstat(fd, &a), ==, 0);
+		g_assert_cmpint(fstat(s->bar_fd, &b), ==, 0);
+		g_assert_cmpuint(a.st_ino, ==, b.st_ino);
+		g_assert_cmphex(off, ==, 0x2000);
+		p = mmap(NULL, 0x1000, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)off);
+		g_assert_true(p != MAP_FAILED);
+		*(volatile guint32 *)((char *)p + 0x40) = 0xd00dfeed;
+		g_assert_cmphex(*(guint32 *)(s->bar + 0x2040), ==, 0xd00dfeed);
+		munmap(p, 0x1000);
+		/* between the two areas */
+		g_assert_cmpint(vfio_dev_region_mmap_fd(dev, 0, 0x1000, 0x1000, &fd, &off, &e), ==,
+				-ENOTSUP);
+		assert_error(&e, -ENOTSUP, ENOTSUP, s->address,
+			     "range 0x1000+0x1000 of region 0 lies in none of its 2 mappable (sparse-mmap) areas");
+		/* the config region: not mappable */
+		cerr_clear(&e);
+		g_assert_cmpint(vfio_dev_region_mmap_fd(dev, VFIO_DEV_REGION_CONFIG, 0, 0x100, &fd,
+							&off, &e), ==, -ENOTSUP);
+		assert_error(&e, -ENOTSUP, ENOTSUP, s->address,
+			     "region 7 cannot be mapped: the device does not offer it for mmap (no MMAP flag)");
+	}
 	vfio_dev_close(dev);
 	server_join(s);
 	server_free(g_steal_pointer(&s));
+	/* the kept region fd went with the device */
 	g_assert_cmpuint(test_count_fds(), ==, fds);
 }
 

@@ -18,6 +18,9 @@ int emu_device_init(struct emu_device *dev, const struct emu_config *cfg, struct
 	r = emu_layout_compute(cfg, &dev->layout, e);
 	if (r < 0)
 		return r;
+	r = emu_doorbell_init(&dev->doorbell, &dev->layout, cfg->doorbell == EMU_DOORBELL_MAPPED, e);
+	if (r < 0)
+		return r;
 	emu_pci_init(&dev->pci, cfg, &dev->layout);
 	emu_virtio_init(&dev->virtio, cfg, &dev->layout);
 	emu_dma_init(&dev->dma);
@@ -37,6 +40,36 @@ void emu_device_fini(struct emu_device *dev)
 	if (dev->virtio.net)
 		emu_net_fini(&dev->net);
 	dev->virtio.net = NULL;
+	emu_doorbell_fini(&dev->doorbell);
+}
+
+static void doorbell_kick(void *opaque, unsigned q, uint16_t value)
+{
+	emu_virtio_doorbell(opaque, q, value);
+}
+
+unsigned emu_device_doorbells(struct emu_device *dev)
+{
+	unsigned n;
+
+	if (!dev->doorbell.enabled)
+		return 0;
+	n = emu_doorbell_drain(&dev->doorbell, doorbell_kick, &dev->virtio);
+	emu_doorbell_arm(&dev->doorbell, emu_virtio_any_enabled(&dev->virtio));
+	return n;
+}
+
+bool emu_device_region_mmap(const struct emu_device *dev, unsigned region, int *ret_fd,
+			    uint64_t *ret_area_off, uint64_t *ret_area_size)
+{
+	const struct emu_doorbell *db = &dev->doorbell;
+
+	if (!db->enabled || region != dev->layout.virtio_bar)
+		return false;
+	*ret_fd = db->memfd;
+	*ret_area_off = db->notify_off;
+	*ret_area_size = db->notify_len;
+	return true;
 }
 
 uint64_t emu_device_region_size(const struct emu_device *dev, unsigned region)
@@ -146,6 +179,8 @@ void emu_device_client_new(struct emu_device *dev)
 
 void emu_device_client_gone(struct emu_device *dev)
 {
+	/* what the client rang before it left is served, as its messages were */
+	emu_device_doorbells(dev);
 	if (dev->virtio.net)
 		emu_net_client(&dev->net, false);
 	emu_dma_clear(&dev->dma);
@@ -215,11 +250,19 @@ void emu_device_json(const struct emu_device *dev, FILE *out)
 		"\"type\":\"%s\",\"device\":{\"status\":%u,\"needs_reset\":%s,"
 		"\"driver_features\":%" PRIu64 ",\"device_features\":%" PRIu64
 		",\"resets\":%" PRIu64 ",\"features_refused\":%" PRIu64
-		",\"ignored_writes\":%" PRIu64 ",\"dma_maps\":%u,\"irq_eventfds\":%u}",
+		",\"ignored_writes\":%" PRIu64 ",\"dma_maps\":%u,\"irq_eventfds\":%u}"
+		",\"doorbell\":{\"mode\":\"%s\",\"message_kicks\":%" PRIu64
+		",\"mapped_kicks\":%" PRIu64 ",\"poller_signals\":%" PRIu64
+		",\"poller_sleeps\":%" PRIu64 ",\"poller_parks\":%" PRIu64 "}",
 		v->type == EMU_TYPE_NET ? "net" : "blk", v->status,
 		v->status & VIRTIO_STATUS_NEEDS_RESET ? "true" : "false", v->driver_features,
 		v->device_features, v->stats.resets, v->stats.features_refused,
-		v->stats.ignored_writes, dev->dma.n, emu_irq_bound(&dev->irq));
+		v->stats.ignored_writes, dev->dma.n, emu_irq_bound(&dev->irq),
+		dev->doorbell.enabled ? "mapped" : "message", v->stats.message_doorbells,
+		dev->doorbell.stats.kicks,
+		__atomic_load_n(&dev->doorbell.stats.signals, __ATOMIC_RELAXED),
+		__atomic_load_n(&dev->doorbell.stats.sleeps, __ATOMIC_RELAXED),
+		__atomic_load_n(&dev->doorbell.stats.parks, __ATOMIC_RELAXED));
 	if (v->net) {
 		fputs(",\"datapath\":{", out);
 		emu_net_json(&dev->net, out);

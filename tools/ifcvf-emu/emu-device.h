@@ -16,6 +16,7 @@
 
 #include "cerr.h"
 #include "emu-dma.h"
+#include "emu-doorbell.h"
 #include "emu-irq.h"
 #include "emu-layout.h"
 #include "emu-net.h"
@@ -37,10 +38,23 @@ struct emu_device {
 	struct emu_dma dma;
 	struct emu_irq irq;
 	struct emu_net net;          /* net only (virtio.net points here) */
+	struct emu_doorbell doorbell; /* mapped notify area and its poller */
 };
 
 int emu_device_init(struct emu_device *dev, const struct emu_config *cfg, struct cerr *e);
 void emu_device_fini(struct emu_device *dev);
+
+/* Deliver every doorbell stored into the mapped notify area since the
+ * last call (main thread; before each request and when the poller
+ * signals), then arm or park the poller by whether a queue is enabled.
+ * Returns how many were delivered. */
+unsigned emu_device_doorbells(struct emu_device *dev);
+
+/* The region whose sparse area the client may map: *@ret_fd (owned by the
+ * device), the area's offset and size within the region. false: none
+ * (--doorbell message, or @region is not the virtio BAR). */
+bool emu_device_region_mmap(const struct emu_device *dev, unsigned region, int *ret_fd,
+			    uint64_t *ret_area_off, uint64_t *ret_area_size);
 
 /* Region size (0: not implemented). */
 uint64_t emu_device_region_size(const struct emu_device *dev, unsigned region);

@@ -25,7 +25,8 @@ int emu_layout_compute(const struct emu_config *cfg, struct emu_layout *l, struc
 		return cerr_set(e, EINVAL, "%u virtqueues is outside 1..%u", l->nvq,
 				EMU_MAX_VRINGS);
 	l->msix_entries = l->nvq + 1;
-	l->notify_len = l->nvq * EMU_NOTIFY_MULT;
+	l->notify_mult = f->notify_mult_set ? f->notify_mult : EMU_NOTIFY_MULT;
+	l->notify_len = l->nvq * l->notify_mult;
 	l->device_cap_len = cfg->type == EMU_TYPE_NET ? EMU_NET_DEVICE_LEN : EMU_BLK_DEVICE_LEN;
 
 	/* cap-bar=N with a real BAR slot moves the virtio structures there; a

@@ -8,7 +8,9 @@
  *   BAR0  32-bit mem  virtio: common cfg 0x0000 (0x38), ISR 0x1000 (4),
  *                     device cfg 0x2000 (net 0x10, blk 0x100),
  *                     notify 0x3000, multiplier 0x1000 (one page per queue,
- *                     so each doorbell could be mapped as a host notifier)
+ *                     so each doorbell can be mapped as a host notifier;
+ *                     --fault notify-mult=N changes it), with --doorbell
+ *                     mapped a sparse-mmap area (emu-doorbell.h)
  *   BAR1  32-bit mem  MSI-X table 0x000 (16 bytes x vrings+1), PBA 0x800
  *   BAR4  64-bit mem  IFCVF live-migration block, 0x1000 (not with --no-lm)
  *   config space: MSI-X cap 0x40, COMMON 0x50, NOTIFY 0x60, ISR 0x78,
@@ -72,7 +74,9 @@ struct emu_layout {
 	unsigned cap_bar;         /* what the virtio caps say (differs with cap-bar=6+) */
 	unsigned msix_bar;
 	int lm_bar;               /* -1 without a live-migration block */
-	uint32_t notify_len;      /* nvq doorbell pages */
+	uint32_t notify_mult;     /* notify_off_multiplier: doorbell q at q * this */
+	uint32_t notify_len;      /* nvq doorbells, notify_mult apart (at least
+				   * 2 bytes for the last one) */
 	uint32_t device_cap_len;
 };
 

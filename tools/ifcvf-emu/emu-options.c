@@ -72,6 +72,10 @@ static const char help_text[] =
 	"      write-past-len       net RX writes every writable buffer of a used chain\n"
 	"                           whole (zeros after the frame) and reports only the\n"
 	"                           frame's length, as virtio allows\n"
+	"      notify-mult=N        notify_off_multiplier N (a power of two, 2..4096;\n"
+	"                           default 4096): below the page size two queues\n"
+	"                           share a doorbell page, so none can be a host\n"
+	"                           notifier\n"
 	"  --wire KIND            net: what the VF is cabled to (default loop):\n"
 	"      loop                 frames sent on TX of pair k come back on RX of pair k\n"
 	"      tap:IFNAME           a Linux TAP device (created, or attached when it\n"
@@ -101,6 +105,18 @@ static const char help_text[] =
 	"  --features-extra MASK  also offer the feature bits in MASK (0x-hex or\n"
 	"                         decimal), whether the model honours them or not:\n"
 	"                         for tests of what a driver accepts\n"
+	"  --doorbell mapped|message\n"
+	"                         how doorbell writes reach the VF (default mapped):\n"
+	"                         mapped: the notify area of the virtio BAR is a\n"
+	"                         mappable sparse area backed by a sealed memfd, each\n"
+	"                         queue's doorbell on its own page (a host notifier),\n"
+	"                         watched by a poller thread that spins briefly after\n"
+	"                         a doorbell, naps 50 us between looks for 20 ms, then\n"
+	"                         sleeps at most 2 ms between looks (and does not\n"
+	"                         look while no queue is enabled);\n"
+	"                         REGION_WRITE of a doorbell works as well.\n"
+	"                         message: nothing is mappable, a doorbell is a\n"
+	"                         REGION_WRITE message\n"
 	"  --stats-file PATH      write the counters as JSON to PATH on SIGUSR1 and at\n"
 	"                         exit (replaced atomically)\n"
 	"  --verbose              log every request and error reply to stderr\n"
@@ -137,6 +153,7 @@ enum {
 	OPT_VIRTIO_FUNCTION,
 	OPT_FEATURES_EXTRA,
 	OPT_STATS_FILE,
+	OPT_DOORBELL,
 };
 
 static const struct option long_options[] = {
@@ -155,6 +172,7 @@ static const struct option long_options[] = {
 	{ "virtio-function", no_argument, NULL, OPT_VIRTIO_FUNCTION },
 	{ "features-extra", required_argument, NULL, OPT_FEATURES_EXTRA },
 	{ "stats-file", required_argument, NULL, OPT_STATS_FILE },
+	{ "doorbell", required_argument, NULL, OPT_DOORBELL },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -254,6 +272,16 @@ static int parse_fault(const char *s, struct emu_faults *f, struct cerr *e)
 		f->queue_no_stop = (unsigned)v;
 	} else if (!strcmp(s, "write-past-len")) {
 		f->write_past_len = true;
+	} else if (!strncmp(s, "notify-mult=", 12)) {
+		if (parse_number("--fault notify-mult", s + 12, 2, 4096, &v, e) < 0)
+			return -EINVAL;
+		/* 0 (one shared doorbell) is valid virtio but would merge
+		 * kicks of different queues in one polled word */
+		if (v & (v - 1))
+			return cerr_set(e, EINVAL, "--fault notify-mult=%s: not a power of two",
+					s + 12);
+		f->notify_mult_set = true;
+		f->notify_mult = (uint32_t)v;
 	} else {
 		return cerr_set(e, EINVAL, "--fault: unknown kind '%s' (see --help)", s);
 	}
@@ -488,6 +516,15 @@ static int parse_one(int opt, const char *arg, struct emu_config *cfg, struct ce
 			return cerr_set(e, EINVAL, "--stats-file: the path is empty");
 		cfg->stats_file = arg;
 		return 0;
+	case OPT_DOORBELL:
+		if (!strcmp(arg, "mapped"))
+			cfg->doorbell = EMU_DOORBELL_MAPPED;
+		else if (!strcmp(arg, "message"))
+			cfg->doorbell = EMU_DOORBELL_MESSAGE;
+		else
+			return cerr_set(e, EINVAL, "--doorbell: '%s' is neither mapped nor message",
+					arg);
+		return 0;
 	default:
 		return cerr_set(e, EINVAL, "internal error: option %d not handled", opt);
 	}
@@ -496,7 +533,7 @@ static int parse_one(int opt, const char *arg, struct emu_config *cfg, struct ce
 enum emu_options_result emu_options_parse(int argc, char **argv, struct emu_config *cfg,
 					  FILE *out, struct cerr *e)
 {
-	bool given[OPT_STATS_FILE - OPT_SOCKET + 1] = { false };
+	bool given[OPT_DOORBELL - OPT_SOCKET + 1] = { false };
 	int opt;
 
 	set_defaults(cfg);

@@ -42,6 +42,16 @@ struct emu_faults {
 	bool queue_no_stop_set;   /* queue_enable=0 on queue_no_stop is ignored */
 	unsigned queue_no_stop;
 	bool write_past_len;      /* net RX fills whole buffers, reports the frame's length */
+	bool notify_mult_set;     /* notify_off_multiplier reads notify_mult */
+	uint32_t notify_mult;
+};
+
+/* --doorbell MODE: how a client's doorbell writes reach the emulator */
+enum emu_doorbell_mode {
+	EMU_DOORBELL_MAPPED,   /* the notify area is a mappable sparse area of a
+				* sealed memfd, watched by a poller thread;
+				* REGION_WRITE works too */
+	EMU_DOORBELL_MESSAGE,  /* nothing is mappable: REGION_WRITE only */
 };
 
 /* --wire KIND: where the frames of a net VF go and come from */
@@ -89,6 +99,7 @@ struct emu_config {
 	unsigned rx_fifo;             /* net: frames each RX queue may hold */
 	const char *stats_file;       /* JSON counters, NULL: none */
 	uint64_t features_extra;      /* offered on top, honoured or not */
+	enum emu_doorbell_mode doorbell;
 };
 
 enum emu_options_result {

@@ -79,7 +79,7 @@ static void build_vendor_cap(struct emu_pci *p, uint32_t pos, uint8_t type, uint
 	emu_put32(p->cfg, pos + VIRTIO_PCI_CAP_OFFSET, offset);
 	emu_put32(p->cfg, pos + VIRTIO_PCI_CAP_LENGTH, length);
 	if (type == VIRTIO_PCI_CAP_NOTIFY_CFG)
-		emu_put32(p->cfg, pos + VIRTIO_PCI_NOTIFY_CAP_MULT, EMU_NOTIFY_MULT);
+		emu_put32(p->cfg, pos + VIRTIO_PCI_NOTIFY_CAP_MULT, p->layout->notify_mult);
 }
 
 static void build_caps(struct emu_pci *p, const struct emu_faults *f)

@@ -399,9 +399,12 @@ static void common_write(struct emu_virtio *v, uint32_t rel, const uint8_t *in, 
 /* ---- notify, ISR, device config ---- */
 
 /* A doorbell: the 16-bit queue index written at the queue's notify address
- * (a posted REGION_WRITE); the datapath processes the queue from here. */
-static void emu_virtio_kick(struct emu_virtio *v, unsigned q, uint16_t val)
+ * (a posted REGION_WRITE, or a store into the mapped notify area that the
+ * main thread took out of it); the datapath processes the queue from here. */
+void emu_virtio_doorbell(struct emu_virtio *v, unsigned q, uint16_t val)
 {
+	if (q >= v->nvq)
+		return;
 	v->vq[q].kicks++;
 	if (val != q)
 		v->vq[q].bad_kicks++;
@@ -409,15 +412,25 @@ static void emu_virtio_kick(struct emu_virtio *v, unsigned q, uint16_t val)
 		emu_net_kick(v->net, q);
 }
 
+bool emu_virtio_any_enabled(const struct emu_virtio *v)
+{
+	for (unsigned q = 0; q < v->nvq; q++)
+		if (v->vq[q].enabled)
+			return true;
+	return false;
+}
+
 static void notify_write(struct emu_virtio *v, uint32_t rel, const uint8_t *in, size_t len)
 {
-	unsigned q = rel / EMU_NOTIFY_MULT;
+	uint32_t mult = v->layout->notify_mult;
+	unsigned q = rel / mult;
 
-	if (rel % EMU_NOTIFY_MULT || (len != 2 && len != 4) || q >= v->nvq) {
+	if (rel % mult || (len != 2 && len != 4) || q >= v->nvq) {
 		v->stats.ignored_writes++;
 		return;
 	}
-	emu_virtio_kick(v, q, (uint16_t)(in[0] | in[1] << 8));
+	v->stats.message_doorbells++;
+	emu_virtio_doorbell(v, q, (uint16_t)(in[0] | in[1] << 8));
 }
 
 static void isr_read(struct emu_virtio *v, uint32_t rel, uint8_t *out, size_t len)

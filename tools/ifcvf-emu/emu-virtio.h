@@ -60,6 +60,7 @@ struct emu_virtio_stats {
 	uint64_t ignored_writes;   /* read-only fields, bad sizes, programming while enabled */
 	uint64_t features_refused; /* FEATURES_OK not accepted */
 	uint64_t resets;
+	uint64_t message_doorbells; /* doorbells that came as REGION_WRITE */
 };
 
 struct emu_net;
@@ -101,6 +102,13 @@ void emu_virtio_reset(struct emu_virtio *v);
 /* Function reset (vfio-user DEVICE_RESET): virtio reset plus the BAR4 block
  * back to zero (logging off, ring state cleared). */
 void emu_virtio_function_reset(struct emu_virtio *v);
+
+/* A doorbell of queue @q with @value (its index, normally), from a
+ * REGION_WRITE or taken from the mapped notify area (emu-doorbell.h). */
+void emu_virtio_doorbell(struct emu_virtio *v, unsigned q, uint16_t value);
+
+/* Some queue is enabled (the doorbell poller has something to watch). */
+bool emu_virtio_any_enabled(const struct emu_virtio *v);
 
 /* Access to the BAR that holds the virtio structures. @off/@len lie inside
  * the BAR; accesses may span areas. Returns 0 or -EINVAL. */

@@ -3,7 +3,8 @@
  * This file: options, signals, the listening socket, the event loop and the
  * counters. One client is served at a time; others wait in the listen
  * backlog. Everything runs on one thread (emu-stall.h's watchdog only
- * signals it): signals arrive through a signalfd, the wire's fds and timers
+ * signals it, and emu-doorbell.h's poller only reads the mapped doorbells
+ * and wakes it through an eventfd): signals arrive through a signalfd, the wire's fds and timers
  * sit in the same epoll set, and the datapath runs one bounded burst per
  * busy queue between two rounds of events (without sleeping while a queue
  * has work), so a register read waits at most one round of bursts.
@@ -47,7 +48,7 @@ struct emu_server {
 	int listen_fd;
 	int signal_fd;
 	struct emu_loop loop;
-	struct emu_watch listen_watch, client_watch, signal_watch;
+	struct emu_watch listen_watch, client_watch, signal_watch, doorbell_watch;
 	struct emu_wire *wire;
 	uint64_t stats_seq;        /* --stats-file generation */
 };
@@ -152,6 +153,7 @@ fail:
 
 static void listen_ready(void *opaque, uint32_t events);
 static void client_ready(void *opaque, uint32_t events);
+static void check_client_faults(struct emu_server *s);
 static bool stop_requested(void *opaque);
 
 static void print_counters(const struct emu_server *s)
@@ -282,8 +284,27 @@ static void client_ready(void *opaque, uint32_t events)
 	struct cerr e = { 0 };
 
 	(void)events;
+	/* doorbells the client stored before sending this request come first,
+	 * with the datapath round a doorbell message would have had before
+	 * the next request (a kick then a reset sends the frame first) */
+	if (emu_device_doorbells(&s->dev) && s->dev.virtio.net) {
+		(void)emu_net_run(&s->dev.net);
+		check_client_faults(s);
+	}
 	if (s->connected && vfu_conn_serve(&s->conn, &e) < 0)
 		drop_client(s, &e);
+	/* the request may have enabled or disabled a queue: arm the poller */
+	emu_device_doorbells(&s->dev);
+}
+
+/* The doorbell poller saw a store into the mapped notify area. */
+static void doorbell_ready(void *opaque, uint32_t events)
+{
+	struct emu_server *s = opaque;
+
+	(void)events;
+	emu_doorbell_ack(&s->dev.doorbell);
+	emu_device_doorbells(&s->dev);
 }
 
 /* Outside a request (the datapath, a wire event), guest memory vanished
@@ -358,6 +379,10 @@ static int setup(struct emu_server *s, struct cerr *e)
 		return cerr_set(e, errno, "epoll_create1: %s", strerror(errno));
 	if (emu_loop_add(&s->loop, &s->signal_watch, s->signal_fd, EPOLLIN, signal_ready, s) < 0)
 		return cerr_set(e, errno, "cannot watch the signalfd");
+	if (s->dev.doorbell.enabled &&
+	    emu_loop_add(&s->loop, &s->doorbell_watch, s->dev.doorbell.efd, EPOLLIN,
+			 doorbell_ready, s) < 0)
+		return cerr_set(e, errno, "cannot watch the doorbell poller's eventfd");
 	/* the wire is up before the socket appears: a client finds it cabled */
 	if (s->dev.virtio.net) {
 		if (emu_wire_open(s->cfg, &s->dev.net, &s->loop, &s->wire, e) < 0)
@@ -409,7 +434,7 @@ int main(int argc, char **argv)
 	}
 	s.cfg = &cfg;
 	s.listen_fd = s.signal_fd = s.loop.epoll_fd = -1;
-	s.listen_watch.fd = s.client_watch.fd = s.signal_watch.fd = -1;
+	s.listen_watch.fd = s.client_watch.fd = s.signal_watch.fd = s.doorbell_watch.fd = -1;
 	s.conn.fd = -1;
 	if (emu_device_init(&s.dev, &cfg, &e) < 0) {
 		fprintf(stderr, "ifcvf-emu: %s\n", e.msg);

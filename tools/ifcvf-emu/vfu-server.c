@@ -22,6 +22,9 @@
 #define VFIO_DEVICE_FLAGS_PCI 0x2u
 #define VFIO_REGION_INFO_FLAG_READ 0x1u
 #define VFIO_REGION_INFO_FLAG_WRITE 0x2u
+#define VFIO_REGION_INFO_FLAG_MMAP 0x4u
+#define VFIO_REGION_INFO_FLAG_CAPS 0x8u
+#define VFIO_REGION_INFO_CAP_SPARSE_MMAP 1u
 #define VFIO_IRQ_INFO_EVENTFD 0x1u
 #define VFIO_IRQ_SET_DATA_NONE 0x1u
 #define VFIO_IRQ_SET_DATA_BOOL 0x2u
@@ -49,6 +52,7 @@ int vfu_conn_open(struct vfu_conn *c, int fd, struct emu_device *dev,
 	c->client_max_xfer = VFU_MAX_DATA_XFER;
 	c->client_max_fds = 1;   /* the spec's default when the client says nothing */
 	c->stop_fd = -1;
+	c->reply_fd = -1;
 	c->rbuf = malloc(REPLY_BUF_SIZE);
 	if (!c->rbuf) {
 		close(fd);
@@ -165,6 +169,8 @@ static int h_device_info(struct vfu_conn *c, struct vfu_msg *m, size_t *rlen, st
 static int h_region_info(struct vfu_conn *c, struct vfu_msg *m, size_t *rlen, struct cerr *e)
 {
 	struct vfu_region_info in, out;
+	uint64_t area_off, area_size;
+	int fd;
 
 	if (m->payload_len != sizeof(in))
 		return cerr_set(e, EINVAL, "DEVICE_GET_REGION_INFO payload of %zu bytes, "
@@ -176,14 +182,41 @@ static int h_region_info(struct vfu_conn *c, struct vfu_msg *m, size_t *rlen, st
 	if (in.index >= EMU_NUM_REGIONS)
 		return cerr_set(e, EINVAL, "no region %u (the device has %u)", in.index,
 				EMU_NUM_REGIONS);
-	/* nothing is mmappable, so there are no caps and no fd: the whole
-	 * answer always fits the 32 bytes every client asks for */
 	memset(&out, 0, sizeof(out));
 	out.argsz = sizeof(out);
 	out.index = in.index;
 	out.size = emu_device_region_size(c->dev, in.index);
 	if (out.size)
 		out.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
+	/* --doorbell mapped: the virtio BAR is mappable in one sparse area,
+	 * the notify area, from the device's sealed memfd at offset 0; only
+	 * to a client that takes fds */
+	if (out.size && c->client_max_fds > 0 &&
+	    emu_device_region_mmap(c->dev, in.index, &fd, &area_off, &area_size)) {
+		struct {
+			uint16_t id, version;
+			uint32_t next;
+			uint32_t nr_areas, reserved;
+			uint64_t offset, size;
+		} __attribute__((packed)) cap = { .id = VFIO_REGION_INFO_CAP_SPARSE_MMAP,
+						  .version = 1, .nr_areas = 1,
+						  .offset = area_off, .size = area_size };
+
+		out.flags |= VFIO_REGION_INFO_FLAG_MMAP | VFIO_REGION_INFO_FLAG_CAPS;
+		out.argsz = (uint32_t)(sizeof(out) + sizeof(cap));
+		/* too small for the capability: the head says how much to ask
+		 * for (as the kernel does), without caps and without the fd */
+		if (in.argsz >= out.argsz) {
+			out.cap_offset = sizeof(out);
+			memcpy(c->rbuf + sizeof(out), &cap, sizeof(cap));
+			*rlen = out.argsz;
+			c->reply_fd = fd;
+		} else {
+			*rlen = sizeof(out);
+		}
+		memcpy(c->rbuf, &out, sizeof(out));
+		return 0;
+	}
 	memcpy(c->rbuf, &out, sizeof(out));
 	*rlen = sizeof(out);
 	return 0;
@@ -499,13 +532,30 @@ static int wait_writable(struct vfu_conn *c, long long deadline, struct cerr *e)
 }
 
 /* Send all of @iov without ever blocking, within VFU_SERVER_SEND_TIMEOUT_MS.
- * Replies carry no fds, so a partial send simply goes on. */
-static int send_all(struct vfu_conn *c, struct iovec *iov, int iovcnt, const char *what,
-		    struct cerr *e)
+ * @fd (or -1) goes with the first bytes sent (SCM_RIGHTS); a partial send
+ * then simply goes on without it. */
+static int send_all(struct vfu_conn *c, struct iovec *iov, int iovcnt, int fd,
+		    const char *what, struct cerr *e)
 {
 	long long deadline = now_ms() + VFU_SERVER_SEND_TIMEOUT_MS;
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)iovcnt };
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
 
+	if (fd >= 0) {
+		struct cmsghdr *cm;
+
+		memset(&ctl, 0, sizeof(ctl));
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = sizeof(ctl.buf);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	}
 	while (mh.msg_iovlen) {
 		ssize_t n = sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 		int r;
@@ -521,6 +571,8 @@ static int send_all(struct vfu_conn *c, struct iovec *iov, int iovcnt, const cha
 				return r;
 			continue;
 		}
+		mh.msg_control = NULL;
+		mh.msg_controllen = 0;
 		while (n > 0 && mh.msg_iovlen) {
 			size_t take = (size_t)n < mh.msg_iov->iov_len ? (size_t)n
 								       : mh.msg_iov->iov_len;
@@ -551,7 +603,8 @@ static int send_reply(struct vfu_conn *c, const struct vfu_hdr *req, int err, si
 	struct iovec iov[2] = { { .iov_base = &h, .iov_len = VFU_HDR_SIZE },
 				{ .iov_base = c->rbuf, .iov_len = len } };
 
-	return send_all(c, iov, len ? 2 : 1, vfu_command_name(req->command), e);
+	return send_all(c, iov, len ? 2 : 1, err ? -1 : c->reply_fd,
+			vfu_command_name(req->command), e);
 }
 
 /* vfu_recv() refuses a message with more fds than it takes only after
@@ -570,6 +623,7 @@ int vfu_conn_serve(struct vfu_conn *c, struct cerr *e)
 	bool no_reply, fault = false;
 	int r;
 
+	c->reply_fd = -1;
 	r = vfu_recv(c->fd, &m, VFU_MAX_MSG_SIZE, VFU_SERVER_MSG_TIMEOUT_MS, e);
 	if (r < 0 && !recv_error_is_framed(r, &m)) {
 		if (r != -ECONNRESET)

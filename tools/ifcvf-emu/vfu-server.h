@@ -42,6 +42,8 @@ struct vfu_conn {
 	uint64_t client_max_xfer;      /* client's max_data_xfer_size */
 	uint32_t client_max_fds;       /* client's max_msg_fds */
 	uint8_t *rbuf;                 /* reply payload buffer */
+	int reply_fd;                  /* an fd to pass with the reply (the
+					* device's, not owned), or -1 */
 	int stop_fd;                   /* -1, or see vfu_conn_watch_stop() */
 	bool (*stop_fn)(void *opaque);
 	void *stop_opaque;
