@@ -105,6 +105,14 @@ static void drain_events(Run *run)
 			ifcvf_bus_glue_port_event(run->glue, &ev);
 			continue;
 		}
+		if (ev.log_only) {
+			const struct port_config *cfg = ev.port < run->n_ports && run->ports[ev.port]
+							? port_config(run->ports[ev.port]) : NULL;
+
+			g_message("port %u (%s, socket %s): %s", ev.port, cfg ? cfg->device : "?",
+				  cfg ? cfg->socket : "?", ev.reason);
+			continue;
+		}
 		log_event(run, &ev);
 		if (ev.state == PORT_STATE_CONNECTED)
 			schedule_mem_check(run, ev.port);

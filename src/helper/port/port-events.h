@@ -22,6 +22,8 @@ struct port_event {
 	bool refresh;                   /* no state, no reason: only what is read
 					 * live changed (a vring's kick path);
 					 * publish again, log nothing */
+	bool log_only;                  /* a line for the log (reason); the state
+					 * and what D-Bus shows stay as they are */
 };
 
 struct port_events;

@@ -21,13 +21,18 @@ static const struct {
 	{ VHOST_USER_PF_REPLY_ACK, "REPLY_ACK" },
 };
 
-/* Say once per connection why no vring gets a host notifier. */
+/* Say once per connection why no vring gets a host notifier: a log line,
+ * the port's state and reason as they are. */
 static void say_once(struct port *p, const char *why)
 {
+	struct port_event ev = { .port = p->index, .log_only = true };
+
 	if (p->hn_said)
 		return;
 	p->hn_said = true;
-	port_note(p, false, "host notifiers: %s; kicks go through the relay", why);
+	snprintf(ev.reason, sizeof(ev.reason), "host notifiers: %s; kicks go through the relay", why);
+	if (p->events)
+		port_events_push(p->events, &ev);
 }
 
 /* NULL when the frontend negotiated all it takes, else what it lacks */
