@@ -494,3 +494,38 @@ void backend_channel_host_notifier(int conn, unsigned qid, int fd, uint64_t offs
 	}
 	g_mutex_unlock(&lock);
 }
+
+void backend_channel_shutdown(void)
+{
+	gint64 deadline = g_get_monotonic_time() + (BACKEND_CHANNEL_SEND_TIMEOUT_MS +
+				BACKEND_CHANNEL_REPLY_TIMEOUT_MS + 1000) * G_TIME_SPAN_MILLISECOND;
+	GThread *done = NULL;
+	HnRequest *r;
+
+	g_mutex_lock(&lock);
+	while ((r = g_queue_pop_head(&requests)))
+		request_free(r);
+	/* the worker keeps its own reference to a channel it uses */
+	g_clear_pointer(&channels, g_hash_table_unref);
+	while (worker_running) {
+		if (busy_conn >= 0) {
+			cancel_busy = true;
+			if (cancel_fd >= 0)
+				(void)eventfd_write(cancel_fd, 1);
+		}
+		if (!g_cond_wait_until(&worker_cond, &lock, deadline)) {
+			g_warning("backend channels: the host-notifier worker did not stop in time");
+			break;
+		}
+	}
+	if (!worker_running) {
+		done = worker;
+		worker = NULL;
+		if (cancel_fd >= 0)
+			close(cancel_fd);
+		cancel_fd = -1;
+	}
+	g_mutex_unlock(&lock);
+	if (done)
+		g_thread_join(done);
+}

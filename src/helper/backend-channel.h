@@ -97,5 +97,11 @@ void backend_channel_host_notifier(int conn, unsigned qid, int fd, uint64_t offs
 				   uint64_t size, int poke_fd, backend_channel_notifier_done done,
 				   void *opaque);
 
+/* The helper stops (every socket unregistered: DPDK calls no
+ * destroy_connection then): every channel and request dropped, one under
+ * way cut short, the worker joined. No result is delivered after it
+ * returned. */
+void backend_channel_shutdown(void);
+
 #define BACKEND_CHANNEL_SEND_TIMEOUT_MS 1000
 #define BACKEND_CHANNEL_REPLY_TIMEOUT_MS 2000

@@ -17,6 +17,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "backend-channel.h"
 #include "bus-glue.h"
 #include "device-watch.h"
 #include "eal.h"
@@ -279,6 +280,8 @@ static void stop_sockets(Run *run, guint started)
 	for (guint i = started; i > 0; i--)
 		ifcvf_vhost_remove_port(run->ports[i - 1]);
 	ifcvf_vhost_set_ports(NULL, 0);
+	/* no host-notifier answer reaches a port once it may close */
+	backend_channel_shutdown();
 }
 
 static int run_helper(const struct port_config *cfgs, guint n, const char *bus,
