@@ -184,6 +184,15 @@ void ifcvf_bus_port_update(IfcvfBusPort *port, const IfcvfBusPortSnapshot *snap)
 		ifcvf_dbus_port_set_queue_pairs(p, snap->queue_pairs);
 	if (ifcvf_dbus_port_get_enabled_queues(p) != snap->enabled_queues)
 		ifcvf_dbus_port_set_enabled_queues(p, snap->enabled_queues);
+	{
+		static const char *const none[] = { NULL };
+		const char *const *want = snap->kick_paths ? snap->kick_paths : none;
+		const char *const *have = ifcvf_dbus_port_get_kick_paths(p);
+
+		/* unset reads as empty: no signal for the first empty list */
+		if (!g_strv_equal(have ? have : none, want))
+			ifcvf_dbus_port_set_kick_paths(p, want);
+	}
 	if (!ifcvf_dbus_port_get_guest_announce(p) != !snap->guest_announce)
 		ifcvf_dbus_port_set_guest_announce(p, !!snap->guest_announce);
 	g_dbus_interface_skeleton_flush(G_DBUS_INTERFACE_SKELETON(p));

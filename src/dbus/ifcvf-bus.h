@@ -37,6 +37,8 @@ typedef struct {
 	guint64 negotiated_features;
 	guint queue_pairs;
 	guint enabled_queues;
+	const char *const *kick_paths; /* per vring: "host-notifier", "relay",
+					* "off"; NULL-terminated, NULL: none */
 	const char *mac;               /* "xx:xx:xx:xx:xx:xx", NULL or "" for none */
 	IfcvfBusLmMode lm_mode;
 	gboolean guest_announce;

@@ -105,12 +105,34 @@ static void fill_counters(const struct port_info *info, IfcvfBusCounter *c)
 	c[C_ROLLBACKS] = (IfcvfBusCounter){ "rollbacks", info->rollbacks };
 }
 
+/* KickPaths: per vring up to the highest one running */
+static void fill_kick_paths(const struct port_info *info, const char **paths)
+{
+	uint64_t running = info->enabled_vrings | info->relayed_vrings;
+	unsigned n = running ? 64u - (unsigned)__builtin_clzll(running) : 0;
+
+	if (n > IFCVF_MAX_VRINGS)
+		n = IFCVF_MAX_VRINGS;
+	for (unsigned q = 0; q < n; q++) {
+		uint64_t bit = 1ull << q;
+
+		if (!(running & bit))
+			paths[q] = "off";
+		else if ((info->notifier_vrings & bit) && !(info->relayed_vrings & bit))
+			paths[q] = "host-notifier";
+		else
+			paths[q] = "relay";
+	}
+	paths[n] = NULL;
+}
+
 /* Publish @gp as it stands: state and reason of the last event, the rest
  * read now. Returns the state published. */
 static IfcvfBusPortState publish(GluePort *gp)
 {
 	const struct ifcvf_hw *hw = port_hw(gp->port);
 	IfcvfBusCounter counters[C_LAST];
+	const char *kick_paths[IFCVF_MAX_VRINGS + 1];
 	IfcvfBusPortSnapshot snap = { 0 };
 	struct port_info info;
 	char mac[18] = "";
@@ -120,6 +142,7 @@ static IfcvfBusPortState publish(GluePort *gp)
 		g_snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", hw->mac[0], hw->mac[1],
 			   hw->mac[2], hw->mac[3], hw->mac[4], hw->mac[5]);
 	fill_counters(&info, counters);
+	fill_kick_paths(&info, kick_paths);
 
 	snap.state = bus_state(gp->state, &info);
 	snap.state_reason = gp->reason;
@@ -127,6 +150,7 @@ static IfcvfBusPortState publish(GluePort *gp)
 	snap.negotiated_features = info.negotiated;
 	snap.queue_pairs = port_queue_num(gp->port);
 	snap.enabled_queues = (guint)__builtin_popcountll(info.enabled_vrings);
+	snap.kick_paths = kick_paths;
 	snap.mac = mac;
 	snap.lm_mode = info.lm_mode == PORT_LM_MODE_SW ? IFCVF_BUS_LM_MODE_SW : IFCVF_BUS_LM_MODE_HW;
 	snap.guest_announce = info.guest_announce;
@@ -402,6 +426,10 @@ void ifcvf_bus_glue_port_event(IfcvfBusGlue *glue, const struct port_event *ev)
 
 	if (!glue || !(gp = glue_port(glue, ev->port)))
 		return;
+	if (ev->refresh) {
+		publish(gp);
+		return;
+	}
 
 	gp->state = ev->state;
 	if (!ev->warning) {

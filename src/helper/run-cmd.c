@@ -17,6 +17,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "backend-channel.h"
 #include "bus-glue.h"
 #include "device-watch.h"
 #include "eal.h"
@@ -106,6 +107,18 @@ static void drain_events(Run *run)
 	struct port_event ev;
 
 	while (port_events_pop(run->events, &ev)) {
+		if (ev.refresh) {
+			ifcvf_bus_glue_port_event(run->glue, &ev);
+			continue;
+		}
+		if (ev.log_only) {
+			const struct port_config *cfg = ev.port < run->n_ports && run->ports[ev.port]
+							? port_config(run->ports[ev.port]) : NULL;
+
+			g_message("port %u (%s, socket %s): %s", ev.port, cfg ? cfg->device : "?",
+				  cfg ? cfg->socket : "?", ev.reason);
+			continue;
+		}
 		log_event(run, &ev);
 		if (ev.state == PORT_STATE_CONNECTED)
 			schedule_mem_check(run, ev.port);
@@ -282,6 +295,8 @@ static void stop_sockets(Run *run, guint started)
 	for (guint i = started; i > 0; i--)
 		ifcvf_vhost_remove_port(run->ports[i - 1]);
 	ifcvf_vhost_set_ports(NULL, 0);
+	/* no host-notifier answer reaches a port once it may close */
+	backend_channel_shutdown();
 }
 
 static int run_helper(const struct port_config *cfgs, guint n, const char *bus,

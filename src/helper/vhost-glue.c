@@ -221,6 +221,19 @@ static void fe_log_word(int vid, uint64_t word, uint64_t bits)
 	}
 }
 
+static void fe_host_notifier_done(void *opaque, int vid, unsigned qid, bool on)
+{
+	port_host_notifier_done(opaque, vid, qid, on);
+}
+
+/* DPDK has no call for this outside vDPA: the helper sends it on the
+ * backend channel itself (backend-channel.h says why that is safe) */
+static void fe_host_notifier(int vid, struct port *p, unsigned qid, int fd, uint64_t offset,
+			     uint64_t size, int poke_fd)
+{
+	backend_channel_host_notifier(vid, qid, fd, offset, size, poke_fd, fe_host_notifier_done, p);
+}
+
 const struct port_frontend_ops ifcvf_vhost_frontend_ops = {
 	.get_features = fe_get_features,
 	.get_protocol_features = fe_get_protocol_features,
@@ -233,6 +246,7 @@ const struct port_frontend_ops ifcvf_vhost_frontend_ops = {
 	.get_log_base = fe_get_log_base,
 	.log_write = fe_log_write,
 	.log_word = fe_log_word,
+	.host_notifier = fe_host_notifier,
 };
 
 /* ---- message hooks ---- */

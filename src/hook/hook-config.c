@@ -251,6 +251,12 @@ static gboolean read_interfaces(HookVm *vm, const xmlNode *domain, GHashTable *m
 			continue;
 		}
 		p->client = mode && g_str_equal(mode, "server");
+		{
+			xmlNode *drv = first_child(c, "driver");
+			g_autofree char *ppv = drv ? attr(drv, "page_per_vq") : NULL;
+
+			p->page_per_vq = ppv && g_str_equal(ppv, "on");
+		}
 		g_ptr_array_add(vm->ports, p);
 	}
 	g_hash_table_iter_init(&it, metadata);

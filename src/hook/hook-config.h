@@ -35,6 +35,10 @@ typedef struct {
 	gboolean client;    /* QEMU listens (<source mode='server'>): the helper connects */
 	gboolean sw_lm;     /* lm="sw" */
 	guint queue_pairs;  /* 0: all the VF has */
+	/* the interface has <driver page_per_vq='on'/>: QEMU can map the VF's
+	 * doorbell pages (host notifiers); without it every kick goes through
+	 * the helper's relay */
+	gboolean page_per_vq;
 } HookPort;
 
 typedef struct {

@@ -413,6 +413,20 @@ static gboolean spawn_exec(const HookEnv *env, const HookVm *vm, const HookRecor
 	head = g_strdup_printf("%s hook: starting %s (%s)\n", stamp, argline,
 			       rec->unit ? rec->unit : "detached");
 	(void)!write(log_fd, head, strlen(head));
+	/* once per VM start, where the operator looks for why kicks cost the
+	 * helper CPU */
+	for (guint i = 0; i < vm->ports->len; i++) {
+		const HookPort *p = g_ptr_array_index(vm->ports, i);
+		g_autofree char *warn = NULL;
+
+		if (p->page_per_vq)
+			continue;
+		warn = g_strdup_printf("%s hook: warning: interface %s has no <driver page_per_vq='on'/>: "
+				       "QEMU cannot map the VF's doorbell pages (host notifiers), so "
+				       "every guest kick goes through the helper's relay\n",
+				       stamp, p->socket);
+		(void)!write(log_fd, warn, strlen(warn));
+	}
 	*log_from = lseek(log_fd, 0, SEEK_END);
 	if (rec->unit) {
 		HookSystemd sd = env_systemd(env);

@@ -44,10 +44,25 @@ static uint64_t slot(Rig *r, unsigned qi, unsigned head)
 /* Publish and always ring: the device may not have asked for the kick yet
  * when we look (it does so in the round we just saw complete), and an
  * extra kick costs nothing. */
-static void kick(struct virtq_drv *q)
+static void kick(Rig *r, struct virtq_drv *q)
 {
 	if (virtq_drv_kick(q) == 0)
-		g_assert_cmpint(eventfd_write(q->kickfd, 1), ==, 0);
+		g_assert_cmpint(vu_frontend_kick(&r->fe, q->index, q->kickfd), >=, 0);
+}
+
+char *rig_stop_helper(Rig *r)
+{
+	char *log;
+	int st;
+
+	g_assert_nonnull(r->helper);
+	st = dp_proc_stop(r->helper, 10);
+	g_assert_true(WIFEXITED(st));
+	g_assert_cmpint(WEXITSTATUS(st), ==, 0);
+	log = dp_proc_log(r->helper);
+	dp_proc_free(r->helper);
+	r->helper = NULL;
+	return log;
 }
 
 void rig_free(Rig *r)
@@ -73,7 +88,21 @@ void rig_free(Rig *r)
 	g_free(r);
 }
 
+static Rig *rig_setup(const char *prefix, unsigned pairs, gboolean status, int mode);
+
 Rig *rig_new(const char *prefix, unsigned pairs, gboolean status)
+{
+	return rig_setup(prefix, pairs, status, -1);
+}
+
+Rig *rig_new_notifier(const char *prefix, unsigned pairs, gboolean status,
+		      enum vu_notifier_mode mode)
+{
+	return rig_setup(prefix, pairs, status, (int)mode);
+}
+
+/* @mode < 0: no host notifiers */
+static Rig *rig_setup(const char *prefix, unsigned pairs, gboolean status, int mode)
 {
 	g_autoptr(GError) error = NULL;
 	g_autofree char *spec = NULL;
@@ -114,8 +143,19 @@ Rig *rig_new(const char *prefix, unsigned pairs, gboolean status)
 	r->fe_open = TRUE;
 	check(vu_frontend_handshake(&r->fe, 1ull << VU_PROTOCOL_F_REPLY_ACK |
 					    1ull << VU_PROTOCOL_F_MQ |
-					    (status ? 1ull << VU_PROTOCOL_F_STATUS : 0), &ce),
+					    (status ? 1ull << VU_PROTOCOL_F_STATUS : 0) |
+					    (mode >= 0 ? 1ull << VU_PROTOCOL_F_BACKEND_REQ |
+							 1ull << VU_PROTOCOL_F_BACKEND_SEND_FD |
+							 1ull << VU_PROTOCOL_F_HOST_NOTIFIER : 0),
+					    &ce),
 	      &ce, "handshake");
+	if (mode >= 0) {
+		check(vu_frontend_set_backend_req(&r->fe, 0, &ce), &ce, "SET_BACKEND_REQ_FD");
+		check(vu_frontend_serve_backend(&r->fe, (enum vu_notifier_mode)mode, &ce), &ce,
+		      "serve the backend channel");
+		for (unsigned i = 0; i < r->vrings; i++)
+			vu_frontend_kick_through(&r->fe, &r->q[i]);
+	}
 	g_assert_cmphex(r->fe.features & want, ==, want);
 	if (status)
 		g_assert_true(r->fe.protocol_features & (1ull << VU_PROTOCOL_F_STATUS));
@@ -157,7 +197,7 @@ void rig_post_rx(Rig *r, unsigned pair)
 			       .device_writes = true };
 
 	g_assert_cmpint(virtq_drv_add(q, &r->mem, &b, 1, false), >=, 0);
-	kick(q);
+	kick(r, q);
 }
 
 void rig_send_frame(Rig *r, unsigned pair, guint8 tag)
@@ -176,7 +216,7 @@ void rig_send_frame(Rig *r, unsigned pair, guint8 tag)
 	p[HDR + 13] = 0xb5;
 	p[HDR + 14] = tag;
 	g_assert_cmpint(virtq_drv_add(q, &r->mem, &b, 1, false), >=, 0);
-	kick(q);
+	kick(r, q);
 }
 
 void rig_expect_call(Rig *r, unsigned qi, guint8 tag)

@@ -38,10 +38,17 @@ typedef struct {
  * starts as soon as pair 0 is enabled, and pair 1 is bound when it is
  * enabled later. */
 Rig *rig_new(const char *prefix, unsigned pairs, gboolean status);
+/* rig_new() whose frontend also negotiates host notifiers (BACKEND_REQ,
+ * BACKEND_SEND_FD, HOST_NOTIFIER), hands over a backend channel and serves
+ * it as @mode says; kicks then go to a doorbell page once one is mapped. */
+Rig *rig_new_notifier(const char *prefix, unsigned pairs, gboolean status,
+		      enum vu_notifier_mode mode);
 /* The frontend closed, the helper stopped (it must exit 0), all freed. */
 void rig_free(Rig *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Rig, rig_free)
 
+/* Stop the helper (it must exit 0) and return its whole log. */
+char *rig_stop_helper(Rig *r);
 /* 1 if @callfd was signalled (and reads it), 0 if not; no waiting. */
 int rig_virq_pending(int callfd);
 /* One buffer on RX of @pair. */

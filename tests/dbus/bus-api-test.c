@@ -178,7 +178,7 @@ static void test_objects(Fixture *fx, gconstpointer data)
 	props = g_variant_lookup_value(port0, PORT_IFACE, G_VARIANT_TYPE("a{sv}"));
 	g_assert_nonnull(props);
 	/* every property of the interface is there */
-	g_assert_cmpuint(g_variant_n_children(props), ==, 12);
+	g_assert_cmpuint(g_variant_n_children(props), ==, 13);
 
 	assert_prop(fx, ROOT, DOMAIN_IFACE, "Name", "'test-vm'");
 	assert_prop(fx, ROOT, DOMAIN_IFACE, "Uuid", "'" TEST_UUID "'");
@@ -195,6 +195,8 @@ static void test_objects(Fixture *fx, gconstpointer data)
 	assert_prop(fx, PORT1, PORT_IFACE, "Mac", "'52:54:00:12:34:01'");
 	assert_prop(fx, PORT0, PORT_IFACE, "LiveMigrationMode", "'hw'");
 	assert_prop(fx, PORT0, PORT_IFACE, "DeviceFeatures", "uint64 5100273696");
+	/* no datapath yet: no vring, no kick path */
+	assert_prop(fx, PORT0, PORT_IFACE, "KickPaths", "@as []");
 	/* the ObjectManager sits on the Domain's object; nothing at the root */
 	expect_error(fx, "/", DOMAIN_IFACE, "Shutdown", NULL,
 		     "org.freedesktop.DBus.Error.UnknownMethod");
@@ -224,6 +226,8 @@ static void test_properties_changed(Fixture *fx, gconstpointer data)
 	expect_changed(fx, PORT1, PORT_IFACE, "{'Mac': <'02:00:00:00:00:01'>}");
 	test_host_command(fx->host, "mode 1 sw");
 	expect_changed(fx, PORT1, PORT_IFACE, "{'LiveMigrationMode': <'sw'>}");
+	test_host_command(fx->host, "kicks 1 host-notifier relay");
+	expect_changed(fx, PORT1, PORT_IFACE, "{'KickPaths': <['host-notifier', 'relay']>}");
 
 	/* every state a port can be in */
 	for (guint i = 0; i < 8; i++) {

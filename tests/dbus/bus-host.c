@@ -33,6 +33,7 @@ typedef struct {
 	IfcvfBusPortSnapshot snap;
 	char *reason;
 	char *mac;
+	char **kick_paths;
 	char *refuse;                  /* how the next SetLiveMigrationMode fails */
 	IfcvfBusCounter counters[MAX_COUNTERS];
 	char *counter_names[MAX_COUNTERS];
@@ -64,6 +65,7 @@ static void host_port_free(HostPort *hp)
 {
 	g_free(hp->reason);
 	g_free(hp->mac);
+	g_strfreev(hp->kick_paths);
 	g_free(hp->refuse);
 	for (guint i = 0; i < MAX_COUNTERS; i++)
 		g_free(hp->counter_names[i]);
@@ -253,6 +255,11 @@ static gboolean run_command(Host *host, char **w, GError **error)
 	} else if (strcmp(w[0], "mac") == 0 && n == 3) {
 		g_free(hp->mac);
 		hp->snap.mac = hp->mac = g_strdup(w[2]);
+	} else if (strcmp(w[0], "kicks") == 0 && n >= 2) {
+		/* kicks PORT [PATH...]: KickPaths, one per vring */
+		g_strfreev(hp->kick_paths);
+		hp->kick_paths = g_strdupv(w + 2);
+		hp->snap.kick_paths = (const char *const *)hp->kick_paths;
 	} else if (strcmp(w[0], "announce") == 0 && n == 3) {
 		hp->snap.guest_announce = strcmp(w[2], "1") == 0;
 	} else if (strcmp(w[0], "mode") == 0 && n == 3) {

@@ -151,6 +151,7 @@ static void test_status(Fixture *fx, gconstpointer data)
 	test_host_command(fx->host, "state 1 failed the VF was reset");
 	test_host_command(fx->host, "features 1 0x130000020 0x100000020");
 	test_host_command(fx->host, "announce 1 1");
+	test_host_command(fx->host, "kicks 1 host-notifier relay off host-notifier");
 	for (guint i = 0; i < G_N_ELEMENTS(vms); i++) {
 		g_autofree char *out = NULL;
 
@@ -166,6 +167,9 @@ static void test_status(Fixture *fx, gconstpointer data)
 				"another, the domain's <mac>)\n");
 		assert_has(out, "Negotiated features: 0x0000000100000020\n");
 		assert_has(out, "Guest announce:      yes\n");
+		/* which path each running vring's kicks take */
+		assert_has(out, "Kicks:               vring 0 host-notifier, vring 1 relay, "
+				"vring 3 host-notifier\n");
 		assert_has(out, "Socket:              /run/test/vhost0.sock\n");
 	}
 

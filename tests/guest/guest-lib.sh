@@ -44,15 +44,17 @@ new_netns() { # NAME
 	ip -n "$1" link set lo up
 }
 
-# run_guest NAME INITRD VHOST_SOCKET QUEUE_PAIRS: boot the test guest with
-# a vhost-user virtio-net device on VHOST_SOCKET; serial output goes to
+# run_guest NAME INITRD VHOST_SOCKET QUEUE_PAIRS [PAGE_PER_VQ]: boot the
+# test guest with a vhost-user virtio-net device on VHOST_SOCKET, with
+# page-per-vq=PAGE_PER_VQ (default on: QEMU maps the VF's doorbell pages
+# the helper hands it, host notifiers); serial output goes to
 # $workdir/NAME.console. Returns QEMU's status (bounded to 300 s).
 run_guest() {
-	local name=$1 initrd=$2 sock=$3 qp=$4
+	local name=$1 initrd=$2 sock=$3 qp=$4 ppv=${5:-on}
 	run_guest_dev "$name" "$initrd" \
 		-chardev socket,id=vhost0,path="$sock" \
 		-netdev vhost-user,id=net0,chardev=vhost0,queues="$qp" \
-		-device virtio-net-pci,netdev=net0,mq=on,vectors=0,mac=52:54:00:12:34:56
+		-device virtio-net-pci,netdev=net0,mq=on,vectors=0,page-per-vq="$ppv",mac=52:54:00:12:34:56
 }
 
 # run_guest_dev NAME INITRD QEMU_ARG...: the same guest with the devices

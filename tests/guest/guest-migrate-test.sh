@@ -82,7 +82,7 @@ start_qemu() {
 		-object memory-backend-memfd,id=mem,size=256M,share=on -numa node,memdev=mem \
 		-chardev socket,id=vhost0,path="$workdir/vhost-$side.sock" \
 		-netdev vhost-user,id=net0,chardev=vhost0,queues=1 \
-		-device virtio-net-pci,netdev=net0,vectors=0,mac="$mac" \
+		-device virtio-net-pci,netdev=net0,vectors=0,page-per-vq=on,mac="$mac" \
 		-qmp "unix:$workdir/qmp-$side.sock,server=on,wait=off" \
 		${incoming:+-S -incoming "$incoming"} \
 		>> "$workdir/console.log" 2>&1 &

@@ -51,6 +51,9 @@ static void test_metadata(void)
 	g_assert_false(port(vm, 0)->client);
 	g_assert_false(port(vm, 0)->sw_lm);
 	g_assert_cmpuint(port(vm, 0)->queue_pairs, ==, 2);
+	/* <driver page_per_vq='on'/> on the first only */
+	g_assert_true(port(vm, 0)->page_per_vq);
+	g_assert_false(port(vm, 1)->page_per_vq);
 	g_assert_true(port(vm, 1)->client);
 	g_assert_true(port(vm, 1)->sw_lm);
 	g_assert_cmpuint(port(vm, 1)->queue_pairs, ==, 0);

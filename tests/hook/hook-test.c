@@ -336,6 +336,15 @@ static void test_prepare_release(Ctx *c, gconstpointer data)
 	g_assert_true(g_file_get_contents(log, &text, NULL, NULL));
 	g_assert_nonnull(strstr(text, "listening on"));
 	g_assert_nonnull(strstr(text, "stopped"));
+	/* no <driver page_per_vq='on'/>: said once, naming the interface */
+	{
+		g_autofree char *warn = g_strdup_printf("hook: warning: interface %s has no <driver "
+							"page_per_vq='on'/>", sock);
+		const char *at = strstr(text, warn);
+
+		g_assert_nonnull(at);
+		g_assert_null(strstr(at + 1, warn));
+	}
 	/* release again: nothing to do */
 	g_assert_cmpint(run_hook(c, "release", "end", xml, NULL), ==, 0);
 }
@@ -343,12 +352,19 @@ static void test_prepare_release(Ctx *c, gconstpointer data)
 static void test_port_map(Ctx *c, gconstpointer data)
 {
 	g_autofree char *sock = sock_path(c, "vhu1234");
-	g_autofree char *xml = domain_xml("vm-nova", UUID1, sock, NULL);
+	g_autofree char *plain = domain_xml("vm-nova", UUID1, sock, NULL);
+	g_auto(GStrv) parts = g_strsplit(plain, "<model type='virtio'/>", 2);
+	/* with <driver page_per_vq='on'/>: no warning */
+	g_autofree char *xml = g_strjoinv("<model type='virtio'/><driver page_per_vq='on'/>", parts);
 	g_autofree char *map = g_strdup_printf("[%s]\ndevice=%s\nlm=sw\n", sock, c->emu->address);
+	g_autofree char *log = g_build_filename(c->log_dir, "vm-nova.log", NULL);
+	g_autofree char *text = NULL;
 
 	g_assert_true(g_file_set_contents(c->map, map, -1, NULL));
 	g_assert_cmpint(run_hook(c, "prepare", "begin", xml, NULL), ==, 0);
 	assert_serving(c, UUID1, sock);
+	g_assert_true(g_file_get_contents(log, &text, NULL, NULL));
+	g_assert_null(strstr(text, "page_per_vq"));
 	g_assert_cmpint(run_hook(c, "release", "end", xml, NULL), ==, 0);
 	assert_clean(c, UUID1, sock);
 }

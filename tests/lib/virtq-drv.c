@@ -144,6 +144,8 @@ int virtq_drv_kick(struct virtq_drv *q)
 	if (!need)
 		return 0;
 	q->kicks++;
+	if (q->notify_fe)
+		return vu_frontend_kick(q->notify_fe, q->index, q->kickfd) < 0 ? -EIO : 1;
 	return eventfd_write(q->kickfd, 1) == 0 ? 1 : -errno;
 }
 

@@ -30,6 +30,9 @@ struct virtq_drv {
 	int kickfd;
 	int callfd;
 	uint64_t kicks;
+	/* the kick itself: NULL writes kickfd; a frontend with host notifiers
+	 * writes the doorbell page (vu_frontend_kick_through()) */
+	struct vu_frontend *notify_fe;
 };
 
 struct virtq_buf {

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <linux/sockios.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -112,6 +113,8 @@ static void fe_init(struct vu_frontend *fe, int timeout_ms)
 	fe->backend_fd = -1;
 	fe->backend_peer = -1;
 	fe->timeout_ms = timeout_ms;
+	fe->hn_stop = -1;
+	pthread_mutex_init(&fe->hn_lock, NULL);
 }
 
 static int fill_addr(struct sockaddr_un *sa, const char *path, struct cerr *e)
@@ -185,8 +188,11 @@ int vu_frontend_accept(struct vu_frontend *fe, const char *path, int timeout_ms,
 	return 0;
 }
 
+static void hn_stop(struct vu_frontend *fe);
+
 void vu_frontend_close(struct vu_frontend *fe)
 {
+	hn_stop(fe);
 	if (fe->sock >= 0)
 		close(fe->sock);
 	if (fe->log && fe->log != MAP_FAILED)
@@ -517,4 +523,205 @@ void vu_frontend_log_clear(struct vu_frontend *fe)
 {
 	if (fe->log)
 		memset(fe->log, 0, fe->log_size);
+}
+
+/* ---- host notifiers ---- */
+
+#define VU_BACKEND_VRING_HOST_NOTIFIER_MSG 3u
+
+struct vu_area {
+	uint64_t u64;
+	uint64_t size;
+	uint64_t offset;
+};
+
+/* one message off the channel: header, payload (at most @cap bytes), fd */
+static int hn_read(int sock, struct vu_hdr *hdr, void *payload, size_t cap, int *fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 8)];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { .iov_base = hdr, .iov_len = VU_HDR_SIZE };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+			     .msg_controllen = sizeof(ctl.buf) };
+	struct cmsghdr *c;
+	ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+
+	*fd = -1;
+	if (n != VU_HDR_SIZE)
+		return -1;
+	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+		if (c->cmsg_type == SCM_RIGHTS) {
+			int nfd = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			int fds[8];
+
+			memcpy(fds, CMSG_DATA(c), sizeof(int) * (size_t)nfd);
+			for (int i = 0; i < nfd; i++) {
+				if (*fd < 0)
+					*fd = fds[i];
+				else
+					close(fds[i]);
+			}
+		}
+	if (hdr->size > cap || (hdr->size && recv(sock, payload, hdr->size, MSG_WAITALL) !=
+						      (ssize_t)hdr->size)) {
+		if (*fd >= 0)
+			close(*fd);
+		return -1;
+	}
+	return 0;
+}
+
+/* The answer to a host-notifier message: 0 accepted, else failed. */
+static uint64_t hn_apply(struct vu_frontend *fe, const struct vu_area *a, int fd)
+{
+	unsigned idx = (unsigned)(a->u64 & 0xff);
+	void *page = NULL;
+
+	if (idx >= VU_MAX_NOTIFIERS)
+		return 1;
+	if (!(a->u64 & VU_VRING_NOFD)) {
+		if (fe->hn_mode == VU_NOTIFIER_REFUSE || fd < 0 || !a->size)
+			goto refuse;
+		page = mmap(NULL, a->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)a->offset);
+		if (page == MAP_FAILED)
+			goto refuse;
+	}
+	pthread_mutex_lock(&fe->hn_lock);
+	if (fe->hn_page[idx])
+		munmap(fe->hn_page[idx], fe->hn_page_size[idx]);
+	fe->hn_page[idx] = page;
+	fe->hn_page_size[idx] = page ? a->size : 0;
+	if (page)
+		fe->hn_installs++;
+	else
+		fe->hn_removals++;
+	pthread_mutex_unlock(&fe->hn_lock);
+	return 0;
+refuse:
+	pthread_mutex_lock(&fe->hn_lock);
+	fe->hn_refusals++;
+	pthread_mutex_unlock(&fe->hn_lock);
+	return 1;
+}
+
+static void *hn_main(void *opaque)
+{
+	struct vu_frontend *fe = opaque;
+
+	for (;;) {
+		struct pollfd p[2] = { { .fd = fe->backend_fd, .events = POLLIN },
+				       { .fd = fe->hn_stop, .events = POLLIN } };
+		struct vu_hdr hdr;
+		struct vu_area a;
+		uint64_t status = 0;
+		int fd;
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[1].revents)
+			break;
+		if (hn_read(fe->backend_fd, &hdr, &a, sizeof(a), &fd) < 0)
+			break;
+		if (hdr.request == VU_BACKEND_VRING_HOST_NOTIFIER_MSG && hdr.size == sizeof(a))
+			status = hn_apply(fe, &a, fd);
+		else if (hdr.request == VU_BACKEND_VRING_HOST_NOTIFIER_MSG)
+			status = 1;
+		if (fd >= 0)
+			close(fd);    /* a mapping keeps what it needs */
+		if (hdr.flags & VU_FLAG_NEED_REPLY) {
+			struct {
+				struct vu_hdr h;
+				uint64_t u64;
+			} __attribute__((packed)) r = {
+				{ hdr.request, VU_VERSION | VU_FLAG_REPLY, sizeof(uint64_t) }, status
+			};
+
+			if (send(fe->backend_fd, &r, sizeof(r), MSG_NOSIGNAL) != (ssize_t)sizeof(r))
+				break;
+		}
+	}
+	return NULL;
+}
+
+int vu_frontend_serve_backend(struct vu_frontend *fe, enum vu_notifier_mode mode, struct cerr *e)
+{
+	int r;
+
+	if (fe->backend_fd < 0)
+		return cerr_set(e, ENOTCONN, "no backend channel");
+	if (fe->hn_serving)
+		return cerr_set(e, EBUSY, "the backend channel is served already");
+	fe->hn_mode = mode;
+	if (mode == VU_NOTIFIER_CLOSE) {
+		close(fe->backend_fd);
+		fe->backend_fd = -1;
+		return 0;
+	}
+	if (mode == VU_NOTIFIER_IGNORE)
+		return 0;
+	fe->hn_stop = eventfd(0, EFD_CLOEXEC);
+	if (fe->hn_stop < 0)
+		return cerr_set(e, errno, "eventfd: %s", strerror(errno));
+	r = pthread_create(&fe->hn_thread, NULL, hn_main, fe);
+	if (r) {
+		close(fe->hn_stop);
+		fe->hn_stop = -1;
+		return cerr_set(e, r, "backend channel thread: %s", strerror(r));
+	}
+	fe->hn_serving = true;
+	return 0;
+}
+
+static void hn_stop(struct vu_frontend *fe)
+{
+	if (fe->hn_serving) {
+		(void)eventfd_write(fe->hn_stop, 1);
+		pthread_join(fe->hn_thread, NULL);
+		fe->hn_serving = false;
+		close(fe->hn_stop);
+		fe->hn_stop = -1;
+	}
+	for (unsigned i = 0; i < VU_MAX_NOTIFIERS; i++) {
+		if (fe->hn_page[i])
+			munmap(fe->hn_page[i], fe->hn_page_size[i]);
+		fe->hn_page[i] = NULL;
+	}
+}
+
+int vu_frontend_kick(struct vu_frontend *fe, unsigned index, int kickfd)
+{
+	void *page = NULL;
+
+	pthread_mutex_lock(&fe->hn_lock);
+	if (index < VU_MAX_NOTIFIERS && (page = fe->hn_page[index])) {
+		/* the doorbell: the queue's index, at the start of its page */
+		*(volatile uint16_t *)page = (uint16_t)index;
+		fe->hn_doorbells++;
+	}
+	pthread_mutex_unlock(&fe->hn_lock);
+	if (page)
+		return 1;
+	return eventfd_write(kickfd, 1) < 0 ? -errno : 0;
+}
+
+void vu_frontend_kick_through(struct vu_frontend *fe, struct virtq_drv *q)
+{
+	q->notify_fe = fe;
+}
+
+uint64_t vu_frontend_notifiers(struct vu_frontend *fe)
+{
+	uint64_t bits = 0;
+
+	pthread_mutex_lock(&fe->hn_lock);
+	for (unsigned i = 0; i < VU_MAX_NOTIFIERS; i++)
+		if (fe->hn_page[i])
+			bits |= 1ull << i;
+	pthread_mutex_unlock(&fe->hn_lock);
+	return bits;
 }

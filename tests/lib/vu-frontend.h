@@ -4,9 +4,17 @@
  * (docs/interop/vhost-user.rst). It also keeps a dirty log for the live-
  * migration tests (SET_LOG_BASE with a shared memfd).
  *
- * Plain C with errno returns. Threads: one thread drives a frontend. */
+ * Host notifiers (vu_frontend_serve_backend()): a thread of the frontend's
+ * own reads the backend channel, as QEMU's main loop does, maps each
+ * vring's doorbell page the backend hands over (or refuses it), and
+ * vu_frontend_kick() then writes the doorbell there instead of the kickfd.
+ *
+ * Plain C with errno returns. Threads: one thread drives a frontend; the
+ * backend-channel thread only touches the host-notifier fields, under
+ * hn_lock. */
 #pragma once
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -41,6 +49,8 @@ enum vu_request {
 #define VU_PROTOCOL_F_LOG_SHMFD 1
 #define VU_PROTOCOL_F_REPLY_ACK 3
 #define VU_PROTOCOL_F_BACKEND_REQ 5
+#define VU_PROTOCOL_F_BACKEND_SEND_FD 10
+#define VU_PROTOCOL_F_HOST_NOTIFIER 11
 #define VU_PROTOCOL_F_CONFIG 9
 #define VU_PROTOCOL_F_STATUS 16
 
@@ -61,6 +71,16 @@ static inline void *vu_gpa(struct vu_guest_mem *mem, uint64_t gpa)
 	return mem->base + gpa;
 }
 
+/* What the frontend does with the backend's host-notifier messages. */
+enum vu_notifier_mode {
+	VU_NOTIFIER_ACCEPT,   /* map the page; kicks go to its doorbell */
+	VU_NOTIFIER_REFUSE,   /* answer "failed" (QEMU without page-per-vq=on) */
+	VU_NOTIFIER_CLOSE,    /* close its end of the channel */
+	VU_NOTIFIER_IGNORE,   /* never read the channel */
+};
+
+#define VU_MAX_NOTIFIERS 16
+
 struct vu_frontend {
 	int sock;
 	int timeout_ms;
@@ -80,6 +100,16 @@ struct vu_frontend {
 	 * one (1-based; 0: none) at which the socket is closed instead */
 	unsigned sent;
 	unsigned close_at;
+	/* host notifiers (vu_frontend_serve_backend) */
+	pthread_mutex_t hn_lock;
+	bool hn_serving;             /* the thread runs */
+	pthread_t hn_thread;
+	int hn_stop;                 /* eventfd that stops it */
+	enum vu_notifier_mode hn_mode;
+	void *hn_page[VU_MAX_NOTIFIERS];    /* under hn_lock; NULL: none */
+	uint64_t hn_page_size[VU_MAX_NOTIFIERS];
+	unsigned hn_installs, hn_removals, hn_refusals;   /* under hn_lock */
+	uint64_t hn_doorbells;       /* kicks written to a page (driver thread) */
 };
 
 /* Connect to a backend listening on @path (waits up to @timeout_ms for the
@@ -121,6 +151,17 @@ int vu_frontend_backend_queued(const struct vu_frontend *fe, unsigned *bytes, bo
 /* Read one backend message header (the channel's messages have no payload
  * here) within the frontend's timeout. */
 int vu_frontend_backend_read(struct vu_frontend *fe, uint32_t *request, struct cerr *e);
+
+/* Serve the backend channel (set up first) as @mode says; a thread reads
+ * it until vu_frontend_close(). */
+int vu_frontend_serve_backend(struct vu_frontend *fe, enum vu_notifier_mode mode, struct cerr *e);
+/* Kick vring @index: on its doorbell page when one is mapped (1), else on
+ * @kickfd (0); -errno when that write fails. */
+int vu_frontend_kick(struct vu_frontend *fe, unsigned index, int kickfd);
+/* @q's kicks (virtq_drv_kick()) go through vu_frontend_kick(). */
+void vu_frontend_kick_through(struct vu_frontend *fe, struct virtq_drv *q);
+/* Bit per vring with a doorbell page mapped now. */
+uint64_t vu_frontend_notifiers(struct vu_frontend *fe);
 
 /* A dirty log covering the guest memory, shared with SET_LOG_BASE. */
 int vu_frontend_set_log_base(struct vu_frontend *fe, struct cerr *e);

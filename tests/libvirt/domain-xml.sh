@@ -5,7 +5,8 @@
 # vhost-user interface on SOCKET (QEMU connects; none when SOCKET is -), a
 # vhost-user disk on DISK when given (QEMU connects), the serial console to
 # the file CONSOLE (APPEND on|off), and METADATA (XML or empty) as
-# <metadata>. QEMU 7.2 under TCG crashes when the vhost-user virtio-net
+# <metadata>. page_per_vq='on' on the interface: QEMU can map the VF's
+# doorbell pages (host notifiers). QEMU 7.2 under TCG crashes when the vhost-user virtio-net
 # device has MSI-X vectors, and loses the vhost-user-blk device's MSI-X
 # interrupts now and then; libvirt cannot say vectors=0, so <qemu:override>
 # does.
@@ -27,6 +28,7 @@ test_domain_xml() {
       <mac address='52:54:00:12:34:56'/>
       <source type='unix' path='$sock' mode='client'/>
       <model type='virtio'/>
+      <driver page_per_vq='on'/>
       <alias name='ua-net0'/>
     </interface>"
 		override="$override$(vectors_override ua-net0)"

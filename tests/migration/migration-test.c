@@ -45,7 +45,12 @@
  * GET_VRING_BASE, at a new log, at the software switch: the VF is reset and
  * each vring's state is its used index). Each checks the port's state and
  * reason in the helper's log, that GET_VRING_BASE returns exactly the used
- * index in guest memory, and exact logging of what the VF wrote. */
+ * index in guest memory, and exact logging of what the VF wrote.
+ *
+ * /migration/sw/host-notifier: the guest maps the VF's doorbell pages
+ * (host notifiers) and kicks there: the switch takes RX's page back (its
+ * kicks must reach the relay, or the sequence stalls), the rollback gives
+ * it back, and the destination hands out its own. */
 #include <json-glib/json-glib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -106,6 +111,9 @@ typedef struct {
 	 * they cannot open /proc/self/map_files, so a vfio-user VF gets the
 	 * dirty log through the fd SET_LOG_BASE carried */
 	gboolean no_sys_admin;
+	/* the guest takes host notifiers (maps the doorbell pages, kicks
+	 * there) */
+	gboolean host_notifier;
 } Params;
 
 /* one VF + helper, the "host" */
@@ -382,8 +390,20 @@ static void guest_connect(Guest *g, Host *h, uint32_t rx_base, uint32_t tx_base)
 	check(vu_frontend_connect(&g->fe, h->sock, 10000, &ce), &ce, "connect");
 	g->fe_open = TRUE;
 	check(vu_frontend_handshake(&g->fe, 1ull << VU_PROTOCOL_F_REPLY_ACK |
-					    1ull << VU_PROTOCOL_F_LOG_SHMFD, &ce), &ce, "handshake");
+					    1ull << VU_PROTOCOL_F_LOG_SHMFD |
+					    (g->prm.host_notifier
+						     ? 1ull << VU_PROTOCOL_F_BACKEND_REQ |
+						       1ull << VU_PROTOCOL_F_BACKEND_SEND_FD |
+						       1ull << VU_PROTOCOL_F_HOST_NOTIFIER
+						     : 0), &ce), &ce, "handshake");
 	g_assert_true(g->fe.reply_ack);
+	if (g->prm.host_notifier) {
+		check(vu_frontend_set_backend_req(&g->fe, 0, &ce), &ce, "SET_BACKEND_REQ_FD");
+		check(vu_frontend_serve_backend(&g->fe, VU_NOTIFIER_ACCEPT, &ce), &ce,
+		      "serve the backend channel");
+		vu_frontend_kick_through(&g->fe, &g->rx);
+		vu_frontend_kick_through(&g->fe, &g->tx);
+	}
 	g_assert_cmpuint(g->fe.features & want, ==, want);
 	g->features = want;
 	guest_set_features(g, FALSE);
@@ -707,6 +727,26 @@ static void guest_new_callfd(Guest *g)
 	g->rx.callfd = fd;
 }
 
+/* With host notifiers: the guest maps exactly the doorbell pages @want
+ * (bit per vring) once the frontend has answered (bounded wait). */
+static void expect_notifiers(Guest *g, Host *h, guint64 want, const char *when)
+{
+	gint64 end = g_get_monotonic_time() + WAIT_S * G_TIME_SPAN_SECOND;
+
+	if (!g->prm.host_notifier)
+		return;
+	while (vu_frontend_notifiers(&g->fe) != want) {
+		if (g_get_monotonic_time() > end) {
+			g_autofree char *log = dp_proc_log(h->helper);
+
+			g_error("%s: the guest maps doorbell pages 0x%" G_GINT64_MODIFIER "x, expected "
+				"0x%" G_GINT64_MODIFIER "x; helper log:\n%s", when,
+				(guint64)vu_frontend_notifiers(&g->fe), want, log);
+		}
+		g_usleep(10 * 1000);
+	}
+}
+
 /* ---- the scenario ---- */
 
 /* frames the source's guest takes, step by step as run_migration() goes */
@@ -730,6 +770,7 @@ static void run_migration(gconstpointer data)
 	guest_init(g, prm);
 	src = host_start(prm, 0, source_frames(prm), "source");
 	guest_connect(g, src, 0, 0);
+	expect_notifiers(g, src, 0x3, "source");
 	guest_new_log(g);
 
 	/* direct: nothing logged */
@@ -739,16 +780,20 @@ static void run_migration(gconstpointer data)
 	g->gap_ok = prm->virtio_function && opt_device;
 	burst_switch(g, src, TRUE, "switch on");
 	g->gap_ok = FALSE;
+	/* RX relayed: its page taken back; TX runs direct, its page kept */
+	expect_notifiers(g, src, 0x2, "switch on");
 	for (int i = 0; i < 4; i++)
 		burst_logged(g, "logging");
 
 	/* cancelled: back to direct, then nothing more logged */
 	burst_switch(g, src, FALSE, "rollback");
+	expect_notifiers(g, src, 0x3, "rollback");
 	vu_frontend_log_clear(&g->fe);
 	burst_unlogged(g, "direct after rollback");
 
 	/* a second attempt */
 	burst_switch(g, src, TRUE, "second switch on");
+	expect_notifiers(g, src, 0x2, "second switch on");
 	burst_logged(g, "logging again");
 
 	/* a new log while logging */
@@ -823,6 +868,7 @@ static void run_migration(gconstpointer data)
 	g->stream = 1;
 	g->next_seq = 0;
 	guest_connect(g, dst, rx_base, tx_base);
+	expect_notifiers(g, dst, 0x3, "destination");
 	if (prm->virtio_function)
 		/* it cannot be told the indices: the relay translates them */
 		(void)dp_proc_wait_log(dst->helper, "2 vrings relayed from the start", 0, WAIT_S);
@@ -995,6 +1041,7 @@ static const Params sw_virtio_function = { .mode = MODE_SW, .virtio_function = T
 static const Params sw_virtio_function_napi = { .mode = MODE_SW, .virtio_function = TRUE,
 						 .event_idx = TRUE, .napi = TRUE };
 static const Params sw_write_past_len = { .mode = MODE_SW, .write_past_len = TRUE };
+static const Params sw_host_notifier = { .mode = MODE_SW, .host_notifier = TRUE };
 static const Params device_sw = { .mode = MODE_SW, .virtio_function = TRUE };
 
 int main(int argc, char **argv)
@@ -1035,6 +1082,7 @@ int main(int argc, char **argv)
 	g_test_add_data_func("/migration/sw/no-interrupt", &sw_napi, run_migration);
 	g_test_add_data_func("/migration/sw/no-lm", &sw_no_lm, run_migration);
 	g_test_add_data_func("/migration/sw/write-past-len", &sw_write_past_len, run_migration);
+	g_test_add_data_func("/migration/sw/host-notifier", &sw_host_notifier, run_migration);
 	g_test_add_data_func("/migration/sw/virtio-function", &sw_virtio_function, run_migration);
 	g_test_add_data_func("/migration/sw/virtio-function/event-idx", &sw_virtio_function_napi,
 			     run_migration);

@@ -102,6 +102,20 @@ gboolean ctl_cmd_list(Ctl *ctl, char **args, GError **error)
 	return TRUE;
 }
 
+/* "Kicks: vring 0 host-notifier, vring 1 relay" (KickPaths) */
+static void print_kick_paths(GVariant *p)
+{
+	g_autoptr(GVariant) v = p ? g_variant_lookup_value(p, "KickPaths", G_VARIANT_TYPE_STRING_ARRAY)
+				  : NULL;
+	g_autofree const char **paths = v ? g_variant_get_strv(v, NULL) : NULL;
+	g_autoptr(GString) line = g_string_new("");
+
+	for (guint q = 0; paths && paths[q]; q++)
+		if (strcmp(paths[q], "off") != 0)
+			g_string_append_printf(line, "%svring %u %s", line->len ? ", " : "", q, paths[q]);
+	printf("  %-20s %s\n", "Kicks:", line->len ? line->str : "-");
+}
+
 static void print_port(CtlPort *port)
 {
 	GVariant *p = port->props;
@@ -125,6 +139,7 @@ static void print_port(CtlPort *port)
 	printf("  %-20s 0x%016" G_GINT64_MODIFIER "x\n", "Negotiated features:",
 	       ctl_prop_uint(p, "NegotiatedFeatures"));
 	printf("  %-20s %s\n", "Guest announce:", ctl_prop_bool(p, "GuestAnnounce") ? "yes" : "no");
+	print_kick_paths(p);
 }
 
 gboolean ctl_cmd_status(Ctl *ctl, char **args, GError **error)

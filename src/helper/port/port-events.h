@@ -19,6 +19,11 @@ struct port_event {
 	enum port_state state;
 	char reason[PORT_REASON_MAX];   /* "" when there is none */
 	bool warning;                   /* something the operator should act on */
+	bool refresh;                   /* no state, no reason: only what is read
+					 * live changed (a vring's kick path);
+					 * publish again, log nothing */
+	bool log_only;                  /* a line for the log (reason); the state
+					 * and what D-Bus shows stay as they are */
 };
 
 struct port_events;

@@ -247,7 +247,7 @@ static int direct_queue(struct port *p, unsigned qid, uint16_t avail, uint16_t u
 	}
 	/* kicks the relay did not take are still in the kickfd; this covers
 	 * buffers posted while nobody watched */
-	port_doorbell(p, qid);
+	port_doorbell_nudge(p, qid);
 	return 0;
 }
 
@@ -398,6 +398,10 @@ static int switch_queue(struct port *p, unsigned qid, struct cerr *e)
 	struct cerr ce = { 0 };
 	int r;
 
+	/* its kicks must reach the relay: the frontend stops writing the
+	 * doorbell page (a kick written there before it let go is made up
+	 * for with a signal of the kickfd once it did) */
+	port_hn_remove(p, qid);
 	if (p->kick)
 		kick_relay_remove(p->kick, qid);
 	r = port_vf_queue_stop(p, qid, (const struct vring_used *)(uintptr_t)p->vr[qid].used,

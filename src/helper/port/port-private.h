@@ -120,6 +120,16 @@ struct port {
 	enum port_lm_mode lm_mode_snapshot;
 	bool guest_announce;
 
+	/* host notifiers (port-notifier.c) */
+	uint64_t hn_asked;        /* under ctl: vrings whose page was handed to
+				   * the frontend and not taken back since */
+	bool hn_said;             /* under ctl: why there are none was said on
+				   * this connection */
+	bool hn_syncing;          /* under ctl: port_hn_sync() runs (it may
+				   * snapshot, which syncs) */
+	atomic_uint_fast64_t hn_on;   /* vrings whose page the frontend maps, as
+				       * its answers said (any thread) */
+
 	_Atomic int relay_conn;   /* conn as the relay threads read it */
 	_Atomic int conn_lookup;  /* conn for port_has_conn(), without ctl */
 	_Atomic bool log_on;      /* log_write calls reach the log */
@@ -154,8 +164,11 @@ bool port_fail_stuck(struct port *p);
 /* The VF's view of vring @qid from the frontend's: GPAs, size, vector (no
  * ring state). */
 int port_queue_cfg(struct port *p, unsigned qid, struct ifcvf_vring_cfg *ret, struct cerr *e);
-/* Ring vring @qid's doorbell (counted). */
+/* Ring vring @qid's doorbell for a guest's kick (counted). */
 void port_doorbell(struct port *p, unsigned qid);
+/* Ring it for a kick that may have been missed (not counted: the kick
+ * counters count the guest's kicks the relay carried). */
+void port_doorbell_nudge(struct port *p, unsigned qid);
 /* Disable vring @qid in the VF, wait until it is quiesced and read where it
  * stands; without the BAR4 block, from @used_ring (the used ring it
  * writes). A queue that does not stop within its bound (or cannot be told
@@ -193,6 +206,18 @@ int port_queue_setup(struct port *p, unsigned qid, bool bind_vector, bool update
 /* Disable vring @qid in the VF; with @save, hand its ring state back (and,
  * while the frontend logs, mark its used ring dirty). */
 void port_queue_teardown(struct port *p, unsigned qid, bool save);
+
+/* ---- port-notifier.c, for port.c, port-vf.c and port-lm.c (ctl held) ---- */
+
+/* Converge the host notifiers on the datapath: every vring running direct
+ * in the VF has its doorbell page handed to the frontend, every other one
+ * not (asked, never waited for). Says once per connection why there are
+ * none, when the frontend or the VF cannot have them. */
+void port_hn_sync(struct port *p);
+/* Take vring @qid's page back now (it is about to be relayed). */
+void port_hn_remove(struct port *p, unsigned qid);
+/* The frontend changed: forget every host notifier. */
+void port_hn_reset(struct port *p);
 
 /* ---- port-lm.c, for port.c and port-vf.c (ctl held) ---- */
 

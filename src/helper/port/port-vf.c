@@ -27,6 +27,12 @@ void port_doorbell(struct port *p, unsigned qid)
 		atomic_fetch_add(&p->stats.kicks, 1);
 }
 
+void port_doorbell_nudge(struct port *p, unsigned qid)
+{
+	if (ifcvf_hw_notify_queue(&p->hw, qid, NULL) < 0)
+		atomic_fetch_add(&p->stats.errors, 1);
+}
+
 static void on_kick(void *opaque, unsigned qid)
 {
 	port_doorbell(opaque, qid);
@@ -219,9 +225,13 @@ int port_queue_setup(struct port *p, unsigned qid, bool bind_vector, bool update
 		if (r < 0)
 			return r;
 		/* a kick may have been taken while the queue was down */
-		on_kick(p, qid);
+		port_doorbell_nudge(p, qid);
 	}
-	return update_mq ? set_pairs(p, e) : 0;
+	if (update_mq && (r = set_pairs(p, e)) < 0)
+		return r;
+	if (p->running)
+		port_hn_sync(p);
+	return 0;
 }
 
 /* Disable vring @qid in the VF; with @save, hand its ring state back (and,
@@ -321,6 +331,7 @@ void port_datapath_stop(struct port *p, bool save)
 	}
 	p->vf_enabled = 0;
 	p->running = false;
+	port_hn_sync(p);
 	port_snapshot(p);
 }
 
@@ -551,7 +562,7 @@ static int start_kick_relay(struct port *p, struct cerr *e)
 			return r;
 		/* kicks sent before the relay ran are still counted in the
 		 * eventfd; this one covers a doorbell lost to the reset */
-		on_kick(p, q);
+		port_doorbell_nudge(p, q);
 	}
 	return 0;
 }
@@ -579,6 +590,7 @@ int port_datapath_start(struct port *p, struct cerr *e)
 	    (r = start_kick_relay(p, e)) < 0)
 		return r;
 	p->running = true;
+	port_hn_sync(p);
 	if (p->translated)
 		port_note(p, false, "%u vrings relayed from the start: %s restarts its rings at 0, so "
 			  "the relay %s until the device stops", popcount64(p->relayed),

@@ -103,6 +103,8 @@ void port_note(struct port *p, bool warning, const char *fmt, ...)
 
 void port_snapshot(struct port *p)
 {
+	/* whatever changed, the host notifiers follow the datapath */
+	port_hn_sync(p);
 	pthread_mutex_lock(&p->state_lock);
 	p->enabled_snapshot = p->vf_enabled & ~p->held;
 	p->relayed_snapshot = p->relayed;
@@ -213,6 +215,7 @@ int port_open(unsigned index, const struct port_config *cfg,
 	p->log_fd = p->log_fd_next = -1;
 	p->conn = -1;
 	atomic_init(&p->relay_conn, -1);
+	atomic_init(&p->hn_on, 0);
 	atomic_init(&p->conn_lookup, -1);
 	p->cfg = *cfg;
 	p->cfg.device = strdup(cfg->device);
@@ -357,6 +360,7 @@ int port_connect(struct port *p, int conn)
 	} else {
 		p->conn = conn;
 		atomic_store(&p->conn_lookup, conn);
+		port_hn_reset(p);
 		pthread_mutex_lock(&p->state_lock);
 		p->connected = true;
 		pthread_mutex_unlock(&p->state_lock);
@@ -422,6 +426,7 @@ void port_disconnect(struct port *p, int conn)
 	}
 	p->conn = -1;
 	atomic_store(&p->conn_lookup, -1);
+	port_hn_reset(p);
 	pthread_mutex_lock(&p->state_lock);
 	p->connected = false;
 	pthread_mutex_unlock(&p->state_lock);
@@ -614,6 +619,8 @@ void port_get_info(struct port *p, struct port_info *ret)
 	ret->lm_mode = p->lm_mode_snapshot;
 	ret->lm_state = p->lm_snapshot;
 	ret->relayed_vrings = p->relayed_snapshot;
+	ret->notifier_vrings = atomic_load(&p->hn_on) &
+			       (p->enabled_snapshot | p->relayed_snapshot);
 	ret->guest_announce = p->guest_announce;
 	/* the relay is freed under state_lock too (port-lm.c) */
 	ret->relayed_entries = atomic_load(&p->stats.relayed) +

@@ -33,7 +33,14 @@
  * The ring relay thread (software live migration) relays used entries,
  * logs through log_write and rings doorbells; it never takes ctl.
  * port_get_info() takes a short state lock and reads atomic counters, so the
- * main loop never waits for a bring-up. */
+ * main loop never waits for a bring-up.
+ *
+ * Host notifiers (port-notifier.c): while a vring runs direct in the VF,
+ * its doorbell page is handed to the frontend (host_notifier()), so that
+ * the guest's kicks reach the VF without the helper; the kick relay keeps
+ * watching the kickfd, which then stays quiet. A relayed vring (software
+ * live migration, a translated function) takes its page back first: its
+ * kicks must reach the ring relay. */
 #pragma once
 
 #include <stdatomic.h>
@@ -54,6 +61,8 @@ struct port_config {
 	bool generic_virtio;      /* accept a virtio function that is not an IFCVF */
 	unsigned queue_pairs;    /* 0: all the VF has (queues for blk) */
 };
+
+struct port;
 
 /* One vring as the frontend set it up; addresses are in this process. */
 struct port_vring {
@@ -87,10 +96,18 @@ struct port_frontend_ops {
 	/* OR @bits into 64-bit word @word of that log (pages word*64 ...
 	 * word*64+63); called from the ring relay thread. Optional. */
 	void (*log_word)(int conn, uint64_t word, uint64_t bits);
+	/* Hand vring @qid's doorbell page to the frontend as its host notifier
+	 * (@fd at @offset, @size bytes; the callee keeps a dup), or take it
+	 * back (@fd < 0), signalling @poke_fd (an eventfd, or -1) once the
+	 * frontend let go. Never waits on the frontend: the answer comes later
+	 * through port_host_notifier_done() on another thread. Optional. */
+	void (*host_notifier)(int conn, struct port *p, unsigned qid, int fd, uint64_t offset,
+			      uint64_t size, int poke_fd);
 };
 
 struct port_counters {
-	atomic_uint_fast64_t kicks;        /* kicks relayed to the doorbell */
+	atomic_uint_fast64_t kicks;        /* kicks relayed to the doorbell (the
+					    * guest's, not the helper's own nudges) */
 	atomic_uint_fast64_t config_irqs;  /* config interrupts from the VF */
 	atomic_uint_fast64_t dma_maps;     /* guest memory regions mapped */
 	atomic_uint_fast64_t errors;
@@ -118,6 +135,9 @@ struct port_info {
 	enum port_lm_state lm_state;
 	bool guest_announce;      /* the guest accepted VIRTIO_NET_F_GUEST_ANNOUNCE */
 	uint64_t relayed_vrings;  /* bit per vring relayed now */
+	uint64_t notifier_vrings; /* bit per vring whose kicks go to its doorbell
+				   * page through a host notifier (the rest of
+				   * enabled_vrings | relayed_vrings: the relay) */
 	uint64_t pages_logged, relayed_entries, switchovers, rollbacks;
 	uint64_t switch_us, stop_us;
 };
@@ -171,6 +191,10 @@ void port_mem_table_changed(struct port *p);
  * state_lock. */
 void port_check_mem_table(struct port *p);
 void port_features_changed(struct port *p, uint64_t features);
+/* The frontend's answer to a host_notifier() request of connection @conn:
+ * vring @qid's kicks go to its doorbell page (@on) or to its kickfd. Any
+ * thread; atomics only (no ctl). */
+void port_host_notifier_done(struct port *p, int conn, unsigned qid, bool on);
 /* SET_FEATURES was applied (VHOST_F_LOG_ALL may have changed): switch to or
  * from logging. -errno when logging was asked for and cannot be given (the
  * frontend must then not migrate), with the cause in @e. */

@@ -81,7 +81,10 @@ uint64_t ifcvf_vhost_protocol_features(enum ifcvf_dev_type type)
 {
 	uint64_t f = BIT(VHOST_USER_PF_MQ) | BIT(VHOST_USER_PF_LOG_SHMFD) |
 		     BIT(VHOST_USER_PF_REPLY_ACK) | BIT(VHOST_USER_PF_BACKEND_REQ) |
-		     BIT(VHOST_USER_PF_STATUS);
+		     BIT(VHOST_USER_PF_STATUS) |
+		     /* host notifiers: the VF's doorbell pages handed to the
+		      * frontend (port-notifier.c, backend-channel.h) */
+		     BIT(VHOST_USER_PF_BACKEND_SEND_FD) | BIT(VHOST_USER_PF_HOST_NOTIFIER);
 
 	if (type == IFCVF_DEV_BLK)
 		f |= BIT(VHOST_USER_PF_CONFIG);
