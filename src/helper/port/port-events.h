@@ -19,6 +19,8 @@ struct port_event {
 	enum port_state state;
 	char reason[PORT_REASON_MAX];   /* "" when there is none */
 	bool warning;                   /* something the operator should act on */
+	bool detail;                    /* a timing breakdown: logged, never
+					 * the port's reason */
 };
 
 struct port_events;

@@ -11,6 +11,7 @@
 #include "ifcvf-ctrlq.h"
 #include "mediated-ring.h"
 #include "port.h"
+#include "port-phases.h"
 #include "ring-relay.h"
 
 #define QUEUE_STOP_TIMEOUT_MS 100
@@ -103,6 +104,12 @@ struct port {
 	struct mediated_ring *med[IFCVF_MAX_VRINGS];
 	uint16_t med_shift[IFCVF_MAX_VRINGS];   /* guest index - VF index */
 	uint64_t med_mapped;      /* bit per mediated ring DMA-mapped */
+	struct mediated_ring *med_spare[IFCVF_MAX_VRINGS];  /* a vring's mediated
+				   * ring after its relay ended, still
+				   * DMA-mapped at the vring's IOVA, for the
+				   * next switch (until the datapath stops) */
+	struct port_phases phases;  /* the switch or stop under way, for its
+				     * timing breakdown (port_detail()) */
 
 	/* the main loop's view, under state_lock */
 	pthread_mutex_t state_lock;
@@ -136,6 +143,9 @@ static inline unsigned popcount64(uint64_t v)
 /* Push an event for the main loop without changing the state. */
 void port_note(struct port *p, bool warning, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Log where the time of what @ph measured went (port-phases.h), as
+ * "@what: breakdown"; not the port's reason. */
+void port_detail(struct port *p, struct port_phases *ph, const char *what);
 /* Refresh the main loop's view of vf_enabled, relayed and the lm state. */
 void port_snapshot(struct port *p);
 /* Stop the datapath (ring state handed back), FAILED with @ce's reason. */
@@ -183,7 +193,9 @@ int port_vf_restart_translated(struct port *p, struct cerr *e);
  * started. On failure the caller stops it (port_datapath_stop()). */
 int port_datapath_start(struct port *p, struct cerr *e);
 /* Undo whatever port_datapath_start() did, in reverse; safe on a partial
- * bring-up. With @save, each vring's state goes back to the frontend. */
+ * bring-up. With @save, each vring's state goes back to the frontend. The
+ * kick relay's thread stays, idle, for the next bring-up, unless the port
+ * is closing (port_close() and a lost device free it). */
 void port_datapath_stop(struct port *p, bool save);
 /* Program and enable vring @qid in the VF from what the frontend set up;
  * @bind_vector binds its interrupt and @update_mq tells the VF how many
