@@ -274,6 +274,27 @@ static int take_mediated(struct port *p, unsigned qid, uint16_t size, struct cer
 	return 0;
 }
 
+void port_lm_prepare(struct port *p)
+{
+	struct cerr ce = { 0 };
+
+	if (p->lm_mode != PORT_LM_MODE_SW || !p->hw.is_ifcvf || p->translated ||
+	    (p->features & (1ull << VIRTIO_F_RING_PACKED)) || ensure_relay(p, &ce) < 0)
+		return;
+	for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++) {
+		struct mediated_ring *m;
+
+		if (!(p->vf_enabled & (1ull << q)) || !port_lm_relays(p, q) || p->med[q] ||
+		    p->med_spare[q] || mediated_ring_new(p->vr[q].size, &m, &ce) < 0)
+			continue;
+		if (vfio_dev_dma_map(p->dev, mediated_iova(q), m->size, m->base, m->fd, 0, &ce) < 0) {
+			mediated_ring_free(m);
+			continue;
+		}
+		p->med_spare[q] = m;
+	}
+}
+
 static void free_spares(struct port *p)
 {
 	struct cerr ce = { 0 };
@@ -907,6 +928,8 @@ int port_set_lm_mode(struct port *p, enum port_lm_mode mode, struct cerr *e)
 		r = cerr_set(e, ENOTSUP, "the VF has no live-migration block (BAR4): only sw");
 	else
 		p->lm_mode = mode;
+	if (r == 0 && p->running)
+		port_lm_prepare(p);
 	port_snapshot(p);
 	pthread_mutex_unlock(&p->ctl);
 	return r;

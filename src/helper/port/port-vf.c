@@ -585,6 +585,7 @@ int port_datapath_start(struct port *p, struct cerr *e)
 	    (r = start_kick_relay(p, e)) < 0)
 		return r;
 	p->running = true;
+	port_lm_prepare(p);
 	if (p->translated)
 		port_note(p, false, "%u vrings relayed from the start: %s restarts its rings at 0, so "
 			  "the relay %s until the device stops", popcount64(p->relayed),
