@@ -274,6 +274,19 @@ static int take_mediated(struct port *p, unsigned qid, uint16_t size, struct cer
 	return 0;
 }
 
+static void drop_spare(struct port *p, unsigned q)
+{
+	struct mediated_ring *m = p->med_spare[q];
+	struct cerr ce = { 0 };
+
+	if (!m)
+		return;
+	if (p->dev && vfio_dev_dma_unmap(p->dev, mediated_iova(q), m->size, &ce) < 0)
+		atomic_fetch_add(&p->stats.errors, 1);
+	mediated_ring_free(m);
+	p->med_spare[q] = NULL;
+}
+
 void port_lm_prepare(struct port *p)
 {
 	struct cerr ce = { 0 };
@@ -285,7 +298,11 @@ void port_lm_prepare(struct port *p)
 		struct mediated_ring *m;
 
 		if (!(p->vf_enabled & (1ull << q)) || !port_lm_relays(p, q) || p->med[q] ||
-		    p->med_spare[q] || mediated_ring_new(p->vr[q].size, &m, &ce) < 0)
+		    (p->med_spare[q] && p->med_spare[q]->qsize == p->vr[q].size))
+			continue;
+		/* one of another size holds the IOVA */
+		drop_spare(p, q);
+		if (mediated_ring_new(p->vr[q].size, &m, &ce) < 0)
 			continue;
 		if (vfio_dev_dma_map(p->dev, mediated_iova(q), m->size, m->base, m->fd, 0, &ce) < 0) {
 			mediated_ring_free(m);
@@ -295,19 +312,19 @@ void port_lm_prepare(struct port *p)
 	}
 }
 
-static void free_spares(struct port *p)
+void port_lm_release(struct port *p)
 {
-	struct cerr ce = { 0 };
-
-	for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++) {
-		struct mediated_ring *m = p->med_spare[q];
-
-		if (!m)
-			continue;
-		if (vfio_dev_dma_unmap(p->dev, mediated_iova(q), m->size, &ce) < 0)
-			atomic_fetch_add(&p->stats.errors, 1);
-		mediated_ring_free(m);
-		p->med_spare[q] = NULL;
+	for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++)
+		drop_spare(p, q);
+	drop_relay(p);
+	if (p->relay) {
+		/* a vring left prepared: forget it without a last pass */
+		pthread_mutex_lock(&p->state_lock);
+		atomic_fetch_add(&p->stats.relayed, ring_relay_entries(p->relay));
+		p->relay_view = NULL;
+		pthread_mutex_unlock(&p->state_lock);
+		ring_relay_free(p->relay);
+		p->relay = NULL;
 	}
 }
 
@@ -729,18 +746,12 @@ void port_lm_stop(struct port *p)
 	p->held = 0;
 	for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++)
 		if (p->med[q])
-			free_mediated(p, q);
-	free_spares(p);
-	drop_relay(p);
-	if (p->relay) {
-		/* a vring left prepared: forget it without a last pass */
-		pthread_mutex_lock(&p->state_lock);
-		atomic_fetch_add(&p->stats.relayed, ring_relay_entries(p->relay));
-		p->relay_view = NULL;
-		pthread_mutex_unlock(&p->state_lock);
-		ring_relay_free(p->relay);
-		p->relay = NULL;
-	}
+			park_mediated(p, q);
+	/* the spares stay mapped, and an idle relay thread stays in its poll,
+	 * for the next bring-up (port_lm_prepare()), unless the port closes:
+	 * an unmap, and a thread's join and start, less in a stop */
+	if (p->closing || !p->dev || (p->relay && ring_relay_count(p->relay) > 0))
+		port_lm_release(p);
 	p->lm = PORT_LM_DIRECT;
 	p->log_paused = false;
 	port_snapshot(p);

@@ -199,8 +199,9 @@ int port_datapath_start(struct port *p, struct cerr *e);
 void port_lm_prepare(struct port *p);
 /* Undo whatever port_datapath_start() did, in reverse; safe on a partial
  * bring-up. With @save, each vring's state goes back to the frontend. The
- * kick relay's thread stays, idle, for the next bring-up, unless the port
- * is closing (port_close() and a lost device free it). */
+ * kick, config and ring relays' threads and the spare mediated rings stay,
+ * idle, for the next bring-up, unless the port is closing (port_close()
+ * and a lost device free them). */
 void port_datapath_stop(struct port *p, bool save);
 /* Program and enable vring @qid in the VF from what the frontend set up;
  * @bind_vector binds its interrupt and @update_mq tells the VF how many
@@ -240,6 +241,9 @@ void port_lm_log_used_ring(struct port *p, unsigned qid);
 /* After the queues stopped: dirty logging off, log unmapped, relay thread
  * gone; back to direct. */
 void port_lm_stop(struct port *p);
+/* What port_lm_stop() keeps for the next bring-up goes: the spare mediated
+ * rings (unmapped) and the relay thread (port_close(), a lost device). */
+void port_lm_release(struct port *p);
 /* Resume what the first half of a SET_LOG_BASE paused, when its second half
  * never came (DPDK refused the message). */
 void port_lm_unpause(struct port *p);

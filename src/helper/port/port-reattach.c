@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config-relay.h"
 #include "kick-relay.h"
 #include "port-private.h"
 
@@ -66,6 +67,9 @@ void port_device_lost(struct port *p, const char *why)
 	 * dev_lost is set (no bring-up, port_read_config() refuses) */
 	kick_relay_free(p->kick);
 	p->kick = NULL;
+	config_relay_free(p->config);
+	p->config = NULL;
+	port_lm_release(p);
 	vfio_dev_close(p->dev);
 	p->dev = NULL;
 	p->hw.dev = NULL;

@@ -325,8 +325,12 @@ void port_datapath_stop(struct port *p, bool save)
 	}
 	port_phase(&p->phases, "interrupts");
 	atomic_store(&p->relay_conn, -1);
-	config_relay_free(p->config);
-	p->config = NULL;
+	/* its thread stays, idle (vector 0 is unbound), for the next
+	 * bring-up, unless the port closes */
+	if (p->closing || !p->dev) {
+		config_relay_free(p->config);
+		p->config = NULL;
+	}
 	port_phase(&p->phases, "config relay");
 	while (p->mapped > 0) {
 		const struct port_mem_region *r = &p->mem.r[--p->mapped];
@@ -370,8 +374,8 @@ static int bind_interrupts(struct port *p, unsigned nr, uint64_t vrings, struct 
 	int r;
 
 	snprintf(name, sizeof(name), "ifcvf-cfg-%u", p->index);
-	r = config_relay_new(name, on_config_irq, p, &p->config, e);
-	if (r < 0)
+	/* the one a stop left idle, if any */
+	if (!p->config && (r = config_relay_new(name, on_config_irq, p, &p->config, e)) < 0)
 		return r;
 	atomic_store(&p->relay_conn, p->conn);
 	fds[0] = config_relay_fd(p->config);

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "ifcvf-regs.h"
+#include "config-relay.h"
 #include "kick-relay.h"
 #include "port-private.h"
 #include "vhost-features.h"
@@ -311,6 +312,9 @@ void port_close(struct port *p)
 		port_datapath_stop(p, false);
 	kick_relay_free(p->kick);
 	p->kick = NULL;
+	config_relay_free(p->config);
+	p->config = NULL;
+	port_lm_release(p);
 	ifcvf_ctrlq_free(p->ctrlq, p->dev);
 	port_lm_drop_log_fds(p);
 	pthread_mutex_unlock(&p->ctl);
