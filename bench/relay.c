@@ -491,13 +491,19 @@ static void print_us(const char *what, long long *v, unsigned n, double scale)
 	       (double)max / scale, n);
 }
 
-/* print_us() of the helper's times, then the median one's breakdown */
+/* print_us() of the helper's times, then the median one's breakdown and
+ * the slowest one's */
 static void print_helper_us(long long *v, char **detail, unsigned n)
 {
-	const char *d = median_detail(v, detail, n);
+	const char *d = median_detail(v, detail, n), *slow = "?";
+	long long max = maximum(v, n);
 
+	for (unsigned i = 0; i < n; i++)
+		if (v[i] == max)
+			slow = detail[i];
 	print_us("  of which in the helper", v, n, 1000.0);
 	printf("    the median one's breakdown: %s\n", d);
+	printf("    the slowest one's breakdown: %s\n", slow);
 }
 
 static void free_details(char **detail, unsigned n)
