@@ -939,8 +939,6 @@ int port_set_lm_mode(struct port *p, enum port_lm_mode mode, struct cerr *e)
 		r = cerr_set(e, ENOTSUP, "the VF has no live-migration block (BAR4): only sw");
 	else
 		p->lm_mode = mode;
-	if (r == 0 && p->running)
-		port_lm_prepare(p);
 	port_snapshot(p);
 	pthread_mutex_unlock(&p->ctl);
 	return r;

@@ -192,10 +192,12 @@ int port_vf_restart_translated(struct port *p, struct cerr *e);
  * memory mapped, interrupts bound, the VF programmed, the kick relay
  * started. On failure the caller stops it (port_datapath_stop()). */
 int port_datapath_start(struct port *p, struct cerr *e);
-/* In sw mode on an IFCVF (per-queue switch), have the relay thread and a
- * DMA-mapped mediated ring for each relayable vring ready before LOG_ALL
- * comes, so the switch starts nothing and maps nothing. Best effort: what
- * cannot be had now, the switch tries again. ctl held, datapath running. */
+/* At the end of a bring-up in sw mode on an IFCVF (per-queue switch), have
+ * the relay thread and a DMA-mapped mediated ring for each relayable vring
+ * ready before LOG_ALL comes, so the switch starts nothing and maps
+ * nothing. Best effort: what cannot be had now, the switch tries again.
+ * (Not on a mode set over D-Bus: that call would wait for the DMA maps.)
+ * ctl held, datapath running. */
 void port_lm_prepare(struct port *p);
 /* Undo whatever port_datapath_start() did, in reverse; safe on a partial
  * bring-up. With @save, each vring's state goes back to the frontend. The
