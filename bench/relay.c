@@ -32,7 +32,8 @@
  *    the time the helper spends handing the ring state back.
  *
  * Not a test: nothing passes or fails on these numbers, but a lost frame
- * is reported loudly. usage: relay EMU HELPER [SWITCHES] [PPS], or
+ * is reported loudly. usage: relay [--switches] EMU HELPER [SWITCHES] [PPS]
+ * (--switches: part 2 alone), or
  * relay --cores [SECONDS [REPEATS]] for part 1 alone (SECONDS per
  * measurement, 0.5 by default; REPEATS, 5 by default, each row measured
  * anew in each: the table prints the medians and the ratio's min-max;
@@ -443,6 +444,75 @@ static long long next_figure(struct host *h, const char *needle)
 	return -1;
 }
 
+/* the rest of the line after the next "WHAT, where the time went: " in the
+ * helper's log (its timing breakdown, port-phases.h), or a copy of "?" */
+static char *next_detail(struct host *h, const char *what)
+{
+	char needle[96];
+
+	snprintf(needle, sizeof(needle), "%s, where the time went: ", what);
+	for (int i = 0; i < 100; i++) {
+		char *text = slurp(h->log), *hit = strlen(text) > h->log_off ? strstr(text + h->log_off, needle) : NULL;
+		char *line = NULL;
+
+		if (hit) {
+			hit += strlen(needle);
+			line = strndup(hit, strcspn(hit, "\n"));
+			h->log_off = (size_t)(hit - text);
+		}
+		free(text);
+		if (line)
+			return line;
+		usleep(10 * 1000);
+	}
+	return strdup("?");
+}
+
+/* the breakdown of the run whose time is the median of @v (unsorted) */
+static const char *median_detail(const long long *v, char **detail, unsigned n)
+{
+	long long *sorted = malloc(n * sizeof(*sorted));
+	long long med;
+
+	memcpy(sorted, v, n * sizeof(*sorted));
+	med = median(sorted, n);
+	free(sorted);
+	for (unsigned i = 0; i < n; i++)
+		if (v[i] == med)
+			return detail[i];
+	return "?";
+}
+
+static void print_us(const char *what, long long *v, unsigned n, double scale)
+{
+	long long max = maximum(v, n), med = median(v, n);
+
+	printf("  %-40s median %8.1f us   max %8.1f us   (%u)\n", what, (double)med / scale,
+	       (double)max / scale, n);
+}
+
+/* print_us() of the helper's times, then the median one's breakdown and
+ * the slowest one's */
+static void print_helper_us(long long *v, char **detail, unsigned n)
+{
+	const char *d = median_detail(v, detail, n), *slow = "?";
+	long long max = maximum(v, n);
+
+	for (unsigned i = 0; i < n; i++)
+		if (v[i] == max)
+			slow = detail[i];
+	print_us("  of which in the helper", v, n, 1000.0);
+	printf("    the median one's breakdown: %s\n", d);
+	printf("    the slowest one's breakdown: %s\n", slow);
+}
+
+static void free_details(char **detail, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		free(detail[i]);
+	free(detail);
+}
+
 /* @function: ifcvf-emu --virtio-function, taken with generic-virtio=1 (sw) */
 static void host_start(struct host *h, const char *emu, const char *helper, bool sw, bool function,
 		       unsigned pps)
@@ -600,14 +670,6 @@ static long long set_log_all(struct guest *g, bool on)
 	return bench_now_ns() - t0;
 }
 
-static void print_us(const char *what, long long *v, unsigned n, double scale)
-{
-	long long max = maximum(v, n), med = median(v, n);
-
-	printf("  %-40s median %8.1f us   max %8.1f us   (%u)\n", what, (double)med / scale,
-	       (double)max / scale, n);
-}
-
 /* Returns the helper's median direct -> relay time on an IFCVF (ns). */
 static long long bench_switches(const char *emu, const char *helper, unsigned n, unsigned pps)
 {
@@ -617,6 +679,8 @@ static long long bench_switches(const char *emu, const char *helper, unsigned n,
 		long long *on_fe = calloc(n, sizeof(long long)), *off_fe = calloc(n, sizeof(long long));
 		long long *on_h = calloc(n, sizeof(long long)), *off_h = calloc(n, sizeof(long long));
 		long long *stop_fe = calloc(n, sizeof(long long)), *stop_h = calloc(n, sizeof(long long));
+		char **on_d = calloc(n, sizeof(char *)), **off_d = calloc(n, sizeof(char *));
+		char **stop_d = calloc(n, sizeof(char *));
 		unsigned long long dropped;
 		struct cerr e = { 0 };
 		struct guest g;
@@ -637,9 +701,11 @@ static long long bench_switches(const char *emu, const char *helper, unsigned n,
 		for (unsigned i = 0; i < n; i++) {
 			on_fe[i] = set_log_all(&g, true);
 			on_h[i] = next_figure(&h, "switched in ") * 1000;
+			on_d[i] = next_detail(&h, sw ? "direct -> relay" : "logging on");
 			guest_pump(&g, 30);
 			off_fe[i] = set_log_all(&g, false);
 			off_h[i] = next_figure(&h, "switched in ") * 1000;
+			off_d[i] = next_detail(&h, "logging off");
 			guest_pump(&g, 30);
 		}
 		dropped = emu_dropped(&h);
@@ -648,12 +714,12 @@ static long long bench_switches(const char *emu, const char *helper, unsigned n,
 		       sw ? "sw (direct <-> relay)" : "hw (VF logging on/off)", n, pps);
 		print_us(sw ? "direct -> relay, SET_FEATURES round trip" : "logging on, SET_FEATURES round trip",
 			 on_fe, n, 1000.0);
-		print_us("  of which in the helper", on_h, n, 1000.0);
+		print_helper_us(on_h, on_d, n);
 		if (sw)
 			sw_on_median = median(on_h, n);
 		print_us(sw ? "relay -> direct, SET_FEATURES round trip" : "logging off, SET_FEATURES round trip",
 			 off_fe, n, 1000.0);
-		print_us("  of which in the helper", off_h, n, 1000.0);
+		print_helper_us(off_h, off_d, n);
 		printf("  frames received %llu, lost at the switches %llu (gaps), duplicates %llu, "
 		       "emulator dropped %llu%s\n", (unsigned long long)g.frames,
 		       (unsigned long long)g.lost, (unsigned long long)g.dups, dropped,
@@ -673,6 +739,7 @@ static long long bench_switches(const char *emu, const char *helper, unsigned n,
 			if (vu_frontend_get_vring_base(&g.fe, 1, &tx_base, &e) < 0)
 				die("GET_VRING_BASE", &e);
 			stop_h[i] = next_figure(&h, "ring state handed back in ") * 1000;
+			stop_d[i] = next_detail(&h, "stop");
 			/* what the VF used before it stopped, then a clean start */
 			guest_pump(&g, 1);
 			set_log_all(&g, false);
@@ -682,7 +749,7 @@ static long long bench_switches(const char *emu, const char *helper, unsigned n,
 			guest_pump(&g, 20);
 		}
 		print_us("GET_VRING_BASE while logging, round trip", stop_fe, n, 1000.0);
-		print_us("  of which in the helper", stop_h, n, 1000.0);
+		print_helper_us(stop_h, stop_d, n);
 		vu_frontend_close(&g.fe);
 		host_stop(&h);
 		virtq_drv_fini(&g.rx);
@@ -694,6 +761,9 @@ static long long bench_switches(const char *emu, const char *helper, unsigned n,
 		free(off_h);
 		free(stop_fe);
 		free(stop_h);
+		free_details(on_d, n);
+		free_details(off_d, n);
+		free_details(stop_d, n);
 	}
 	return sw_on_median;
 }
@@ -778,7 +848,8 @@ static void bench_function_switches(const char *emu, const char *helper, unsigne
 int main(int argc, char **argv)
 {
 	unsigned n;
-	unsigned pps = argc > 4 ? (unsigned)strtoul(argv[4], NULL, 0) : 20000;
+	unsigned pps;
+	bool switches_only = false;
 	long long ifcvf_on;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -787,15 +858,23 @@ int main(int argc, char **argv)
 			    argc > 3 ? (unsigned)strtoul(argv[3], NULL, 0) : 5, argc > 4 ? argv[4] : NULL);
 		return 0;
 	}
+	if (argc > 1 && !strcmp(argv[1], "--switches")) {
+		/* part 2 alone, to profile the helper's switches */
+		switches_only = true;
+		argv++;
+		argc--;
+	}
 	n = argc > 3 ? (unsigned)strtoul(argv[3], NULL, 0) : 20;
+	pps = argc > 4 ? (unsigned)strtoul(argv[4], NULL, 0) : 20000;
 	if (argc < 3 || n < 10) {
-		fprintf(stderr, "usage: %s IFCVF-EMU IFCVF-HELPER [SWITCHES>=10] [PPS]\n"
+		fprintf(stderr, "usage: %s [--switches] IFCVF-EMU IFCVF-HELPER [SWITCHES>=10] [PPS]\n"
 				"       %s --cores [SECONDS [REPEATS [ours|ranges|dpdk]]]\n", argv[0], argv[0]);
 		return 2;
 	}
 	/* processes first: forking after DPDK's threads start is best avoided */
 	ifcvf_on = bench_switches(argv[1], argv[2], n, pps);
 	bench_function_switches(argv[1], argv[2], n, pps, ifcvf_on);
-	bench_cores(0.5, 5, NULL);
+	if (!switches_only)
+		bench_cores(0.5, 5, NULL);
 	return 0;
 }

@@ -432,7 +432,7 @@ void ifcvf_bus_glue_port_event(IfcvfBusGlue *glue, const struct port_event *ev)
 	}
 
 	gp->state = ev->state;
-	if (!ev->warning) {
+	if (!ev->warning && !ev->detail) {
 		g_free(gp->reason);
 		gp->reason = g_utf8_make_valid(ev->reason, -1);
 	}

@@ -13,12 +13,11 @@ static uint16_t le16(const uint8_t *p)
 	return (uint16_t)(p[0] | p[1] << 8);
 }
 
-static void sleep_ms(unsigned ms)
+static void sleep_ms(struct ifcvf_hw *hw, unsigned ms)
 {
 	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
 
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
+	ifcvf_hw_nap(hw, &ts);
 }
 
 static long long now_ms(void)
@@ -248,7 +247,7 @@ int ifcvf_hw_reset(struct ifcvf_hw *hw, int timeout_ms, struct cerr *e)
 		if (now_ms() >= deadline)
 			return cerr_set(e, ETIMEDOUT, "the VF did not finish its reset within %d ms (status 0x%02x)",
 					timeout_ms, status);
-		sleep_ms(1);
+		sleep_ms(hw, 1);
 	}
 }
 
@@ -279,10 +278,15 @@ int ifcvf_hw_set_config_vector(struct ifcvf_hw *hw, uint16_t vector, struct cerr
 	uint16_t back;
 	int r;
 
-	if ((r = ifcvf_common_write16(hw, VIRTIO_COMMON_MSIX, vector, e)) < 0 ||
-	    (r = ifcvf_common_read16(hw, VIRTIO_COMMON_MSIX, &back, e)) < 0)
+	if ((r = ifcvf_common_write16(hw, VIRTIO_COMMON_MSIX, vector, e)) < 0)
 		return cerr_prefix(e, "cannot set the config vector");
-	if (vector != VIRTIO_MSI_NO_VECTOR && back == VIRTIO_MSI_NO_VECTOR)
+	/* no vector cannot be refused: nothing to read back (the next read
+	 * orders the posted write) */
+	if (vector == VIRTIO_MSI_NO_VECTOR)
+		return 0;
+	if ((r = ifcvf_common_read16(hw, VIRTIO_COMMON_MSIX, &back, e)) < 0)
+		return cerr_prefix(e, "cannot set the config vector");
+	if (back == VIRTIO_MSI_NO_VECTOR)
 		return cerr_set(e, ENOSPC, "the VF refused config vector %u", vector);
 	return 0;
 }

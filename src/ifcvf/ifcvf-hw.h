@@ -51,7 +51,18 @@ struct ifcvf_hw {
 	uint8_t mac[6];              /* net, when VIRTIO_NET_F_MAC */
 	struct ifcvf_blk_info blk;   /* blk */
 	uint64_t notify_off[IFCVF_MAX_VRINGS]; /* doorbell offset in the notify BAR */
-	uint64_t notify_programmed;  /* bit per vring whose doorbell is known */
+	uint64_t notify_programmed;  /* bit per vring whose doorbell is known
+				      * (queue_notify_off is read-only) */
+	uint16_t vector_taken[IFCVF_MAX_VRINGS]; /* the MSI-X vector the VF last
+				      * took for the vring (its table does not
+				      * change): programming it again needs
+				      * no read-back */
+	uint64_t vector_known;       /* bit per vring with vector_taken set */
+	/* naps taken waiting for the VF (a queue stop, a reset), and how long
+	 * they lasted: for a caller's timing breakdown (the programming
+	 * thread's, like the rest) */
+	uint64_t waits;
+	uint64_t wait_ns;
 };
 
 /* Identify the VF behind @dev and read its static facts; refuses a VF
@@ -92,7 +103,11 @@ struct ifcvf_vring_cfg {
 };
 
 /* Program queue @qid (addresses, size, ring state when the BAR4 block is
- * there, vector) without enabling it. Works after DRIVER_OK too. */
+ * there, vector) without enabling it. Works after DRIVER_OK too. The
+ * writes are posted; the vector and the doorbell offset are read back the
+ * first time only (a vector the VF took once for the queue it takes
+ * again), so a queue programmed again costs no round trip over vfio-user:
+ * ifcvf_hw_queue_enable() reads back, and so orders, all of it. */
 int ifcvf_hw_queue_program(struct ifcvf_hw *hw, unsigned qid,
 			   const struct ifcvf_vring_cfg *cfg, struct cerr *e);
 int ifcvf_hw_queue_enable(struct ifcvf_hw *hw, unsigned qid, struct cerr *e);

@@ -2,6 +2,7 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <time.h>
 
 #include "io-barrier.h"
 
@@ -99,4 +100,16 @@ int ifcvf_lm_write32(struct ifcvf_hw *hw, uint32_t off, uint32_t v, struct cerr 
 	/* posted, as block_rw()'s writes are */
 	v = htole32(v);
 	return vfio_dev_write_posted(hw->dev, IFCVF_LM_BAR, off, &v, sizeof(v), e);
+}
+
+void ifcvf_hw_nap(struct ifcvf_hw *hw, const struct timespec *ts)
+{
+	struct timespec left = *ts, t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (nanosleep(&left, &left) < 0 && errno == EINTR)
+		;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	hw->waits++;
+	hw->wait_ns += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000ll + (t1.tv_nsec - t0.tv_nsec));
 }

@@ -24,3 +24,8 @@ int ifcvf_devcfg_read32(struct ifcvf_hw *hw, uint32_t off, uint32_t *v, struct c
 
 int ifcvf_lm_read32(struct ifcvf_hw *hw, uint32_t off, uint32_t *v, struct cerr *e);
 int ifcvf_lm_write32(struct ifcvf_hw *hw, uint32_t off, uint32_t v, struct cerr *e);
+
+/* Sleep @ts (again after a signal) while waiting for the VF, counted in
+ * hw->waits and hw->wait_ns. */
+struct timespec;
+void ifcvf_hw_nap(struct ifcvf_hw *hw, const struct timespec *ts);

@@ -2,6 +2,7 @@
  * register, dirty logging and doorbells (reference §3, §5.2–§5.5). */
 #include "ifcvf-hw.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <time.h>
 #include <unistd.h>
@@ -119,9 +120,12 @@ int ifcvf_hw_set_mq(struct ifcvf_hw *hw, unsigned nr_enabled_vrings, struct cerr
 int ifcvf_hw_queue_program(struct ifcvf_hw *hw, unsigned qid,
 			   const struct ifcvf_vring_cfg *cfg, struct cerr *e)
 {
+	uint64_t bit = 1ull << qid;
 	uint16_t vector, notify_off;
 	int r;
 
+	if (qid >= IFCVF_MAX_VRINGS)
+		return cerr_set(e, EINVAL, "queue %u is out of range", qid);
 	if (cfg->size == 0 || (cfg->size & (cfg->size - 1)))
 		return cerr_set(e, EINVAL, "queue %u: size %u is not a power of two", qid, cfg->size);
 	if ((r = select_queue(hw, qid, e)) < 0 ||
@@ -136,18 +140,29 @@ int ifcvf_hw_queue_program(struct ifcvf_hw *hw, unsigned qid,
 		if (r < 0)
 			return r;
 	}
-	if ((r = ifcvf_common_write16(hw, VIRTIO_COMMON_Q_MSIX, cfg->vector, e)) < 0 ||
-	    (r = ifcvf_common_read16(hw, VIRTIO_COMMON_Q_MSIX, &vector, e)) < 0 ||
-	    (r = ifcvf_common_read16(hw, VIRTIO_COMMON_Q_NOFF, &notify_off, e)) < 0)
+	if ((r = ifcvf_common_write16(hw, VIRTIO_COMMON_Q_MSIX, cfg->vector, e)) < 0)
 		return cerr_prefix(e, "cannot program queue %u", qid);
-	if (cfg->vector != VIRTIO_MSI_NO_VECTOR && vector == VIRTIO_MSI_NO_VECTOR)
-		return cerr_set(e, ENOSPC, "queue %u: the VF refused MSI-X vector %u", qid, cfg->vector);
+	/* no vector to be refused, or one the VF took for this queue before */
+	if (cfg->vector != VIRTIO_MSI_NO_VECTOR &&
+	    !((hw->vector_known & bit) && hw->vector_taken[qid] == cfg->vector)) {
+		if ((r = ifcvf_common_read16(hw, VIRTIO_COMMON_Q_MSIX, &vector, e)) < 0)
+			return cerr_prefix(e, "cannot program queue %u", qid);
+		if (vector == VIRTIO_MSI_NO_VECTOR)
+			return cerr_set(e, ENOSPC, "queue %u: the VF refused MSI-X vector %u", qid,
+					cfg->vector);
+		hw->vector_taken[qid] = cfg->vector;
+		hw->vector_known |= bit;
+	}
+	if (hw->notify_programmed & bit)
+		return 0;
+	if ((r = ifcvf_common_read16(hw, VIRTIO_COMMON_Q_NOFF, &notify_off, e)) < 0)
+		return cerr_prefix(e, "cannot program queue %u", qid);
 	hw->notify_off[qid] = hw->caps.notify.offset +
 			      (uint64_t)notify_off * hw->caps.notify_off_multiplier;
 	if (hw->notify_off[qid] + 2 > (uint64_t)hw->caps.notify.offset + hw->caps.notify.length)
 		return cerr_set(e, EINVAL, "queue %u: doorbell offset 0x%llx is outside the notify area",
 				qid, (unsigned long long)hw->notify_off[qid]);
-	hw->notify_programmed |= 1ull << qid;
+	hw->notify_programmed |= bit;
 	return 0;
 }
 
@@ -194,6 +209,31 @@ int ifcvf_hw_queue_enabled(struct ifcvf_hw *hw, unsigned qid, bool *ret, struct 
 	return 0;
 }
 
+/* queue_enable of the selected queue @qid and, after it, its ring state */
+static int read_stopped(struct ifcvf_hw *hw, unsigned qid, bool *enabled,
+			uint16_t *last_avail_idx, uint16_t *last_used_idx, struct cerr *e)
+{
+	uint32_t off = ifcvf_ring_state_offset(hw->type, qid), word;
+	uint16_t en;
+	struct vfio_dev_read reads[2] = {
+		{ hw->caps.common.bar, (uint64_t)hw->caps.common.offset + VIRTIO_COMMON_Q_ENABLE,
+		  &en, sizeof(en) },
+		{ IFCVF_LM_BAR, off, &word, sizeof(word) },
+	};
+	int r;
+
+	if ((uint64_t)VIRTIO_COMMON_Q_ENABLE + 2 > hw->caps.common.length ||
+	    (uint64_t)off + 4 > hw->bar_size[IFCVF_LM_BAR])
+		return cerr_set(e, EINVAL, "queue %u: its enable or ring-state register is outside its block",
+				qid);
+	r = vfio_dev_read_batch(hw->dev, reads, 2, e);
+	if (r < 0)
+		return cerr_prefix(e, "cannot read queue %u state", qid);
+	*enabled = le16toh(en) != 0;
+	ifcvf_ring_state_decode(hw->type, le32toh(word), last_avail_idx, last_used_idx);
+	return 0;
+}
+
 static long long now_ms(void)
 {
 	struct timespec ts;
@@ -225,17 +265,28 @@ int ifcvf_hw_queue_disable(struct ifcvf_hw *hw, unsigned qid, int timeout_ms,
 	/* the VF stops taking new buffers first and updates the ring state
 	 * (and, without the BAR4 block, the used index in memory, which is
 	 * then all there is) afterwards, so wait for the queue to read
-	 * disabled */
+	 * disabled. With the block, queue_enable and the ring state are
+	 * read in one exchange: read after it, the state is the stopped
+	 * queue's once queue_enable reads 0 (one round trip over vfio-user
+	 * instead of two) */
 	for (;;) {
-		r = ifcvf_hw_queue_enabled(hw, qid, &enabled, e);
-		if (r < 0)
-			return r;
-		if (!enabled)
-			break;
+		if (hw->lm_block) {
+			r = read_stopped(hw, qid, &enabled, last_avail_idx, last_used_idx, e);
+			if (r < 0)
+				return r;
+			if (!enabled)
+				return 0;
+		} else {
+			r = ifcvf_hw_queue_enabled(hw, qid, &enabled, e);
+			if (r < 0)
+				return r;
+			if (!enabled)
+				break;
+		}
 		if (now_ms() >= deadline)
 			return cerr_set(e, ETIMEDOUT, "queue %u did not stop within %d ms", qid, timeout_ms);
 		/* a VF stops in microseconds: sleep 10 us, then longer, up to 1 ms */
-		nanosleep(&(struct timespec){ .tv_nsec = nap_ns }, NULL);
+		ifcvf_hw_nap(hw, &(struct timespec){ .tv_nsec = nap_ns });
 		nap_ns = nap_ns * 4 > 1000000 ? 1000000 : nap_ns * 4;
 	}
 	if (!hw->lm_block)

@@ -4,11 +4,12 @@
  *
  * Threads: struct vfio_dev is written only by vfio_dev_open() and
  * vfio_dev_close(); in between every field is read-only except irq_bound
- * (under irq_lock). A transport that has a channel to serialise (the
+ * (under irq_lock) and the atomic counters. A transport that has a channel to serialise (the
  * vfio-user socket) keeps its own lock in its private state. */
 #pragma once
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -102,6 +103,10 @@ struct vfio_dev_ops {
 			   void *buf, size_t len, struct cerr *e);
 	int (*region_write)(struct vfio_dev *dev, unsigned index, uint64_t offset,
 			    const void *buf, size_t len, struct cerr *e);
+	/* vfio_dev_read_batch() of checked reads none of which lies in a
+	 * mapped area; NULL: one region_read after the other */
+	int (*region_read_batch)(struct vfio_dev *dev, const struct vfio_dev_read *reads,
+				 unsigned n, struct cerr *e);
 	int (*region_write_posted)(struct vfio_dev *dev, unsigned index, uint64_t offset,
 				   const void *buf, size_t len, struct cerr *e);
 	int (*irq_info)(struct vfio_dev *dev, unsigned index, uint32_t *ret_flags,
@@ -165,6 +170,11 @@ struct vfio_dev {
 	struct {
 		uint64_t iova, size;
 	} stale[VFIO_DEV_STALE_LIMIT];
+	/* vfio_dev_counters(); added to by the transport, any thread */
+	_Atomic uint64_t round_trips;
+	_Atomic uint64_t round_trip_ns;
+	_Atomic uint64_t posted;
+	_Atomic uint64_t posted_ns;
 };
 
 /* vfio-region.c: read every region's info, mmap its areas; undo. */

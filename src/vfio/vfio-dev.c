@@ -4,6 +4,7 @@
 #include "vfio-dev-private.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -365,6 +366,14 @@ int vfio_dev_disable_irqs(struct vfio_dev *dev, unsigned index, struct cerr *e)
 	}
 	mark_irq(dev, index, false);
 	return 0;
+}
+
+void vfio_dev_counters(const struct vfio_dev *dev, struct vfio_dev_counters *ret)
+{
+	ret->round_trips = atomic_load(&dev->round_trips);
+	ret->round_trip_ns = atomic_load(&dev->round_trip_ns);
+	ret->posted = atomic_load(&dev->posted);
+	ret->posted_ns = atomic_load(&dev->posted_ns);
 }
 
 /* ---- DMA, reset ---- */

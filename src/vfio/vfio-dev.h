@@ -83,10 +83,38 @@ int vfio_dev_read(struct vfio_dev *dev, unsigned region, uint64_t offset,
 int vfio_dev_write(struct vfio_dev *dev, unsigned region, uint64_t offset,
 		   const void *buf, size_t len, struct cerr *e);
 
+/* Reads done in order as one exchange: over vfio-user every request is
+ * sent before the first reply is awaited (the server answers in order), so
+ * @n reads cost one round trip; elsewhere one read after the other. Each
+ * is a register read of at most 8 bytes. Stops at the first that fails
+ * (the others are still consumed, the stream stays in step). */
+#define VFIO_DEV_READ_BATCH_MAX 8u
+struct vfio_dev_read {
+	unsigned region;
+	uint64_t offset;
+	void *buf;
+	size_t len;
+};
+int vfio_dev_read_batch(struct vfio_dev *dev, const struct vfio_dev_read *reads, unsigned n,
+			struct cerr *e);
+
 /* A write whose completion is not waited for (vfio-user: No_reply), for
  * doorbells on a hot path. Ordered before any later access on the device. */
 int vfio_dev_write_posted(struct vfio_dev *dev, unsigned region, uint64_t offset,
 			  const void *buf, size_t len, struct cerr *e);
+
+/* What the transport spent, for a timing breakdown: requests that waited
+ * for their reply (vfio-user messages; kernel: none are counted) and the
+ * time from send to reply, and requests sent without waiting (posted
+ * writes) and the time their sends took. Totals since open; read from any
+ * thread. */
+struct vfio_dev_counters {
+	uint64_t round_trips;
+	uint64_t round_trip_ns;
+	uint64_t posted;
+	uint64_t posted_ns;
+};
+void vfio_dev_counters(const struct vfio_dev *dev, struct vfio_dev_counters *ret);
 
 /* Number of vectors of irq @index (0 when the device has none). */
 int vfio_dev_irq_count(struct vfio_dev *dev, unsigned index, uint32_t *ret_count,

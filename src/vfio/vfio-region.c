@@ -551,6 +551,41 @@ static int access_named(struct vfio_dev *dev, unsigned region, uint64_t offset, 
 	return r;
 }
 
+int vfio_dev_read_batch(struct vfio_dev *dev, const struct vfio_dev_read *reads, unsigned n,
+			struct cerr *e)
+{
+	bool batch = dev->ops->region_read_batch && n > 1;
+	int r;
+
+	if (n > VFIO_DEV_READ_BATCH_MAX)
+		return cerr_set(e, EINVAL, "%s: %u reads in one batch, at most %u", dev->address, n,
+				VFIO_DEV_READ_BATCH_MAX);
+	for (unsigned i = 0; i < n && batch; i++) {
+		const struct vfio_dev_read *q = &reads[i];
+		const struct vfio_region *reg = vfio_dev_region(dev, q->region);
+
+		if (q->len == 0 || q->len > 8 || !q->buf)
+			return cerr_set(e, EINVAL, "%s: a batched read of %zu bytes", dev->address,
+					q->len);
+		/* what is mapped, or out of range, goes the ordinary way (which
+		 * says what is wrong with it) */
+		if (!reg || !(reg->flags & VFIO_DEV_REGION_READ) || q->offset > reg->size ||
+		    q->len > reg->size - q->offset || find_mapped(reg, q->offset, q->len))
+			batch = false;
+	}
+	if (!batch) {
+		for (unsigned i = 0; i < n; i++)
+			if ((r = vfio_dev_read(dev, reads[i].region, reads[i].offset, reads[i].buf,
+					       reads[i].len, e)) < 0)
+				return r;
+		return 0;
+	}
+	r = dev->ops->region_read_batch(dev, reads, n, e);
+	if (r < 0)
+		cerr_prefix(e, "%s", dev->address);
+	return r;
+}
+
 int vfio_dev_read(struct vfio_dev *dev, unsigned region, uint64_t offset, void *buf,
 		  size_t len, struct cerr *e)
 {

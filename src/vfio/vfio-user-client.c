@@ -39,6 +39,7 @@ struct vu_map {
 };
 
 struct vu_client {
+	struct vfio_dev *dev;       /* for its counters */
 	int sock;
 	pthread_mutex_t lock;
 	uint16_t next_id;
@@ -77,6 +78,14 @@ static long long now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* Record an error that leaves the connection unusable. */
@@ -183,11 +192,43 @@ answer:
 
 /* Send @q and wait for its reply into @reply (owned by the caller on
  * success). Takes no lock: callers hold c->lock. */
-static int vu_call(struct vu_client *c, const struct vu_req *q, struct vfu_msg *reply,
-		   struct cerr *e)
+/* Send request @q as message *@ret_id; a posted one (No_reply) is done. */
+static int vu_send_req(struct vu_client *c, const struct vu_req *q, uint16_t *ret_id,
+		       struct cerr *e)
 {
 	struct vfu_hdr hdr = { .msg_id = c->next_id++, .command = q->command,
 			       .flags = VFU_FLAG_TYPE_COMMAND | q->flags };
+	struct cerr le = { 0 };
+	uint64_t t0;
+	int r;
+
+	if (c->broken)
+		return cerr_set(e, ENOTCONN,
+				"%s: the connection is unusable after an earlier failure (%s)",
+				q->what, c->broken_why);
+	/* a send may be where the time goes: the server woken on this CPU
+	 * runs (and answers) before the sender returns */
+	t0 = now_ns();
+	r = vfu_send(c->sock, &hdr, q->payload, q->len, q->fds, q->nfds, &le);
+	if (r < 0)
+		return vu_break(c, e, -r, "%s: cannot send the request: %s", q->what,
+				strerror(-r));
+	if (q->flags & VFU_FLAG_NO_REPLY) {
+		atomic_fetch_add(&c->dev->posted, 1);
+		atomic_fetch_add(&c->dev->posted_ns, now_ns() - t0);
+	}
+	*ret_id = hdr.msg_id;
+	return 0;
+}
+
+/* Wait for the reply to request @q sent as message @msg_id, serving the
+ * server's commands that come first; counted as a round trip since @t0
+ * unless @t0 is 0. A server's error reply leaves the
+ * stream in step; anything else that fails breaks the connection. */
+static int vu_wait_reply(struct vu_client *c, const struct vu_req *q, uint16_t msg_id,
+			 uint64_t t0, struct vfu_msg *reply, struct cerr *e)
+{
+	struct vfu_hdr hdr = { .msg_id = msg_id };
 	struct cerr le = { 0 };
 	long long deadline;
 	int r;
@@ -195,17 +236,6 @@ static int vu_call(struct vu_client *c, const struct vu_req *q, struct vfu_msg *
 	reply->payload = NULL;
 	reply->payload_len = 0;
 	reply->nfds = 0;
-	if (c->broken)
-		return cerr_set(e, ENOTCONN,
-				"%s: the connection is unusable after an earlier failure (%s)",
-				q->what, c->broken_why);
-	r = vfu_send(c->sock, &hdr, q->payload, q->len, q->fds, q->nfds, &le);
-	if (r < 0)
-		return vu_break(c, e, -r, "%s: cannot send the request: %s", q->what,
-				strerror(-r));
-	if (q->flags & VFU_FLAG_NO_REPLY)
-		return 0;
-
 	deadline = now_ms() + c->timeout_ms;
 	for (;;) {
 		long long left = deadline - now_ms();
@@ -259,10 +289,30 @@ static int vu_call(struct vu_client *c, const struct vu_req *q, struct vfu_msg *
 				     q->what, reply->payload_len, q->min_reply);
 			break;
 		}
+		if (t0) {
+			atomic_fetch_add(&c->dev->round_trips, 1);
+			atomic_fetch_add(&c->dev->round_trip_ns, now_ns() - t0);
+		}
 		return 0;
 	}
 	vfu_msg_clear(reply);
 	return r;
+}
+
+static int vu_call(struct vu_client *c, const struct vu_req *q, struct vfu_msg *reply,
+		   struct cerr *e)
+{
+	uint64_t t0 = now_ns();
+	uint16_t id;
+	int r;
+
+	reply->payload = NULL;
+	reply->payload_len = 0;
+	reply->nfds = 0;
+	r = vu_send_req(c, q, &id, e);
+	if (r < 0 || (q->flags & VFU_FLAG_NO_REPLY))
+		return r;
+	return vu_wait_reply(c, q, id, t0, reply, e);
 }
 
 /* ---- regions ---- */
@@ -331,6 +381,60 @@ static int vu_region_read(struct vfio_dev *dev, unsigned index, uint64_t offset,
 	}
 	pthread_mutex_unlock(&c->lock);
 	return r;
+}
+
+static int vu_region_read_batch(struct vfio_dev *dev, const struct vfio_dev_read *reads,
+				unsigned n, struct cerr *e)
+{
+	struct vu_client *c = client(dev);
+	struct vfu_region_access q[VFIO_DEV_READ_BATCH_MAX];
+	struct vu_req req[VFIO_DEV_READ_BATCH_MAX];
+	char what[VFIO_DEV_READ_BATCH_MAX][80];
+	uint16_t id[VFIO_DEV_READ_BATCH_MAX];
+	unsigned sent = 0;
+	uint64_t t0 = now_ns();
+	int r = 0, first = 0;
+
+	pthread_mutex_lock(&c->lock);
+	for (; sent < n; sent++) {
+		const struct vfio_dev_read *rd = &reads[sent];
+
+		q[sent] = (struct vfu_region_access){ .offset = rd->offset, .region = rd->region,
+						      .count = (uint32_t)rd->len };
+		snprintf(what[sent], sizeof(what[sent]), "REGION_READ of %zu bytes at 0x%llx in region %u",
+			 rd->len, (unsigned long long)rd->offset, rd->region);
+		req[sent] = (struct vu_req){ .what = what[sent], .command = VFU_CMD_REGION_READ,
+					     .payload = &q[sent], .len = sizeof(q[sent]),
+					     .min_reply = sizeof(q[sent]) + rd->len };
+		if ((r = vu_send_req(c, &req[sent], &id[sent], e)) < 0)
+			break;   /* the connection is broken: nothing to wait for */
+	}
+	for (unsigned i = 0; r == 0 && i < sent; i++) {
+		struct vfu_msg m = VFU_MSG_INIT;
+		struct vfu_region_access a;
+		struct cerr le = { 0 };
+		/* the exchange counts once, with its last reply */
+		int ri = vu_wait_reply(c, &req[i], id[i], i + 1 == sent ? t0 : 0, &m, &le);
+
+		if (ri == 0) {
+			memcpy(&a, m.payload, sizeof(a));
+			if (a.count != reads[i].len || m.payload_len != sizeof(a) + reads[i].len)
+				ri = cerr_set(&le, EPROTO, "%s: the reply holds %u bytes (payload %zu)",
+					      what[i], a.count, m.payload_len);
+			else
+				memcpy(reads[i].buf, m.payload + sizeof(a), reads[i].len);
+		}
+		vfu_msg_clear(&m);
+		if (ri < 0 && first == 0) {
+			first = ri;
+			*e = le;
+		}
+		/* a broken connection has no more replies to give */
+		if (c->broken)
+			break;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return r < 0 ? r : first;
 }
 
 static int region_write(struct vfio_dev *dev, unsigned index, uint64_t offset,
@@ -587,6 +691,7 @@ static void vu_lost_reason(struct vfio_dev *dev, char *buf, size_t len)
 static const struct vfio_dev_ops vu_ops = {
 	.region_info = vu_region_info,
 	.region_read = vu_region_read,
+	.region_read_batch = vu_region_read_batch,
 	.region_write = vu_region_write,
 	.region_write_posted = vu_region_write_posted,
 	.irq_info = vu_irq_info,
@@ -722,6 +827,7 @@ int vfio_user_open(struct vfio_dev *dev, const char *path, struct cerr *e)
 	c->sock = -1;
 	c->next_id = 1;
 	c->timeout_ms = dev->timeout_ms;
+	c->dev = dev;
 	pthread_mutex_init(&c->lock, NULL);
 	r = connect_socket(c, path, e);
 	if (r == 0)

@@ -52,6 +52,7 @@
  * kicks must reach the relay, or the sequence stalls), the rollback gives
  * it back, and the destination hands out its own. */
 #include <json-glib/json-glib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -126,6 +127,7 @@ typedef struct {
 	gsize log_off;        /* helper log already looked at */
 	uint32_t stream;      /* --device: what the wire is to deliver once the */
 	unsigned frames;      /* datapath is up */
+	unsigned relay_switches;  /* direct -> relay switches of an IFCVF seen */
 } Host;
 
 typedef struct {
@@ -267,6 +269,28 @@ static void host_stop(Host *h)
 static void host_expect_log(Host *h, const char *needle)
 {
 	h->log_off = dp_proc_wait_log(h->helper, needle, h->log_off, WAIT_S);
+}
+
+/* The helper's breakdown of its next WHAT ("WHAT, where the time went:
+ * ...; N round trips + M posted writes ..."): N, the exchanges with the VF
+ * that waited for an answer (vfio-user messages; none on kernel VFIO).
+ * Counted, not timed: each is a wake-up of the device's server. */
+static unsigned host_round_trips(Host *h, const char *what, char **ret_line)
+{
+	g_autofree char *needle = g_strdup_printf("%s, where the time went: ", what);
+	g_autofree char *text = NULL;
+	const char *line, *sum;
+	unsigned n;
+
+	h->log_off = dp_proc_wait_log(h->helper, needle, h->log_off, WAIT_S);
+	text = dp_proc_log(h->helper);
+	line = text + h->log_off;
+	*ret_line = g_strndup(line, strcspn(line, "\n"));
+	sum = strstr(*ret_line, "; ");
+	g_assert_nonnull(sum);
+	g_assert_cmpint(sscanf(sum, "; %u round trips", &n), ==, 1);
+	g_test_message("%s: %s", what, *ret_line);
+	return n;
 }
 
 typedef struct {
@@ -712,6 +736,18 @@ static void burst_switch(Guest *g, Host *h, gboolean on, const char *when)
 		host_expect_log(h, g->prm.virtio_function
 					   ? "live migration: logging stopped while running: the 2 vrings stay relayed"
 					   : "live migration: logging stopped while running: direct again");
+	if (g->prm.mode == MODE_SW && !g->prm.virtio_function) {
+		/* an IFCVF's RX vring switched on its own: its stop (queue_enable
+		 * and the ring state in one exchange), its interrupt, its enable;
+		 * nothing read back that the VF told before, and from the second
+		 * switch on the mediated ring of the first, still mapped */
+		g_autofree char *line = NULL;
+		unsigned n = host_round_trips(h, on ? "direct -> relay" : "logging off", &line);
+
+		g_assert_cmpuint(n, <=, 3);
+		if (on && h->relay_switches++ > 0)
+			g_assert_nonnull(strstr(line, "mediated ring (spare)"));
+	}
 	vu_frontend_log_clear(&g->fe);
 }
 
@@ -837,6 +873,14 @@ static void run_migration(gconstpointer data)
 	check(vu_frontend_get_vring_base(&g->fe, 0, &rx_base, &ce), &ce, "GET_VRING_BASE 0");
 	check(vu_frontend_get_vring_base(&g->fe, 1, &tx_base, &ce), &ce, "GET_VRING_BASE 1");
 	host_expect_log(src, "stopped");
+	if (!prm->virtio_function) {
+		/* two queue stops (one exchange each), the reset, the
+		 * interrupts, the memory, and in hw mode the log unmapped (the
+		 * relay's mediated ring stays mapped for the next bring-up) */
+		g_autofree char *line = NULL;
+
+		g_assert_cmpuint(host_round_trips(src, "stop", &line), <=, prm->mode == MODE_SW ? 5 : 6);
+	}
 	/* what the VF used before it stopped is in the guest's ring by now */
 	g_assert_cmpuint(rx_base, ==, __atomic_load_n(&g->rx.used->idx, __ATOMIC_ACQUIRE));
 	while (guest_reap_one(g, TRUE))

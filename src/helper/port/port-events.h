@@ -24,6 +24,8 @@ struct port_event {
 					 * publish again, log nothing */
 	bool log_only;                  /* a line for the log (reason); the state
 					 * and what D-Bus shows stay as they are */
+	bool detail;                    /* a timing breakdown: logged, never
+					 * the port's reason */
 };
 
 struct port_events;

@@ -221,6 +221,113 @@ static void free_mediated(struct port *p, unsigned qid)
 	p->med_shift[qid] = 0;
 }
 
+/* The mediated ring of vring @qid, its relay over, stays mapped as its
+ * spare for the next switch: a memfd, a mapping and a DMA map (and unmap)
+ * less, each time. */
+static void park_mediated(struct port *p, unsigned qid)
+{
+	uint64_t bit = 1ull << qid;
+
+	if (!(p->med_mapped & bit) || p->med_spare[qid]) {
+		free_mediated(p, qid);
+		return;
+	}
+	p->med_spare[qid] = p->med[qid];
+	p->med[qid] = NULL;
+	p->med_mapped &= ~bit;
+	p->med_shift[qid] = 0;
+}
+
+/* A mediated ring of @size entries for vring @qid, DMA-mapped: its spare
+ * if it fits, else a new one (a spare of another size goes first: it holds
+ * the IOVA). */
+static int take_mediated(struct port *p, unsigned qid, uint16_t size, struct cerr *e)
+{
+	struct mediated_ring *m = p->med_spare[qid];
+	uint64_t bit = 1ull << qid, iova = mediated_iova(qid);
+	struct cerr ce = { 0 };
+	int r;
+
+	p->med_spare[qid] = NULL;
+	if (m && m->qsize == size) {
+		p->med[qid] = m;
+		p->med_mapped |= bit;
+		port_phase(&p->phases, "mediated ring (spare)");
+		return 0;
+	}
+	if (m) {
+		if (vfio_dev_dma_unmap(p->dev, iova, m->size, &ce) < 0)
+			atomic_fetch_add(&p->stats.errors, 1);
+		mediated_ring_free(m);
+	}
+	if ((r = mediated_ring_new(size, &m, e)) < 0)
+		return cerr_prefix(e, "vring %u", qid);
+	p->med[qid] = m;
+	port_phase(&p->phases, "mediated ring");
+	r = vfio_dev_dma_map(p->dev, iova, m->size, m->base, m->fd, 0, e);
+	if (r < 0) {
+		free_mediated(p, qid);
+		return cerr_prefix(e, "vring %u: cannot DMA-map its mediated ring", qid);
+	}
+	p->med_mapped |= bit;
+	port_phase(&p->phases, "DMA map");
+	return 0;
+}
+
+static void drop_spare(struct port *p, unsigned q)
+{
+	struct mediated_ring *m = p->med_spare[q];
+	struct cerr ce = { 0 };
+
+	if (!m)
+		return;
+	if (p->dev && vfio_dev_dma_unmap(p->dev, mediated_iova(q), m->size, &ce) < 0)
+		atomic_fetch_add(&p->stats.errors, 1);
+	mediated_ring_free(m);
+	p->med_spare[q] = NULL;
+}
+
+void port_lm_prepare(struct port *p)
+{
+	struct cerr ce = { 0 };
+
+	if (p->lm_mode != PORT_LM_MODE_SW || !p->hw.is_ifcvf || p->translated ||
+	    (p->features & (1ull << VIRTIO_F_RING_PACKED)) || ensure_relay(p, &ce) < 0)
+		return;
+	for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++) {
+		struct mediated_ring *m;
+
+		if (!(p->vf_enabled & (1ull << q)) || !port_lm_relays(p, q) || p->med[q] ||
+		    (p->med_spare[q] && p->med_spare[q]->qsize == p->vr[q].size))
+			continue;
+		/* one of another size holds the IOVA */
+		drop_spare(p, q);
+		if (mediated_ring_new(p->vr[q].size, &m, &ce) < 0)
+			continue;
+		if (vfio_dev_dma_map(p->dev, mediated_iova(q), m->size, m->base, m->fd, 0, &ce) < 0) {
+			mediated_ring_free(m);
+			continue;
+		}
+		p->med_spare[q] = m;
+	}
+}
+
+void port_lm_release(struct port *p)
+{
+	for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++)
+		drop_spare(p, q);
+	drop_relay(p);
+	if (p->relay) {
+		/* a vring left prepared: forget it without a last pass */
+		pthread_mutex_lock(&p->state_lock);
+		atomic_fetch_add(&p->stats.relayed, ring_relay_entries(p->relay));
+		p->relay_view = NULL;
+		pthread_mutex_unlock(&p->state_lock);
+		ring_relay_free(p->relay);
+		p->relay = NULL;
+	}
+}
+
 /* Bring vring @qid back to the direct path from a stop: guest rings, ring
  * state, callfd, enable, kicks through the kick relay. */
 static int direct_queue(struct port *p, unsigned qid, uint16_t avail, uint16_t used,
@@ -236,10 +343,14 @@ static int direct_queue(struct port *p, unsigned qid, uint16_t avail, uint16_t u
 	r = vfio_dev_set_irq_eventfds(p->dev, VFIO_DEV_IRQ_MSIX, qid + 1, 1, &p->vr[qid].callfd, e);
 	if (r < 0)
 		return cerr_prefix(e, "vring %u: cannot bind its interrupt", qid);
+	port_phase(&p->phases, "interrupt");
 	p->vf_enabled |= 1ull << qid;
-	if ((r = ifcvf_hw_queue_program(&p->hw, qid, &cfg, e)) < 0 ||
-	    (r = ifcvf_hw_queue_enable(&p->hw, qid, e)) < 0)
+	if ((r = ifcvf_hw_queue_program(&p->hw, qid, &cfg, e)) < 0)
 		return r;
+	port_phase(&p->phases, "program");
+	if ((r = ifcvf_hw_queue_enable(&p->hw, qid, e)) < 0)
+		return r;
+	port_phase(&p->phases, "enable");
 	if (p->kick && p->vr[qid].kickfd >= 0) {
 		r = kick_relay_add(p->kick, qid, p->vr[qid].kickfd, e);
 		if (r < 0)
@@ -273,23 +384,20 @@ int port_lm_relay_queue(struct port *p, unsigned qid, const struct ifcvf_vring_c
 					      : "software live migration");
 	if ((r = ensure_relay(p, e)) < 0)
 		return r;
-	if ((r = mediated_ring_new(vr->size, &m, e)) < 0)
-		return cerr_prefix(e, "vring %u", qid);
-	p->med[qid] = m;
+	port_phase(&p->phases, "relay thread");
+	if ((r = take_mediated(p, qid, vr->size, e)) < 0)
+		return r;
+	m = p->med[qid];
 	p->med_shift[qid] = shift;
 	/* the VF's used ring goes on where the guest's stands: the same
 	 * entries, index, flags and avail_event; a translated one starts empty */
 	if (!shift)
 		memcpy(m->used, (const void *)(uintptr_t)vr->used, mediated_used_ring_len(vr->size));
+	else
+		memset(m->used, 0, mediated_used_ring_len(vr->size));
 	if (p->translated)
 		cfg.last_avail_idx = cfg.last_used_idx = 0;
 	m->used->idx = cfg.last_used_idx;
-	r = vfio_dev_dma_map(p->dev, iova, m->size, m->base, m->fd, 0, e);
-	if (r < 0) {
-		free_mediated(p, qid);
-		return cerr_prefix(e, "vring %u: cannot DMA-map its mediated ring", qid);
-	}
-	p->med_mapped |= bit;
 
 	rv = (struct ring_relay_vring){
 		.qid = qid,
@@ -314,20 +422,27 @@ int port_lm_relay_queue(struct port *p, unsigned qid, const struct ifcvf_vring_c
 	p->relayed |= bit;
 	cfg.avail = iova;
 	cfg.used = iova + m->used_off;
+	port_phase(&p->phases, "relay prepare");
 	/* from here on port_lm_unrelay_queue() undoes a failure */
 	r = vfio_dev_set_irq_eventfds(p->dev, VFIO_DEV_IRQ_MSIX, qid + 1, 1, &irqfd, e);
 	if (r < 0)
 		return cerr_prefix(e, "vring %u: cannot bind its interrupt to the relay", qid);
+	port_phase(&p->phases, "interrupt");
 	if (update_mq && (r = ifcvf_hw_set_mq(&p->hw, (unsigned)__builtin_popcountll(p->vf_enabled | bit),
 					      e)) < 0)
 		return r;
 	p->vf_enabled |= bit;
-	if ((r = ifcvf_hw_queue_program(&p->hw, qid, &cfg, e)) < 0 ||
-	    (r = ifcvf_hw_queue_enable(&p->hw, qid, e)) < 0 ||
-	    (r = ring_relay_start(p->relay, qid, e)) < 0)
+	if ((r = ifcvf_hw_queue_program(&p->hw, qid, &cfg, e)) < 0)
+		return r;
+	port_phase(&p->phases, "program");
+	if ((r = ifcvf_hw_queue_enable(&p->hw, qid, e)) < 0)
+		return r;
+	port_phase(&p->phases, "enable");
+	if ((r = ring_relay_start(p->relay, qid, e)) < 0)
 		return r;
 	/* buffers may wait with no kick to come */
 	port_doorbell(p, qid);
+	port_phase(&p->phases, "relay start");
 	return 0;
 }
 
@@ -339,12 +454,14 @@ int port_lm_unrelay_queue(struct port *p, unsigned qid, uint16_t *avail, uint16_
 
 	if (p->relay)
 		ring_relay_stop(p->relay, qid);
+	port_phase(&p->phases, "relay stop");
 	if (p->vf_enabled & bit) {
 		r = port_vf_queue_stop(p, qid, p->med[qid] ? p->med[qid]->used : NULL, avail, used, e);
 		p->vf_enabled &= ~bit;
 		/* the VF's indices, as the guest counts them */
 		*avail = (uint16_t)(*avail + p->med_shift[qid]);
 		*used = (uint16_t)(*used + p->med_shift[qid]);
+		port_phase(&p->phases, "queue stop");
 	}
 	/* what the VF used before it stopped goes to the guest, logged */
 	if (p->relay && (p->relayed & bit)) {
@@ -355,7 +472,8 @@ int port_lm_unrelay_queue(struct port *p, unsigned qid, uint16_t *avail, uint16_
 			atomic_fetch_add(&p->stats.errors, 1);
 	}
 	p->relayed &= ~bit;
-	free_mediated(p, qid);
+	port_phase(&p->phases, "relay finish");
+	park_mediated(p, qid);
 	return r;
 }
 
@@ -404,10 +522,12 @@ static int switch_queue(struct port *p, unsigned qid, struct cerr *e)
 	port_hn_remove(p, qid);
 	if (p->kick)
 		kick_relay_remove(p->kick, qid);
+	port_phase(&p->phases, "kick relay");
 	r = port_vf_queue_stop(p, qid, (const struct vring_used *)(uintptr_t)p->vr[qid].used,
 			       &avail, &used, e);
 	if (r < 0)
 		return r;
+	port_phase(&p->phases, "queue stop");
 	/* the VF was reset: nothing to switch (the caller fails the port) */
 	if (p->vf_stuck)
 		return cerr_set(e, ETIMEDOUT, "%s", p->stuck_cause.msg);
@@ -461,14 +581,17 @@ static int hw_log_start(struct port *p, struct cerr *e)
 			return cerr_prefix(e, "cannot hand the dirty log to the VF");
 		}
 	}
+	port_phase(&p->phases, "log fd");
 	r = vfio_dev_dma_map(p->dev, IFCVF_LOG_BASE, page_up(len), (void *)(uintptr_t)hva, fd, off, e);
 	if (fd >= 0)
 		close(fd);
 	if (r < 0)
 		return cerr_prefix(e, "cannot DMA-map the dirty log");
+	port_phase(&p->phases, "DMA map");
 	p->log_iova_len = page_up(len);
 	p->log_len = len;
 	r = ifcvf_hw_enable_logging(&p->hw, IFCVF_LOG_BASE, len, e);
+	port_phase(&p->phases, "logging registers");
 	if (r < 0) {
 		struct cerr ce = { 0 };
 
@@ -531,6 +654,7 @@ static int lm_enter(struct port *p, struct cerr *e)
 	struct cerr ce = { 0 };
 	int r;
 
+	port_phases_begin(&p->phases, p->dev, &p->hw);
 	if (p->lm_mode == PORT_LM_MODE_HW) {
 		r = hw_log_start(p, e);
 		if (r == 0)
@@ -560,6 +684,7 @@ static int lm_enter(struct port *p, struct cerr *e)
 	for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++)
 		if ((p->vf_enabled | p->relayed) & (1ull << q))
 			port_lm_log_used_ring(p, q);
+	port_phase(&p->phases, "log used rings");
 	atomic_store(&p->stats.switch_us, now_us() - t0);
 	atomic_fetch_add(&p->stats.switchovers, 1);
 	port_snapshot(p);
@@ -571,6 +696,8 @@ static int lm_enter(struct port *p, struct cerr *e)
 		port_note(p, false, "live migration: relaying-sw (%u vrings relayed), switched in %llu us",
 			  (unsigned)__builtin_popcountll(p->relayed),
 			  (unsigned long long)atomic_load(&p->stats.switch_us));
+	port_detail(p, &p->phases, p->lm == PORT_LM_LOGGING_HW ? "logging on, where the time went"
+							       : "direct -> relay, where the time went");
 	return 0;
 }
 
@@ -579,6 +706,7 @@ static int lm_leave(struct port *p, struct cerr *e)
 	uint64_t t0 = now_us();
 	int r = 0;
 
+	port_phases_begin(&p->phases, p->dev, &p->hw);
 	if (p->lm == PORT_LM_LOGGING_HW)
 		hw_log_stop(p);
 	else if (p->lm == PORT_LM_RELAYING_SW && !p->translated)
@@ -599,6 +727,7 @@ static int lm_leave(struct port *p, struct cerr *e)
 	else
 		port_note(p, false, "live migration: logging stopped while running: direct again, "
 			  "switched in %llu us", (unsigned long long)atomic_load(&p->stats.switch_us));
+	port_detail(p, &p->phases, "logging off, where the time went");
 	return 0;
 }
 
@@ -628,17 +757,12 @@ void port_lm_stop(struct port *p)
 	p->held = 0;
 	for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++)
 		if (p->med[q])
-			free_mediated(p, q);
-	drop_relay(p);
-	if (p->relay) {
-		/* a vring left prepared: forget it without a last pass */
-		pthread_mutex_lock(&p->state_lock);
-		atomic_fetch_add(&p->stats.relayed, ring_relay_entries(p->relay));
-		p->relay_view = NULL;
-		pthread_mutex_unlock(&p->state_lock);
-		ring_relay_free(p->relay);
-		p->relay = NULL;
-	}
+			park_mediated(p, q);
+	/* the spares stay mapped, and an idle relay thread stays in its poll,
+	 * for the next bring-up (port_lm_prepare()), unless the port closes:
+	 * an unmap, and a thread's join and start, less in a stop */
+	if (p->closing || !p->dev || (p->relay && ring_relay_count(p->relay) > 0))
+		port_lm_release(p);
 	p->lm = PORT_LM_DIRECT;
 	p->log_paused = false;
 	port_snapshot(p);

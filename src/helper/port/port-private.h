@@ -11,6 +11,7 @@
 #include "ifcvf-ctrlq.h"
 #include "mediated-ring.h"
 #include "port.h"
+#include "port-phases.h"
 #include "ring-relay.h"
 
 #define QUEUE_STOP_TIMEOUT_MS 100
@@ -103,6 +104,12 @@ struct port {
 	struct mediated_ring *med[IFCVF_MAX_VRINGS];
 	uint16_t med_shift[IFCVF_MAX_VRINGS];   /* guest index - VF index */
 	uint64_t med_mapped;      /* bit per mediated ring DMA-mapped */
+	struct mediated_ring *med_spare[IFCVF_MAX_VRINGS];  /* a vring's mediated
+				   * ring after its relay ended, still
+				   * DMA-mapped at the vring's IOVA, for the
+				   * next switch (until the datapath stops) */
+	struct port_phases phases;  /* the switch or stop under way, for its
+				     * timing breakdown (port_detail()) */
 
 	/* the main loop's view, under state_lock */
 	pthread_mutex_t state_lock;
@@ -146,6 +153,9 @@ static inline unsigned popcount64(uint64_t v)
 /* Push an event for the main loop without changing the state. */
 void port_note(struct port *p, bool warning, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Log where the time of what @ph measured went (port-phases.h), as
+ * "@what: breakdown"; not the port's reason. */
+void port_detail(struct port *p, struct port_phases *ph, const char *what);
 /* Refresh the main loop's view of vf_enabled, relayed and the lm state. */
 void port_snapshot(struct port *p);
 /* Stop the datapath (ring state handed back), FAILED with @ce's reason. */
@@ -195,8 +205,18 @@ int port_vf_restart_translated(struct port *p, struct cerr *e);
  * memory mapped, interrupts bound, the VF programmed, the kick relay
  * started. On failure the caller stops it (port_datapath_stop()). */
 int port_datapath_start(struct port *p, struct cerr *e);
+/* At the end of a bring-up in sw mode on an IFCVF (per-queue switch), have
+ * the relay thread and a DMA-mapped mediated ring for each relayable vring
+ * ready before LOG_ALL comes, so the switch starts nothing and maps
+ * nothing. Best effort: what cannot be had now, the switch tries again.
+ * (Not on a mode set over D-Bus: that call would wait for the DMA maps.)
+ * ctl held, datapath running. */
+void port_lm_prepare(struct port *p);
 /* Undo whatever port_datapath_start() did, in reverse; safe on a partial
- * bring-up. With @save, each vring's state goes back to the frontend. */
+ * bring-up. With @save, each vring's state goes back to the frontend. The
+ * kick, config and ring relays' threads and the spare mediated rings stay,
+ * idle, for the next bring-up, unless the port is closing (port_close()
+ * and a lost device free them). */
 void port_datapath_stop(struct port *p, bool save);
 /* Program and enable vring @qid in the VF from what the frontend set up;
  * @bind_vector binds its interrupt and @update_mq tells the VF how many
@@ -252,6 +272,9 @@ void port_lm_log_used_ring(struct port *p, unsigned qid);
 /* After the queues stopped: dirty logging off, log unmapped, relay thread
  * gone; back to direct. */
 void port_lm_stop(struct port *p);
+/* What port_lm_stop() keeps for the next bring-up goes: the spare mediated
+ * rings (unmapped) and the relay thread (port_close(), a lost device). */
+void port_lm_release(struct port *p);
 /* Resume what the first half of a SET_LOG_BASE paused, when its second half
  * never came (DPDK refused the message). */
 void port_lm_unpause(struct port *p);

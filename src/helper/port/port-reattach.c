@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config-relay.h"
+#include "kick-relay.h"
 #include "port-private.h"
 
 int port_device_lost_fd(struct port *p, bool *ret_readable)
@@ -63,6 +65,11 @@ void port_device_lost(struct port *p, const char *why)
 	/* closed now: a kernel asking for the function back (request
 	 * interrupt) waits until it is released; nothing reaches p->dev while
 	 * dev_lost is set (no bring-up, port_read_config() refuses) */
+	kick_relay_free(p->kick);
+	p->kick = NULL;
+	config_relay_free(p->config);
+	p->config = NULL;
+	port_lm_release(p);
 	vfio_dev_close(p->dev);
 	p->dev = NULL;
 	p->hw.dev = NULL;

@@ -250,6 +250,7 @@ void port_queue_teardown(struct port *p, unsigned qid, bool save)
 
 	if (p->kick)
 		kick_relay_remove(p->kick, qid);
+	port_phase(&p->phases, "kick relay");
 	if (p->relayed & bit) {
 		if (port_lm_unrelay_queue(p, qid, &avail, &used, &ce) < 0) {
 			atomic_fetch_add(&p->stats.errors, 1);
@@ -260,6 +261,7 @@ void port_queue_teardown(struct port *p, unsigned qid, bool save)
 		atomic_fetch_add(&p->stats.errors, 1);
 		have = stopped = false;
 	}
+	port_phase(&p->phases, "queue stop");
 	p->vf_enabled &= ~bit;
 	if (stopped) {
 		p->vf_pos[qid] = (uint16_t)(used - shift);
@@ -270,6 +272,7 @@ void port_queue_teardown(struct port *p, unsigned qid, bool save)
 			port_lm_log_used_ring(p, qid);
 		(void)p->fe->set_vring_base(p->conn, qid, avail, used);
 	}
+	port_phase(&p->phases, "ring state");
 }
 
 /* ---- datapath ---- */
@@ -294,8 +297,16 @@ void port_datapath_stop(struct port *p, bool save)
 {
 	struct cerr ce = { 0 };
 
-	kick_relay_free(p->kick);
-	p->kick = NULL;
+	/* the kick relay's thread stays, idle, for the next bring-up (its
+	 * start is a good part of a stop's time); no doorbell once each
+	 * vring is off it */
+	for (unsigned q = 0; p->kick && q < IFCVF_MAX_VRINGS; q++)
+		kick_relay_remove(p->kick, q);
+	if (p->closing || !p->dev) {
+		kick_relay_free(p->kick);
+		p->kick = NULL;
+	}
+	port_phase(&p->phases, "kick relay");
 	/* a virtio function that is not an IFCVF has no per-queue stop: the
 	 * device reset stops every vring at once, and each one's state is then
 	 * its used index in guest memory (what it fetched but did not use is
@@ -313,22 +324,31 @@ void port_datapath_stop(struct port *p, bool save)
 	p->translated = false;
 	/* the VF writes nothing more: logging off, the relay gone */
 	port_lm_stop(p);
+	port_phase(&p->phases, "relay thread, spare rings");
 	if (p->vf_touched && vf_reset(p, &ce) < 0)
 		atomic_fetch_add(&p->stats.errors, 1);
+	port_phase(&p->phases, "reset");
 	if (p->irqs_bound) {
 		if (vfio_dev_disable_irqs(p->dev, VFIO_DEV_IRQ_MSIX, &ce) < 0)
 			atomic_fetch_add(&p->stats.errors, 1);
 		p->irqs_bound = false;
 	}
+	port_phase(&p->phases, "interrupts");
 	atomic_store(&p->relay_conn, -1);
-	config_relay_free(p->config);
-	p->config = NULL;
+	/* its thread stays, idle (vector 0 is unbound), for the next
+	 * bring-up, unless the port closes */
+	if (p->closing || !p->dev) {
+		config_relay_free(p->config);
+		p->config = NULL;
+	}
+	port_phase(&p->phases, "config relay");
 	while (p->mapped > 0) {
 		const struct port_mem_region *r = &p->mem.r[--p->mapped];
 
 		if (vfio_dev_dma_unmap(p->dev, r->gpa, r->size, &ce) < 0)
 			atomic_fetch_add(&p->stats.errors, 1);
 	}
+	port_phase(&p->phases, "memory unmap");
 	p->vf_enabled = 0;
 	p->running = false;
 	port_hn_sync(p);
@@ -365,8 +385,8 @@ static int bind_interrupts(struct port *p, unsigned nr, uint64_t vrings, struct 
 	int r;
 
 	snprintf(name, sizeof(name), "ifcvf-cfg-%u", p->index);
-	r = config_relay_new(name, on_config_irq, p, &p->config, e);
-	if (r < 0)
+	/* the one a stop left idle, if any */
+	if (!p->config && (r = config_relay_new(name, on_config_irq, p, &p->config, e)) < 0)
 		return r;
 	atomic_store(&p->relay_conn, p->conn);
 	fds[0] = config_relay_fd(p->config);
@@ -549,8 +569,8 @@ static int start_kick_relay(struct port *p, struct cerr *e)
 	int r;
 
 	snprintf(name, sizeof(name), "ifcvf-kick-%u", p->index);
-	r = kick_relay_new(name, on_kick, p, &p->kick, e);
-	if (r < 0)
+	/* the one a stop left idle, if any */
+	if (!p->kick && (r = kick_relay_new(name, on_kick, p, &p->kick, e)) < 0)
 		return r;
 	for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++) {
 		/* a relayed vring's kicks are the ring relay's */
@@ -591,6 +611,7 @@ int port_datapath_start(struct port *p, struct cerr *e)
 		return r;
 	p->running = true;
 	port_hn_sync(p);
+	port_lm_prepare(p);
 	if (p->translated)
 		port_note(p, false, "%u vrings relayed from the start: %s restarts its rings at 0, so "
 			  "the relay %s until the device stops", popcount64(p->relayed),

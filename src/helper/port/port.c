@@ -14,6 +14,8 @@
 #include <time.h>
 
 #include "ifcvf-regs.h"
+#include "config-relay.h"
+#include "kick-relay.h"
 #include "port-private.h"
 #include "vhost-features.h"
 
@@ -97,6 +99,23 @@ void port_note(struct port *p, bool warning, const char *fmt, ...)
 	ev.state = p->state;
 	pthread_mutex_unlock(&p->state_lock);
 	port_snapshot(p);
+	if (p->events)
+		port_events_push(p->events, &ev);
+}
+
+void port_detail(struct port *p, struct port_phases *ph, const char *what)
+{
+	struct port_event ev = { .port = p->index, .detail = true };
+	int n;
+
+	if (!ph->dev)
+		return;
+	n = snprintf(ev.reason, sizeof(ev.reason), "%s: ", what);
+	if (n > 0 && (size_t)n < sizeof(ev.reason))
+		port_phases_format(ph, ev.reason + n, sizeof(ev.reason) - (size_t)n);
+	pthread_mutex_lock(&p->state_lock);
+	ev.state = p->state;
+	pthread_mutex_unlock(&p->state_lock);
 	if (p->events)
 		port_events_push(p->events, &ev);
 }
@@ -299,6 +318,11 @@ void port_close(struct port *p)
 	atomic_store(&p->conn_lookup, -1);
 	if (p->running || p->vf_touched || p->mapped)
 		port_datapath_stop(p, false);
+	kick_relay_free(p->kick);
+	p->kick = NULL;
+	config_relay_free(p->config);
+	p->config = NULL;
+	port_lm_release(p);
 	ifcvf_ctrlq_free(p->ctrlq, p->dev);
 	port_lm_drop_log_fds(p);
 	pthread_mutex_unlock(&p->ctl);
@@ -458,12 +482,14 @@ static void device_stop(struct port *p, const char *why)
 	if (p->running) {
 		uint64_t t0 = now_us(), dt;
 
+		port_phases_begin(&p->phases, p->dev, &p->hw);
 		port_datapath_stop(p, true);
 		dt = now_us() - t0;
 		atomic_store(&p->stats.stop_us, dt);
 		atomic_fetch_add(&p->stats.stops, 1);
 		set_state(p, PORT_STATE_STOPPED, "%s (ring state handed back in %llu us)", why,
 			  (unsigned long long)dt);
+		port_detail(p, &p->phases, "stop, where the time went");
 	} else if (p->refused) {
 		/* the frontend starts over: it gets another bring-up */
 		p->refused = false;
