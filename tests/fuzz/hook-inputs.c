@@ -12,10 +12,15 @@
  *     lost);
  *   - hook_vm_parse() and hook_vm_uuid() agree on the UUID;
  *   - a VF lock, whatever the device string, is a file directly in the
- *     run directory. */
+ *     run directory;
+ *   - the argument file the hook writes for the VM (hook_exec_args_write(),
+ *     as its write_args() does) reads back (hook_exec_args_parse()) with
+ *     the same VM name, devices, sockets and helper argv. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hook-config.h"
 #include "hook-exec.h"
@@ -24,6 +29,7 @@
 #include "run-options.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 #define RUN_DIR "/run/ifcvf-helper"
 
@@ -74,6 +80,61 @@ static void require_spec_round_trip(const HookPort *p)
 	ifcvf_port_config_clear(&cfg);
 }
 
+static char *args_path;
+
+static void require_strv_equal(const char *what, const char *const *a, const char *const *b)
+{
+	guint i;
+
+	for (i = 0; a && a[i] && b && b[i]; i++)
+		if (strcmp(a[i], b[i]))
+			fail(what, b[i]);
+	if ((a && a[i]) || (b && b[i]))
+		fail(what, "a different number of items");
+}
+
+/* what `hook exec` will read is what the hook wrote */
+static void require_args_round_trip(const HookVm *vm, const char *const *argv)
+{
+	g_autoptr(GPtrArray) devices = g_ptr_array_new();
+	g_autoptr(GPtrArray) sockets = g_ptr_array_new();
+	g_autoptr(GError) error = NULL;
+	g_autoptr(HookExecFile) f = NULL;
+	g_autofree char *text = NULL;
+	gsize len = 0;
+	HookExecArgs args = { .vm = vm->name, .log = "/var/log/ifcvf-helper/vm.log", .argv = argv,
+			      .socket_user = "libvirt-qemu:kvm" };
+
+	for (guint i = 0; i < vm->ports->len; i++) {
+		const HookPort *p = g_ptr_array_index(vm->ports, i);
+
+		g_ptr_array_add(devices, p->device);
+		if (!p->client)
+			g_ptr_array_add(sockets, p->socket);
+	}
+	g_ptr_array_add(devices, NULL);
+	g_ptr_array_add(sockets, NULL);
+	args.devices = (const char *const *)devices->pdata;
+	args.sockets = (const char *const *)sockets->pdata;
+	if (!hook_exec_args_write(args_path, &args, &error))
+		fail("hook_exec_args_write", error->message);
+	if (!g_file_get_contents(args_path, &text, &len, &error))
+		fail("reading the argument file back", error->message);
+	f = hook_exec_args_parse(text, len, &error);
+	if (!f)
+		fail("hook exec refuses the argument file the hook wrote", error->message);
+	if (strcmp(f->vm, vm->name))
+		fail("the argument file's VM= reads back otherwise", vm->name);
+	require_strv_equal("the argument file's Devices= read back otherwise",
+			   (const char *const *)devices->pdata, (const char *const *)f->devices);
+	require_strv_equal("the argument file's Argv= reads back otherwise", argv,
+			   (const char *const *)f->argv);
+	if (sockets->len > 1)
+		require_strv_equal("the argument file's Sockets= read back otherwise",
+				   (const char *const *)sockets->pdata,
+				   (const char *const *)f->sockets);
+}
+
 static void domain(const char *xml, size_t len, const char *map_text, size_t map_len)
 {
 	g_autoptr(GKeyFile) map = g_key_file_new();
@@ -101,6 +162,7 @@ static void domain(const char *xml, size_t len, const char *map_text, size_t map
 	argv = hook_helper_argv(&env, vm);
 	if (!argv || g_strcmp0(argv[0], env.helper))
 		fail("hook_helper_argv", "no helper path first");
+	require_args_round_trip(vm, (const char *const *)argv);
 }
 
 static void args_file(const char *text, size_t len)
@@ -117,6 +179,27 @@ static void args_file(const char *text, size_t len)
 		fail("hook_exec_args_parse", "accepted an Argv without an absolute path first");
 	for (guint i = 0; f->devices[i]; i++)
 		require_lock_in_run_dir(f->devices[i]);
+}
+
+static void remove_args_dir(void)
+{
+	g_autofree char *dir = g_path_get_dirname(args_path);
+
+	unlink(args_path);
+	rmdir(dir);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	/* on tmpfs when there is one: the hook's write may fsync */
+	g_autofree char *dir = g_strdup(g_file_test("/dev/shm", G_FILE_TEST_IS_DIR)
+					? "/dev/shm/fuzz-hook-XXXXXX" : "/tmp/fuzz-hook-XXXXXX");
+
+	if (!g_mkdtemp(dir))
+		fail("a scratch directory", g_strerror(errno));
+	args_path = g_build_filename(dir, "vm.args", NULL);
+	atexit(remove_args_dir);
+	return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
