@@ -68,17 +68,26 @@ static void name_cb(IfcvfBus *bus, gboolean owned, const GError *error, gpointer
 		fail("the bus name", error ? error->message : "lost");
 }
 
+static gboolean timed_out_cb(gpointer user_data)
+{
+	*(gboolean *)user_data = TRUE;
+	return G_SOURCE_REMOVE;
+}
+
+/* the main loop until *@flag, blocking (the bus daemon needs the CPU) */
 static void iterate_until(const gboolean *flag, const char *what)
 {
-	gint64 end = g_get_monotonic_time() + CALL_TIMEOUT_MS * G_TIME_SPAN_MILLISECOND;
+	gboolean timed_out = FALSE;
+	GSource *timeout = g_timeout_source_new(CALL_TIMEOUT_MS);
 
-	while (!*flag) {
-		if (g_get_monotonic_time() > end)
-			fail("no answer within 5 s", what);
-		g_main_context_iteration(NULL, FALSE);
-		if (!*flag)
-			g_usleep(50);
-	}
+	g_source_set_callback(timeout, timed_out_cb, &timed_out, NULL);
+	g_source_attach(timeout, NULL);
+	while (!*flag && !timed_out)
+		g_main_context_iteration(NULL, TRUE);
+	g_source_destroy(timeout);
+	g_source_unref(timeout);
+	if (!*flag)
+		fail("no answer within 5 s", what);
 }
 
 static void bus_up(void)
