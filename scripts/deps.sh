@@ -19,6 +19,7 @@ IFCVF_PACKAGES=(
 	# an arm64 cross compiler: the unit test io-barrier-arm64 looks for the
 	# I/O write barrier before register writes in the code built for arm64
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+	clang libclang-rt-14-dev  # the libFuzzer targets of tests/fuzz (scripts/fuzz)
 )
 
 ifcvf_install_deps() {

@@ -179,42 +179,65 @@ static void own_sockets_later(char **sockets, const char *user)
 	_exit(0);
 }
 
+void hook_exec_file_free(HookExecFile *f)
+{
+	if (!f)
+		return;
+	g_free(f->vm);
+	g_free(f->log);
+	g_strfreev(f->devices);
+	g_strfreev(f->argv);
+	g_strfreev(f->sockets);
+	g_free(f->socket_user);
+	g_free(f);
+}
+
+HookExecFile *hook_exec_args_parse(const char *text, gsize len, GError **error)
+{
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	g_autoptr(HookExecFile) f = g_new0(HookExecFile, 1);
+
+	if (!g_key_file_load_from_data(kf, text, len, G_KEY_FILE_NONE, error) ||
+	    !(f->vm = g_key_file_get_string(kf, GROUP, "VM", error)) ||
+	    !(f->log = g_key_file_get_string(kf, GROUP, "Log", error)) ||
+	    !(f->devices = g_key_file_get_string_list(kf, GROUP, "Devices", NULL, error)) ||
+	    !(f->argv = g_key_file_get_string_list(kf, GROUP, "Argv", NULL, error)))
+		return NULL;
+	f->sockets = g_key_file_get_string_list(kf, GROUP, "Sockets", NULL, NULL);
+	f->socket_user = g_key_file_get_string(kf, GROUP, "SocketUser", NULL);
+	if (!f->argv[0] || !g_path_is_absolute(f->argv[0])) {
+		g_set_error_literal(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_INVALID_ARGS,
+				    "Argv does not start with an absolute path");
+		return NULL;
+	}
+	return g_steal_pointer(&f);
+}
+
 int hook_exec_main(const char *path)
 {
-	g_auto(GStrv) sockets = NULL;
-	g_autofree char *socket_user = NULL;
 	g_autofree char *counter = hook_exec_counter_path(path);
 	g_autofree char *restarts_env = NULL;
 	guint restarts = 0;
-	g_autoptr(GKeyFile) kf = g_key_file_new();
 	g_autoptr(GError) error = NULL;
 	g_autofree char *run_dir = g_path_get_dirname(path);
-	g_autofree char *vm = NULL;
-	g_autofree char *log = NULL;
-	g_auto(GStrv) devices = NULL;
-	g_auto(GStrv) argv = NULL;
+	g_autofree char *text = NULL;
+	g_autoptr(HookExecFile) f = NULL;
+	gsize len = 0;
 	int dir_fd;
 
-	if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &error) ||
-	    !(vm = g_key_file_get_string(kf, GROUP, "VM", &error)) ||
-	    !(log = g_key_file_get_string(kf, GROUP, "Log", &error)) ||
-	    !(devices = g_key_file_get_string_list(kf, GROUP, "Devices", NULL, &error)) ||
-	    !(argv = g_key_file_get_string_list(kf, GROUP, "Argv", NULL, &error)))
+	if (!g_file_get_contents(path, &text, &len, &error) ||
+	    !(f = hook_exec_args_parse(text, len, &error)))
 		return failed("%s: %s", path, error->message);
-	sockets = g_key_file_get_string_list(kf, GROUP, "Sockets", NULL, NULL);
-	socket_user = g_key_file_get_string(kf, GROUP, "SocketUser", NULL);
-	if (!argv[0] || !g_path_is_absolute(argv[0]))
-		return failed("%s: Argv does not start with an absolute path", path);
 	/* the locks are taken there by path: root's alone (hook-safe-dir.h) */
 	dir_fd = hook_safe_dir_open(run_dir, &error);
 	if (dir_fd < 0)
 		return failed("run directory %s: %s", run_dir, error->message);
 	close(dir_fd);
-	if (!redirect_output(log, &error))
+	if (!redirect_output(f->log, &error))
 		return failed("%s", error->message);
-	for (guint i = 0; devices[i]; i++) {
-		g_autofree char *lock = hook_lock_path(run_dir, devices[i]);
-		int fd = hook_lock_take(lock, devices[i], vm, &error);
+	for (guint i = 0; f->devices[i]; i++) {
+		g_autofree char *lock = hook_lock_path(run_dir, f->devices[i]);
+		int fd = hook_lock_take(lock, f->devices[i], f->vm, &error);
 
 		/* taken locks go with this process: its exit releases them */
 		if (fd < 0)
@@ -228,11 +251,11 @@ int hook_exec_main(const char *path)
 		return failed("%s", error->message);
 	if (restarts)
 		fprintf(stderr, "ifcvf-helper hook exec: restart %u of the helper for VM %s\n",
-			restarts, vm);
+			restarts, f->vm);
 	if (restarts)
-		own_sockets_later(sockets, socket_user);
+		own_sockets_later(f->sockets, f->socket_user);
 	restarts_env = g_strdup_printf("%u", restarts);
 	g_setenv(HOOK_EXEC_RESTARTS_ENV, restarts_env, TRUE);
-	execv(argv[0], argv);
-	return failed("cannot execute %s: %s", argv[0], g_strerror(errno));
+	execv(f->argv[0], f->argv);
+	return failed("cannot execute %s: %s", f->argv[0], g_strerror(errno));
 }

@@ -30,6 +30,24 @@ typedef struct {
 	const char *socket_user;     /* NULL: leave them root's (mode 0660 still) */
 } HookExecArgs;
 
+/* An argument file as read back: every field is checked to be there
+ * (Sockets and SocketUser may be missing: NULL), Argv starts with an
+ * absolute path. */
+typedef struct {
+	char *vm;
+	char *log;
+	GStrv devices;
+	GStrv argv;
+	GStrv sockets;
+	char *socket_user;
+} HookExecFile;
+
+/* Parse an argument file's @text (@len bytes). NULL with @error when a
+ * field is missing or malformed. */
+HookExecFile *hook_exec_args_parse(const char *text, gsize len, GError **error);
+void hook_exec_file_free(HookExecFile *f);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HookExecFile, hook_exec_file_free)
+
 /* Write @args to @path (mode 0600). */
 gboolean hook_exec_args_write(const char *path, const HookExecArgs *args, GError **error);
 

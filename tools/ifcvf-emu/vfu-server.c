@@ -18,6 +18,7 @@
 #include "emu-stall.h"
 #include "vfio-user-caps.h"
 #include "vfio-user-wire.h"
+#include "vfu-record.h"
 
 #define VFIO_DEVICE_FLAGS_RESET 0x1u
 #define VFIO_DEVICE_FLAGS_PCI 0x2u
@@ -60,6 +61,7 @@ int vfu_conn_open(struct vfu_conn *c, int fd, struct emu_device *dev,
 		c->fd = -1;
 		return cerr_set(e, ENOMEM, "out of memory for a client");
 	}
+	c->record = vfu_record_open();
 	stats->clients++;
 	emu_device_client_new(dev);
 	return 0;
@@ -79,6 +81,8 @@ void vfu_conn_close(struct vfu_conn *c)
 	c->fd = -1;
 	free(c->rbuf);
 	c->rbuf = NULL;
+	vfu_record_close(c->record);
+	c->record = NULL;
 	emu_device_client_gone(c->dev);
 }
 
@@ -622,6 +626,7 @@ static int send_reply(struct vfu_conn *c, const struct vfu_hdr *req, int err, si
 	struct iovec iov[2] = { { .iov_base = &h, .iov_len = VFU_HDR_SIZE },
 				{ .iov_base = c->rbuf, .iov_len = len } };
 
+	vfu_record_reply(c->record, &h, c->rbuf, len);
 	return send_all(c, iov, len ? 2 : 1, err ? -1 : c->reply_fd,
 			vfu_command_name(req->command), e);
 }

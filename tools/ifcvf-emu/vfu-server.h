@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "cerr.h"
 #include "emu-device.h"
@@ -47,6 +48,7 @@ struct vfu_conn {
 	int stop_fd;                   /* -1, or see vfu_conn_watch_stop() */
 	bool (*stop_fn)(void *opaque);
 	void *stop_opaque;
+	FILE *record;                  /* vfu-record.h: NULL unless recording */
 };
 
 /* Take @fd (closed by vfu_conn_close()). */
