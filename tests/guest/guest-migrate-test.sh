@@ -318,7 +318,7 @@ verdict=$?
 sed 's/^/# /' "$workdir/verdict.txt"
 check "no frame corrupted or duplicated; every missing frame was dropped by a stopped VF" [ "$verdict" -eq 0 ]
 check "the guest kernel did not oops or panic" \
-	sh -c "! grep -aqiE 'kernel panic|Oops|BUG:|RIP: 0010:0x0|general protection' '$workdir/console.log'"
+	sh -c "! grep -aqE 'Kernel panic|Oops|BUG:|RIP: 0010:0x0|general protection' '$workdir/console.log'"
 
 if [ "$tap_failed" -ne 0 ]; then
 	for f in helper-a.log helper-b.log emu-a.log emu-b.log switch.log console.log; do
