@@ -17,6 +17,7 @@
 #include "emu-stall.h"
 #include "vfio-user-caps.h"
 #include "vfio-user-wire.h"
+#include "vfu-record.h"
 
 #define VFIO_DEVICE_FLAGS_RESET 0x1u
 #define VFIO_DEVICE_FLAGS_PCI 0x2u
@@ -36,7 +37,9 @@
 #define SERVER_MAJOR 0u
 #define SERVER_MINOR 0u
 #define SERVER_MAX_MSG_FDS VFU_MAX_MSG_FDS
-#define REPLY_BUF_SIZE (VFU_MAX_DATA_XFER + sizeof(struct vfu_region_access))
+/* The largest reply is a REGION_READ of a whole region (it cannot read past
+ * one), or the VERSION capabilities (well below a page). */
+#define REPLY_MIN_DATA 4096u
 
 int vfu_conn_open(struct vfu_conn *c, int fd, struct emu_device *dev,
 		  struct vfu_server_stats *stats, bool verbose, struct cerr *e)
@@ -49,13 +52,19 @@ int vfu_conn_open(struct vfu_conn *c, int fd, struct emu_device *dev,
 	c->client_max_xfer = VFU_MAX_DATA_XFER;
 	c->client_max_fds = 1;   /* the spec's default when the client says nothing */
 	c->stop_fd = -1;
-	c->rbuf = malloc(REPLY_BUF_SIZE);
+	c->rbuf_size = REPLY_MIN_DATA;
+	for (unsigned i = 0; i < EMU_NUM_REGIONS; i++)
+		if (emu_device_region_size(dev, i) > c->rbuf_size)
+			c->rbuf_size = (size_t)emu_device_region_size(dev, i);
+	c->rbuf_size += sizeof(struct vfu_region_access);
+	c->rbuf = malloc(c->rbuf_size);
 	if (!c->rbuf) {
 		close(fd);
 		c->fd = -1;
 		return cerr_set(e, ENOMEM, "out of memory for a client");
 	}
 	stats->clients++;
+	c->record = vfu_record_open();
 	emu_device_client_new(dev);
 	return 0;
 }
@@ -74,6 +83,8 @@ void vfu_conn_close(struct vfu_conn *c)
 	c->fd = -1;
 	free(c->rbuf);
 	c->rbuf = NULL;
+	vfu_record_close(c->record);
+	c->record = NULL;
 	emu_device_client_gone(c->dev);
 }
 
@@ -131,7 +142,7 @@ static int h_version(struct vfu_conn *c, struct vfu_msg *m, size_t *rlen, struct
 	c->client_max_xfer = theirs.max_data_xfer_size;
 	/* the reply's minor is min(client, ours); ours is 0 */
 	memcpy(c->rbuf, &out, sizeof(out));
-	n = vfu_caps_format(&reply, (char *)c->rbuf + sizeof(out), REPLY_BUF_SIZE - sizeof(out));
+	n = vfu_caps_format(&reply, (char *)c->rbuf + sizeof(out), c->rbuf_size - sizeof(out));
 	if (n < 0)
 		return cerr_set(e, -n, "VERSION: cannot write the capabilities");
 	*rlen = sizeof(out) + (size_t)n + 1;
@@ -303,6 +314,9 @@ static int h_region_read(struct vfu_conn *c, struct vfu_msg *m, size_t *rlen, st
 	if (a.count > VFU_MAX_DATA_XFER)
 		return cerr_set(e, EINVAL, "REGION_READ of %u bytes is above the %u allowed",
 				a.count, VFU_MAX_DATA_XFER);
+	if (a.count > c->rbuf_size - sizeof(a))
+		return cerr_set(e, EINVAL, "REGION_READ of %u bytes is larger than any region",
+				a.count);
 	r = emu_device_region_read(c->dev, a.region, a.offset, c->rbuf + sizeof(a), a.count, e);
 	if (r < 0)
 		return r;
@@ -577,6 +591,7 @@ int vfu_conn_serve(struct vfu_conn *c, struct cerr *e)
 		return r;
 	}
 	c->stats->messages++;
+	vfu_record_msg(c->record, &m);
 	if ((m.hdr.flags & VFU_FLAG_TYPE_MASK) != VFU_FLAG_TYPE_COMMAND) {
 		/* we never send commands, so no reply is owed to us: ignore it */
 		c->stats->errors++;

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "cerr.h"
 #include "emu-device.h"
@@ -42,9 +43,11 @@ struct vfu_conn {
 	uint64_t client_max_xfer;      /* client's max_data_xfer_size */
 	uint32_t client_max_fds;       /* client's max_msg_fds */
 	uint8_t *rbuf;                 /* reply payload buffer */
+	size_t rbuf_size;              /* the largest reply: a whole region read */
 	int stop_fd;                   /* -1, or see vfu_conn_watch_stop() */
 	bool (*stop_fn)(void *opaque);
 	void *stop_opaque;
+	FILE *record;                  /* IFCVF_EMU_RECORD (vfu-record.h), or NULL */
 };
 
 /* Take @fd (closed by vfu_conn_close()). */
