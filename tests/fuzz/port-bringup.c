@@ -15,8 +15,9 @@
  * never becomes ready). After every message the port's checks run over
  * the vrings that are ready, as a bring-up (or a vring enabled later)
  * would, and what they accept is checked: every ring GPA maps back to the
- * frontend's address, the ring lies in one region, the size is a power of
- * two within the VF's maximum, the VF is offered nothing it lacks.
+ * frontend's address, the ring lies in one region and is aligned, the size
+ * is a power of two within the VF's maximum, the VF is offered nothing it
+ * lacks.
  *
  * Input: u8 port variant (net IFCVF with BAR4, net 4 pairs without, plain
  * virtio net function, blk), then vhost-user requests until the input ends:
@@ -324,6 +325,8 @@ static void bring_up(void)
 		      (void *)(uintptr_t)vr->avail, "available ring GPA", q);
 		check(port_mem_gpa_to_hva(&port.mem, cfg.used, 6 + 8 * n) ==
 		      (void *)(uintptr_t)vr->used, "used ring GPA", q);
+		check(!(cfg.desc % 16) && !(cfg.avail % 2) && !(cfg.used % 4) && !(vr->used % 4),
+		      "rings accepted misaligned", q);
 	}
 }
 

@@ -20,12 +20,20 @@ static const char *queue_unit(const struct port *p)
 	return p->hw.type == IFCVF_DEV_NET ? "queue pairs" : "queues";
 }
 
+/* A ring at @hva of @len bytes into its GPA: inside one region of guest
+ * memory, and aligned as virtio requires (§2.7: descriptor table 16,
+ * available ring 2, used ring 4; packed: 16, 4, 4) both as the VF sees it
+ * and as this process reads it (a region mapped at an odd offset would
+ * misalign the reads of the used index). */
 static int translate(struct port *p, unsigned qid, const char *what, uint64_t hva, uint64_t len,
-		     uint64_t *gpa, struct cerr *e)
+		     unsigned align, uint64_t *gpa, struct cerr *e)
 {
 	if (port_mem_hva_to_gpa(&p->mem, hva, len, gpa) < 0)
 		return cerr_set(e, EFAULT, "vring %u: the %s (0x%llx bytes) is outside guest memory",
 				qid, what, (unsigned long long)len);
+	if (*gpa % align || hva % align)
+		return cerr_set(e, EINVAL, "vring %u: the %s at GPA 0x%llx is not %u-byte aligned",
+				qid, what, (unsigned long long)*gpa, align);
 	return 0;
 }
 
@@ -37,11 +45,11 @@ int port_queue_cfg(struct port *p, unsigned qid, struct ifcvf_vring_cfg *ret, st
 	uint64_t n = vr->size;
 	int r;
 
-	if ((r = translate(p, qid, "descriptor table", vr->desc, 16 * n, &cfg.desc, e)) < 0 ||
+	if ((r = translate(p, qid, "descriptor table", vr->desc, 16 * n, 16, &cfg.desc, e)) < 0 ||
 	    (r = translate(p, qid, packed ? "driver event area" : "available ring", vr->avail,
-			   packed ? 4 : 6 + 2 * n, &cfg.avail, e)) < 0 ||
+			   packed ? 4 : 6 + 2 * n, packed ? 4 : 2, &cfg.avail, e)) < 0 ||
 	    (r = translate(p, qid, packed ? "device event area" : "used ring", vr->used,
-			   packed ? 4 : 6 + 8 * n, &cfg.used, e)) < 0)
+			   packed ? 4 : 6 + 8 * n, 4, &cfg.used, e)) < 0)
 		return r;
 	*ret = cfg;
 	return 0;
@@ -61,8 +69,10 @@ int port_resume_index(struct port *p, unsigned qid, bool say, uint16_t *avail, u
 
 	if (p->fe->get_vring_base(p->conn, qid, avail, used) < 0)
 		return -1;
+	/* a used ring that is not 4-byte aligned has no index to read (and
+	 * port_queue_cfg() refuses it): the frontend's state stands */
 	if ((p->features & (1ull << VIRTIO_F_RING_PACKED)) ||
-	    p->fe->get_vring(p->conn, qid, &vr) < 0 || !vr.used)
+	    p->fe->get_vring(p->conn, qid, &vr) < 0 || !vr.used || vr.used % 4)
 		return 0;
 	guest = __atomic_load_n(&((const struct vring_used *)(uintptr_t)vr.used)->idx,
 				__ATOMIC_ACQUIRE);

@@ -163,7 +163,8 @@ int port_frontend_accept(struct port *p, unsigned *ret_nr, uint64_t *ret_vrings,
 int port_mem_accept(struct port *p, struct cerr *e);
 /* Vring @qid as the frontend set it up into p->vr[qid]: a vring the port
  * offers, a power-of-two size within the VF's maximum (p->qmax), rings
- * inside guest memory (p->mem) and the index it resumes at; @ret is what
+ * inside guest memory (p->mem) and aligned as virtio requires, and the
+ * index it resumes at; @ret is what
  * the VF is programmed with. */
 int port_vring_accept(struct port *p, unsigned qid, struct ifcvf_vring_cfg *ret, struct cerr *e);
 /* The VF's view of vring @qid from the frontend's: GPAs, size, vector (no
