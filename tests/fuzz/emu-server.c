@@ -27,8 +27,11 @@
  *      with the device as it is (a new helper on the same emulator).
  * Replies are read and dropped after every message.
  *
- * Recording seeds: IFCVF_EMU_RECORD=FILE makes ifcvf-emu append what its
- * clients send in this format (vfu-server.c), see corpus/README. */
+ * Recording seeds: with IFCVF_EMU_RECORD=DIR, ifcvf-emu writes what each
+ * client sends in this format (vfu-record.h), e.g.
+ *   IFCVF_EMU_RECORD=/tmp/rec meson test -C build emu-model port
+ * then fuzz-emu-server -merge=1 corpus/emu-server /tmp/rec keeps what adds
+ * coverage. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
