@@ -38,7 +38,7 @@
 #include "vhost-features.h"
 
 #define MAX_REGIONS 8u          /* DPDK's VHOST_MEMORY_MAX_NREGIONS */
-#define MAX_MAP (64ull << 20)   /* the harness maps at most this per region */
+#define MAX_MAP (16ull << 20)   /* the harness maps at most this per region */
 #define MAX_RECORDS 256u
 #define NVQ IFCVF_MAX_VRINGS
 
