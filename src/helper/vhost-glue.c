@@ -127,22 +127,12 @@ static int fe_get_mem(int vid, struct port_mem *ret, struct cerr *e)
 	ret->n = mem->nregions;
 	for (unsigned i = 0; i < mem->nregions; i++) {
 		const struct rte_vhost_mem_region *m = &mem->regions[i];
-		uint64_t base = (uint64_t)(uintptr_t)m->mmap_addr;
 
-		/* DPDK maps each region's fd from offset 0 and points
-		 * host_user_addr at the region's offset within it */
-		if (m->host_user_addr < base || m->host_user_addr - base > m->mmap_size ||
-		    m->size > m->mmap_size - (m->host_user_addr - base)) {
-			r = cerr_set(e, EINVAL, "memory region %u lies outside its own mapping", i);
+		r = port_mem_region_from_mapping(i, m->guest_phys_addr, m->size, m->host_user_addr,
+						 (uint64_t)(uintptr_t)m->mmap_addr, m->mmap_size,
+						 m->fd, &ret->r[i], e);
+		if (r < 0)
 			goto out;
-		}
-		ret->r[i] = (struct port_mem_region){
-			.gpa = m->guest_phys_addr,
-			.size = m->size,
-			.hva = m->host_user_addr,
-			.fd = m->fd,
-			.fd_offset = m->host_user_addr - base,
-		};
 	}
 out:
 	free(mem);

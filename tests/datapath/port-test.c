@@ -344,6 +344,7 @@ static void spoil_pow2(void) { fake.vr[0].size = 100; }
 static void spoil_too_big(void) { fake.vr[1].size = 2048; }
 static void spoil_used(void) { fake.vr[1].used = (uint64_t)(uintptr_t)fake.mem + MEM_SIZE - 8; }
 static void spoil_desc(void) { fake.vr[0].desc = 0x1000; }
+static void spoil_used_align(void) { fake.vr[1].used += 2; }
 static void spoil_overlap(void)
 {
 	fake.table.n = 2;
@@ -356,6 +357,7 @@ static const Refusal refusals[] = {
 	{ "not-power-of-two", spoil_pow2, "failed: vring 0: size 100 is not a power of two" },
 	{ "above-max", spoil_too_big, "failed: vring 1: size 2048 is above the VF maximum 1024" },
 	{ "used-outside", spoil_used, "failed: vring 1: the used ring (0x806 bytes) is outside guest memory" },
+	{ "used-misaligned", spoil_used_align, "failed: vring 1: the used ring at GPA 0x50002 is not 4-byte aligned" },
 	{ "desc-outside", spoil_desc, "failed: vring 0: the descriptor table (0x1000 bytes) is outside guest memory" },
 	{ "overlap", spoil_overlap, "failed: memory regions 0 (GPA 0x0+0x400000) and 1 (GPA 0x3ff000+0x400000) overlap" },
 	{ "too-many-vrings", spoil_count, "failed: the frontend set up 6 vrings, but the port offers 4 (2 queue pairs)" },

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <linux/sockios.h>
 #include <sys/eventfd.h>
@@ -242,6 +243,41 @@ static int recv_full(struct vu_frontend *fe, void *buf, size_t len, long long de
 	return recv_full_fd(fe->sock, fe->timeout_ms, buf, len, deadline, e);
 }
 
+/* VU_FRONTEND_RECORD=DIR: each frontend's requests go to
+ * DIR/port-bringup-PID-N, as seeds of the fuzz target port-bringup
+ * (tests/fuzz/port-bringup.c has the format: a variant byte, then per
+ * request u8 request, u8 fds, u16 payload length, the payload). */
+static void record_request(const struct vu_frontend *fe, uint32_t request, const void *payload,
+			   uint32_t len, unsigned nfds)
+{
+	static const struct vu_frontend *cur;
+	static FILE *f;
+	static unsigned n;
+	const char *dir = getenv("VU_FRONTEND_RECORD");
+	uint16_t len16 = len > UINT16_MAX ? UINT16_MAX : (uint16_t)len;
+
+	if (!dir || !*dir)
+		return;
+	if (fe != cur || !f) {
+		char path[4096];
+
+		if (f)
+			fclose(f);
+		snprintf(path, sizeof(path), "%s/port-bringup-%ld-%u", dir, (long)getpid(), n++);
+		f = fopen(path, "we");
+		cur = fe;
+		if (!f)
+			return;
+		fputc(0, f);
+	}
+	fputc((int)(request & 0xff), f);
+	fputc((int)nfds, f);
+	fwrite(&len16, 2, 1, f);
+	if (len16)
+		fwrite(payload, 1, len16, f);
+	fflush(f);
+}
+
 int vu_frontend_request(struct vu_frontend *fe, uint32_t request, const void *payload,
 			uint32_t len, const int *fds, unsigned nfds, void *reply,
 			uint32_t reply_len, struct cerr *e)
@@ -285,6 +321,7 @@ int vu_frontend_request(struct vu_frontend *fe, uint32_t request, const void *pa
 	if (sendmsg(fe->sock, &mh, MSG_NOSIGNAL) != (ssize_t)(VU_HDR_SIZE + len))
 		return cerr_set(e, errno ? errno : EIO, "cannot send request %u: %s", request,
 				strerror(errno));
+	record_request(fe, request, payload, len, nfds);
 	if (!reply && !want_ack)
 		return 0;
 

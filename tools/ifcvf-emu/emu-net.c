@@ -513,10 +513,15 @@ static void rx_burst(struct emu_net *n, unsigned q)
 
 		if (!frame) {
 			struct emu_dirty *log;
+			struct emu_fault f;
 
-			/* nothing to deliver: refills need no kick */
+			/* nothing to deliver: refills need no kick. The rings
+			 * may be outside the maps (a kick before DMA_MAP, or
+			 * after an unmap): the flag is written only through a
+			 * mapping of now, and a frame finds out the rest */
 			nq->pending = false;
-			if (get_log(n, q, &log) == 0)
+			if (emu_vring_ready(&nq->ring, n->dma, &f) == 0 &&
+			    get_log(n, q, &log) == 0)
 				notify(n, q, false, log);
 			return;
 		}

@@ -91,6 +91,12 @@ int emu_vring_avail(struct emu_vring *r, struct emu_fault *f)
 		return fault(f, EINVAL, r->vq->avail + 2, 2,
 			     "available index moved from %u to %u, more than the ring size %u",
 			     r->vq->last_avail, idx, r->size);
+	/* the driver only ever adds chains: an index below one read before
+	 * would take back chains the device may already hold (a caller
+	 * walking up to the count it knew would run past what is posted) */
+	if (n < emu_vring_known(r))
+		return fault(f, EINVAL, r->vq->avail + 2, 2,
+			     "available index went back from %u to %u", r->avail_idx, idx);
 	r->avail_idx = idx;
 	return n;
 }

@@ -68,7 +68,8 @@ void emu_vring_init(struct emu_vring *r, struct emu_vq *vq, bool event_idx);
 int emu_vring_ready(struct emu_vring *r, struct emu_dma *dma, struct emu_fault *f);
 
 /* Chains ready past last_avail (avail->idx read with acquire); -EINVAL when
- * the index moved by more than the ring size. */
+ * the index moved by more than the ring size, or went back below what an
+ * earlier call read. */
 int emu_vring_avail(struct emu_vring *r, struct emu_fault *f);
 
 /* Chains past last_avail as of the last emu_vring_avail() (no access to

@@ -41,7 +41,9 @@
 #define SERVER_MAJOR 0u
 #define SERVER_MINOR 0u
 #define SERVER_MAX_MSG_FDS VFU_MAX_MSG_FDS
-#define REPLY_BUF_SIZE (VFU_MAX_DATA_XFER + sizeof(struct vfu_region_access))
+/* The largest reply is a REGION_READ of a whole region (it cannot read past
+ * one), or the VERSION capabilities (well below a page). */
+#define REPLY_MIN_DATA 4096u
 
 int vfu_conn_open(struct vfu_conn *c, int fd, struct emu_device *dev,
 		  struct vfu_server_stats *stats, bool verbose, struct cerr *e)
@@ -55,13 +57,19 @@ int vfu_conn_open(struct vfu_conn *c, int fd, struct emu_device *dev,
 	c->client_max_fds = 1;   /* the spec's default when the client says nothing */
 	c->stop_fd = -1;
 	c->reply_fd = -1;
-	c->rbuf = malloc(REPLY_BUF_SIZE);
+	c->rbuf_size = REPLY_MIN_DATA;
+	for (unsigned i = 0; i < EMU_NUM_REGIONS; i++)
+		if (emu_device_region_size(dev, i) > c->rbuf_size)
+			c->rbuf_size = (size_t)emu_device_region_size(dev, i);
+	c->rbuf_size += sizeof(struct vfu_region_access);
+	c->rbuf = malloc(c->rbuf_size);
 	if (!c->rbuf) {
 		close(fd);
 		c->fd = -1;
 		return cerr_set(e, ENOMEM, "out of memory for a client");
 	}
 	c->record = vfu_record_open();
+	c->record_msgs = vfu_record_msgs_open();
 	stats->clients++;
 	emu_device_client_new(dev);
 	return 0;
@@ -83,6 +91,8 @@ void vfu_conn_close(struct vfu_conn *c)
 	c->rbuf = NULL;
 	vfu_record_close(c->record);
 	c->record = NULL;
+	vfu_record_msgs_close(c->record_msgs);
+	c->record_msgs = NULL;
 	emu_device_client_gone(c->dev);
 }
 
@@ -140,7 +150,7 @@ static int h_version(struct vfu_conn *c, struct vfu_msg *m, size_t *rlen, struct
 	c->client_max_xfer = theirs.max_data_xfer_size;
 	/* the reply's minor is min(client, ours); ours is 0 */
 	memcpy(c->rbuf, &out, sizeof(out));
-	n = vfu_caps_format(&reply, (char *)c->rbuf + sizeof(out), REPLY_BUF_SIZE - sizeof(out));
+	n = vfu_caps_format(&reply, (char *)c->rbuf + sizeof(out), c->rbuf_size - sizeof(out));
 	if (n < 0)
 		return cerr_set(e, -n, "VERSION: cannot write the capabilities");
 	*rlen = sizeof(out) + (size_t)n + 1;
@@ -341,6 +351,9 @@ static int h_region_read(struct vfu_conn *c, struct vfu_msg *m, size_t *rlen, st
 	if (a.count > VFU_MAX_DATA_XFER)
 		return cerr_set(e, EINVAL, "REGION_READ of %u bytes is above the %u allowed",
 				a.count, VFU_MAX_DATA_XFER);
+	if (a.count > c->rbuf_size - sizeof(a))
+		return cerr_set(e, EINVAL, "REGION_READ of %u bytes is larger than any region",
+				a.count);
 	r = emu_device_region_read(c->dev, a.region, a.offset, c->rbuf + sizeof(a), a.count, e);
 	if (r < 0)
 		return r;
@@ -656,6 +669,7 @@ int vfu_conn_serve(struct vfu_conn *c, struct cerr *e)
 		return r;
 	}
 	c->stats->messages++;
+	vfu_record_msg(c->record_msgs, &m);
 	act = emu_fault_schedule_take(&c->dev->cfg->faults.schedule, c->stats->messages);
 	if (act == EMU_FAULT_DROP) {
 		vfu_msg_clear(&m);

@@ -49,6 +49,8 @@ struct vfu_conn {
 	bool (*stop_fn)(void *opaque);
 	void *stop_opaque;
 	FILE *record;                  /* vfu-record.h: NULL unless recording */
+	size_t rbuf_size;              /* the largest reply: a whole region read */
+	FILE *record_msgs;             /* vfu-record.h: NULL unless recording */
 };
 
 /* Take @fd (closed by vfu_conn_close()). */

@@ -3,6 +3,23 @@
 #include <errno.h>
 #include <stddef.h>
 
+int port_mem_region_from_mapping(unsigned i, uint64_t gpa, uint64_t size, uint64_t host_user_addr,
+				 uint64_t mmap_addr, uint64_t mmap_size, int fd,
+				 struct port_mem_region *ret, struct cerr *e)
+{
+	if (host_user_addr < mmap_addr || host_user_addr - mmap_addr > mmap_size ||
+	    size > mmap_size - (host_user_addr - mmap_addr))
+		return cerr_set(e, EINVAL, "memory region %u lies outside its own mapping", i);
+	*ret = (struct port_mem_region){
+		.gpa = gpa,
+		.size = size,
+		.hva = host_user_addr,
+		.fd = fd,
+		.fd_offset = host_user_addr - mmap_addr,
+	};
+	return 0;
+}
+
 int port_mem_check(const struct port_mem *m, struct cerr *e)
 {
 	if (m->n == 0)

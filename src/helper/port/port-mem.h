@@ -24,6 +24,14 @@ struct port_mem {
 	struct port_mem_region r[PORT_MEM_MAX_REGIONS];
 };
 
+/* Region @i as the vhost library mapped it: DPDK maps each region's fd
+ * from offset 0 (@mmap_addr, @mmap_size) and points @host_user_addr at the
+ * region's offset within it. -EINVAL when the region does not lie inside
+ * its own mapping. */
+int port_mem_region_from_mapping(unsigned i, uint64_t gpa, uint64_t size, uint64_t host_user_addr,
+				 uint64_t mmap_addr, uint64_t mmap_size, int fd,
+				 struct port_mem_region *ret, struct cerr *e);
+
 /* Refuse an empty table, empty or wrapping regions, and regions whose
  * guest-physical ranges overlap (the VF could not tell them apart). */
 int port_mem_check(const struct port_mem *m, struct cerr *e);

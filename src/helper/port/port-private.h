@@ -168,12 +168,36 @@ void port_set_state(struct port *p, enum port_state state, const char *reason);
  * the port. true when it did. */
 bool port_fail_stuck(struct port *p);
 
-/* ---- port-vf.c, for port.c and port-lm.c (ctl held; port_doorbell(): any
- * thread) ---- */
+/* ---- port-checks.c: what the port checks of what the frontend set up,
+ * before anything goes to the VF (ctl held). DPDK checked the messages
+ * first: a memory region it could not map, a vring address it cannot
+ * translate into its own mapping of guest memory for the ring's whole
+ * length, never reach the port (the vring is not ready). What is left to
+ * the port is all here. ---- */
 
+/* The negotiated features (p->features) and how many vrings the frontend
+ * set up (@ret_nr, at most p->max_vrings), and which of them are ready
+ * (@ret_vrings). */
+int port_frontend_accept(struct port *p, unsigned *ret_nr, uint64_t *ret_vrings, struct cerr *e);
+/* The frontend's memory table into p->mem, checked (port_mem_check()). */
+int port_mem_accept(struct port *p, struct cerr *e);
+/* Vring @qid as the frontend set it up into p->vr[qid]: a vring the port
+ * offers, a power-of-two size within the VF's maximum (p->qmax), rings
+ * inside guest memory (p->mem) and aligned as virtio requires, and the
+ * index it resumes at; @ret is what
+ * the VF is programmed with. */
+int port_vring_accept(struct port *p, unsigned qid, struct ifcvf_vring_cfg *ret, struct cerr *e);
 /* The VF's view of vring @qid from the frontend's: GPAs, size, vector (no
  * ring state). */
 int port_queue_cfg(struct port *p, unsigned qid, struct ifcvf_vring_cfg *ret, struct cerr *e);
+/* Where vring @qid resumes: the frontend's ring state, or the guest's used
+ * index when they disagree (said with a warning when @say). -1 when the
+ * frontend has no ring state for it. */
+int port_resume_index(struct port *p, unsigned qid, bool say, uint16_t *avail, uint16_t *used);
+
+/* ---- port-vf.c, for port.c and port-lm.c (ctl held; port_doorbell(): any
+ * thread) ---- */
+
 /* Ring vring @qid's doorbell for a guest's kick (counted). */
 void port_doorbell(struct port *p, unsigned qid);
 /* Ring it for a kick that may have been missed (not counted: the kick

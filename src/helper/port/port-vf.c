@@ -53,38 +53,6 @@ static void on_config_irq(void *opaque)
 
 /* ---- vrings ---- */
 
-static const char *queue_unit(const struct port *p)
-{
-	return p->hw.type == IFCVF_DEV_NET ? "queue pairs" : "queues";
-}
-
-static int translate(struct port *p, unsigned qid, const char *what, uint64_t hva, uint64_t len,
-		     uint64_t *gpa, struct cerr *e)
-{
-	if (port_mem_hva_to_gpa(&p->mem, hva, len, gpa) < 0)
-		return cerr_set(e, EFAULT, "vring %u: the %s (0x%llx bytes) is outside guest memory",
-				qid, what, (unsigned long long)len);
-	return 0;
-}
-
-int port_queue_cfg(struct port *p, unsigned qid, struct ifcvf_vring_cfg *ret, struct cerr *e)
-{
-	bool packed = p->features & (1ull << VIRTIO_F_RING_PACKED);
-	const struct port_vring *vr = &p->vr[qid];
-	struct ifcvf_vring_cfg cfg = { .vector = (uint16_t)(qid + 1), .size = vr->size };
-	uint64_t n = vr->size;
-	int r;
-
-	if ((r = translate(p, qid, "descriptor table", vr->desc, 16 * n, &cfg.desc, e)) < 0 ||
-	    (r = translate(p, qid, packed ? "driver event area" : "available ring", vr->avail,
-			   packed ? 4 : 6 + 2 * n, &cfg.avail, e)) < 0 ||
-	    (r = translate(p, qid, packed ? "device event area" : "used ring", vr->used,
-			   packed ? 4 : 6 + 8 * n, &cfg.used, e)) < 0)
-		return r;
-	*ret = cfg;
-	return 0;
-}
-
 static int vf_reset(struct port *p, struct cerr *e);
 
 /* A queue did not stop (@why): nothing but a reset stops it for sure. */
@@ -131,34 +99,6 @@ int port_vf_queue_stop(struct port *p, unsigned qid, const struct vring_used *us
 	return 0;
 }
 
-/* Where vring @qid resumes: the frontend's ring state (SET_VRING_BASE),
- * checked against the used index in guest memory, the guest's truth. A
- * frontend may have completed entries itself while no backend ran (QEMU's
- * virtio-net does with TX), or hand a stale state: an index below the
- * guest's would offer again entries it saw completed, one above it would
- * skip entries never completed. Split rings only (a packed ring has no
- * used index to read). */
-static int resume_index(struct port *p, unsigned qid, bool say, uint16_t *avail, uint16_t *used)
-{
-	struct port_vring vr;
-	uint16_t guest;
-
-	if (p->fe->get_vring_base(p->conn, qid, avail, used) < 0)
-		return -1;
-	if ((p->features & (1ull << VIRTIO_F_RING_PACKED)) ||
-	    p->fe->get_vring(p->conn, qid, &vr) < 0 || !vr.used)
-		return 0;
-	guest = __atomic_load_n(&((const struct vring_used *)(uintptr_t)vr.used)->idx,
-				__ATOMIC_ACQUIRE);
-	if (*used == guest && (int16_t)(*avail - guest) >= 0)
-		return 0;
-	if (say)
-		port_note(p, true, "vring %u: the frontend resumes it at index %u, but the used ring in "
-			  "guest memory shows %u: it resumes at %u, the guest's", qid, *used, guest, guest);
-	*avail = *used = guest;
-	return 0;
-}
-
 /* A plain net function with MQ: tell it through its control queue how
  * many pairs run (an IFCVF's MQ register is written with the queues). */
 static int set_pairs(struct port *p, struct cerr *e)
@@ -180,21 +120,9 @@ int port_queue_setup(struct port *p, unsigned qid, bool bind_vector, bool update
 	struct port_vring vr;
 	int r;
 
-	if (qid >= p->max_vrings)
-		return cerr_set(e, ERANGE, "the frontend uses vring %u, but the port offers %u vrings (%u %s)",
-				qid, p->max_vrings, p->queues, queue_unit(p));
-	if (p->fe->get_vring(p->conn, qid, &vr) < 0)
-		return cerr_set(e, EIO, "vring %u: the frontend has not set it up", qid);
-	if (vr.size == 0 || (vr.size & (vr.size - 1)))
-		return cerr_set(e, EINVAL, "vring %u: size %u is not a power of two", qid, vr.size);
-	if (vr.size > p->qmax[qid])
-		return cerr_set(e, EINVAL, "vring %u: size %u is above the VF maximum %u", qid, vr.size,
-				p->qmax[qid]);
-	p->vr[qid] = vr;
-	if ((r = port_queue_cfg(p, qid, &cfg, e)) < 0)
+	if ((r = port_vring_accept(p, qid, &cfg, e)) < 0)
 		return r;
-	if (resume_index(p, qid, true, &cfg.last_avail_idx, &cfg.last_used_idx) < 0)
-		return cerr_set(e, EIO, "vring %u: cannot read its ring state", qid);
+	vr = p->vr[qid];
 	/* the VF moves from here on */
 	p->vf_pos_known &= ~(1ull << qid);
 
@@ -357,11 +285,8 @@ void port_datapath_stop(struct port *p, bool save)
 
 static int map_memory(struct port *p, struct cerr *e)
 {
-	int r = p->fe->get_mem(p->conn, &p->mem, e);
+	int r = port_mem_accept(p, e);
 
-	if (r < 0)
-		return r;
-	r = port_mem_check(&p->mem, e);
 	if (r < 0)
 		return r;
 	for (unsigned i = 0; i < p->mem.n; i++) {
@@ -467,7 +392,7 @@ bool port_vf_resumes_elsewhere(struct port *p, unsigned qid)
 	uint16_t avail, used;
 
 	if (p->translated || !p->hw.is_ifcvf || p->hw.lm_block ||
-	    resume_index(p, qid, false, &avail, &used) < 0)
+	    port_resume_index(p, qid, false, &avail, &used) < 0)
 		return false;
 	return !(p->vf_pos_known & (1ull << qid)) || p->vf_pos[qid] != used;
 }
@@ -507,7 +432,7 @@ static int choose_start(struct port *p, uint64_t vrings, struct cerr *e)
 	for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++) {
 		uint16_t avail, used;
 
-		if (!(vrings & (1ull << q)) || resume_index(p, q, false, &avail, &used) < 0)
+		if (!(vrings & (1ull << q)) || port_resume_index(p, q, false, &avail, &used) < 0)
 			continue;
 		if ((avail || used) && !nonzero) {
 			first = q;
@@ -590,19 +515,12 @@ static int start_kick_relay(struct port *p, struct cerr *e)
 /* The seed's dev_conf. */
 int port_datapath_start(struct port *p, struct cerr *e)
 {
-	unsigned nr = p->fe->num_vrings(p->conn);
+	unsigned nr;
 	uint64_t vrings;
 	int r;
 
-	if (p->fe->get_features(p->conn, &p->features) < 0)
-		return cerr_set(e, EIO, "cannot read the negotiated features");
-	pthread_mutex_lock(&p->state_lock);
-	p->negotiated = p->features;
-	pthread_mutex_unlock(&p->state_lock);
-	if (nr > p->max_vrings)
-		return cerr_set(e, ERANGE, "the frontend set up %u vrings, but the port offers %u (%u %s)",
-				nr, p->max_vrings, p->queues, queue_unit(p));
-	vrings = p->ready & (nr >= 64 ? ~0ull : (1ull << nr) - 1);
+	if ((r = port_frontend_accept(p, &nr, &vrings, e)) < 0)
+		return r;
 	if ((r = choose_start(p, vrings, e)) < 0 ||
 	    (r = map_memory(p, e)) < 0 ||
 	    (r = bind_interrupts(p, nr, vrings, e)) < 0 ||
