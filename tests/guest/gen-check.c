@@ -5,7 +5,7 @@
  *
  * usage: gen-check IFNAME SECONDS
  * Runs until an end-of-test frame (stream 0xffffffff, sent by the tests'
- * l2-switch) arrives or SECONDS pass. Prints one "GENCHECK ..." summary line
+ * l2-switch) arrives, SIGTERM or SIGINT, or SECONDS pass. Prints one "GENCHECK ..." summary line
  * a second and a final "GENCHECK-FINAL ..." line with the missing ranges.
  * Static, no libraries beyond libc, so it runs in a busybox initramfs. */
 #include <arpa/inet.h>
@@ -14,6 +14,7 @@
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,13 @@
 static uint8_t seen[MAX_SEQ / 8];
 static uint64_t received, duplicates, corrupt, out_of_order, beyond, max_seq, socket_drops;
 static int have_any;
+static volatile sig_atomic_t stopped;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stopped = 1;
+}
 
 static double now(void)
 {
@@ -118,13 +126,19 @@ int main(int argc, char **argv)
 
 		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz));
 	}
+	{
+		struct sigaction sa = { .sa_handler = on_signal };
+
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGINT, &sa, NULL);
+	}
 	end = now() + atof(argv[2]);
 	next_report = now() + 1;
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		double t = now();
 
-		if (t >= end || finished)
+		if (t >= end || finished || stopped)
 			break;
 		if (t >= next_report) {
 			printf("GENCHECK received=%llu max_seq=%llu duplicates=%llu corrupt=%llu\n",
@@ -164,7 +178,7 @@ int main(int argc, char **argv)
 		if (getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0)
 			socket_drops += st.tp_drops;
 	}
-	printf("GENCHECK-END %s\n", finished ? "end-of-test frame" : "time limit");
+	printf("GENCHECK-END %s\n", finished ? "end-of-test frame" : stopped ? "signal" : "time limit");
 	print_missing();
 	fflush(stdout);
 	return duplicates || corrupt ? 1 : 0;
