@@ -1,12 +1,12 @@
 /* gen-send: runs inside the test guest and transmits ifcvf-emu generator
- * frames (tools/ifcvf-emu/gen-frame.h, stream 0, sequence 0, 1, 2, ...) on
+ * frames (tools/ifcvf-emu/gen-frame.h, sequence 0, 1, 2, ... in STREAM) on
  * an interface, for the emulator's `--wire gen` checker on the other side
  * of the VF: the guest's TX direction, checked for loss, duplicates, order
  * and corruption there.
  *
- * usage: gen-send IFNAME PPS SIZE
+ * usage: gen-send IFNAME PPS SIZE STREAM
  * Sends at about PPS frames a second until SIGTERM or SIGINT, then prints
- * "GENSEND-FINAL sent=N refused=M". A frame the kernel refuses (a full
+ * "GENSEND-FINAL stream=S sent=N refused=M". A frame the kernel refuses (a full
  * queue while the backend is gone) is sent again later under the same
  * number: a number is used once it was accepted, never twice.
  * Static, no libraries beyond libc, so it runs in a busybox initramfs. */
@@ -48,15 +48,17 @@ int main(int argc, char **argv)
 	uint8_t frame[2048];
 	unsigned long long sent = 0, refused = 0;
 	double pps, t0;
+	uint32_t stream;
 	size_t size;
 	int fd;
 
-	if (argc != 4) {
-		fprintf(stderr, "usage: gen-send IFNAME PPS SIZE\n");
+	if (argc != 5) {
+		fprintf(stderr, "usage: gen-send IFNAME PPS SIZE STREAM\n");
 		return 2;
 	}
 	pps = atof(argv[2]);
 	size = (size_t)atol(argv[3]);
+	stream = (uint32_t)strtoul(argv[4], NULL, 0);
 	if (pps <= 0 || size < GEN_FRAME_HDR_LEN || size > sizeof(frame)) {
 		fprintf(stderr, "gen-send: PPS must be > 0 and SIZE %u..%zu\n", GEN_FRAME_HDR_LEN,
 			sizeof(frame));
@@ -89,7 +91,7 @@ int main(int argc, char **argv)
 			due = sent + 64;
 		}
 		while (!stop && sent < due) {
-			gen_frame_build(frame, size, bcast, 0, sent);
+			gen_frame_build(frame, size, bcast, stream, sent);
 			if (send(fd, frame, size, MSG_DONTWAIT) != (ssize_t)size) {
 				refused++;
 				break;
@@ -98,7 +100,7 @@ int main(int argc, char **argv)
 		}
 		usleep(1000);
 	}
-	printf("GENSEND-FINAL sent=%llu refused=%llu\n", sent, refused);
+	printf("GENSEND-FINAL stream=%u sent=%llu refused=%llu\n", stream, sent, refused);
 	fflush(stdout);
 	close(fd);
 	return 0;
