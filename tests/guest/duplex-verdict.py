@@ -10,7 +10,8 @@ The verdicts of a run of duplex-guest.sh, printed, exit 0 when good:
    any emulator resumed at an index the guest's used ring contradicts.
    Frames lost during an outage are allowed.
  dmesg: the guest printed its kernel log and it has no error: NETDEV
-   WATCHDOG (a TX queue stalled 5 s), virtio errors, warnings, oopses."""
+   WATCHDOG (a TX queue stalled 5 s), virtio errors (a used ring the driver
+   cannot accept: "id N out of range", "is not a head!"), warnings, oopses."""
 import json
 import re
 import sys
@@ -24,7 +25,8 @@ if mode == "dmesg":
         print("the guest printed no kernel log")
         sys.exit(1)
     bad = re.compile(r"NETDEV WATCHDOG|transmit queue \d+ timed out|"
-                     r"virtio.*([Ee]rror|[Ff]ail|[Bb]ad|[Bb]roken|[Ii]nvalid)|"
+                     r"virtio.*([Ee]rror|[Ff]ail|[Bb]ad|[Bb]roken|[Ii]nvalid|out of range|"
+                     r"is not a head|[Uu]nexpected|too many|[Ww]rong)|"
                      r"Call Trace|BUG:|Oops|WARNING:|Kernel panic")
     errors = [l for l in log if bad.search(l)]
     for l in errors[:20]:
