@@ -451,9 +451,11 @@ else
 fi
 
 # ---- hot removal: QEMU's device_del of a function the helper holds ----
-# The kernel asks the helper for the function back (the vfio-pci request
-# interrupt); the helper fails the port with the reason and closes it, the
-# removal completes, the helper goes on (re-attaching with back-off).
+# While testpmd transmits through the port (vrings running, guest memory
+# DMA-mapped, MSI-X bound), the kernel asks the helper for the function back
+# (the vfio-pci request interrupt); the helper fails the port with the
+# reason and closes it, the removal completes, the helper goes on
+# (re-attaching with back-off).
 echo "GUEST step: hot-remove"
 hot_remove_check() {
 	local pid t0 t1 reason
@@ -467,9 +469,25 @@ hot_remove_check() {
 		return
 	fi
 	pid=$helper_pid
+	if ! tp_start tphot "$w/hot.sock" txonly; then
+		result hot-remove fail "testpmd did not start: $(tail -3 "$tp_log" | oneline)"
+		tp_quit
+		helper_stop
+		return
+	fi
+	tp_cmd "set txpkts 64"
+	tp_cmd start
+	if ! wait_log "$w/hot.log" "running: " 60; then
+		result hot-remove fail "the port did not run for testpmd: $(grep -v '^EAL\|^TELEMETRY' "$w/hot.log" | tail -3 | oneline)"
+		tp_quit
+		helper_stop
+		return
+	fi
+	sleep 1
 	t0=$(date +%s)
 	if ! ctl device_del hot; then
 		result hot-remove fail "device_del: $reply"
+		tp_quit
 		helper_stop
 		return
 	fi
@@ -477,6 +495,7 @@ hot_remove_check() {
 	reason=$(grep -m1 "failed: " "$w/hot.log" | sed 's/.*failed: //' | cut -c1-160)
 	for ((i = 0; i < 300; i++)); do [ -e "/sys/bus/pci/devices/$KV_HOT" ] || break; sleep 0.2; done
 	t1=$(date +%s)
+	tp_quit
 	if [ -e "/sys/bus/pci/devices/$KV_HOT" ]; then
 		result hot-remove fail "$KV_HOT still present 60 s after device_del (port: ${reason:-not failed}; $(dmesg | grep -i 'vfio' | tail -2 | oneline))"
 	elif [ -z "$reason" ]; then
@@ -486,7 +505,7 @@ hot_remove_check() {
 	elif ! helper_stop; then
 		result hot-remove fail "$KV_HOT removed, port failed ($reason), but the helper did not exit 0 on SIGTERM"
 	else
-		result hot-remove ok "$KV_HOT removed $((t1 - t0)) s after device_del; the port failed ($reason); the helper kept running and exited 0 on SIGTERM"
+		result hot-remove ok "$KV_HOT removed $((t1 - t0)) s after device_del under testpmd's traffic; the port failed ($reason); the helper kept running and exited 0 on SIGTERM"
 	fi
 	echo "GUEST helper log (hot removal):"
 	grep -v '^EAL\|^TELEMETRY' "$w/hot.log" 2>/dev/null | sed 's/^/GUEST   /' | tail -12
