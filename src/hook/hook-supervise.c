@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -75,10 +76,52 @@ static int wait_signal(const sigset_t *set, long long ms)
 	return sig < 0 ? 0 : sig;
 }
 
+struct limits {
+	long long stable_ms, interval_ms;
+	unsigned int burst;
+};
+
+/* HOOK_SUPERVISE_LIMITS_ENV over the defaults; a bad value is named and
+ * the defaults stay. */
+static void read_limits(struct limits *l)
+{
+	const char *env = getenv(HOOK_SUPERVISE_LIMITS_ENV);
+	char buf[128], *save = NULL;
+
+	l->stable_ms = HOOK_SUPERVISE_STABLE_MS;
+	l->interval_ms = HOOK_SUPERVISE_LIMIT_INTERVAL_MS;
+	l->burst = HOOK_SUPERVISE_LIMIT_BURST;
+	if (!env || !*env)
+		return;
+	snprintf(buf, sizeof(buf), "%s", env);
+	for (char *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(kv, '='), *end = NULL;
+		long long v = eq ? strtoll(eq + 1, &end, 10) : -1;
+
+		if (!eq || end == eq + 1 || *end || v < 0) {
+			say("%s: '%s' is not KEY=NUMBER; ignored", HOOK_SUPERVISE_LIMITS_ENV, kv);
+			continue;
+		}
+		*eq = '\0';
+		if (!strcmp(kv, "stable-ms"))
+			l->stable_ms = v;
+		else if (!strcmp(kv, "interval-ms"))
+			l->interval_ms = v;
+		else if (!strcmp(kv, "burst") && v >= 1 && v <= HOOK_SUPERVISE_LIMIT_BURST_MAX)
+			l->burst = (unsigned int)v;
+		else
+			say("%s: %s=%lld is not a known key or out of range; ignored",
+			    HOOK_SUPERVISE_LIMITS_ENV, kv, v);
+	}
+	say("limits from %s: a run of %lld ms resets the back-off, at most %u starts within %lld ms",
+	    HOOK_SUPERVISE_LIMITS_ENV, l->stable_ms, l->burst, l->interval_ms);
+}
+
 int hook_supervise_main(const char *self, const char *args_path)
 {
-	long long starts[HOOK_SUPERVISE_LIMIT_BURST] = { 0 };
+	long long starts[HOOK_SUPERVISE_LIMIT_BURST_MAX] = { 0 };
 	long long delay = HOOK_SUPERVISE_BACKOFF_MIN_MS;
+	struct limits lim;
 	unsigned int restarts = 0;
 	int stop_sig = 0;
 	sigset_t set, old_mask;
@@ -89,13 +132,14 @@ int hook_supervise_main(const char *self, const char *args_path)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, &old_mask);
+	read_limits(&lim);
 	for (unsigned int n = 0;; n++) {
 		long long started = now_ms();
 		char cause[96];
 		int status = 0;
 		pid_t pid, got;
 
-		starts[n % HOOK_SUPERVISE_LIMIT_BURST] = started;
+		starts[n % lim.burst] = started;
 		pid = start(self, args_path, &old_mask);
 		if (pid < 0) {
 			say("cannot start the helper: fork: %s", strerror(errno));
@@ -120,15 +164,12 @@ int hook_supervise_main(const char *self, const char *args_path)
 		if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 			return 0;
 		describe(status, cause, sizeof(cause));
-		if (now_ms() - started >= HOOK_SUPERVISE_STABLE_MS)
+		if (now_ms() - started >= lim.stable_ms)
 			delay = HOOK_SUPERVISE_BACKOFF_MIN_MS;
 		/* the oldest of the last BURST starts: within the interval, the limit is hit */
-		if (n + 1 >= HOOK_SUPERVISE_LIMIT_BURST &&
-		    now_ms() - starts[(n + 1) % HOOK_SUPERVISE_LIMIT_BURST] <
-			    HOOK_SUPERVISE_LIMIT_INTERVAL_MS) {
-			say("the helper failed (%s) after %d starts within %d s: start limit hit, "
-			    "not restarting it", cause, HOOK_SUPERVISE_LIMIT_BURST,
-			    HOOK_SUPERVISE_LIMIT_INTERVAL_MS / 1000);
+		if (n + 1 >= lim.burst && now_ms() - starts[(n + 1) % lim.burst] < lim.interval_ms) {
+			say("the helper failed (%s) after %u starts within %lld s: start limit hit, "
+			    "not restarting it", cause, lim.burst, lim.interval_ms / 1000);
 			return 1;
 		}
 		/* a SIGTERM during the back-off: stop here */

@@ -13,6 +13,12 @@
  * a restarted `hook exec` takes them again once the kernel released the
  * dead helper's.
  *
+ * The environment variable HOOK_SUPERVISE_LIMITS_ENV
+ * ("stable-ms=N,burst=N,interval-ms=N", any subset) changes the run length
+ * that resets the back-off and the start limit: for a soak test that kills
+ * the helper every few seconds and measures each restart from 100 ms, not
+ * for production (systemd's unit has fixed limits too).
+ *
  * Plain C, no GLib main loop: it lives as long as the VM. Threads: one. */
 #pragma once
 
@@ -23,6 +29,9 @@
 /* the start limit: this many starts within the interval */
 #define HOOK_SUPERVISE_LIMIT_BURST 5
 #define HOOK_SUPERVISE_LIMIT_INTERVAL_MS 30000
+/* the largest burst HOOK_SUPERVISE_LIMITS_ENV may set */
+#define HOOK_SUPERVISE_LIMIT_BURST_MAX 1024
+#define HOOK_SUPERVISE_LIMITS_ENV "IFCVF_HELPER_SUPERVISE_LIMITS"
 
 /* @self: the ifcvf-helper binary (an absolute path). Returns the exit status. */
 int hook_supervise_main(const char *self, const char *args_path);

@@ -7,7 +7,8 @@
 # Environment (from the initramfs): KV_SRC, KV_BUILD, KV_HELPER,
 # KV_MIGRATION_TEST, KV_IRQ, KV_VF (the function under test), KV_OTHER (left on
 # virtio-pci), KV_GROUP_A and KV_GROUP_B (one IOMMU group), KV_MQ (mq=on, 2
-# pairs, on a tap that sends every frame back on the queue it came by).
+# pairs, on a tap that sends every frame back on the queue it came by),
+# KV_HOT (behind a PCIe root port: QEMU's device "hot" can be removed).
 #
 # The control line to the host's kv-peer is /dev/ttyS1 (see kv-peer.c).
 # Every wait is bounded; a check that runs out of time fails.
@@ -448,5 +449,68 @@ if [ "$st" -eq 1 ] && [[ "$msg" == *"pci:$KV_VF"*"permission denied"*"/dev/vfio/
 else
 	result err-permission fail "exit $st as uid 65534: $msg"
 fi
+
+# ---- hot removal: QEMU's device_del of a function the helper holds ----
+# While testpmd transmits through the port (vrings running, guest memory
+# DMA-mapped, MSI-X bound), the kernel asks the helper for the function back
+# (the vfio-pci request interrupt); the helper fails the port with the
+# reason and closes it, the removal completes, the helper goes on
+# (re-attaching with back-off).
+echo "GUEST step: hot-remove"
+hot_remove_check() {
+	local pid t0 t1 reason
+	if [ ! -e "/sys/bus/pci/devices/$KV_HOT" ] || ! bind_vfio "$KV_HOT"; then
+		result hot-remove fail "cannot bind $KV_HOT to vfio-pci (driver $(driver_of "$KV_HOT"))"
+		return
+	fi
+	if ! helper_start hot "generic-virtio=1,sw-live-migration=1" "$KV_HOT"; then
+		result hot-remove fail "the helper did not start: $(tail -3 "$w/hot.log" | oneline)"
+		helper_stop
+		return
+	fi
+	pid=$helper_pid
+	if ! tp_start tphot "$w/hot.sock" txonly; then
+		result hot-remove fail "testpmd did not start: $(tail -3 "$tp_log" | oneline)"
+		tp_quit
+		helper_stop
+		return
+	fi
+	tp_cmd "set txpkts 64"
+	tp_cmd start
+	if ! wait_log "$w/hot.log" "running: " 60; then
+		result hot-remove fail "the port did not run for testpmd: $(grep -v '^EAL\|^TELEMETRY' "$w/hot.log" | tail -3 | oneline)"
+		tp_quit
+		helper_stop
+		return
+	fi
+	sleep 1
+	t0=$(date +%s)
+	if ! ctl device_del hot; then
+		result hot-remove fail "device_del: $reply"
+		tp_quit
+		helper_stop
+		return
+	fi
+	wait_log "$w/hot.log" "failed: " 60
+	reason=$(grep -m1 "failed: " "$w/hot.log" | sed 's/.*failed: //' | cut -c1-160)
+	for ((i = 0; i < 300; i++)); do [ -e "/sys/bus/pci/devices/$KV_HOT" ] || break; sleep 0.2; done
+	t1=$(date +%s)
+	tp_quit
+	if [ -e "/sys/bus/pci/devices/$KV_HOT" ]; then
+		result hot-remove fail "$KV_HOT still present 60 s after device_del (port: ${reason:-not failed}; $(dmesg | grep -i 'vfio' | tail -2 | oneline))"
+	elif [ -z "$reason" ]; then
+		result hot-remove fail "$KV_HOT removed, but the port was not failed: $(grep -v '^EAL\|^TELEMETRY' "$w/hot.log" | tail -3 | oneline)"
+	elif ! kill -0 "$pid" 2>/dev/null; then
+		result hot-remove fail "$KV_HOT removed, the port failed ($reason), but the helper exited: $(tail -3 "$w/hot.log" | oneline)"
+	elif ! helper_stop; then
+		result hot-remove fail "$KV_HOT removed, port failed ($reason), but the helper did not exit 0 on SIGTERM"
+	else
+		result hot-remove ok "$KV_HOT removed $((t1 - t0)) s after device_del under testpmd's traffic; the port failed ($reason); the helper kept running and exited 0 on SIGTERM"
+	fi
+	echo "GUEST helper log (hot removal):"
+	grep -v '^EAL\|^TELEMETRY' "$w/hot.log" 2>/dev/null | sed 's/^/GUEST   /' | tail -12
+	dmesg | grep -i 'vfio\|pciehp\|02:00' | tail -8 | sed 's/^/GUEST dmesg: /'
+}
+hot_remove_check
 
 exit $failed

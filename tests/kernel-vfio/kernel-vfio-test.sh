@@ -7,6 +7,8 @@
 #   01:01.0, 01:02.0  behind a conventional pci-bridge, so one IOMMU group:
 #            the first goes to vfio-pci, the second stays on virtio-pci (a
 #            group that is not viable)
+#   02:00.0  behind a PCIe root port (00:08.0), so it can be hot-removed:
+#            the guest asks kv-peer, which asks QEMU (QMP device_del)
 #   00:07.0  multiqueue (mq=on, 2 pairs) on a multiqueue tap of the host,
 #            alone in a bridge with hairpin on: every frame the function
 #            sends comes back, and on the tap queue it left by (the tap
@@ -71,7 +73,8 @@ command -v ip >/dev/null && command -v bridge >/dev/null || bail "ip and bridge 
 
 # ---- the host end of the wire and of the control line ----
 "$IFCVF_KV_PEER" --ctl "$workdir/ctl.sock" --ports "$workdir/ports" \
-	--report "$workdir/peer.report" --timeout 540 2> "$workdir/peer.log" &
+	--report "$workdir/peer.report" --timeout 540 \
+	--qmp-tool "$here/../guest/qmp.py" --qmp "$workdir/qmp.sock" 2> "$workdir/peer.log" &
 peer_pid=$!
 for _ in $(seq 100); do [ -s "$workdir/ports" ] && break; sleep 0.1; done
 [ -s "$workdir/ports" ] || bail "kv-peer did not start: $(cat "$workdir/peer.log")"
@@ -91,6 +94,7 @@ KV_OTHER=0000:00:04.0
 KV_GROUP_A=0000:01:01.0
 KV_GROUP_B=0000:01:02.0
 KV_MQ=0000:00:07.0
+KV_HOT=0000:02:00.0
 EOF
 "$here/mkinitramfs.sh" "$workdir/initrd.gz" "$workdir/kv.env" 2> "$workdir/mkinitramfs.log" \
 	|| bail "cannot build the guest's initramfs: $(tail -1 "$workdir/mkinitramfs.log")"
@@ -118,6 +122,10 @@ qemu_args=(
 	$(vnet gb 0x2 br0 ngb)
 	-netdev "tap,id=nmq,ifname=$mq_tap,script=no,downscript=no,queues=2,vhost=off"
 	$(vnet mq 0x7 "" nmq),mac=52:54:00:12:34:57,mq=on,vectors=6
+	-device pcie-root-port,id=rp0,chassis=2,slot=1,addr=0x8
+	-netdev socket,id=nhot,udp=127.0.0.1:9,localaddr=127.0.0.1:0
+	$(vnet hot 0x0 rp0 nhot)
+	-qmp "unix:$workdir/qmp.sock,server=on,wait=off"
 	-fsdev local,id=root,path=/,security_model=none,readonly=on,multidevs=remap
 	-device virtio-9p-pci,fsdev=root,mount_tag=host,addr=0x6
 	${KV_QEMU_EXTRA:-}
@@ -163,6 +171,7 @@ checks=(
 	busy release reprobe
 	err-other-driver err-other-driver-run err-not-viable err-not-viable-run
 	err-no-vfio err-permission
+	hot-remove
 )
 for name in "${checks[@]}"; do
 	line=$(console | grep -a -m1 "^RESULT $name ")

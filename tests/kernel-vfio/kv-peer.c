@@ -22,6 +22,9 @@
  *   send gen N STREAM SIZE   -> ok            (sequence numbers 0..N-1)
  *   pending                  -> pending N drops D
  *   flush                    -> flushed N     (forget N frames not sent yet)
+ *   device_del ID            -> ok            (QMP device_del of QEMU's device ID,
+ *                                              through --qmp-tool on --qmp; the
+ *                                              guest then sees the removal)
  * The peer ends when QEMU closes the control line, or after --timeout. */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +40,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -156,8 +160,35 @@ static void reply(struct peer *p, const char *fmt, ...)
 		die("cannot answer on the control line: %s", strerror(errno));
 }
 
+static const char *qmp_tool, *qmp_socket;
+
+/* QMP device_del of @id: qmp-tool SOCKET device_del {"id": ID}; 0 when it
+ * succeeded (the tool's own socket time-out bounds the wait) */
+static int device_del(const char *id)
+{
+	char args[160];
+	pid_t pid;
+	int st;
+
+	if (!qmp_tool || !qmp_socket)
+		return -1;
+	snprintf(args, sizeof(args), "{\"id\": \"%s\"}", id);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		execl(qmp_tool, qmp_tool, qmp_socket, "device_del", args, (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
 static void command(struct peer *p, char *cmd)
 {
+	char id[64];
 	unsigned long long n = 0;
 	unsigned stream = 0, size = 0;
 	unsigned long queue = 0, drops = 0;
@@ -182,6 +213,10 @@ static void command(struct peer *p, char *cmd)
 		p->next_seq = 0;
 		p->to_send = n;
 		p->size = size;
+		reply(p, "ok");
+	} else if (sscanf(cmd, "device_del %63[A-Za-z0-9_-]", id) == 1) {
+		if (device_del(id) < 0)
+			return reply(p, "error device_del %s failed (--qmp-tool/--qmp given?)", id);
 		reply(p, "ok");
 	} else if (strcmp(cmd, "flush") == 0) {
 		reply(p, "flushed %llu", (unsigned long long)p->to_send);
@@ -292,7 +327,8 @@ static unsigned long read_rcvbuf(void)
 
 static void usage(void)
 {
-	fputs("usage: kv-peer --ctl SOCKET --ports FILE --report FILE [--timeout S]\n", stderr);
+	fputs("usage: kv-peer --ctl SOCKET --ports FILE --report FILE [--timeout S]\n"
+	      "               [--qmp-tool QMP.PY --qmp SOCKET]\n", stderr);
 	exit(2);
 }
 
@@ -303,6 +339,8 @@ int main(int argc, char **argv)
 		{ "ports", required_argument, NULL, 'p' },
 		{ "report", required_argument, NULL, 'r' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "qmp-tool", required_argument, NULL, 'q' },
+		{ "qmp", required_argument, NULL, 'Q' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *ctl_path = NULL, *ports_path = NULL, *report_path = NULL;
@@ -319,6 +357,8 @@ int main(int argc, char **argv)
 		case 'p': ports_path = optarg; break;
 		case 'r': report_path = optarg; break;
 		case 't': timeout_s = atoi(optarg); break;
+		case 'q': qmp_tool = optarg; break;
+		case 'Q': qmp_socket = optarg; break;
 		default: usage();
 		}
 	}

@@ -126,6 +126,13 @@ int port_device_reattach(struct port *p, struct cerr *e)
 	p->hw = hw;
 	p->vf_touched = false;
 	p->vf_fresh = false;
+	/* where the lost device's vrings stopped says nothing of this one's
+	 * (a new emulator, a hot-added function: their rings stand at 0): an
+	 * IFCVF without ring-state registers is reset and relayed with
+	 * translated indices by the next start, never resumed at its own
+	 * index against the guest's used ring */
+	memset(p->vf_pos, 0, sizeof(p->vf_pos));
+	p->vf_pos_known = 0;
 	p->dev_lost = false;
 	p->refused = false;
 	if (p->conn < 0)
