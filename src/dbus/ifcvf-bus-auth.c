@@ -32,15 +32,17 @@ struct _IfcvfBusAuth {
 	gint ref_count;          /* atomic: GDBus worker threads take references */
 	GMainContext *context;   /* where checks run; fixed */
 	gboolean system_bus;     /* the helper's bus is the system bus; fixed */
-	/* main context only */
-	gboolean closed;
-	GList *pending;          /* AuthCheck *, asking the bus or polkit */
+	/* GDBus worker threads add checks, the main context runs and ends them */
+	GMutex lock;
+	gboolean closed;         /* under lock */
+	GList *pending;          /* AuthCheck *, from g-authorize-method on; under lock */
 };
 
 typedef struct {
 	IfcvfBusAuth *auth;
 	GDBusMethodInvocation *invocation; /* NULL once answered */
 	GDBusInterfaceSkeleton *iface;
+	GSource *start;          /* check_start_cb(), until it runs; main context */
 	GCancellable *cancellable;
 	GSource *timeout;
 	gboolean timed_out;
@@ -59,6 +61,7 @@ static void auth_unref(IfcvfBusAuth *auth)
 	if (!g_atomic_int_dec_and_test(&auth->ref_count))
 		return;
 	g_assert(auth->pending == NULL);
+	g_mutex_clear(&auth->lock);
 	g_main_context_unref(auth->context);
 	g_free(auth);
 }
@@ -75,6 +78,7 @@ IfcvfBusAuth *ifcvf_bus_auth_new(GMainContext *context, const char *address)
 									  NULL, NULL);
 
 	auth->ref_count = 1;
+	g_mutex_init(&auth->lock);
 	auth->context = g_main_context_ref(context);
 	auth->system_bus = g_strcmp0(address, system_address) == 0;
 	return auth;
@@ -85,7 +89,13 @@ static void check_done(AuthCheck *check)
 {
 	IfcvfBusAuth *auth = check->auth;
 
+	g_mutex_lock(&auth->lock);
 	auth->pending = g_list_remove(auth->pending, check);
+	g_mutex_unlock(&auth->lock);
+	if (check->start) {
+		g_source_destroy(check->start);
+		g_source_unref(check->start);
+	}
 	if (check->timeout) {
 		g_source_destroy(check->timeout);
 		g_source_unref(check->timeout);
@@ -303,12 +313,10 @@ static gboolean check_start_cb(gpointer user_data)
 	GDBusMethodInvocation *inv = check->invocation;
 	const char *sender = g_dbus_method_invocation_get_sender(inv);
 
+	/* ifcvf_bus_auth_close() ends a check that has not started, in this
+	 * thread, so it has not come */
+	g_clear_pointer(&check->start, g_source_unref);
 	check->uid = G_MAXUINT32;
-	if (auth->closed) {
-		check_done(check);
-		return G_SOURCE_REMOVE;
-	}
-	auth->pending = g_list_prepend(auth->pending, check);
 	if (!sender) {
 		refuse(check, "the call has no sender");
 		return G_SOURCE_REMOVE;
@@ -342,21 +350,31 @@ static gboolean authorize_method_cb(GDBusInterfaceSkeleton *iface,
 {
 	IfcvfBusAuth *auth = user_data;
 	AuthCheck *check;
-	GSource *idle;
 
 	if (is_read(invocation))
 		return TRUE;
+	/* returning FALSE leaves GDBus's reference with us: we answer */
+	g_mutex_lock(&auth->lock);
+	if (auth->closed) {
+		g_mutex_unlock(&auth->lock);
+		g_dbus_method_invocation_return_error_literal(invocation, IFCVF_BUS_ERROR,
+							      IFCVF_BUS_ERROR_SHUTTING_DOWN,
+							      "the helper is shutting down");
+		return FALSE;
+	}
 	check = g_new0(AuthCheck, 1);
 	check->auth = auth_ref(auth);
-	/* returning FALSE leaves GDBus's reference with us: we answer */
 	check->invocation = invocation;
 	check->iface = g_object_ref(iface);
 	/* an idle source, not g_main_context_invoke(), which would run the
-	 * check right here if no thread iterated the context */
-	idle = g_idle_source_new();
-	g_source_set_callback(idle, check_start_cb, check, NULL);
-	g_source_attach(idle, auth->context);
-	g_source_unref(idle);
+	 * check right here if no thread iterated the context. Pending from
+	 * now on: a main loop that stops before the idle runs (SIGTERM) must
+	 * not leave the call unanswered, ifcvf_bus_auth_close() answers it */
+	check->start = g_idle_source_new();
+	g_source_set_callback(check->start, check_start_cb, check, NULL);
+	g_source_attach(check->start, auth->context);
+	auth->pending = g_list_prepend(auth->pending, check);
+	g_mutex_unlock(&auth->lock);
 	return FALSE;
 }
 
@@ -384,10 +402,13 @@ void ifcvf_bus_auth_close(IfcvfBusAuth *auth)
 
 	if (!auth)
 		return;
+	g_mutex_lock(&auth->lock);
 	auth->closed = TRUE;
-	/* answer now, while the connection is still open; the questions in
-	 * flight end with CANCELLED and only free their checks */
 	pending = g_list_copy(auth->pending);
+	g_mutex_unlock(&auth->lock);
+	/* answer now, while the connection is still open; the questions in
+	 * flight end with CANCELLED and only free their checks; a check that
+	 * has not started (its main loop stopped first) ends here */
 	for (GList *l = pending; l; l = l->next) {
 		AuthCheck *check = l->data;
 		GDBusMethodInvocation *inv = g_steal_pointer(&check->invocation);
@@ -396,7 +417,10 @@ void ifcvf_bus_auth_close(IfcvfBusAuth *auth)
 			g_dbus_method_invocation_return_error_literal(inv, IFCVF_BUS_ERROR,
 								      IFCVF_BUS_ERROR_SHUTTING_DOWN,
 								      "the helper is shutting down");
-		g_cancellable_cancel(check->cancellable);
+		if (check->start)
+			check_done(check);
+		else
+			g_cancellable_cancel(check->cancellable);
 	}
 	auth_unref(auth);
 }

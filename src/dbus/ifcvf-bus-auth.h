@@ -12,7 +12,10 @@
  * handler there only looks at the invocation and hands changing calls to the
  * main context given to ifcvf_bus_auth_new(), where the checks run
  * asynchronously (each bounded by a timeout) and the call is dispatched or
- * refused. ifcvf_bus_auth_close() belongs to that main context's thread.
+ * refused. A check is known to ifcvf_bus_auth_close() from the handler on
+ * (the list of checks is under a lock), so a call whose check had not yet
+ * started when the main loop stopped is answered too. ifcvf_bus_auth_close()
+ * belongs to that main context's thread.
  * Because of that hop, GDBus may dispatch two calls a client sent without
  * waiting for the first reply in either order; a client that needs an
  * order waits for each reply (ifcvfctl does). */
@@ -39,6 +42,7 @@ void ifcvf_bus_auth_guard(IfcvfBusAuth *auth, GDBusInterfaceSkeleton *iface);
 void ifcvf_bus_auth_unguard(IfcvfBusAuth *auth, GDBusInterfaceSkeleton *iface);
 
 /* The bus is going away: checks under way are answered with
- * org.ifcvf.Helper1.Error.ShuttingDown at once, later ones too, and nothing
- * is dispatched any more. Drops the caller's reference. */
+ * org.ifcvf.Helper1.Error.ShuttingDown at once (those whose check has not
+ * started included), later ones too (from GDBus's thread), and nothing is
+ * dispatched any more. Drops the caller's reference. */
 void ifcvf_bus_auth_close(IfcvfBusAuth *auth);
