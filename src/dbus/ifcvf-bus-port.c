@@ -184,6 +184,8 @@ void ifcvf_bus_port_update(IfcvfBusPort *port, const IfcvfBusPortSnapshot *snap)
 		ifcvf_dbus_port_set_queue_pairs(p, snap->queue_pairs);
 	if (ifcvf_dbus_port_get_enabled_queues(p) != snap->enabled_queues)
 		ifcvf_dbus_port_set_enabled_queues(p, snap->enabled_queues);
+	if (ifcvf_dbus_port_get_capacity(p) != snap->capacity)
+		ifcvf_dbus_port_set_capacity(p, snap->capacity);
 	if (!ifcvf_dbus_port_get_guest_announce(p) != !snap->guest_announce)
 		ifcvf_dbus_port_set_guest_announce(p, !!snap->guest_announce);
 	g_dbus_interface_skeleton_flush(G_DBUS_INTERFACE_SKELETON(p));

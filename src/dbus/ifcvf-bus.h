@@ -37,6 +37,7 @@ typedef struct {
 	guint64 negotiated_features;
 	guint queue_pairs;
 	guint enabled_queues;
+	guint64 capacity;        /* blk: 512-byte sectors; 0 for net */
 	const char *mac;               /* "xx:xx:xx:xx:xx:xx", NULL or "" for none */
 	IfcvfBusLmMode lm_mode;
 	gboolean guest_announce;

@@ -130,6 +130,7 @@ static IfcvfBusPortState publish(GluePort *gp)
 	snap.mac = mac;
 	snap.lm_mode = info.lm_mode == PORT_LM_MODE_SW ? IFCVF_BUS_LM_MODE_SW : IFCVF_BUS_LM_MODE_HW;
 	snap.guest_announce = info.guest_announce;
+	snap.capacity = info.capacity;
 	snap.counters = counters;
 	snap.n_counters = C_LAST;
 	ifcvf_bus_port_update(gp->bus_port, &snap);
@@ -403,6 +404,11 @@ void ifcvf_bus_glue_port_event(IfcvfBusGlue *glue, const struct port_event *ev)
 	if (!glue || !(gp = glue_port(glue, ev->port)))
 		return;
 
+	if (ev->info) {
+		/* the state is as it was: publish the facts read now */
+		gp->bus_state = publish(gp);
+		return;
+	}
 	gp->state = ev->state;
 	if (!ev->warning) {
 		g_free(gp->reason);

@@ -85,7 +85,10 @@ static void log_event(Run *run, const struct port_event *ev)
 					? port_config(run->ports[ev->port]) : NULL;
 	const char *sep = ev->reason[0] ? ": " : "";
 
-	if (ev->state == PORT_STATE_FAILED)
+	if (ev->info)
+		g_message("port %u (%s, socket %s): %s", ev->port, cfg ? cfg->device : "?",
+			  cfg ? cfg->socket : "?", ev->reason);
+	else if (ev->state == PORT_STATE_FAILED)
 		g_warning("port %u (%s, socket %s): failed%s%s", ev->port, cfg ? cfg->device : "?",
 			  cfg ? cfg->socket : "?", sep, ev->reason);
 	else if (ev->warning)

@@ -19,6 +19,9 @@ struct port_event {
 	enum port_state state;
 	char reason[PORT_REASON_MAX];   /* "" when there is none */
 	bool warning;                   /* something the operator should act on */
+	/* a fact the port publishes changed (a blk capacity), not its state:
+	 * @reason says what, the state's own reason stays */
+	bool info;
 };
 
 struct port_events;

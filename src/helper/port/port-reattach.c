@@ -117,6 +117,7 @@ int port_device_reattach(struct port *p, struct cerr *e)
 	}
 	p->dev = dev;
 	p->hw = hw;
+	atomic_store(&p->capacity, hw.type == IFCVF_DEV_BLK ? hw.blk.capacity : 0);
 	p->vf_touched = false;
 	p->vf_fresh = false;
 	p->dev_lost = false;

@@ -120,6 +120,7 @@ struct port_info {
 	uint64_t relayed_vrings;  /* bit per vring relayed now */
 	uint64_t pages_logged, relayed_entries, switchovers, rollbacks;
 	uint64_t switch_us, stop_us;
+	uint64_t capacity;        /* blk: 512-byte sectors, current; 0 for net */
 };
 
 struct port;
