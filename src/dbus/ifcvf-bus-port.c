@@ -193,6 +193,8 @@ void ifcvf_bus_port_update(IfcvfBusPort *port, const IfcvfBusPortSnapshot *snap)
 		if (!g_strv_equal(have ? have : none, want))
 			ifcvf_dbus_port_set_kick_paths(p, want);
 	}
+	if (ifcvf_dbus_port_get_capacity(p) != snap->capacity)
+		ifcvf_dbus_port_set_capacity(p, snap->capacity);
 	if (!ifcvf_dbus_port_get_guest_announce(p) != !snap->guest_announce)
 		ifcvf_dbus_port_set_guest_announce(p, !!snap->guest_announce);
 	g_dbus_interface_skeleton_flush(G_DBUS_INTERFACE_SKELETON(p));

@@ -39,6 +39,7 @@ typedef struct {
 	guint enabled_queues;
 	const char *const *kick_paths; /* per vring: "host-notifier", "relay",
 					* "off"; NULL-terminated, NULL: none */
+	guint64 capacity;        /* blk: 512-byte sectors; 0 for net */
 	const char *mac;               /* "xx:xx:xx:xx:xx:xx", NULL or "" for none */
 	IfcvfBusLmMode lm_mode;
 	gboolean guest_announce;

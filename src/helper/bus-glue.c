@@ -154,6 +154,7 @@ static IfcvfBusPortState publish(GluePort *gp)
 	snap.mac = mac;
 	snap.lm_mode = info.lm_mode == PORT_LM_MODE_SW ? IFCVF_BUS_LM_MODE_SW : IFCVF_BUS_LM_MODE_HW;
 	snap.guest_announce = info.guest_announce;
+	snap.capacity = info.capacity;
 	snap.counters = counters;
 	snap.n_counters = C_LAST;
 	ifcvf_bus_port_update(gp->bus_port, &snap);
@@ -431,6 +432,11 @@ void ifcvf_bus_glue_port_event(IfcvfBusGlue *glue, const struct port_event *ev)
 		return;
 	}
 
+	if (ev->info) {
+		/* the state is as it was: publish the facts read now */
+		gp->bus_state = publish(gp);
+		return;
+	}
 	gp->state = ev->state;
 	if (!ev->warning && !ev->detail) {
 		g_free(gp->reason);

@@ -87,8 +87,11 @@ static void log_event(Run *run, const struct port_event *ev)
 					? port_config(run->ports[ev->port]) : NULL;
 	const char *sep = ev->reason[0] ? ": " : "";
 
+	if (ev->info)
+		g_message("port %u (%s, socket %s): %s", ev->port, cfg ? cfg->device : "?",
+			  cfg ? cfg->socket : "?", ev->reason);
 	/* a note while failed is not why the port failed: that reason stays */
-	if (ev->state == PORT_STATE_FAILED && ev->warning)
+	else if (ev->state == PORT_STATE_FAILED && ev->warning)
 		g_warning("port %u (%s, socket %s): still failed; also: %s", ev->port,
 			  cfg ? cfg->device : "?", cfg ? cfg->socket : "?", ev->reason);
 	else if (ev->state == PORT_STATE_FAILED)

@@ -178,7 +178,7 @@ static void test_objects(Fixture *fx, gconstpointer data)
 	props = g_variant_lookup_value(port0, PORT_IFACE, G_VARIANT_TYPE("a{sv}"));
 	g_assert_nonnull(props);
 	/* every property of the interface is there */
-	g_assert_cmpuint(g_variant_n_children(props), ==, 13);
+	g_assert_cmpuint(g_variant_n_children(props), ==, 14);
 
 	assert_prop(fx, ROOT, DOMAIN_IFACE, "Name", "'test-vm'");
 	assert_prop(fx, ROOT, DOMAIN_IFACE, "Uuid", "'" TEST_UUID "'");
@@ -190,6 +190,7 @@ static void test_objects(Fixture *fx, gconstpointer data)
 	assert_prop(fx, PORT0, PORT_IFACE, "Device", "'vfio-user:/run/test/vf0.sock'");
 	assert_prop(fx, PORT0, PORT_IFACE, "SocketPath", "'/run/test/vhost0.sock'");
 	assert_prop(fx, PORT0, PORT_IFACE, "DeviceType", "'net'");
+	assert_prop(fx, PORT0, PORT_IFACE, "Capacity", "uint64 0");
 	assert_prop(fx, PORT0, PORT_IFACE, "State", "'waiting'");
 	assert_prop(fx, PORT0, PORT_IFACE, "Mac", "'52:54:00:12:34:00'");
 	assert_prop(fx, PORT1, PORT_IFACE, "Mac", "'52:54:00:12:34:01'");

@@ -1108,6 +1108,9 @@ static Guest *blk_guest_start(const char *socket)
 	struct cerr ce = { 0 };
 
 	g->fe.log_fd = -1;
+	/* a blk guest has no second vring: nothing of it to close (fd 0 is
+	 * not its own, it may be the next test's bus connection) */
+	g->tx.kickfd = g->tx.callfd = -1;
 	fe_check(vu_guest_mem_init(&g->mem, 8u << 20, &ce), &ce, "guest memory");
 	fe_check(virtq_drv_init(&g->rx, &g->mem, 0, 256, false, &ce), &ce, "vring 0");
 	/* a hang, not a slow machine: answers come in milliseconds */
@@ -1215,6 +1218,314 @@ static void test_backend_channel_full(void)
 	wait_until(state_seen, r, &w, "port 1 running");
 	/* what was lost is said */
 	dp_proc_wait_log(helper, "port 0: config-change notice dropped", 0, WAIT_S);
+	g_assert_cmpuint(get_counter(r, 0, "errors"), ==, 0);
+
+	status = dp_proc_stop(helper, WAIT_S);
+	g_assert_true(WIFEXITED(status));
+	g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+}
+
+typedef struct {
+	guint port;
+	guint64 capacity;
+} CapacityWait;
+
+static gboolean capacity_is(Rig *r, gconstpointer data)
+{
+	const CapacityWait *w = data;
+
+	return get_uint(r, w->port, "Capacity") == w->capacity;
+}
+
+/* A blk port shows its type, queues and capacity on the bus and in
+ * ifcvfctl status; the VF resized at run time (SIGUSR2: the memory disk
+ * doubles, config interrupt) shows its new capacity there at once, while
+ * the frontend keeps running. */
+static void test_blk_capacity(void)
+{
+	g_autoptr(Rig) r = rig_new();
+	g_autoptr(TestEmu) blk = test_emu_start((const char *const[]){ "--type", "blk", "--queues",
+									"2", "--capacity", "2048",
+									NULL });
+	g_autofree char *sock = g_build_filename(r->dir, "blk.sock", NULL);
+	g_autofree char *spec = g_strdup_printf("device=%s,socket=%s", blk->address, sock);
+	g_autofree char *type = NULL;
+	g_autofree char *out = NULL;
+	g_autofree char *sq = NULL;
+	g_autofree char *state = NULL;
+	g_autoptr(Guest) g = NULL;
+	struct cerr ce = { 0 };
+	CapacityWait cw = { 0, 4096 };
+	uint32_t request;
+	StateWait w;
+	DpProc *helper;
+	int status;
+
+	helper = helper_start(r, VM_NAME, (const char *const[]){ spec, NULL });
+	type = get_string(r, 0, "DeviceType");
+	g_assert_cmpstr(type, ==, "blk");
+	g_assert_cmpuint(get_uint(r, 0, "Capacity"), ==, 2048);
+	g_assert_cmpuint(get_uint(r, 0, "QueuePairs"), ==, 2);
+
+	g = blk_guest_start(sock);
+	w = (StateWait){ 0, "running", 0 };
+	wait_until(state_seen, r, &w, "State running");
+	g_assert_cmpuint(get_uint(r, 0, "EnabledQueues"), ==, 1);
+
+	/* the resize: the frontend hears of it, the bus shows the new size */
+	g_assert_cmpint(kill(blk->pid, SIGUSR2), ==, 0);
+	fe_check(vu_frontend_backend_read(&g->fe, &request, &ce), &ce, "backend channel");
+	g_assert_cmpuint(request, ==, VU_BACKEND_CONFIG_CHANGE);
+	{
+		guint tick = g_timeout_add(20, wake_cb, NULL);
+
+		wait_until(capacity_is, r, &cw, "Capacity 4096 after the resize");
+		g_source_remove(tick);
+	}
+	state = get_string(r, 0, "State");
+	g_assert_cmpstr(state, ==, "running");
+
+	g_assert_cmpint(ifcvfctl(r, &out, (const char *const[]){ "status", VM_NAME, NULL }), ==, 0);
+	sq = squeeze(out);
+	assert_has(sq, "Type: blk");
+	assert_has(sq, "Queues: 2 (1 enabled)");
+	assert_has(sq, "Capacity: 4096 sectors (2097152 bytes)");
+	g_assert_null(strstr(sq, "Queue pairs:"));
+	dp_proc_wait_log(helper, "capacity now 4096 sectors", 0, WAIT_S);
+
+	status = dp_proc_stop(helper, WAIT_S);
+	g_assert_true(WIFEXITED(status));
+	g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+}
+
+/* ---- a blk VF stopped with requests in flight ---- */
+
+#define BLK_REQS 32
+
+/* @n one-sector reads (sector i) on vring 0, published and kicked; their
+ * heads in @heads, status bytes preset to 0xff (not written yet) */
+static void blk_submit(Guest *g, unsigned n, int *heads, uint64_t *status_gpa)
+{
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t hdr = vu_guest_mem_alloc(&g->mem, 16, 16);
+		uint64_t data = vu_guest_mem_alloc(&g->mem, 512, 512);
+		uint64_t st = vu_guest_mem_alloc(&g->mem, 1, 1);
+		uint8_t *h = vu_gpa(&g->mem, hdr);
+		struct virtq_buf bufs[3] = { { hdr, 16, false }, { data, 512, true }, { st, 1, true } };
+		uint64_t sector = i;
+
+		memset(h, 0, 16);              /* type 0: IN */
+		memcpy(h + 8, &sector, 8);
+		*(uint8_t *)vu_gpa(&g->mem, st) = 0xff;
+		heads[i] = virtq_drv_add(&g->rx, &g->mem, bufs, 3, false);
+		g_assert_cmpint(heads[i], >=, 0);
+		status_gpa[heads[i]] = st;
+	}
+	virtq_drv_kick(&g->rx);
+}
+
+/* Reap what the VF completed: each id one of @heads, never twice, its
+ * status byte written (OK). Returns how many. */
+static unsigned blk_reap(Guest *g, const int *heads, unsigned n, const uint64_t *status_gpa,
+			 gboolean *seen)
+{
+	unsigned count = 0;
+	uint32_t id, len;
+
+	while (virtq_drv_get_used(&g->rx, &id, &len) == 1) {
+		gboolean ours = FALSE;
+
+		for (unsigned i = 0; i < n; i++)
+			ours |= heads[i] == (int)id;
+		if (!ours)
+			g_error("used entry with id %u, which is no request's head", id);
+		if (seen[id])
+			g_error("request with head %u completed twice", id);
+		seen[id] = TRUE;
+		g_assert_cmpuint(*(uint8_t *)vu_gpa(&g->mem, status_gpa[id]), ==, 0);
+		count++;
+	}
+	return count;
+}
+
+/* the most requests queue 0 of @emu held in flight at once */
+static guint64 emu_requests_taken(TestEmu *emu, const char *stats_file)
+{
+	gint64 deadline = g_get_monotonic_time() + WAIT_S * G_USEC_PER_SEC;
+	g_autofree char *text = NULL;
+	const char *at;
+
+	(void)unlink(stats_file);
+	g_assert_cmpint(kill(emu->pid, SIGUSR1), ==, 0);
+	while (!g_file_get_contents(stats_file, &text, NULL, NULL)) {
+		if (g_get_monotonic_time() > deadline)
+			g_error("ifcvf-emu wrote no %s after SIGUSR1", stats_file);
+		g_usleep(10 * 1000);
+	}
+	/* "requests" counts completions; in flight is what was taken */
+	at = strstr(text, "\"max_inflight\":");
+	g_assert_nonnull(at);
+	return g_ascii_strtoull(at + strlen("\"max_inflight\":"), NULL, 10);
+}
+
+/* Requests complete out of order (--complete-order random); the frontend
+ * stops the vring (GET_VRING_BASE) while some are in flight: the index
+ * handed back is the used index the VF published (nothing half done), and
+ * every request shows completed exactly once, with its status. */
+static void test_blk_stop_drains(void)
+{
+	g_autoptr(Rig) r = rig_new();
+	g_autoptr(TestEmu) blk = test_emu_start((const char *const[]){ "--type", "blk",
+									"--complete-order",
+									"random", NULL });
+	g_autofree char *sock = g_build_filename(r->dir, "blk.sock", NULL);
+	g_autofree char *spec = g_strdup_printf("device=%s,socket=%s", blk->address, sock);
+	g_autoptr(Guest) g = NULL;
+	struct cerr ce = { 0 };
+	int heads[BLK_REQS];
+	uint64_t status_gpa[256] = { 0 };
+	gboolean seen[256] = { 0 };
+	uint32_t base;
+	uint16_t used_idx;
+	StateWait w;
+	DpProc *helper;
+	int status;
+
+	helper = helper_start(r, VM_NAME, (const char *const[]){ spec, NULL });
+	g = blk_guest_start(sock);
+	w = (StateWait){ 0, "running", 0 };
+	wait_until(state_seen, r, &w, "State running");
+
+	blk_submit(g, BLK_REQS, heads, status_gpa);
+	/* the first completion: the VF took the burst, part of it is in flight */
+	while (__atomic_load_n(&g->rx.used->idx, __ATOMIC_ACQUIRE) == 0)
+		g_assert_cmpint(virtq_drv_wait_call(&g->rx, WAIT_S * 1000), ==, 1);
+	w = (StateWait){ 0, "stopped", n_states(r, 0) };
+	fe_check(vu_frontend_get_vring_base(&g->fe, 0, &base, &ce), &ce, "GET_VRING_BASE");
+	used_idx = __atomic_load_n(&g->rx.used->idx, __ATOMIC_ACQUIRE);
+	g_test_message("GET_VRING_BASE %u, used index %u", base, used_idx);
+	g_assert_cmpuint(base, ==, used_idx);
+	g_assert_cmpuint(base, ==, BLK_REQS);
+	g_assert_cmpuint(blk_reap(g, heads, BLK_REQS, status_gpa, seen), ==, BLK_REQS);
+	wait_until(state_seen, r, &w, "State stopped");
+	g_assert_cmpuint(get_counter(r, 0, "errors"), ==, 0);
+
+	status = dp_proc_stop(helper, WAIT_S);
+	g_assert_true(WIFEXITED(status));
+	g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+}
+
+/* A blk VF that stops with requests it never completes (--fault
+ * blk-no-drain): the helper waits its bound, then the port fails saying
+ * why, and GET_VRING_BASE hands back the used index in guest memory, not the
+ * VF's last_avail: the requests are offered again, none is lost, and none
+ * completes later behind the frontend's back (the VF was reset). */
+static void test_blk_no_drain(void)
+{
+	g_autoptr(Rig) r = rig_new();
+	g_autofree char *stats = g_build_filename(r->dir, "emu-stats.json", NULL);
+	g_autoptr(TestEmu) blk = test_emu_start((const char *const[]){ "--type", "blk", "--fault",
+									"blk-no-drain",
+									"--stats-file", stats,
+									NULL });
+	g_autofree char *sock = g_build_filename(r->dir, "blk.sock", NULL);
+	g_autofree char *spec = g_strdup_printf("device=%s,socket=%s", blk->address, sock);
+	g_autoptr(Guest) g = NULL;
+	struct cerr ce = { 0 };
+	int heads[8];
+	uint64_t status_gpa[256] = { 0 };
+	gboolean seen[256] = { 0 };
+	uint32_t base;
+	StateWait w;
+	DpProc *helper;
+	int status;
+
+	helper = helper_start(r, VM_NAME, (const char *const[]){ spec, NULL });
+	g = blk_guest_start(sock);
+	w = (StateWait){ 0, "running", 0 };
+	wait_until(state_seen, r, &w, "State running");
+
+	blk_submit(g, 8, heads, status_gpa);
+	while (emu_requests_taken(blk, stats) < 8)
+		g_usleep(10 * 1000);
+	w = (StateWait){ 0, "failed", n_states(r, 0) };
+	fe_check(vu_frontend_get_vring_base(&g->fe, 0, &base, &ce), &ce, "GET_VRING_BASE");
+	g_test_message("GET_VRING_BASE %u", base);
+	/* the 8 requests were never completed: resuming past them loses them */
+	g_assert_cmpuint(base, ==, 0);
+	g_assert_cmpuint(__atomic_load_n(&g->rx.used->idx, __ATOMIC_ACQUIRE), ==, 0);
+	g_assert_cmpuint(blk_reap(g, heads, 8, status_gpa, seen), ==, 0);
+	wait_until(state_seen, r, &w, "State failed");
+	wait_reason(r, "8 request(s) the VF fetched were not completed within");
+
+	status = dp_proc_stop(helper, WAIT_S);
+	g_assert_true(WIFEXITED(status));
+	g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+}
+
+/* The frontend goes away with requests in flight (QEMU's vhost-user-blk
+ * side restarting: no GET_VRING_BASE) and comes back on the same guest
+ * memory, resuming from its own avail index as QEMU does: every request is
+ * completed exactly once, across both connections, none is lost. */
+static void test_blk_reconnect(void)
+{
+	g_autoptr(Rig) r = rig_new();
+	g_autoptr(TestEmu) blk = test_emu_start((const char *const[]){ "--type", "blk",
+									"--complete-order",
+									"random", NULL });
+	g_autofree char *sock = g_build_filename(r->dir, "blk.sock", NULL);
+	g_autofree char *spec = g_strdup_printf("device=%s,socket=%s", blk->address, sock);
+	g_autoptr(Guest) g = NULL;
+	struct cerr ce = { 0 };
+	int heads[BLK_REQS + 8];
+	uint64_t status_gpa[256] = { 0 };
+	gboolean seen[256] = { 0 };
+	unsigned first, total;
+	StateWait w;
+	DpProc *helper;
+	int status;
+
+	helper = helper_start(r, VM_NAME, (const char *const[]){ spec, NULL });
+	g = blk_guest_start(sock);
+	w = (StateWait){ 0, "running", 0 };
+	wait_until(state_seen, r, &w, "State running");
+
+	blk_submit(g, BLK_REQS, heads, status_gpa);
+	while (__atomic_load_n(&g->rx.used->idx, __ATOMIC_ACQUIRE) == 0)
+		g_assert_cmpint(virtq_drv_wait_call(&g->rx, WAIT_S * 1000), ==, 1);
+	/* gone without a word, requests in flight */
+	w = (StateWait){ 0, "waiting", n_states(r, 0) };
+	vu_frontend_close(&g->fe);
+	g->open = FALSE;
+	wait_until(state_seen, r, &w, "State waiting after the frontend left");
+	first = blk_reap(g, heads, BLK_REQS, status_gpa, seen);
+	g_test_message("%u of %u completed before the frontend came back", first, BLK_REQS);
+
+	/* back, on the same memory and rings */
+	w = (StateWait){ 0, "running", n_states(r, 0) };
+	g->fe.log_fd = -1;
+	fe_check(vu_frontend_connect(&g->fe, sock, WAIT_S * 1000, &ce), &ce, "reconnect");
+	g->open = TRUE;
+	fe_check(vu_frontend_handshake(&g->fe, 1ull << VU_PROTOCOL_F_REPLY_ACK |
+					       1ull << VU_PROTOCOL_F_BACKEND_REQ |
+					       1ull << VU_PROTOCOL_F_CONFIG, &ce), &ce, "handshake");
+	fe_check(vu_frontend_set_features(&g->fe, g->features, &ce), &ce, "SET_FEATURES");
+	fe_check(vu_frontend_set_mem_table(&g->fe, &g->mem, &ce), &ce, "SET_MEM_TABLE");
+	fe_check(vu_frontend_setup_vring(&g->fe, &g->rx, &ce), &ce, "vring 0");
+	fe_check(vu_frontend_set_vring_enable(&g->fe, 0, true, &ce), &ce, "enable vring 0");
+	wait_until(state_seen, r, &w, "State running again");
+
+	blk_submit(g, 8, heads + BLK_REQS, status_gpa);
+	total = first;
+	while (total < BLK_REQS + 8) {
+		unsigned n = blk_reap(g, heads, BLK_REQS + 8, status_gpa, seen);
+
+		total += n;
+		if (n == 0 && virtq_drv_wait_call(&g->rx, WAIT_S * 1000) != 1)
+			g_error("%u of %u requests completed; the rest never", total, BLK_REQS + 8);
+	}
+	g_assert_cmpuint(total, ==, BLK_REQS + 8);
+	g_assert_cmpuint(__atomic_load_n(&g->rx.used->idx, __ATOMIC_ACQUIRE), ==, BLK_REQS + 8);
 	g_assert_cmpuint(get_counter(r, 0, "errors"), ==, 0);
 
 	status = dp_proc_stop(helper, WAIT_S);
@@ -1517,6 +1828,10 @@ int main(int argc, char **argv)
 	g_test_add_func("/ifcvf-helper/helper-bus/no-mem-table", test_no_mem_table);
 	g_test_add_func("/ifcvf-helper/helper-bus/device-lost", test_device_lost);
 	g_test_add_func("/ifcvf-helper/helper-bus/backend-channel-full", test_backend_channel_full);
+	g_test_add_func("/ifcvf-helper/helper-bus/blk-capacity", test_blk_capacity);
+	g_test_add_func("/ifcvf-helper/helper-bus/blk-stop-drains", test_blk_stop_drains);
+	g_test_add_func("/ifcvf-helper/helper-bus/blk-no-drain", test_blk_no_drain);
+	g_test_add_func("/ifcvf-helper/helper-bus/blk-reconnect", test_blk_reconnect);
 	g_test_add_func("/ifcvf-helper/helper-bus/lm-mode-during-bring-up",
 			test_lm_mode_during_bring_up);
 	g_test_add_func("/ifcvf-helper/helper-bus/bus-restart", test_bus_restart);

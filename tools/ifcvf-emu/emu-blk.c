@@ -84,6 +84,7 @@ int emu_blk_init(struct emu_blk *b, const struct emu_config *cfg, struct emu_vir
 	b->nqueues = cfg->blk_queues;
 	b->queue_size_max = qmax;
 	b->order = cfg->blk_order;
+	b->no_drain = cfg->faults.blk_no_drain;
 	b->rng = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull | 1;
 	if (cfg->backing) {
 		struct stat st;
@@ -577,9 +578,11 @@ static void take_burst(struct emu_blk *b, unsigned q)
 				bq->st.max_inflight = bq->ninflight;
 		}
 	}
-	complete_some(b, q, false, log);
+	/* --fault blk-no-drain: a disk that hangs, nothing completes */
+	if (!b->no_drain)
+		complete_some(b, q, false, log);
 	/* more to take, or requests still in flight: another round */
-	bq->pending = done == EMU_BLK_BURST || bq->ninflight > 0;
+	bq->pending = done == EMU_BLK_BURST || (bq->ninflight > 0 && !b->no_drain);
 	return;
 fail:
 	/* what was served is still completed */
@@ -666,7 +669,8 @@ void emu_blk_queue_stopping(struct emu_blk *b, unsigned q)
 	if (q >= b->nqueues)
 		return;
 	bq = &b->q[q];
-	if (bq->ninflight && !bq->broken && emu_vring_ready(&bq->ring, b->dma, &f) == 0 &&
+	/* --fault blk-no-drain: what is in flight is forgotten, undone */
+	if (!b->no_drain && bq->ninflight && !bq->broken && emu_vring_ready(&bq->ring, b->dma, &f) == 0 &&
 	    get_log(b, q, &log) == 0)
 		complete_some(b, q, true, log);
 	drop_inflight(b, q);

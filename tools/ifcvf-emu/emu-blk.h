@@ -99,6 +99,7 @@ struct emu_blk {
 	uint64_t rng;
 	bool client;
 	bool orphaned;
+	bool no_drain;               /* --fault blk-no-drain */
 	struct emu_dirty dirty;
 	struct emu_bq q[EMU_MAX_BLK_QUEUES];
 	struct emu_walk walk;        /* segments of one request */

@@ -75,6 +75,10 @@ static const char help_text[] =
 	"                           (a new log, a second migration)\n"
 	"      queue-no-stop=Q      queue_enable=0 on queue Q is ignored: the queue\n"
 	"                           runs on and reads enabled until a reset\n"
+	"      blk-no-drain         blk: requests are taken but never completed (a\n"
+	"                           disk that hangs); queue_enable=0 stops the queue\n"
+	"                           with them undone (BAR4: last_avail ahead of\n"
+	"                           last_used)\n"
 	"      write-past-len       net RX writes every writable buffer of a used chain\n"
 	"                           whole (zeros after the frame) and reports only the\n"
 	"                           frame's length, as virtio allows\n"
@@ -248,7 +252,9 @@ static int parse_fault(const char *s, struct emu_faults *f, struct cerr *e)
 
 	if (r != 0)
 		return r < 0 ? r : 0;
-	if (!strcmp(s, "cap-outside-bar")) {
+	if (!strcmp(s, "blk-no-drain")) {
+		f->blk_no_drain = true;
+	} else if (!strcmp(s, "cap-outside-bar")) {
 		f->cap_outside_bar = true;
 	} else if (!strcmp(s, "cap-loop")) {
 		f->cap_loop = true;

@@ -42,6 +42,7 @@ struct emu_faults {
 	bool dma_map_log;         /* a DMA map at the BAR4 log base is refused */
 	bool queue_no_stop_set;   /* queue_enable=0 on queue_no_stop is ignored */
 	unsigned queue_no_stop;
+	bool blk_no_drain;        /* blk: a queue stops with its requests in flight */
 	bool write_past_len;      /* net RX fills whole buffers, reports the frame's length */
 	bool notify_mult_set;     /* notify_off_multiplier reads notify_mult */
 	uint32_t notify_mult;

@@ -129,8 +129,18 @@ static void print_port(CtlPort *port)
 	printf("  %-20s %s%s%s%s\n", "State:", ctl_prop_str(p, "State"), *reason ? " (" : "",
 	       reason, *reason ? ")" : "");
 	printf("  %-20s %s\n", "Migration mode:", ctl_prop_str(p, "LiveMigrationMode"));
-	printf("  %-20s %u (%u queues enabled)\n", "Queue pairs:",
-	       (guint)ctl_prop_uint(p, "QueuePairs"), (guint)ctl_prop_uint(p, "EnabledQueues"));
+	if (g_strcmp0(ctl_prop_str(p, "DeviceType"), "blk") == 0) {
+		guint64 sectors = ctl_prop_uint(p, "Capacity");
+
+		/* a blk port offers request queues, not pairs */
+		printf("  %-20s %u (%u enabled)\n", "Queues:", (guint)ctl_prop_uint(p, "QueuePairs"),
+		       (guint)ctl_prop_uint(p, "EnabledQueues"));
+		printf("  %-20s %" G_GUINT64_FORMAT " sectors (%" G_GUINT64_FORMAT " bytes)\n",
+		       "Capacity:", sectors, sectors * 512);
+	} else {
+		printf("  %-20s %u (%u queues enabled)\n", "Queue pairs:",
+		       (guint)ctl_prop_uint(p, "QueuePairs"), (guint)ctl_prop_uint(p, "EnabledQueues"));
+	}
 	/* the VF's own address; the guest's comes from QEMU (the domain's <mac>) */
 	printf("  %-20s %s%s\n", "VF MAC:", *mac ? mac : "-",
 	       *mac ? " (the VF's; the guest may use another, the domain's <mac>)" : "");

@@ -26,6 +26,9 @@ struct port_event {
 					 * and what D-Bus shows stay as they are */
 	bool detail;                    /* a timing breakdown: logged, never
 					 * the port's reason */
+	/* a fact the port publishes changed (a blk capacity), not its state:
+	 * @reason says what, the state's own reason stays */
+	bool info;
 };
 
 struct port_events;

@@ -15,6 +15,9 @@
 #include "ring-relay.h"
 
 #define QUEUE_STOP_TIMEOUT_MS 100
+/* blk: how long a stopped queue may take to complete the requests it
+ * fetched (a disk finishing its I/O) */
+#define BLK_DRAIN_TIMEOUT_MS 2000
 
 struct config_relay;
 struct kick_relay;
@@ -67,6 +70,11 @@ struct port {
 				   * state is its used index in memory, and the
 				   * port fails unless it is stopping anyway */
 	struct cerr stuck_cause;  /* why, for the port's reason */
+	bool blk_undrained;       /* a blk queue stopped with requests undone
+				   * within BLK_DRAIN_TIMEOUT_MS: vf_stuck too,
+				   * and the port fails even when stopping */
+	bool stop_undrained;      /* blk_undrained, as the last
+				   * port_datapath_stop() left it */
 	bool translated;          /* a plain virtio function restarted its rings
 				   * at 0 where the guest's stand elsewhere:
 				   * every vring goes through the relay, which
@@ -140,6 +148,9 @@ struct port {
 	_Atomic int relay_conn;   /* conn as the relay threads read it */
 	_Atomic int conn_lookup;  /* conn for port_has_conn(), without ctl */
 	_Atomic bool log_on;      /* log_write calls reach the log */
+	/* blk: the VF's capacity in 512-byte sectors, as last read (probe,
+	 * re-attach, config interrupt on the config relay thread) */
+	_Atomic uint64_t capacity;
 	struct port_counters stats;
 };
 
@@ -156,6 +167,10 @@ void port_note(struct port *p, bool warning, const char *fmt, ...)
 /* Log where the time of what @ph measured went (port-phases.h), as
  * "@what: breakdown"; not the port's reason. */
 void port_detail(struct port *p, struct port_phases *ph, const char *what);
+/* Tell the main loop a published fact other than the state changed
+ * (@fmt: what); any thread, ctl not needed. */
+void port_info_changed(struct port *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 /* Refresh the main loop's view of vf_enabled, relayed and the lm state. */
 void port_snapshot(struct port *p);
 /* Stop the datapath (ring state handed back), FAILED with @ce's reason. */

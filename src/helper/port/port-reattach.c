@@ -124,6 +124,7 @@ int port_device_reattach(struct port *p, struct cerr *e)
 	}
 	p->dev = dev;
 	p->hw = hw;
+	atomic_store(&p->capacity, hw.type == IFCVF_DEV_BLK ? hw.blk.capacity : 0);
 	p->vf_touched = false;
 	p->vf_fresh = false;
 	/* where the lost device's vrings stopped says nothing of this one's

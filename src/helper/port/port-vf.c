@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "config-relay.h"
 #include "ifcvf-regs.h"
@@ -43,11 +44,30 @@ static void on_config_irq(void *opaque)
 	struct port *p = opaque;
 	int conn = atomic_load(&p->relay_conn);
 
+	uint8_t cap[8];
+
 	atomic_fetch_add(&p->stats.config_irqs, 1);
+	if (p->hw.type != IFCVF_DEV_BLK)
+		return;
+	/* the capacity as the VF has it now, read without ctl (the device may
+	 * be used from several threads; port_datapath_stop() joins this thread
+	 * under ctl); the main loop learns of it through an event, it
+	 * publishes it (bus-glue.c) */
+	if (ifcvf_hw_read_device_config(&p->hw, VIRTIO_BLK_CFG_CAPACITY, cap, sizeof(cap),
+					NULL) == 0) {
+		uint64_t sectors = 0;
+
+		for (unsigned i = 0; i < sizeof(cap); i++)
+			sectors |= (uint64_t)cap[i] << (8 * i);
+		if (atomic_exchange(&p->capacity, sectors) != sectors)
+			port_info_changed(p, "capacity now %llu sectors of 512 bytes",
+					  (unsigned long long)sectors);
+	} else {
+		atomic_fetch_add(&p->stats.errors, 1);
+	}
 	/* only a blk frontend reads the device config from the backend; the
-	 * notice never waits on the frontend, as port_datapath_stop() joins
-	 * this thread under ctl */
-	if (p->hw.type == IFCVF_DEV_BLK && conn >= 0 && p->fe->config_changed)
+	 * notice never waits on the frontend */
+	if (conn >= 0 && p->fe->config_changed)
 		p->fe->config_changed(conn);
 }
 
@@ -72,6 +92,40 @@ static void reset_stuck_vf(struct port *p, const struct cerr *why)
 	port_note(p, true, "%s", p->stuck_cause.msg);
 }
 
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* blk: the queue is stopped, but requests it fetched may still be under
+ * way; wait (bounded) until its ring state shows every one completed
+ * (last_avail == last_used), so the index handed back neither loses a
+ * request nor offers one again. */
+static int blk_drain(struct port *p, unsigned qid, uint16_t *avail, uint16_t *used,
+		     struct cerr *e)
+{
+	long long deadline = mono_ms() + BLK_DRAIN_TIMEOUT_MS;
+	long nap_ns = 10000;
+	int r;
+
+	while (*avail != *used) {
+		if (mono_ms() >= deadline)
+			return cerr_set(e, ETIMEDOUT,
+					"vring %u: %u request(s) the VF fetched were not completed "
+					"within %d ms of its stop (avail %u, used %u)",
+					qid, (uint16_t)(*avail - *used), BLK_DRAIN_TIMEOUT_MS,
+					*avail, *used);
+		nanosleep(&(struct timespec){ .tv_nsec = nap_ns }, NULL);
+		nap_ns = nap_ns * 4 > 1000000 ? 1000000 : nap_ns * 4;
+		if ((r = ifcvf_hw_read_ring_state(&p->hw, qid, avail, used, e)) < 0)
+			return r;
+	}
+	return 0;
+}
+
 int port_vf_queue_stop(struct port *p, unsigned qid, const struct vring_used *used_ring,
 		       uint16_t *avail, uint16_t *used, struct cerr *e)
 {
@@ -81,7 +135,12 @@ int port_vf_queue_stop(struct port *p, unsigned qid, const struct vring_used *us
 	if (!reset) {
 		struct cerr ce = { 0 };
 
-		if (ifcvf_hw_queue_disable(&p->hw, qid, QUEUE_STOP_TIMEOUT_MS, avail, used, &ce) < 0) {
+		if (ifcvf_hw_queue_disable(&p->hw, qid, QUEUE_STOP_TIMEOUT_MS, avail, used, &ce) < 0 ||
+		    (p->hw.type == IFCVF_DEV_BLK && p->hw.lm_block &&
+		     (p->blk_undrained = blk_drain(p, qid, avail, used, &ce) < 0))) {
+			/* the reset makes sure the VF never completes what it
+			 * had in flight: the guest's used index is then the
+			 * truth, and the frontend offers those requests again */
 			reset_stuck_vf(p, &ce);
 			reset = true;
 		}
@@ -248,6 +307,9 @@ void port_datapath_stop(struct port *p, bool save)
 		if ((p->vf_enabled | p->relayed) & (1ull << q))
 			port_queue_teardown(p, q, save);
 	p->vf_reset_first = false;
+	/* kept for the caller: a blk VF did not drain (stuck_cause) */
+	p->stop_undrained = p->blk_undrained;
+	p->blk_undrained = false;
 	p->vf_stuck = false;
 	p->translated = false;
 	/* the VF writes nothing more: logging off, the relay gone */

@@ -120,6 +120,21 @@ void port_detail(struct port *p, struct port_phases *ph, const char *what)
 		port_events_push(p->events, &ev);
 }
 
+void port_info_changed(struct port *p, const char *fmt, ...)
+{
+	struct port_event ev = { .port = p->index, .info = true };
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(ev.reason, sizeof(ev.reason), fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&p->state_lock);
+	ev.state = p->state;
+	pthread_mutex_unlock(&p->state_lock);
+	if (p->events)
+		port_events_push(p->events, &ev);
+}
+
 void port_snapshot(struct port *p)
 {
 	/* whatever changed, the host notifiers follow the datapath */
@@ -262,6 +277,7 @@ int port_open(unsigned index, const struct port_config *cfg,
 	p->offered = ifcvf_vhost_offered_features(p->hw.type, p->hw.is_ifcvf, p->hw.features,
 						  p->queues);
 	p->protocol = ifcvf_vhost_protocol_features(p->hw.type);
+	atomic_store(&p->capacity, p->hw.type == IFCVF_DEV_BLK ? p->hw.blk.capacity : 0);
 	port_lm_init(p);
 	p->state = PORT_STATE_PROBED;
 	*ret = p;
@@ -487,12 +503,27 @@ static void device_stop(struct port *p, const char *why)
 		dt = now_us() - t0;
 		atomic_store(&p->stats.stop_us, dt);
 		atomic_fetch_add(&p->stats.stops, 1);
+		if (p->stop_undrained) {
+			/* a blk VF would not drain:
+			 * the ring state handed back is the guest's used
+			 * index, and the port says why it failed */
+			p->refused = true;
+			atomic_fetch_add(&p->stats.errors, 1);
+			set_state(p, PORT_STATE_FAILED, "%s", p->stuck_cause.msg);
+			return;
+		}
 		set_state(p, PORT_STATE_STOPPED, "%s (ring state handed back in %llu us)", why,
 			  (unsigned long long)dt);
 		port_detail(p, &p->phases, "stop, where the time went");
 	} else if (p->refused) {
 		/* the frontend starts over: it gets another bring-up */
 		p->refused = false;
+		if (p->stop_undrained) {
+			/* the failure (a blk VF that did not drain) stays
+			 * what the port shows until it runs again */
+			p->stop_undrained = false;
+			return;
+		}
 		set_state(p, PORT_STATE_STOPPED, "%s", why);
 	}
 }
@@ -663,4 +694,5 @@ void port_get_info(struct port *p, struct port_info *ret)
 	ret->rollbacks = atomic_load(&p->stats.rollbacks);
 	ret->switch_us = atomic_load(&p->stats.switch_us);
 	ret->stop_us = atomic_load(&p->stats.stop_us);
+	ret->capacity = atomic_load(&p->capacity);
 }

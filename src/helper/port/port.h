@@ -140,6 +140,7 @@ struct port_info {
 				   * enabled_vrings | relayed_vrings: the relay) */
 	uint64_t pages_logged, relayed_entries, switchovers, rollbacks;
 	uint64_t switch_us, stop_us;
+	uint64_t capacity;        /* blk: 512-byte sectors, current; 0 for net */
 };
 
 struct port;
