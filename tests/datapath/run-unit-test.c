@@ -104,7 +104,8 @@ static void test_features(void)
 		 * 0x44230000; nothing unsupported */
 		g_assert_cmphex(net, ==, (vf & ~BIT(VIRTIO_F_ACCESS_PLATFORM)) | emulated);
 		g_assert_cmphex(net1 & BIT(VIRTIO_NET_F_MQ), ==, 0);
-		g_assert_cmphex(blk, ==, blk_vf | 0x44000000ull);
+		/* blk: PROTOCOL_FEATURES, and LOG_ALL only for an IFCVF */
+		g_assert_cmphex(blk, ==, blk_vf | (ifcvf ? 0x44000000ull : 0x40000000ull));
 		g_assert_cmphex(ifcvf_vhost_vf_features(IFCVF_DEV_BLK, ifcvf, 2, blk | blk_bad,
 							blk_vf | blk_bad), ==, blk_vf);
 		/* what reaches the VF: only bits it offers itself, the
@@ -127,8 +128,19 @@ static void test_features(void)
 	}
 	/* MQ, LOG_SHMFD, REPLY_ACK, BACKEND_REQ, BACKEND_SEND_FD, HOST_NOTIFIER,
 	 * STATUS; blk also CONFIG */
-	g_assert_cmphex(ifcvf_vhost_protocol_features(IFCVF_DEV_NET), ==, 0x10c2bull);
-	g_assert_cmphex(ifcvf_vhost_protocol_features(IFCVF_DEV_BLK), ==, 0x10e2bull);
+	for (int ifcvf = 0; ifcvf <= 1; ifcvf++)
+		g_assert_cmphex(ifcvf_vhost_protocol_features(IFCVF_DEV_NET, ifcvf), ==, 0x10c2bull);
+	g_assert_cmphex(ifcvf_vhost_protocol_features(IFCVF_DEV_BLK, true), ==, 0x10e2bull);
+	/* a plain blk function cannot migrate without losing requests in
+	 * flight: no log support offered, so QEMU blocks the migration */
+	g_assert_false(ifcvf_vhost_migratable(IFCVF_DEV_BLK, false));
+	g_assert_cmphex(ifcvf_vhost_protocol_features(IFCVF_DEV_BLK, false), ==,
+			0x10e2bull & ~BIT(VHOST_USER_PF_LOG_SHMFD));
+	g_assert_cmphex(ifcvf_vhost_offered_features(IFCVF_DEV_BLK, false,
+						     BIT(VIRTIO_F_VERSION_1), 1) &
+			BIT(VHOST_F_LOG_ALL), ==, 0);
+	g_assert_true(ifcvf_vhost_migratable(IFCVF_DEV_BLK, true));
+	g_assert_true(ifcvf_vhost_migratable(IFCVF_DEV_NET, false));
 }
 
 static void test_mem(void)

@@ -276,10 +276,15 @@ int port_open(unsigned index, const struct port_config *cfg,
 	p->max_vrings = p->hw.type == IFCVF_DEV_NET ? 2 * p->queues : p->queues;
 	p->offered = ifcvf_vhost_offered_features(p->hw.type, p->hw.is_ifcvf, p->hw.features,
 						  p->queues);
-	p->protocol = ifcvf_vhost_protocol_features(p->hw.type);
+	p->protocol = ifcvf_vhost_protocol_features(p->hw.type, p->hw.is_ifcvf);
 	atomic_store(&p->capacity, p->hw.type == IFCVF_DEV_BLK ? p->hw.blk.capacity : 0);
 	port_lm_init(p);
 	p->state = PORT_STATE_PROBED;
+	if (!ifcvf_vhost_migratable(p->hw.type, p->hw.is_ifcvf))
+		port_note(p, true, "live migration is not offered: a plain virtio blk function drops "
+			  "the requests in flight when it is reset (virtio 1.x has no per-queue "
+			  "stop), so the port offers no dirty logging and QEMU refuses to migrate "
+			  "the VM");
 	*ret = p;
 	return 0;
 

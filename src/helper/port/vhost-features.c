@@ -67,7 +67,9 @@ uint64_t ifcvf_vhost_offered_features(enum ifcvf_dev_type type, bool is_ifcvf,
 	 * VF, the guest must hand it guest-physical addresses */
 	uint64_t f = vf_features & ifcvf_vhost_vf_allowed(type, is_ifcvf, queues);
 
-	f |= BIT(VHOST_F_LOG_ALL) | BIT(VHOST_USER_F_PROTOCOL_FEATURES);
+	f |= BIT(VHOST_USER_F_PROTOCOL_FEATURES);
+	if (ifcvf_vhost_migratable(type, is_ifcvf))
+		f |= BIT(VHOST_F_LOG_ALL);
 	if (type == IFCVF_DEV_NET) {
 		/* QEMU emulates these for the VF: link status, the control
 		 * queue, and the guest's own announcement after migration */
@@ -77,9 +79,18 @@ uint64_t ifcvf_vhost_offered_features(enum ifcvf_dev_type type, bool is_ifcvf,
 	return f;
 }
 
-uint64_t ifcvf_vhost_protocol_features(enum ifcvf_dev_type type)
+bool ifcvf_vhost_migratable(enum ifcvf_dev_type type, bool is_ifcvf)
 {
-	uint64_t f = BIT(VHOST_USER_PF_MQ) | BIT(VHOST_USER_PF_LOG_SHMFD) |
+	/* a plain blk function has no per-queue stop (virtio 1.x) and its
+	 * reset drops the requests in flight: a migration's stop could lose
+	 * or repeat a write, so it is not offered at all */
+	return is_ifcvf || type != IFCVF_DEV_BLK;
+}
+
+uint64_t ifcvf_vhost_protocol_features(enum ifcvf_dev_type type, bool is_ifcvf)
+{
+	uint64_t f = BIT(VHOST_USER_PF_MQ) |
+		     (ifcvf_vhost_migratable(type, is_ifcvf) ? BIT(VHOST_USER_PF_LOG_SHMFD) : 0) |
 		     BIT(VHOST_USER_PF_REPLY_ACK) | BIT(VHOST_USER_PF_BACKEND_REQ) |
 		     BIT(VHOST_USER_PF_STATUS) |
 		     /* host notifiers: the VF's doorbell pages handed to the

@@ -31,7 +31,13 @@
 uint64_t ifcvf_vhost_vf_allowed(enum ifcvf_dev_type type, bool is_ifcvf, unsigned queues);
 uint64_t ifcvf_vhost_offered_features(enum ifcvf_dev_type type, bool is_ifcvf,
 				      uint64_t vf_features, unsigned queues);
-uint64_t ifcvf_vhost_protocol_features(enum ifcvf_dev_type type);
+uint64_t ifcvf_vhost_protocol_features(enum ifcvf_dev_type type, bool is_ifcvf);
+/* Can a port of this kind live-migrate? Not a plain virtio blk function:
+ * without a per-queue stop, the reset a migration's stop takes drops its
+ * requests in flight. Such a port offers neither VHOST_F_LOG_ALL nor
+ * LOG_SHMFD, so QEMU refuses to migrate the VM (a migration blocker that
+ * names the missing log support) instead of losing or repeating a write. */
+bool ifcvf_vhost_migratable(enum ifcvf_dev_type type, bool is_ifcvf);
 /* what goes to the VF once the frontend chose @negotiated */
 uint64_t ifcvf_vhost_vf_features(enum ifcvf_dev_type type, bool is_ifcvf, unsigned queues,
 				 uint64_t negotiated, uint64_t vf_features);
