@@ -235,6 +235,9 @@ int ifcvf_hw_reset(struct ifcvf_hw *hw, int timeout_ms, struct cerr *e)
 	uint8_t status;
 	int r;
 
+	/* a reset may set queue_select and the queues' registers anew */
+	hw->selected_known = false;
+	hw->program_unchecked = 0;
 	r = ifcvf_common_write8(hw, VIRTIO_COMMON_STATUS, 0, e);
 	if (r < 0)
 		return cerr_prefix(e, "cannot reset the VF");

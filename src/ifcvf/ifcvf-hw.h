@@ -34,6 +34,16 @@ struct ifcvf_blk_info {
 	uint16_t num_queues;
 };
 
+struct ifcvf_vring_cfg {
+	uint64_t desc;
+	uint64_t avail;
+	uint64_t used;
+	uint16_t size;
+	uint16_t last_avail_idx;
+	uint16_t last_used_idx;
+	uint16_t vector;   /* MSI-X vector, normally qid + 1 */
+};
+
 struct ifcvf_hw {
 	struct vfio_dev *dev;        /* not owned */
 	struct ifcvf_pci_ids ids;
@@ -58,6 +68,13 @@ struct ifcvf_hw {
 				      * change): programming it again needs
 				      * no read-back */
 	uint64_t vector_known;       /* bit per vring with vector_taken set */
+	uint16_t selected;           /* queue_select as last read back... */
+	bool selected_known;         /* ...unless written since, or a reset */
+	uint64_t program_unchecked;  /* bit per vring programmed but not read
+				      * back yet: ifcvf_hw_queue_enable() does,
+				      * in its one exchange */
+	struct ifcvf_vring_cfg program_cfg[IFCVF_MAX_VRINGS]; /* what it was
+				      * programmed with */
 	/* naps taken waiting for the VF (a queue stop, a reset), and how long
 	 * they lasted: for a caller's timing breakdown (the programming
 	 * thread's, like the rest) */
@@ -92,22 +109,14 @@ int ifcvf_hw_read_device_config(struct ifcvf_hw *hw, uint32_t off, void *buf, ui
 /* config-change vector (0xFFFF = none) */
 int ifcvf_hw_set_config_vector(struct ifcvf_hw *hw, uint16_t vector, struct cerr *e);
 
-struct ifcvf_vring_cfg {
-	uint64_t desc;
-	uint64_t avail;
-	uint64_t used;
-	uint16_t size;
-	uint16_t last_avail_idx;
-	uint16_t last_used_idx;
-	uint16_t vector;   /* MSI-X vector, normally qid + 1 */
-};
-
 /* Program queue @qid (addresses, size, ring state when the BAR4 block is
  * there, vector) without enabling it. Works after DRIVER_OK too. The
  * writes are posted; the vector and the doorbell offset are read back the
  * first time only (a vector the VF took once for the queue it takes
  * again), so a queue programmed again costs no round trip over vfio-user:
- * ifcvf_hw_queue_enable() reads back, and so orders, all of it. */
+ * ifcvf_hw_queue_enable() reads back, and so orders, all of it (queue_select,
+ * size, the ring addresses and queue_enable in one exchange; a write the VF
+ * lost fails the enable with -EIO). */
 int ifcvf_hw_queue_program(struct ifcvf_hw *hw, unsigned qid,
 			   const struct ifcvf_vring_cfg *cfg, struct cerr *e);
 int ifcvf_hw_queue_enable(struct ifcvf_hw *hw, unsigned qid, struct cerr *e);

@@ -56,16 +56,68 @@ int ifcvf_common_write64(struct ifcvf_hw *hw, uint32_t off, uint64_t v, struct c
 	return r ? r : ifcvf_common_write32(hw, off + 4, (uint32_t)(v >> 32), e);
 }
 
+int ifcvf_select_queue_post(struct ifcvf_hw *hw, unsigned qid, struct cerr *e)
+{
+	/* read back as @qid since: a write of it again, lost or not, changes
+	 * nothing */
+	if (hw->selected_known && hw->selected == qid)
+		return 0;
+	hw->selected_known = false;
+	return ifcvf_common_write16(hw, VIRTIO_COMMON_Q_SELECT, (uint16_t)qid, e);
+}
+
+int ifcvf_common_read_entry(struct ifcvf_hw *hw, uint32_t off, void *buf, unsigned width,
+			    struct vfio_dev_read *ret, struct cerr *e)
+{
+	int r = check(&hw->caps.common, "common", off, width, e);
+
+	if (r < 0)
+		return r;
+	*ret = (struct vfio_dev_read){ hw->caps.common.bar, (uint64_t)hw->caps.common.offset + off,
+				       buf, width };
+	return 0;
+}
+
+int ifcvf_check_selected(struct ifcvf_hw *hw, unsigned qid, uint16_t sel_le, struct cerr *e)
+{
+	uint16_t sel = le16toh(sel_le);
+
+	if (sel != qid) {
+		hw->selected_known = false;
+		return cerr_set(e, EIO, "the VF did not take queue_select %u (reads %u)", qid, sel);
+	}
+	hw->selected = (uint16_t)qid;
+	hw->selected_known = true;
+	return 0;
+}
+
 int ifcvf_select_queue(struct ifcvf_hw *hw, unsigned qid, struct cerr *e)
 {
 	uint16_t sel;
 	int r;
 
-	if ((r = ifcvf_common_write16(hw, VIRTIO_COMMON_Q_SELECT, (uint16_t)qid, e)) < 0 ||
+	if (hw->selected_known && hw->selected == qid)
+		return 0;
+	if ((r = ifcvf_select_queue_post(hw, qid, e)) < 0 ||
 	    (r = ifcvf_common_read16(hw, VIRTIO_COMMON_Q_SELECT, &sel, e)) < 0)
 		return r;
-	if (sel != qid)
-		return cerr_set(e, EIO, "the VF did not take queue_select %u (reads %u)", qid, sel);
+	return ifcvf_check_selected(hw, qid, htole16(sel), e);
+}
+
+int ifcvf_queue_read16(struct ifcvf_hw *hw, unsigned qid, uint32_t off, uint16_t *v,
+		       struct cerr *e)
+{
+	struct vfio_dev_read reads[2];
+	uint16_t sel, raw;
+	int r;
+
+	if ((r = ifcvf_select_queue_post(hw, qid, e)) < 0 ||
+	    (r = ifcvf_common_read_entry(hw, VIRTIO_COMMON_Q_SELECT, &sel, 2, &reads[0], e)) < 0 ||
+	    (r = ifcvf_common_read_entry(hw, off, &raw, 2, &reads[1], e)) < 0 ||
+	    (r = vfio_dev_read_batch(hw->dev, reads, 2, e)) < 0 ||
+	    (r = ifcvf_check_selected(hw, qid, sel, e)) < 0)
+		return r;
+	*v = le16toh(raw);
 	return 0;
 }
 

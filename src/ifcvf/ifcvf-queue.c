@@ -26,36 +26,41 @@ static int select_queue(struct ifcvf_hw *hw, unsigned qid, struct cerr *e)
 }
 
 /* Writes are posted: a VF that lost one of a queue's registers would run
- * the queue on another ring, or none, unseen. Read them back. */
-static int check_queue_program(struct ifcvf_hw *hw, unsigned qid,
-			       const struct ifcvf_vring_cfg *cfg, struct cerr *e)
+ * the queue on another ring, or none, unseen. The reads that check the
+ * last programming of @qid (its size and ring addresses), appended to
+ * @reads at *@n into @buf. */
+enum { PROGRAM_READS = 7 };
+static int add_program_reads(struct ifcvf_hw *hw, struct vfio_dev_read *reads, unsigned *n,
+			     uint32_t buf[PROGRAM_READS], struct cerr *e)
 {
-	static const struct {
-		uint32_t off;
-		const char *name;
-	} addr[] = { { VIRTIO_COMMON_Q_DESCLO, "desc" },
-		     { VIRTIO_COMMON_Q_AVAILLO, "avail" },
-		     { VIRTIO_COMMON_Q_USEDLO, "used" } };
-	const uint64_t want[] = { cfg->desc, cfg->avail, cfg->used };
-	uint16_t size;
-	int r;
+	static const uint32_t off[] = { VIRTIO_COMMON_Q_DESCLO, VIRTIO_COMMON_Q_DESCLO + 4,
+					VIRTIO_COMMON_Q_AVAILLO, VIRTIO_COMMON_Q_AVAILLO + 4,
+					VIRTIO_COMMON_Q_USEDLO, VIRTIO_COMMON_Q_USEDLO + 4 };
+	int r = ifcvf_common_read_entry(hw, VIRTIO_COMMON_Q_SIZE, &buf[0], 2, &reads[(*n)++], e);
 
-	if ((r = ifcvf_common_read16(hw, VIRTIO_COMMON_Q_SIZE, &size, e)) < 0)
-		return r;
+	buf[0] = 0;
+	for (unsigned i = 0; r == 0 && i < 6; i++)
+		r = ifcvf_common_read_entry(hw, off[i], &buf[1 + i], 4, &reads[(*n)++], e);
+	return r;
+}
+
+static int check_program_reads(unsigned qid, const struct ifcvf_vring_cfg *cfg,
+			       const uint32_t buf[PROGRAM_READS], struct cerr *e)
+{
+	static const char *const name[] = { "desc", "avail", "used" };
+	const uint64_t want[] = { cfg->desc, cfg->avail, cfg->used };
+	uint16_t size = (uint16_t)le32toh(buf[0]);
+
 	if (size != cfg->size)
 		return cerr_set(e, EIO, "queue %u: the VF did not take size %u (reads %u)", qid,
 				cfg->size, size);
 	for (unsigned i = 0; i < 3; i++) {
-		uint32_t lo, hi;
+		uint64_t got = (uint64_t)le32toh(buf[2 + 2 * i]) << 32 | le32toh(buf[1 + 2 * i]);
 
-		if ((r = ifcvf_common_read32(hw, addr[i].off, &lo, e)) < 0 ||
-		    (r = ifcvf_common_read32(hw, addr[i].off + 4, &hi, e)) < 0)
-			return r;
-		if (((uint64_t)hi << 32 | lo) != want[i])
+		if (got != want[i])
 			return cerr_set(e, EIO, "queue %u: the VF did not take %s ring address 0x%llx "
-					"(reads 0x%llx)", qid, addr[i].name,
-					(unsigned long long)want[i],
-					(unsigned long long)((uint64_t)hi << 32 | lo));
+					"(reads 0x%llx)", qid, name[i],
+					(unsigned long long)want[i], (unsigned long long)got);
 	}
 	return 0;
 }
@@ -128,13 +133,18 @@ int ifcvf_hw_queue_program(struct ifcvf_hw *hw, unsigned qid,
 		return cerr_set(e, EINVAL, "queue %u is out of range", qid);
 	if (cfg->size == 0 || (cfg->size & (cfg->size - 1)))
 		return cerr_set(e, EINVAL, "queue %u: size %u is not a power of two", qid, cfg->size);
+	/* queue_select read back first: the writes after it must not
+	 * reprogram another queue (nothing to do when the last stop of
+	 * @qid read it back already) */
 	if ((r = select_queue(hw, qid, e)) < 0 ||
 	    (r = ifcvf_common_write64(hw, VIRTIO_COMMON_Q_DESCLO, cfg->desc, e)) < 0 ||
 	    (r = ifcvf_common_write64(hw, VIRTIO_COMMON_Q_AVAILLO, cfg->avail, e)) < 0 ||
 	    (r = ifcvf_common_write64(hw, VIRTIO_COMMON_Q_USEDLO, cfg->used, e)) < 0 ||
-	    (r = ifcvf_common_write16(hw, VIRTIO_COMMON_Q_SIZE, cfg->size, e)) < 0 ||
-	    (r = check_queue_program(hw, qid, cfg, e)) < 0)
+	    (r = ifcvf_common_write16(hw, VIRTIO_COMMON_Q_SIZE, cfg->size, e)) < 0)
 		return cerr_prefix(e, "cannot program queue %u", qid);
+	/* read back by ifcvf_hw_queue_enable(), with queue_enable */
+	hw->program_cfg[qid] = *cfg;
+	hw->program_unchecked |= bit;
 	if (hw->lm_block) {
 		r = ifcvf_hw_write_ring_state(hw, qid, cfg->last_avail_idx, cfg->last_used_idx, e);
 		if (r < 0)
@@ -168,18 +178,37 @@ int ifcvf_hw_queue_program(struct ifcvf_hw *hw, unsigned qid,
 
 int ifcvf_hw_queue_enable(struct ifcvf_hw *hw, unsigned qid, struct cerr *e)
 {
-	int r = select_queue(hw, qid, e);
-	uint16_t v;
+	bool program = hw->program_unchecked & (1ull << (qid % IFCVF_MAX_VRINGS));
+	struct vfio_dev_read reads[2 + PROGRAM_READS];
+	uint32_t prog[PROGRAM_READS];
+	uint16_t sel, v;
+	unsigned n = 0;
+	int r = check_qid(hw, qid, e);
 
 	if (r == 0)
-		r = ifcvf_common_write16(hw, VIRTIO_COMMON_Q_ENABLE, 1, e);
-	/* the write is posted: read it back, so that the queue runs when
-	 * this returns */
+		r = ifcvf_select_queue_post(hw, qid, e);
 	if (r == 0)
-		r = ifcvf_common_read16(hw, VIRTIO_COMMON_Q_ENABLE, &v, e);
-	/* and a write the VF lost leaves the queue off, unseen otherwise */
-	if (r == 0 && v != 1)
-		r = cerr_set(e, EIO, "the VF did not take queue_enable 1 (reads %u)", v);
+		r = ifcvf_common_write16(hw, VIRTIO_COMMON_Q_ENABLE, 1, e);
+	/* the writes are posted: read queue_enable back, so that the queue
+	 * runs when this returns (a write the VF lost leaves it off, unseen
+	 * otherwise), and in the same exchange queue_select and what
+	 * ifcvf_hw_queue_program() wrote (one round trip over vfio-user) */
+	if (r == 0)
+		r = ifcvf_common_read_entry(hw, VIRTIO_COMMON_Q_SELECT, &sel, 2, &reads[n++], e);
+	if (r == 0)
+		r = ifcvf_common_read_entry(hw, VIRTIO_COMMON_Q_ENABLE, &v, 2, &reads[n++], e);
+	if (r == 0 && program)
+		r = add_program_reads(hw, reads, &n, prog, e);
+	if (r == 0)
+		r = vfio_dev_read_batch(hw->dev, reads, n, e);
+	if (r == 0)
+		r = ifcvf_check_selected(hw, qid, sel, e);
+	if (r == 0 && program) {
+		r = check_program_reads(qid, &hw->program_cfg[qid], prog, e);
+		hw->program_unchecked &= ~(1ull << qid);
+	}
+	if (r == 0 && le16toh(v) != 1)
+		r = cerr_set(e, EIO, "the VF did not take queue_enable 1 (reads %u)", le16toh(v));
 	return r < 0 ? cerr_prefix(e, "cannot enable queue %u", qid) : 0;
 }
 
@@ -187,9 +216,9 @@ int ifcvf_hw_queue_enable(struct ifcvf_hw *hw, unsigned qid, struct cerr *e)
 static int queue_read16(struct ifcvf_hw *hw, unsigned qid, unsigned reg, uint16_t *ret,
 			struct cerr *e)
 {
-	int r = select_queue(hw, qid, e);
+	int r = check_qid(hw, qid, e);
 
-	return r < 0 ? r : ifcvf_common_read16(hw, reg, ret, e);
+	return r < 0 ? r : ifcvf_queue_read16(hw, qid, reg, ret, e);
 }
 
 int ifcvf_hw_queue_max_size(struct ifcvf_hw *hw, unsigned qid, uint16_t *ret, struct cerr *e)
@@ -214,8 +243,10 @@ static int read_stopped(struct ifcvf_hw *hw, unsigned qid, bool *enabled,
 			uint16_t *last_avail_idx, uint16_t *last_used_idx, struct cerr *e)
 {
 	uint32_t off = ifcvf_ring_state_offset(hw->type, qid), word;
-	uint16_t en;
-	struct vfio_dev_read reads[2] = {
+	uint16_t en, sel;
+	struct vfio_dev_read reads[3] = {
+		{ hw->caps.common.bar, (uint64_t)hw->caps.common.offset + VIRTIO_COMMON_Q_SELECT,
+		  &sel, sizeof(sel) },
 		{ hw->caps.common.bar, (uint64_t)hw->caps.common.offset + VIRTIO_COMMON_Q_ENABLE,
 		  &en, sizeof(en) },
 		{ IFCVF_LM_BAR, off, &word, sizeof(word) },
@@ -223,10 +254,14 @@ static int read_stopped(struct ifcvf_hw *hw, unsigned qid, bool *enabled,
 	int r;
 
 	if ((uint64_t)VIRTIO_COMMON_Q_ENABLE + 2 > hw->caps.common.length ||
+	    (uint64_t)VIRTIO_COMMON_Q_SELECT + 2 > hw->caps.common.length ||
 	    (uint64_t)off + 4 > hw->bar_size[IFCVF_LM_BAR])
 		return cerr_set(e, EINVAL, "queue %u: its enable or ring-state register is outside its block",
 				qid);
-	r = vfio_dev_read_batch(hw->dev, reads, 2, e);
+	/* queue_select too: the queue_enable 0 before was @qid's */
+	r = vfio_dev_read_batch(hw->dev, reads, 3, e);
+	if (r == 0)
+		r = ifcvf_check_selected(hw, qid, sel, e);
 	if (r < 0)
 		return cerr_prefix(e, "cannot read queue %u state", qid);
 	*enabled = le16toh(en) != 0;
@@ -256,8 +291,9 @@ int ifcvf_hw_queue_disable(struct ifcvf_hw *hw, unsigned qid, int timeout_ms,
 		return cerr_set(e, ENOTSUP,
 				"queue %u cannot be stopped on its own: a virtio function that is not an IFCVF has no per-queue stop",
 				qid);
+	/* queue_select is read back with the first look at the stop below */
 	if (r == 0)
-		r = select_queue(hw, qid, e);
+		r = ifcvf_select_queue_post(hw, qid, e);
 	if (r == 0)
 		r = ifcvf_common_write16(hw, VIRTIO_COMMON_Q_ENABLE, 0, e);
 	if (r < 0)

@@ -109,6 +109,9 @@ struct vfio_dev_ops {
 				 unsigned n, struct cerr *e);
 	int (*region_write_posted)(struct vfio_dev *dev, unsigned index, uint64_t offset,
 				   const void *buf, size_t len, struct cerr *e);
+	/* Before an access to a mapped area: have every posted write done
+	 * (any thread; cheap when none is pending). NULL: nothing is posted */
+	int (*flush_posted)(struct vfio_dev *dev, struct cerr *e);
 	int (*irq_info)(struct vfio_dev *dev, unsigned index, uint32_t *ret_flags,
 			uint32_t *ret_count, struct cerr *e);
 	/* One DEVICE_SET_IRQS with @arg from vfio_irq_set_build() and, for

@@ -88,7 +88,7 @@ int vfio_dev_write(struct vfio_dev *dev, unsigned region, uint64_t offset,
  * @n reads cost one round trip; elsewhere one read after the other. Each
  * is a register read of at most 8 bytes. Stops at the first that fails
  * (the others are still consumed, the stream stays in step). */
-#define VFIO_DEV_READ_BATCH_MAX 8u
+#define VFIO_DEV_READ_BATCH_MAX 12u
 struct vfio_dev_read {
 	unsigned region;
 	uint64_t offset;

@@ -396,8 +396,10 @@ int vfio_regions_load(struct vfio_dev *dev, struct cerr *e)
 			return r;
 		}
 		/* a write left in the socket could be overtaken by a store to
-		 * mapped memory, so once anything is mapped nothing is posted */
-		if (dev->regions[i].n_maps)
+		 * mapped memory: without a flush before such a store (the
+		 * transport's flush_posted), once anything is mapped nothing is
+		 * posted */
+		if (dev->regions[i].n_maps && !dev->ops->flush_posted)
 			dev->posted_writes = false;
 	}
 	return 0;
@@ -530,6 +532,14 @@ int vfio_region_access(struct vfio_dev *dev, unsigned index, uint64_t offset, vo
 		return cerr_set(e, EINVAL, "%s of region %u: no buffer", what, index);
 	if ((len == 1 || len == 2 || len == 4 || len == 8) && offset % len == 0 &&
 	    (p = find_mapped(reg, offset, len))) {
+		/* a store to mapped memory would overtake a write still in the
+		 * socket: those are done first */
+		if (dev->posted_writes && dev->ops->flush_posted) {
+			int r = dev->ops->flush_posted(dev, e);
+
+			if (r < 0)
+				return r;
+		}
 		mmio_copy(p, buf, len, write);
 		return 0;
 	}

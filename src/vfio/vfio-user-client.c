@@ -47,6 +47,10 @@ struct vu_client {
 	bool broken;
 	char broken_why[CERR_MSG_MAX];  /* written once, before broken_seen */
 	atomic_bool broken_seen;        /* read without the lock (lost reason) */
+	/* a posted write was sent and no reply has come since: the server
+	 * may not have done it yet (set and cleared under lock, read by
+	 * vu_flush_posted() without it) */
+	atomic_bool unflushed;
 	struct vfu_caps caps;       /* the server's */
 	uint64_t xfer;              /* bytes per REGION_READ/WRITE message */
 	uint64_t pgsize;            /* smallest DMA page size of the server */
@@ -214,6 +218,7 @@ static int vu_send_req(struct vu_client *c, const struct vu_req *q, uint16_t *re
 		return vu_break(c, e, -r, "%s: cannot send the request: %s", q->what,
 				strerror(-r));
 	if (q->flags & VFU_FLAG_NO_REPLY) {
+		atomic_store(&c->unflushed, true);
 		atomic_fetch_add(&c->dev->posted, 1);
 		atomic_fetch_add(&c->dev->posted_ns, now_ns() - t0);
 	}
@@ -267,6 +272,9 @@ static int vu_wait_reply(struct vu_client *c, const struct vu_req *q, uint16_t m
 				     reply->hdr.msg_id, vfu_command_name(q->command), hdr.msg_id);
 			break;
 		}
+		/* the server answers in order: every message sent before this
+		 * one, posted writes included, is done */
+		atomic_store(&c->unflushed, false);
 		if (reply->hdr.flags & VFU_FLAG_ERROR) {
 			int code = (int)reply->hdr.error;
 
@@ -688,12 +696,27 @@ static void vu_lost_reason(struct vfio_dev *dev, char *buf, size_t len)
 		snprintf(buf, len, "device lost: vfio-user socket hung up");
 }
 
+/* Before an access to a mapped area: the posted writes still in the socket
+ * are done first (one round trip, only when there are some), so a doorbell
+ * store never overtakes the register writes sent before it. */
+static int vu_flush_posted(struct vfio_dev *dev, struct cerr *e)
+{
+	struct vu_client *c = client(dev);
+	uint16_t vendor;
+
+	if (!atomic_load(&c->unflushed))
+		return 0;
+	/* the vendor ID: a read with no side effect */
+	return vu_region_read(dev, VFIO_DEV_REGION_CONFIG, 0, &vendor, sizeof(vendor), e);
+}
+
 static const struct vfio_dev_ops vu_ops = {
 	.region_info = vu_region_info,
 	.region_read = vu_region_read,
 	.region_read_batch = vu_region_read_batch,
 	.region_write = vu_region_write,
 	.region_write_posted = vu_region_write_posted,
+	.flush_posted = vu_flush_posted,
 	.irq_info = vu_irq_info,
 	.set_irqs = vu_set_irqs,
 	.dma_map = vu_dma_map,

@@ -380,6 +380,7 @@ static FaultRig *rig_new(const char *shim, const char *ctl_file, gboolean hw)
 	r->fds = dp_count_fds(r->helper->pid);
 	r->threads = count_dir(r->helper->pid, "task");
 	r->maps = count_maps(r->helper->pid);
+	r->dma = fault_rig_emu_dma_maps(r, 0);
 	return r;
 }
 
@@ -494,17 +495,17 @@ void fault_rig_check_clean(FaultRig *r, const char *point)
 		threads = count_dir(r->helper->pid, "task");
 		maps = count_maps(r->helper->pid);
 		dma = fault_rig_emu_dma_maps(r, 0);
-		if ((fds == r->fds && threads == r->threads && maps == r->maps && dma == 0) ||
+		if ((fds == r->fds && threads == r->threads && maps == r->maps && dma == r->dma) ||
 		    g_get_monotonic_time() > deadline)
 			break;
 		g_usleep(10 * 1000);
 	}
 	g_assert_true(emu_held(r, 0));
 	g_assert_true(emu_held(r, 1));
-	if (fds != r->fds || threads != r->threads || maps != r->maps || dma != 0)
+	if (fds != r->fds || threads != r->threads || maps != r->maps || dma != r->dma)
 		g_error("%s: the helper holds %u fds (%u before), %u threads (%u), %u mappings "
-			"(%u); the VF %" G_GUINT64_FORMAT " DMA maps (0)", point, fds, r->fds,
-			threads, r->threads, maps, r->maps, dma);
+			"(%u); the VF %" G_GUINT64_FORMAT " DMA maps (%" G_GUINT64_FORMAT ")", point,
+			fds, r->fds, threads, r->threads, maps, r->maps, dma, r->dma);
 }
 
 void fault_rig_restart_emu_traced(FaultRig *r)

@@ -33,6 +33,9 @@ typedef struct {
 	struct vu_frontend by_fe;
 	/* what the helper holds with no frontend on port 0 */
 	guint fds, threads, maps;
+	/* the VF's DMA maps port 0 keeps after a stop: its spare mediated
+	 * rings (sw mode), ready for the next bring-up until the port closes */
+	guint64 dma;
 } FaultRig;
 
 /* The guest of port 0 for one point. */

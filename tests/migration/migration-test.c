@@ -283,6 +283,8 @@ static unsigned host_round_trips(Host *h, const char *what, char **ret_line)
 	unsigned n;
 
 	h->log_off = dp_proc_wait_log(h->helper, needle, h->log_off, WAIT_S);
+	/* the line may be read half written: its summary ends in the naps */
+	(void)dp_proc_wait_log(h->helper, ", naps ", h->log_off, WAIT_S);
 	text = dp_proc_log(h->helper);
 	line = text + h->log_off;
 	*ret_line = g_strndup(line, strcspn(line, "\n"));
