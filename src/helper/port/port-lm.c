@@ -758,11 +758,12 @@ void port_lm_stop(struct port *p)
 	for (unsigned q = 0; q < IFCVF_MAX_VRINGS; q++)
 		if (p->med[q])
 			park_mediated(p, q);
-	/* the spares stay mapped, and an idle relay thread stays in its poll,
-	 * for the next bring-up (port_lm_prepare()), unless the port closes:
-	 * an unmap, and a thread's join and start, less in a stop */
-	if (p->closing || !p->dev || (p->relay && ring_relay_count(p->relay) > 0))
-		port_lm_release(p);
+	/* the spares and the relay thread go with the datapath: a spare kept
+	 * mapped across a stop outlived a bring-up that failed midway (the
+	 * fault sweep's drop-at points: one ring, its fd, mapping and DMA map
+	 * left behind); port_lm_prepare() makes them ready again at the next
+	 * start, so a switch still finds them */
+	port_lm_release(p);
 	p->lm = PORT_LM_DIRECT;
 	p->log_paused = false;
 	port_snapshot(p);
