@@ -38,6 +38,7 @@ DpProc *dp_proc_spawn(const char *dir, const char *name, const char *const *argv
 	p->name = g_strdup(name);
 	p->stdin_fd = -1;
 	p->log_path = g_strdup_printf("%s/%s.log", dir, name);
+	p->log_start = dp_proc_log_size(p);
 	cs.log_path = p->log_path;
 	g_test_message("spawn %s: %s", name, cmd);
 	g_spawn_async_with_pipes(NULL, (char **)argv, NULL,
@@ -163,6 +164,8 @@ DpProc *dp_helper_start(const char *dir, const char *const *port_specs)
 	}
 	g_ptr_array_add(argv, NULL);
 	p = dp_proc_spawn(dir, "helper", (const char *const *)argv->pdata, FALSE);
+	/* a restarted helper's lines, not its predecessor's */
+	off = p->log_start;
 	for (guint i = 0; port_specs[i]; i++)
 		off = dp_proc_wait_log(p, "): waiting: ", off, 30);
 	return p;

@@ -15,6 +15,10 @@ typedef struct {
 	GPid pid;
 	int stdin_fd;     /* -1 when not piped */
 	char *log_path;   /* stdout and stderr */
+	/* the log's size when spawned: processes spawned one after another
+	 * with the same name append to one log, and what each writes starts
+	 * here */
+	gsize log_start;
 	int status;       /* wait status once reaped */
 	gboolean reaped;
 } DpProc;

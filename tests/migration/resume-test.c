@@ -132,11 +132,15 @@ static void connect_frontend(Rig *r, uint32_t tx_base)
 	setup_vring(r, &r->tx, tx_base);
 	check(vu_frontend_set_vring_enable(&r->fe, 0, true, &ce), &ce, "enable RX");
 	check(vu_frontend_set_vring_enable(&r->fe, 1, true, &ce), &ce, "enable TX");
-	(void)dp_proc_wait_log(r->helper, "running: 2 of 2 vrings enabled", 0, WAIT_S);
+	/* this helper's line (the log holds its predecessors' too) */
+	(void)dp_proc_wait_log(r->helper, "running: 2 of 2 vrings enabled", r->helper->log_start,
+			       WAIT_S);
 }
 
 /* Reap what is used (the frontend's or the VF's) and post @n numbered
- * frames, each in the buffer of the head it goes into. */
+ * frames, each in the buffer of the head it goes into, made available (the
+ * avail index in guest memory published) and notified, as a guest does:
+ * whoever serves the ring next, the frontend or a helper, sees them. */
 static void post_frames(Rig *r, unsigned n)
 {
 	uint32_t id, len;
@@ -154,6 +158,7 @@ static void post_frames(Rig *r, unsigned n)
 		gen_frame_build(buf + HDR, FRAME, dst, STREAM, r->seq++);
 		g_assert_cmpint(virtq_drv_add(&r->tx, &r->mem, &b, 1, false), ==, head);
 	}
+	(void)virtq_drv_kick(&r->tx);
 }
 
 static void wait_tx_used(Rig *r, uint16_t idx)
@@ -169,13 +174,15 @@ static void wait_tx_used(Rig *r, uint16_t idx)
 }
 
 /* What QEMU's virtio-net does with the TX ring while the backend is gone:
- * every entry made available is used (its frame went nowhere). */
+ * every entry made available (up to the avail index in guest memory, never
+ * past it: a used index ahead of the avail index is a ring no driver and
+ * no device could have made) is used (its frame went nowhere). */
 static void frontend_completes_tx(Rig *r)
 {
 	struct vring_used *u = r->tx.used;
-	uint16_t idx = u->idx;
+	uint16_t idx = u->idx, avail = __atomic_load_n(&r->tx.avail->idx, __ATOMIC_ACQUIRE);
 
-	for (; idx != r->tx.avail_idx; idx++) {
+	for (; idx != avail; idx++) {
 		u->ring[idx & (QSIZE - 1)].id = r->tx.avail->ring[idx & (QSIZE - 1)];
 		u->ring[idx & (QSIZE - 1)].len = 0;
 	}
