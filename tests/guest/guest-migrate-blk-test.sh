@@ -15,6 +15,7 @@
 # writes that the source held (compare_memory).
 set -u
 . "$(dirname "$0")/guest-lib.sh"
+. "$(dirname "$0")/migrate-compare.sh"
 
 mode=${1:-hw}
 migrations=${2:-10}
@@ -81,88 +82,6 @@ start_qemu() {
 	wait_for_socket "$workdir/qmp-$side.sock" "$qemu_pid"
 }
 
-# compare_memory I SRC DST DST_PID: after migration I completed, the paused
-# source's guest memory and the destination's (started with -S) should be
-# the same page for page. What the VF writes (the used ring, IN data,
-# status bytes: every device-writable buffer of the request queue's
-# descriptor table) reaches the migration stream only through the dirty
-# log; a page of those that differs counts against us. Any other differing
-# page is one QEMU 7.2 under TCG did not send although the guest CPU wrote
-# it (see guest-migrate-test.sh): reported, and written into the
-# destination's memory from the source's before the guest runs.
-ours_lost=0
-cpu_pages_lost=0
-compare_memory() {
-	local i=$1 s=$2 d=$3 dpid=$4 st ring path out
-	for _ in $(seq 100); do
-		st=$("$qmp" "$workdir/qmp-$d.sock" query-status 2>/dev/null)
-		case "$st" in *'"inmigrate"'*|'') sleep 0.1 ;; *) break ;; esac
-	done
-	path=$("$qmp" "$workdir/qmp-$d.sock" x-query-virtio |
-		python3 -c 'import json,sys; print([d["path"] for d in json.load(sys.stdin) if "blk" in d["name"]][0])')
-	ring=$("$qmp" "$workdir/qmp-$d.sock" x-query-virtio-queue-status "{\"path\": \"$path\", \"queue\": 0}" |
-		python3 -c 'import json, sys
-r = json.load(sys.stdin)
-n = r["vring-num"]
-print("%d:%d %d:%d %d:%d" % (r["vring-desc"], 16 * n, r["vring-avail"], 6 + 2 * n, r["vring-used"], 6 + 8 * n))')
-	if [ -z "$path" ] || [ -z "$ring" ] ||
-	   ! "$qmp" "$workdir/qmp-$s.sock" pmemsave "{\"val\": 0, \"size\": $((256 << 20)), \"filename\": \"$workdir/src.mem\"}" >/dev/null ||
-	   ! "$qmp" "$workdir/qmp-$d.sock" pmemsave "{\"val\": 0, \"size\": $((256 << 20)), \"filename\": \"$workdir/dst.mem\"}" >/dev/null; then
-		echo "# migration $i: cannot read the vring or save guest memory"
-		ours_lost=$((ours_lost + 1))
-		return
-	fi
-	out=$(python3 - "$workdir/src.mem" "$workdir/dst.mem" "$i" "$dpid" $ring <<'PY'
-import os, sys
-src, dst = (open(p, "rb").read() for p in sys.argv[1:3])
-mig, qemu = sys.argv[3], sys.argv[4]
-rings = [tuple(int(x) for x in r.split(":")) for r in sys.argv[5:]]
-ring_pages = set()
-for a, n in rings:
-    if a:
-        ring_pages.update(range(a // 4096, (a + n - 1) // 4096 + 1))
-# every device-writable buffer the request queue's descriptors point at,
-# on either side (the emulated blk VF offers no indirect descriptors)
-buf_pages = set()
-desc, dlen = rings[0]
-for mem in (src, dst):
-    for k in range(dlen // 16 if desc else 0):
-        e = mem[desc + 16 * k:desc + 16 * k + 16]
-        addr, n = int.from_bytes(e[0:8], "little"), int.from_bytes(e[8:12], "little")
-        flags = int.from_bytes(e[12:14], "little")
-        if n and flags & 2 and addr + n <= len(src):
-            buf_pages.update(range(addr // 4096, (addr + n - 1) // 4096 + 1))
-lost = [a for a in range(0, len(src), 4096) if src[a:a + 4096] != dst[a:a + 4096]]
-ours, cpu = [], []
-for a in lost:
-    n = sum(1 for k in range(4096) if src[a + k] != dst[a + k])
-    what = ("a vring" if a // 4096 in ring_pages else
-            "a buffer the VF writes" if a // 4096 in buf_pages else None)
-    (ours if what else cpu).append(a)
-    print(f"# migration {mig}: page {a:#x} differs in {n} bytes ("
-          f"{'holds ' + what if what else 'written by the guest CPU: repaired from the source'})")
-if cpu:
-    fd = None
-    for name in os.listdir(f"/proc/{qemu}/fd"):
-        if os.readlink(f"/proc/{qemu}/fd/{name}").startswith("/memfd:mem"):
-            fd = os.open(f"/proc/{qemu}/fd/{name}", os.O_RDWR)
-    if fd is None:
-        print(f"# migration {mig}: cannot find the destination's guest memory")
-        ours.append(-1)
-    else:
-        for a in cpu:
-            os.pwrite(fd, src[a:a + 4096], a)
-        os.close(fd)
-print(f"LOST {len(ours)} {len(cpu)}")
-PY
-	)
-	rm -f "$workdir/src.mem" "$workdir/dst.mem"
-	echo "$out" | grep -v '^LOST' | head -20
-	set -- $(echo "$out" | grep '^LOST')
-	ours_lost=$((ours_lost + ${2:-1}))
-	cpu_pages_lost=$((cpu_pages_lost + ${3:-0}))
-}
-
 # blocks the guest's first checker wrote so far (its last BLKCHECK line)
 guest_writes() {
 	grep -a '^BLKCHECK first=0 writes=' "$workdir/console.log" | tail -1 | sed 's/.*writes=\([0-9]*\).*/\1/'
@@ -211,7 +130,7 @@ for i in $(seq 1 "$migrations"); do
 	"$qmp" "$workdir/qmp-$src.sock" migrate-set-parameters '{"max-bandwidth": 1073741824}' >/dev/null
 	"$qmp" "$workdir/qmp-$src.sock" migrate "{\"uri\": \"$uri\"}" >/dev/null
 	status=$("$qmp" "$workdir/qmp-$src.sock" wait-migration 120)
-	[ "$status" = completed ] && compare_memory "$i" "$src" "$dst" "$(pgrep -P "$dst_qemu" -x qemu-system-x86)"
+	[ "$status" = completed ] && compare_memory "$i" "$src" "$dst" "$(pgrep -P "$dst_qemu" -x qemu-system-x86)" blk 1
 	"$qmp" "$workdir/qmp-$dst.sock" cont >/dev/null 2>&1
 	"$qmp" "$workdir/qmp-$src.sock" quit >/dev/null 2>&1
 	wait "$src_qemu" 2>/dev/null

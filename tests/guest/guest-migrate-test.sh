@@ -15,6 +15,7 @@
 # vring page of the source (compare_memory).
 set -u
 . "$(dirname "$0")/guest-lib.sh"
+. "$(dirname "$0")/migrate-compare.sh"
 
 mode=${1:-hw}
 migrations=${2:-10}
@@ -91,100 +92,6 @@ start_qemu() {
 	wait_for_socket "$workdir/qmp-$side.sock" "$qemu_pid"
 }
 
-# compare_memory I SRC DST DST_PID: after migration I completed, the paused
-# source's guest memory and the destination's, loaded but not yet running
-# (started with -S), should be the same page for page. The VF's writes
-# (frames into the guest's buffers, used entries) reach the migration
-# stream only through the dirty log; the guest CPU's through QEMU's own
-# dirty tracking. QEMU 7.2 under TCG with a vhost-user device (DPDK's
-# net_vhost as well as this helper) now and then does not send pages the
-# guest CPU wrote (kernel data, per-CPU areas), and the guest then oopses:
-# the finding of issue 4. A lost page that holds part of a vring or of a
-# posted receive buffer (what the VF writes) is counted against us; any
-# other lost page is reported and written into the destination's memory
-# (its memfd, where the offset is the guest physical address) from the
-# source's before the guest runs, so the checks that follow judge this
-# project, not that QEMU defect.
-ours_lost=0
-cpu_pages_lost=0
-compare_memory() {
-	local i=$1 s=$2 d=$3 dpid=$4 st rings q path out
-	for _ in $(seq 100); do
-		st=$("$qmp" "$workdir/qmp-$d.sock" query-status 2>/dev/null)
-		case "$st" in *'"inmigrate"'*|'') sleep 0.1 ;; *) break ;; esac
-	done
-	# the vrings where the destination's virtio-net has them (QEMU's view)
-	path=$("$qmp" "$workdir/qmp-$d.sock" x-query-virtio |
-		python3 -c 'import json,sys; print([d["path"] for d in json.load(sys.stdin) if d["name"] == "virtio-net"][0])')
-	rings=
-	for q in 0 1 2; do
-		rings="$rings $("$qmp" "$workdir/qmp-$d.sock" x-query-virtio-queue-status "{\"path\": \"$path\", \"queue\": $q}" |
-			python3 -c 'import json, sys
-r = json.load(sys.stdin)
-n = r["vring-num"]
-print("%d:%d %d:%d %d:%d" % (r["vring-desc"], 16 * n, r["vring-avail"], 6 + 2 * n, r["vring-used"], 6 + 8 * n))')"
-	done
-	if [ -z "$path" ] || ! "$qmp" "$workdir/qmp-$s.sock" pmemsave "{\"val\": 0, \"size\": $((256 << 20)), \"filename\": \"$workdir/src.mem\"}" >/dev/null ||
-	   ! "$qmp" "$workdir/qmp-$d.sock" pmemsave "{\"val\": 0, \"size\": $((256 << 20)), \"filename\": \"$workdir/dst.mem\"}" >/dev/null; then
-		echo "# migration $i: cannot read the vrings or save guest memory"
-		ours_lost=$((ours_lost + 1))
-		return
-	fi
-	out=$(python3 - "$workdir/src.mem" "$workdir/dst.mem" "$i" "$dpid" $rings <<'PY'
-import os, sys
-src, dst = (open(p, "rb").read() for p in sys.argv[1:3])
-mig, qemu = sys.argv[3], sys.argv[4]
-ring_pages = set()
-for r in sys.argv[5:]:
-    a, n = (int(x) for x in r.split(":"))
-    if a:
-        ring_pages.update(range(a // 4096, (a + n - 1) // 4096 + 1))
-# the receive buffers, the only other memory the VF writes: every buffer
-# the RX descriptor table (vring 0, first of the list) points at, on
-# either side (virtio-net posts them without indirect tables)
-buf_pages = set()
-desc, dlen = (int(x) for x in sys.argv[5].split(":"))
-for mem in (src, dst):
-    for k in range(dlen // 16 if desc else 0):
-        e = mem[desc + 16 * k:desc + 16 * k + 16]
-        addr, n = int.from_bytes(e[0:8], "little"), int.from_bytes(e[8:12], "little")
-        if n and addr + n <= len(src):
-            buf_pages.update(range(addr // 4096, (addr + n - 1) // 4096 + 1))
-sig = bytes.fromhex("88b5") + b"IFCG"  # a generator frame's ethertype and magic
-lost = [a for a in range(0, len(src), 4096) if src[a:a + 4096] != dst[a:a + 4096]]
-ours, cpu = [], []
-for a in lost:
-    s, d = src[a:a + 4096], dst[a:a + 4096]
-    n = sum(1 for k in range(4096) if s[k] != d[k])
-    what = ("a vring" if a // 4096 in ring_pages else
-            "a receive buffer" if a // 4096 in buf_pages else None)
-    (ours if what else cpu).append(a)
-    frame = ", a frame's header in it" if sig in s or sig in d else ""
-    print(f"# migration {mig}: page {a:#x} differs in {n} bytes ("
-          f"{'holds ' + what if what else 'neither vring nor receive buffer: repaired from the source'}{frame})")
-if cpu:
-    # the destination's guest RAM: QEMU's memfd backend, offset = GPA
-    fd = None
-    for name in os.listdir(f"/proc/{qemu}/fd"):
-        if os.readlink(f"/proc/{qemu}/fd/{name}").startswith("/memfd:mem"):
-            fd = os.open(f"/proc/{qemu}/fd/{name}", os.O_RDWR)
-    if fd is None:
-        print(f"# migration {mig}: cannot find the destination's guest memory")
-        ours.append(-1)
-    else:
-        for a in cpu:
-            os.pwrite(fd, src[a:a + 4096], a)
-        os.close(fd)
-print(f"LOST {len(ours)} {len(cpu)}")
-PY
-	)
-	rm -f "$workdir/src.mem" "$workdir/dst.mem"
-	echo "$out" | grep -v '^LOST' | head -20
-	set -- $(echo "$out" | grep '^LOST')
-	ours_lost=$((ours_lost + ${2:-1}))
-	cpu_pages_lost=$((cpu_pages_lost + ${3:-0}))
-}
-
 # frames the guest counted so far (its last GENCHECK line)
 guest_received() {
 	grep -a '^GENCHECK received=' "$workdir/console.log" | tail -1 | sed 's/.*received=\([0-9]*\).*/\1/'
@@ -243,7 +150,7 @@ for i in $(seq 1 "$migrations"); do
 	"$qmp" "$workdir/qmp-$src.sock" migrate-set-parameters '{"max-bandwidth": 1073741824}' >/dev/null
 	"$qmp" "$workdir/qmp-$src.sock" migrate "{\"uri\": \"$uri\"}" >/dev/null
 	status=$("$qmp" "$workdir/qmp-$src.sock" wait-migration 120)
-	[ "$status" = completed ] && compare_memory "$i" "$src" "$dst" "$(pgrep -P "$dst_qemu" -x qemu-system-x86)"
+	[ "$status" = completed ] && compare_memory "$i" "$src" "$dst" "$(pgrep -P "$dst_qemu" -x qemu-system-x86)" virtio-net 3
 	"$qmp" "$workdir/qmp-$dst.sock" cont >/dev/null 2>&1
 	"$qmp" "$workdir/qmp-$src.sock" quit >/dev/null 2>&1
 	wait "$src_qemu" 2>/dev/null
