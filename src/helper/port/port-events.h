@@ -12,7 +12,7 @@
 #include "cerr.h"
 #include "port-state.h"
 
-#define PORT_REASON_MAX 384u
+#define PORT_REASON_MAX 1024u   /* a stop's timing breakdown fits (port-phases.h) */
 
 struct port_event {
 	unsigned port;
