@@ -73,6 +73,8 @@ void port_device_lost(struct port *p, const char *why)
 	vfio_dev_close(p->dev);
 	p->dev = NULL;
 	p->hw.dev = NULL;
+	/* a later stop's marks must not read the closed device's counters */
+	p->phases.dev = NULL;
 	/* The frontend is told by the state only: vhost-user has no message
 	 * for a backend to take a net link down (QEMU's virtio-net link
 	 * follows the vhost-user connection, and DPDK's public API cannot
