@@ -13,3 +13,7 @@ void bench_wait_socket(const char *path, pid_t pid);
 /* SIGTERM, then SIGKILL after 5 s; reaped */
 void bench_stop(pid_t pid);
 long long bench_now_ns(void);
+/* user + system CPU time of @pid so far, in seconds (/proc/PID/stat) */
+double bench_cpu_seconds(pid_t pid);
+/* qsort comparison of long longs, ascending */
+int bench_cmp_ll(const void *a, const void *b);

@@ -53,30 +53,6 @@ static void die(const char *what, const struct cerr *e)
 	exit(1);
 }
 
-static double cpu_seconds(pid_t pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long ut = 0, st = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	if (!f || !fgets(buf, sizeof(buf), f))
-		die("read /proc stat", NULL);
-	fclose(f);
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-		die("parse /proc stat", NULL);
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static int cmp_ll(const void *a, const void *b)
-{
-	long long x = *(const long long *)a, y = *(const long long *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static int cmp_d(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -244,10 +220,10 @@ static double idle_cpu(pid_t emu)
 	long long t0, t1;
 
 	usleep(200 * 1000);   /* past the spin after the last request */
-	c0 = cpu_seconds(emu);
+	c0 = bench_cpu_seconds(emu);
 	t0 = bench_now_ns();
 	usleep((useconds_t)(IDLE_SECONDS * 1e6));
-	c1 = cpu_seconds(emu);
+	c1 = bench_cpu_seconds(emu);
 	t1 = bench_now_ns();
 	return (c1 - c0) * 100.0 / ((double)(t1 - t0) / 1e9);
 }
@@ -331,14 +307,14 @@ int main(int argc, char **argv)
 				continue;
 			}
 			if (measure(&r, kicks, 0, lat, run)) {
-				qsort(lat, kicks, sizeof(*lat), cmp_ll);
+				qsort(lat, kicks, sizeof(*lat), bench_cmp_ll);
 				add(&f[0], (enum mode)m, (double)lat[kicks / 2] / 1000.0);
 				add(&f[1], (enum mode)m, (double)lat[(kicks * 99) / 100] / 1000.0);
 			} else {
 				stalled++;
 			}
 			if (measure(&r, SPACED_KICKS, SPACED_GAP_US, lat, run)) {
-				qsort(lat, SPACED_KICKS, sizeof(*lat), cmp_ll);
+				qsort(lat, SPACED_KICKS, sizeof(*lat), bench_cmp_ll);
 				add(&f[2], (enum mode)m, (double)lat[SPACED_KICKS / 2] / 1000.0);
 				add(&f[3], (enum mode)m,
 				    (double)lat[(SPACED_KICKS * 99) / 100] / 1000.0);

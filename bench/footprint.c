@@ -193,17 +193,10 @@ static void run_min(const char *min, unsigned ports, long long *v)
 	rmdir(dir);
 }
 
-static int cmp_ll(const void *a, const void *b)
-{
-	long long x = *(const long long *)a, y = *(const long long *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* "median (min-max)" of @v[0..n) */
 static void spread(long long *v, unsigned n, char *buf, size_t len)
 {
-	qsort(v, n, sizeof(*v), cmp_ll);
+	qsort(v, n, sizeof(*v), bench_cmp_ll);
 	snprintf(buf, len, "%lld (%lld-%lld)", v[n / 2], v[0], v[n - 1]);
 }
 

@@ -45,34 +45,9 @@ static void die(const char *what, const struct cerr *e)
 	exit(1);
 }
 
-static double cpu_seconds(pid_t pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long ut = 0, st = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	if (!f || !fgets(buf, sizeof(buf), f))
-		die("read /proc stat", NULL);
-	fclose(f);
-	/* fields after the command name, which may contain spaces */
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-		die("parse /proc stat", NULL);
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static int cmp_ll(const void *a, const void *b)
-{
-	long long x = *(const long long *)a, y = *(const long long *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static void report(const char *name, long long *lat, unsigned n, long long *p50, long long *p99)
 {
-	qsort(lat, n, sizeof(*lat), cmp_ll);
+	qsort(lat, n, sizeof(*lat), bench_cmp_ll);
 	*p50 = lat[n / 2];
 	*p99 = lat[(n * 99) / 100];
 	printf("%-9s kick -> interrupt: p50 %6.1f us  p99 %6.1f us  (%u kicks)\n", name,
@@ -168,7 +143,7 @@ static int run_vhost(const char *sock, bool notifier, unsigned kicks, long long 
 		usleep(10000);
 	}
 
-	cpu0 = cpu_seconds(helper);
+	cpu0 = bench_cpu_seconds(helper);
 	for (unsigned i = 0; i < kicks; i++) {
 		long long t0;
 
@@ -185,7 +160,7 @@ static int run_vhost(const char *sock, bool notifier, unsigned kicks, long long 
 		lat[i] = bench_now_ns() - t0;
 		reap(&tx);
 	}
-	*cpu_per_million = (cpu_seconds(helper) - cpu0) * 1e6 / kicks;
+	*cpu_per_million = (bench_cpu_seconds(helper) - cpu0) * 1e6 / kicks;
 	if (notifier && fe.hn_doorbells < kicks) {
 		fprintf(stderr, "kick-latency: host-notifier: only %llu of %u kicks went to the page\n",
 			(unsigned long long)fe.hn_doorbells, kicks);

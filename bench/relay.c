@@ -73,16 +73,9 @@ static void die(const char *what, const struct cerr *e)
 	exit(1);
 }
 
-static int cmp_ll(const void *a, const void *b)
-{
-	long long x = *(const long long *)a, y = *(const long long *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static long long median(long long *v, unsigned n)
 {
-	qsort(v, n, sizeof(*v), cmp_ll);
+	qsort(v, n, sizeof(*v), bench_cmp_ll);
 	return v[n / 2];
 }
 

@@ -173,13 +173,6 @@ static void one_frame(Bench *b, long long t0)
 	}
 }
 
-static int cmp_ll(const void *a, const void *b)
-{
-	long long x = *(const long long *)a, y = *(const long long *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static void run_role(Bench *b, bool client, unsigned kills)
 {
 	long long ms[MAX_KILLS];
@@ -226,7 +219,7 @@ static void run_role(Bench *b, bool client, unsigned kills)
 		printf("helper as %s: kill %u: traffic back after %lld ms\n", role, k + 1, ms[k]);
 		fflush(stdout);
 	}
-	qsort(ms, kills, sizeof(ms[0]), cmp_ll);
+	qsort(ms, kills, sizeof(ms[0]), bench_cmp_ll);
 	printf("helper as %-26s kill -9 to traffic over %u kills: median %lld ms, max %lld ms\n",
 	       role, kills, kills % 2 ? ms[kills / 2] : (ms[kills / 2 - 1] + ms[kills / 2]) / 2,
 	       ms[kills - 1]);
