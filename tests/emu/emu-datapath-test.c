@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -2207,6 +2208,80 @@ static void test_host_notifier_ordering(void)
 	}
 }
 
+typedef struct {
+	Vf *vf;
+	gboolean ok;
+	char msg[256];
+} ResetJob;
+
+static gpointer reset_job(gpointer data)
+{
+	ResetJob *job = data;
+	struct cerr err = { 0 };
+
+	job->ok = ifcvf_hw_reset(&job->vf->hw, 5000, &err) == 0;
+	g_strlcpy(job->msg, err.msg, sizeof(job->msg));
+	return NULL;
+}
+
+/* The race behind the ordering test, made certain: the poller sees the
+ * doorbell and signals while the emulator's main thread is held (ptrace
+ * stops that one thread, the poller runs on), and the reset arrives before
+ * the main thread runs again, so one epoll round hands it the poller's
+ * eventfd and the request together, the eventfd first. The chain kicked
+ * before the reset must still be sent before the reset is served. */
+static void test_host_notifier_ordering_held(void)
+{
+	g_autoptr(Vf) vf = vf_new(NULL, 1);
+	ResetJob job = { .vf = vf };
+	GThread *t;
+	guint16 *db;
+	Ring *rx, *tx;
+	guint8 f[100];
+	int status;
+
+	vf_begin(vf, 0);
+	rx = ring_new(vf, 0, 64);
+	tx = ring_new(vf, 1, 64);
+	ring_start(rx);
+	ring_start(tx);
+	vf_driver_ok(vf);
+	rx_post(rx, 4, 2048);
+	ring_kick(rx);
+	db = map_notify_area(vf, 1);
+	vf_sync(vf);
+	/* back in epoll_wait: the reply's socket event is no longer queued in
+	 * the epoll instance (it would come first in the held round) */
+	g_usleep(50 * 1000);
+
+	g_assert_cmpint(ptrace(PTRACE_SEIZE, vf->emu->pid, NULL, NULL), ==, 0);
+	g_assert_cmpint(ptrace(PTRACE_INTERRUPT, vf->emu->pid, NULL, NULL), ==, 0);
+	g_assert_cmpint(waitpid(vf->emu->pid, &status, __WALL), ==, vf->emu->pid);
+	g_assert_true(WIFSTOPPED(status));
+
+	fill(f, sizeof(f), 7);
+	tx_send(tx, f, sizeof(f), 0, FALSE);
+	kick_mapped(db, 1);
+	/* the poller's longest sleep is EMU_DOORBELL_SLEEP_MAX_US (2 ms) */
+	g_usleep(100 * 1000);
+	t = g_thread_new("reset", reset_job, &job);
+	g_usleep(100 * 1000);
+	g_assert_cmpint(ptrace(PTRACE_DETACH, vf->emu->pid, NULL, NULL), ==, 0);
+	g_thread_join(t);
+	if (!job.ok)
+		g_error("reset: %s", job.msg);
+	{
+		g_autoptr(JsonNode) st = vf_stats(vf);
+
+		g_assert_cmpint(dbstat(st, "poller_signals"), >=, 1);
+		g_assert_cmpint(dbstat(st, "message_kicks"), ==, 0);
+		g_assert_cmpint(qstat(st, 1, "frames"), ==, 1);
+	}
+	munmap(db, (size_t)sysconf(_SC_PAGESIZE));
+	g_free(rx);
+	g_free(tx);
+}
+
 /* Frames flow through doorbells the driver writes (ifcvf_hw_notify_queue);
  * @mapped: they went through the mapped notify area, else as messages. */
 static void expect_kicks_work(Vf *vf, gboolean mapped)
@@ -2409,6 +2484,8 @@ int main(int argc, char **argv)
 	g_test_add_func("/ifcvf-helper/emu-datapath/host-notifier", test_host_notifier);
 	g_test_add_func("/ifcvf-helper/emu-datapath/host-notifier/ordering",
 			test_host_notifier_ordering);
+	g_test_add_func("/ifcvf-helper/emu-datapath/host-notifier/ordering-held",
+			test_host_notifier_ordering_held);
 	g_test_add_func("/ifcvf-helper/emu-datapath/host-notifier/message",
 			test_host_notifier_message);
 	g_test_add_func("/ifcvf-helper/emu-datapath/host-notifier/small-multiplier",

@@ -278,6 +278,20 @@ static void listen_ready(void *opaque, uint32_t events)
 		accept_client(s);
 }
 
+/* Takes the doorbells stored into the mapped notify area and gives a net
+ * device the datapath round they ask for at once. At once, and from the
+ * poller's wake-up too: when the poller's eventfd and a request are ready in
+ * the same epoll round, the eventfd's handler drains the doorbell first, and
+ * a round left for the loop's end would come after the request (a TX kick
+ * then queue_enable=0 would suspend the queue with the chain not fetched). */
+static void take_doorbells(struct emu_server *s)
+{
+	if (emu_device_doorbells(&s->dev) && s->dev.virtio.net) {
+		(void)emu_net_run(&s->dev.net);
+		check_client_faults(s);
+	}
+}
+
 static void client_ready(void *opaque, uint32_t events)
 {
 	struct emu_server *s = opaque;
@@ -287,10 +301,7 @@ static void client_ready(void *opaque, uint32_t events)
 	/* doorbells the client stored before sending this request come first,
 	 * with the datapath round a doorbell message would have had before
 	 * the next request (a kick then a reset sends the frame first) */
-	if (emu_device_doorbells(&s->dev) && s->dev.virtio.net) {
-		(void)emu_net_run(&s->dev.net);
-		check_client_faults(s);
-	}
+	take_doorbells(s);
 	if (s->connected && vfu_conn_serve(&s->conn, &e) < 0)
 		drop_client(s, &e);
 	/* the request may have enabled or disabled a queue: arm the poller */
@@ -304,7 +315,7 @@ static void doorbell_ready(void *opaque, uint32_t events)
 
 	(void)events;
 	emu_doorbell_ack(&s->dev.doorbell);
-	emu_device_doorbells(&s->dev);
+	take_doorbells(s);
 }
 
 /* Outside a request (the datapath, a wire event), guest memory vanished
