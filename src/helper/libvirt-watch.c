@@ -5,14 +5,17 @@
 
 #include <errno.h>
 #include <glib-unix.h>
-#include <libvirt/libvirt.h>
-#include <libvirt/virterror.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "helper-error.h"
+#include "libvirt-dl.h"
+
+/* libvirt's functions, set once by event_loop_ready() before any thread
+ * of the watch starts */
+static const IfcvfLibvirtDl *lv;
 
 enum { CB_LIFECYCLE, CB_ITERATION, CB_JOB_COMPLETED, CB_LAST };
 
@@ -98,7 +101,7 @@ static gboolean is_ours(IfcvfLibvirtWatch *w, virDomainPtr dom)
 {
 	char uuid[VIR_UUID_STRING_BUFLEN];
 
-	return virDomainGetUUIDString(dom, uuid) == 0 && g_ascii_strcasecmp(uuid, w->uuid) == 0;
+	return lv->virDomainGetUUIDString(dom, uuid) == 0 && g_ascii_strcasecmp(uuid, w->uuid) == 0;
 }
 
 /* libvirt's detail numbers, for logs */
@@ -181,7 +184,7 @@ static void job_completed_cb(virConnectPtr conn, virDomainPtr dom, virTypedParam
 	int op = -1;
 
 	if (!is_ours(w, dom) ||
-	    virTypedParamsGetInt(params, nparams, VIR_DOMAIN_JOB_OPERATION, &op) != 1)
+	    lv->virTypedParamsGetInt(params, nparams, VIR_DOMAIN_JOB_OPERATION, &op) != 1)
 		return;
 	/* other jobs (save, dump...) say nothing of a migration */
 	if (op == VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT)
@@ -197,14 +200,14 @@ static void close_cb(virConnectPtr conn, int reason, void *opaque)
 	/* the connection is dropped on the next tick, not inside libvirt's
 	 * own close path */
 	g_atomic_int_set(&w->lost, reason + 1);
-	virEventUpdateTimeout(w->timer, 0);
+	lv->virEventUpdateTimeout(w->timer, 0);
 }
 
 /* ---- connection (loop thread) ---- */
 
 static const char *last_error(void)
 {
-	const char *msg = virGetLastErrorMessage();
+	const char *msg = lv->virGetLastErrorMessage();
 
 	return msg && *msg ? msg : "unknown error";
 }
@@ -215,11 +218,11 @@ static void drop_connection(IfcvfLibvirtWatch *w)
 		return;
 	for (guint i = 0; i < CB_LAST; i++) {
 		if (w->cb_ids[i] >= 0)
-			(void)virConnectDomainEventDeregisterAny(w->conn, w->cb_ids[i]);
+			(void)lv->virConnectDomainEventDeregisterAny(w->conn, w->cb_ids[i]);
 		w->cb_ids[i] = -1;
 	}
-	(void)virConnectUnregisterCloseCallback(w->conn, close_cb);
-	(void)virConnectClose(w->conn);
+	(void)lv->virConnectUnregisterCloseCallback(w->conn, close_cb);
+	(void)lv->virConnectClose(w->conn);
 	w->conn = NULL;
 }
 
@@ -243,25 +246,25 @@ typedef struct {
 static gboolean read_view(virConnectPtr conn, const char *uuid,
 			  enum migration_domain_view *ret, char **ret_error)
 {
-	virDomainPtr dom = virDomainLookupByUUIDString(conn, uuid);
+	virDomainPtr dom = lv->virDomainLookupByUUIDString(conn, uuid);
 	virTypedParameterPtr params = NULL;
 	int state, reason, type = VIR_DOMAIN_JOB_NONE, n = 0, op = -1;
 
-	if (!dom && virGetLastErrorCode() == VIR_ERR_NO_DOMAIN) {
+	if (!dom && lv->virGetLastErrorCode() == VIR_ERR_NO_DOMAIN) {
 		*ret = MIGRATION_VIEW_GONE;
 		return TRUE;
 	}
-	if (!dom || virDomainGetState(dom, &state, &reason, 0) < 0) {
+	if (!dom || lv->virDomainGetState(dom, &state, &reason, 0) < 0) {
 		*ret_error = g_strdup(last_error());
 		if (dom)
-			virDomainFree(dom);
+			lv->virDomainFree(dom);
 		return FALSE;
 	}
 	/* a driver without job statistics has no migration job to show */
-	if (virDomainGetJobStats(dom, &type, &params, &n, 0) == 0 && type != VIR_DOMAIN_JOB_NONE)
-		(void)virTypedParamsGetInt(params, n, VIR_DOMAIN_JOB_OPERATION, &op);
-	virTypedParamsFree(params, n);
-	virDomainFree(dom);
+	if (lv->virDomainGetJobStats(dom, &type, &params, &n, 0) == 0 && type != VIR_DOMAIN_JOB_NONE)
+		(void)lv->virTypedParamsGetInt(params, n, VIR_DOMAIN_JOB_OPERATION, &op);
+	lv->virTypedParamsFree(params, n);
+	lv->virDomainFree(dom);
 
 	if (state == VIR_DOMAIN_SHUTOFF || state == VIR_DOMAIN_CRASHED)
 		*ret = MIGRATION_VIEW_GONE;
@@ -301,7 +304,7 @@ static gpointer reread_thread(gpointer data)
 		g_message("libvirt %s: domain %s is %s after the reconnect; nothing to say of a "
 			  "migration", w->uri, w->uuid, migration_view_to_string(view));
 	}
-	(void)virConnectClose(rr->conn);
+	(void)lv->virConnectClose(rr->conn);
 	watch_unref(w);
 	g_free(rr);
 	return NULL;
@@ -316,12 +319,12 @@ static void start_reread(IfcvfLibvirtWatch *w)
 
 	rr->w = watch_ref(w);
 	rr->conn = w->conn;
-	(void)virConnectRef(rr->conn);
+	(void)lv->virConnectRef(rr->conn);
 	t = g_thread_try_new("libvirt-reread", reread_thread, rr, &error);
 	if (!t) {
 		g_warning("libvirt %s: cannot read domain %s again after the reconnect: %s",
 			  w->uri, w->uuid, error->message);
-		(void)virConnectClose(rr->conn);
+		(void)lv->virConnectClose(rr->conn);
 		watch_unref(w);
 		g_free(rr);
 		return;
@@ -344,13 +347,13 @@ static gboolean register_callbacks(IfcvfLibvirtWatch *w)
 
 	for (guint i = 0; i < CB_LAST; i++) {
 		/* every domain: ours may not exist on this host yet */
-		w->cb_ids[i] = virConnectDomainEventRegisterAny(w->conn, NULL, events[i].id,
+		w->cb_ids[i] = lv->virConnectDomainEventRegisterAny(w->conn, NULL, events[i].id,
 								events[i].cb, w, NULL);
 		if (w->cb_ids[i] < 0)
 			return FALSE;
 	}
 	/* drivers that never close the connection may not take one */
-	(void)virConnectRegisterCloseCallback(w->conn, close_cb, w, NULL);
+	(void)lv->virConnectRegisterCloseCallback(w->conn, close_cb, w, NULL);
 	return TRUE;
 }
 
@@ -366,7 +369,7 @@ static void try_connect(IfcvfLibvirtWatch *w)
 {
 	gboolean registered;
 
-	w->conn = virConnectOpenReadOnly(w->uri);
+	w->conn = lv->virConnectOpenReadOnly(w->uri);
 	registered = w->conn && register_callbacks(w);
 	first_attempt_done(w);
 	if (w->conn && !registered) {
@@ -388,7 +391,7 @@ static void try_connect(IfcvfLibvirtWatch *w)
 		return;
 	}
 	/* a libvirtd that hangs is dropped rather than waited for */
-	(void)virConnectSetKeepAlive(w->conn, 5, 3);
+	(void)lv->virConnectSetKeepAlive(w->conn, 5, 3);
 	g_message("libvirt %s: connected, following domain %s", w->uri, w->uuid);
 	w->quiet = FALSE;
 	/* callbacks first, then the read: a change in between is seen twice
@@ -417,7 +420,7 @@ static void tick_cb(int timer, void *opaque)
 	}
 	if (!w->conn)
 		try_connect(w);
-	virEventUpdateTimeout(w->timer, IFCVF_LIBVIRT_RETRY_MS);
+	lv->virEventUpdateTimeout(w->timer, IFCVF_LIBVIRT_RETRY_MS);
 }
 
 static gpointer loop_thread(gpointer data)
@@ -425,7 +428,7 @@ static gpointer loop_thread(gpointer data)
 	IfcvfLibvirtWatch *w = data;
 
 	while (!g_atomic_int_get(&w->stop)) {
-		if (virEventRunDefaultImpl() < 0) {
+		if (lv->virEventRunDefaultImpl() < 0) {
 			g_warning("libvirt %s: event loop failed: %s; no more libvirt events", w->uri,
 				  last_error());
 			break;
@@ -433,8 +436,8 @@ static gpointer loop_thread(gpointer data)
 	}
 	drop_connection(w);
 	/* one more turn lets libvirt free what the close left for its loop */
-	virEventUpdateTimeout(w->timer, 0);
-	(void)virEventRunDefaultImpl();
+	lv->virEventUpdateTimeout(w->timer, 0);
+	(void)lv->virEventRunDefaultImpl();
 	return NULL;
 }
 
@@ -451,11 +454,16 @@ static gboolean event_loop_ready(GError **error)
 	static gboolean ok;
 
 	if (g_once_init_enter(&done)) {
-		ok = virInitialize() == 0 && virEventRegisterDefaultImpl() == 0;
+		/* libvirt is mapped from here on, not before (libvirt-dl.h) */
+		lv = ifcvf_libvirt_dl(NULL);
+		ok = lv && lv->virInitialize() == 0 && lv->virEventRegisterDefaultImpl() == 0;
 		if (ok)
-			virSetErrorFunc(NULL, ignore_error);
+			lv->virSetErrorFunc(NULL, ignore_error);
 		g_once_init_leave(&done, 1);
 	}
+	/* the library's own failure, remembered */
+	if (!lv)
+		return ifcvf_libvirt_dl(error) != NULL;
 	if (!ok)
 		g_set_error(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_FAILED,
 			    "cannot set up libvirt's event loop: %s", last_error());
@@ -513,7 +521,7 @@ IfcvfLibvirtWatch *ifcvf_libvirt_watch_new(const char *uri, const char *uuid,
 	g_source_attach(w->source, g_main_context_get_thread_default());
 
 	/* the first tick connects, on the loop thread */
-	w->timer = virEventAddTimeout(0, tick_cb, w, NULL);
+	w->timer = lv->virEventAddTimeout(0, tick_cb, w, NULL);
 	if (w->timer < 0) {
 		g_set_error(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_FAILED,
 			    "libvirt watch: cannot add a timer: %s", last_error());
@@ -539,11 +547,11 @@ void ifcvf_libvirt_watch_free(IfcvfLibvirtWatch *w)
 	if (w->thread) {
 		g_atomic_int_set(&w->stop, 1);
 		/* wakes the loop thread's poll */
-		virEventUpdateTimeout(w->timer, 0);
+		lv->virEventUpdateTimeout(w->timer, 0);
 		g_thread_join(w->thread);
 	}
 	if (w->timer >= 0)
-		virEventRemoveTimeout(w->timer);
+		lv->virEventRemoveTimeout(w->timer);
 	/* no @func call after this; a re-read under way ends on its own */
 	if (w->source) {
 		g_source_destroy(w->source);

@@ -24,6 +24,9 @@
  * after the connection was lost once, never at the first connect (made
  * while a hook may run); meanwhile vhost-user signals keep the phase going.
  *
+ * libvirt.so.0 is loaded by the first ifcvf_libvirt_watch_new()
+ * (libvirt-dl.h): a helper without --libvirt-uri never maps it.
+ *
  * Threads: ifcvf_libvirt_watch_new() registers libvirt's default event
  * loop (once per process) and starts one thread that runs it. That thread
  * owns the virConnect, the callbacks and every libvirt call after start;
@@ -56,8 +59,9 @@ typedef void (*IfcvfLibvirtWatchFunc)(enum migration_signal signal, const char *
  * connect and register the callbacks (made on the loop thread), at most
  * IFCVF_LIBVIRT_FIRST_WAIT_MS: started before the vhost-user sockets
  * listen, a destination helper hears STARTED_MIGRATED of the QEMU that
- * libvirt starts once the hook sees them listening. Fails only when the
- * event loop or the thread cannot be set up. */
+ * libvirt starts once the hook sees them listening. Fails only when
+ * libvirt.so.0 cannot be loaded (or lacks a function), or the event loop
+ * or the thread cannot be set up. */
 IfcvfLibvirtWatch *ifcvf_libvirt_watch_new(const char *uri, const char *uuid,
 					   IfcvfLibvirtWatchFunc func, gpointer user_data,
 					   GError **error);

@@ -8,7 +8,8 @@
  * the BAR4 block, Shutdown() stops the helper like SIGTERM, and a second
  * helper for the same VM does not start. A vhost-user frontend of the test's own
  * (tests/lib) turns dirty logging on and off: State shows logging-hw and
- * relaying-sw, SetLiveMigrationMode answers Busy meanwhile.
+ * relaying-sw, SetLiveMigrationMode answers Busy meanwhile. Without
+ * --libvirt-uri the helper does not map libvirt.so.0.
  *
  * Every wait is for an event (a signal, a log line, an exit) and bounded
  * only to turn a hang into a failure; no assertion depends on a time. */
@@ -296,6 +297,19 @@ static DpProc *helper_start(Rig *r, const char *name, const char *const *port_sp
 }
 
 
+/* A helper without --libvirt-uri (as here: plain QEMU) must not map
+ * libvirt.so.0 and the ~35 libraries it pulls in (issue 16). The file name
+ * is looked for: the worktree's path may say "libvirt". */
+static void assert_no_libvirt(DpProc *helper)
+{
+	g_autofree char *path = g_strdup_printf("/proc/%d/maps", (int)helper->pid);
+	g_autofree char *maps = NULL;
+
+	g_assert_true(g_file_get_contents(path, &maps, NULL, NULL));
+	if (strstr(maps, "/libvirt.so."))
+		g_error("the helper maps libvirt.so.0 without --libvirt-uri");
+}
+
 /* ---- D-Bus reads ---- */
 
 static char *port_path(guint port)
@@ -459,6 +473,7 @@ static void test_lifecycle(void)
 	int status;
 
 	helper = helper_start(r, VM_NAME, (const char *const[]){ spec, NULL });
+	assert_no_libvirt(helper);
 	device = get_string(r, 0, "Device");
 	g_assert_cmpstr(device, ==, emu->address);
 	mac = get_string(r, 0, "Mac");

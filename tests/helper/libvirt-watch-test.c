@@ -5,14 +5,17 @@
  * thread stops at free. And `ifcvf-helper run` refuses a bad
  * --libvirt-uri. One test runs a private libvirtd (no drivers but the
  * built-in test driver, its own socket) and restarts it: after each
- * reconnect the watch reads the domain again. The events of the real
- * migration are in tests/libvirt/libvirt-migrate-test.sh. */
+ * reconnect the watch reads the domain again. The real helper on the
+ * emulator maps libvirt.so.0 only with --libvirt-uri, and does not start
+ * with a libvirt.so.0 it cannot use (tests/helper/fake-libvirt). The events
+ * of the real migration are in tests/libvirt/libvirt-migrate-test.sh. */
 #include <gio/gio.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -315,6 +318,153 @@ static void test_libvirtd_restart(void)
 	rm_dir(dir);
 }
 
+/* ---- libvirt.so.0 in the helper: mapped with --libvirt-uri only ---- */
+
+static void wait_done(GObject *p, GAsyncResult *res, gpointer data)
+{
+	(void)g_subprocess_wait_finish(G_SUBPROCESS(p), res, NULL);
+	*(gboolean *)data = TRUE;
+}
+
+/* SIGTERM and reap, 30 s at most; the helper exits 0 */
+static void helper_stop(GSubprocess *p)
+{
+	gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+	guint tick = g_timeout_add(50, wake_cb, NULL);
+	gboolean done = FALSE;
+
+	g_subprocess_send_signal(p, SIGTERM);
+	g_subprocess_wait_async(p, NULL, wait_done, &done);
+	while (!done && g_get_monotonic_time() < deadline)
+		g_main_context_iteration(NULL, TRUE);
+	g_source_remove(tick);
+	if (!done) {
+		g_subprocess_force_exit(p);
+		g_error("the helper did not stop within 30 s of SIGTERM");
+	}
+	g_assert_true(g_subprocess_get_if_exited(p));
+	g_assert_cmpint(g_subprocess_get_exit_status(p), ==, 0);
+}
+
+/* `ifcvf-helper run` with one port on @emu and @extra arguments, its
+ * output in @log; returns once its port waits for a frontend (30 s at
+ * most) */
+static GSubprocess *helper_start(TestEmu *emu, const char *dir, const char *log,
+				 const char *const *extra)
+{
+	g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
+	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GError) error = NULL;
+	gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+	GSubprocess *p;
+
+	g_ptr_array_add(argv, g_strdup(test_program("IFCVF_HELPER")));
+	g_ptr_array_add(argv, g_strdup("run"));
+	g_ptr_array_add(argv, g_strdup("--bus"));
+	g_ptr_array_add(argv, g_strdup("none"));
+	g_ptr_array_add(argv, g_strdup("--port"));
+	g_ptr_array_add(argv, g_strdup_printf("device=%s,socket=%s/vhost.sock", emu->address, dir));
+	for (guint i = 0; extra[i]; i++)
+		g_ptr_array_add(argv, g_strdup(extra[i]));
+	g_ptr_array_add(argv, NULL);
+	g_subprocess_launcher_set_child_setup(launcher, die_with_parent, NULL, NULL);
+	g_subprocess_launcher_set_stdout_file_path(launcher, log);
+	g_subprocess_launcher_set_flags(launcher, G_SUBPROCESS_FLAGS_STDERR_MERGE);
+	p = g_subprocess_launcher_spawnv(launcher, (const char *const *)argv->pdata, &error);
+	g_assert_no_error(error);
+	for (;;) {
+		g_autofree char *text = NULL;
+
+		if (g_file_get_contents(log, &text, NULL, NULL) && strstr(text, "): waiting: "))
+			return p;
+		if (g_subprocess_get_identifier(p) == NULL || g_get_monotonic_time() > deadline)
+			g_error("the helper's port is not waiting: %s", text ? text : "(no log)");
+		settle(50);
+	}
+}
+
+/* whether process @p maps libvirt.so.0 (the worktree's own path may say
+ * "libvirt": the library's file name is looked for) */
+static gboolean maps_libvirt(GSubprocess *p)
+{
+	g_autofree char *path = g_strdup_printf("/proc/%s/maps", g_subprocess_get_identifier(p));
+	g_autofree char *maps = NULL;
+	g_autoptr(GError) error = NULL;
+
+	g_assert_true(g_file_get_contents(path, &maps, NULL, &error));
+	g_assert_no_error(error);
+	return strstr(maps, "/libvirt.so.") != NULL;
+}
+
+/* A helper without --libvirt-uri (plain QEMU) does not map libvirt and
+ * what it pulls in (~7 MB); with it, libvirt is loaded and the watch
+ * follows the domain. */
+static void test_helper_maps(void)
+{
+	g_autoptr(TestEmu) emu = test_emu_start((const char *const[]){ NULL });
+	g_autofree char *dir = g_dir_make_tmp("ifcvf-lvm-XXXXXX", NULL);
+	g_autofree char *log = g_build_filename(dir, "helper.log", NULL);
+	g_autofree char *log_lv = g_build_filename(dir, "helper-libvirt.log", NULL);
+	g_autofree char *text = NULL;
+	GSubprocess *p;
+
+	p = helper_start(emu, dir, log, (const char *const[]){ NULL });
+	if (maps_libvirt(p))
+		g_error("a helper without --libvirt-uri maps libvirt.so.0");
+	helper_stop(p);
+	g_object_unref(p);
+
+	p = helper_start(emu, dir, log_lv, (const char *const[]){ "--uuid", OURS,
+		"--libvirt-uri", "test:///default", NULL });
+	g_assert_true(maps_libvirt(p));
+	g_assert_true(g_file_get_contents(log_lv, &text, NULL, NULL));
+	g_assert_nonnull(strstr(text, "libvirt test:///default: connected, following domain " OURS));
+	helper_stop(p);
+	g_object_unref(p);
+	test_rm_flat_dir(dir);
+}
+
+/* A libvirt.so.0 that cannot be loaded, or lacks a function the watch
+ * calls: the helper does not start, and says which library and why. */
+static void test_bad_library(void)
+{
+	g_autoptr(TestEmu) emu = test_emu_start((const char *const[]){ NULL });
+	g_autofree char *dir = g_dir_make_tmp("ifcvf-lvb-XXXXXX", NULL);
+	g_autofree char *not_elf = g_build_filename(dir, "libvirt.so.0", NULL);
+	g_autofree char *port = g_strdup_printf("device=%s,socket=%s/vhost.sock", emu->address, dir);
+	g_autofree char *not_elf_cause = g_strdup_printf(
+		"ifcvf-helper run: exiting: --libvirt-uri test:///default: cannot load "
+		"libvirt.so.0: %s: ", not_elf);
+	const char *fake_dir = test_program("FAKE_LIBVIRT_DIR");
+	const struct {
+		const char *dir;
+		const char *cause;
+	} cases[] = {
+		{ fake_dir, "ifcvf-helper run: exiting: --libvirt-uri test:///default: cannot use "
+			    "libvirt.so.0: it has no virEventRunDefaultImpl (" },
+		{ dir, not_elf_cause },
+	};
+
+	g_assert_true(g_file_set_contents(not_elf, "not a library\n", -1, NULL));
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autofree char *out = NULL, *err = NULL;
+		const char *was = g_getenv("LD_LIBRARY_PATH");
+		g_autofree char *path = g_strconcat("LD_LIBRARY_PATH=", cases[i].dir,
+						    was ? ":" : "", was, NULL);
+		int status;
+
+		/* the helper's environment only */
+		status = test_run((const char *const[]){ "env", path,
+			test_program("IFCVF_HELPER"), "run", "--bus", "none", "--uuid", OURS,
+			"--libvirt-uri", "test:///default", "--port", port, NULL }, &out, &err);
+		g_test_message("status %d, stderr: %s", status, err);
+		g_assert_cmpint(status, ==, 1);
+		if (!strstr(err, cases[i].cause))
+			g_error("stderr does not say '%s': %s", cases[i].cause, err);
+	}
+	test_rm_flat_dir(dir);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -322,5 +472,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/ifcvf-helper/libvirt-watch/unreachable", test_unreachable);
 	g_test_add_func("/ifcvf-helper/libvirt-watch/usage", test_usage);
 	g_test_add_func("/ifcvf-helper/libvirt-watch/libvirtd-restart", test_libvirtd_restart);
+	g_test_add_func("/ifcvf-helper/libvirt-watch/helper-maps", test_helper_maps);
+	g_test_add_func("/ifcvf-helper/libvirt-watch/bad-library", test_bad_library);
 	return g_test_run();
 }
