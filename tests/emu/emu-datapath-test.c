@@ -2282,6 +2282,98 @@ static void test_host_notifier_ordering_held(void)
 	g_free(tx);
 }
 
+/* Whether the emulator still serves a client (its --stats-file). */
+static gboolean vf_connected(Vf *vf)
+{
+	g_autoptr(JsonNode) st = vf_stats(vf);
+	JsonObject *server = json_object_get_object_member(json_node_get_object(st), "server");
+
+	return json_object_get_boolean_member(server, "connected");
+}
+
+/* A client killed with a doorbell still pending (the helper's SIGKILL,
+ * issue 18): the frontend takes the rings over from the used index in
+ * guest memory and completes what lies beyond with length 0, and the
+ * driver reuses those buffers, so the device must not send a chain or
+ * write a used entry after the hang-up, even for a doorbell rung before it
+ * (a real VF loses bus mastering with the reset at the device fd's last
+ * close). The emulator's main thread is held (ptrace) while the chain is
+ * posted, the doorbell rung (@data: through the mapped page, so the
+ * poller's eventfd is ready first; else as a posted REGION_WRITE message
+ * queued ahead of the end of stream) and the connection hung up; then it
+ * runs on and must send nothing. */
+static void test_hangup_stops_datapath(gconstpointer data)
+{
+	gboolean mapped = GPOINTER_TO_INT(data);
+	const char *const message[] = { "--doorbell", "message", NULL };
+	g_autoptr(Vf) vf = vf_new(mapped ? NULL : message, 1);
+	gint64 deadline;
+	guint16 *db = NULL;
+	Ring *rx, *tx;
+	guint8 f[100];
+	bool readable;
+	int status, sock;
+
+	vf_begin(vf, 0);
+	rx = ring_new(vf, 0, 64);
+	tx = ring_new(vf, 1, 64);
+	ring_start(rx);
+	ring_start(tx);
+	vf_driver_ok(vf);
+	rx_post(rx, 4, 2048);
+	ring_kick(rx);
+	if (mapped)
+		db = map_notify_area(vf, 1);
+	/* the datapath works: one frame out and back */
+	send_and_wait(vf, tx, rx, 1);
+	/* back in epoll_wait, with the poller asleep */
+	g_usleep(50 * 1000);
+
+	g_assert_cmpint(ptrace(PTRACE_SEIZE, vf->emu->pid, NULL, NULL), ==, 0);
+	g_assert_cmpint(ptrace(PTRACE_INTERRUPT, vf->emu->pid, NULL, NULL), ==, 0);
+	g_assert_cmpint(waitpid(vf->emu->pid, &status, __WALL), ==, vf->emu->pid);
+	g_assert_true(WIFSTOPPED(status));
+
+	fill(f, sizeof(f), 2);
+	tx_send(tx, f, sizeof(f), 0, FALSE);
+	if (mapped) {
+		kick_mapped(db, 1);
+		/* the poller's longest sleep is EMU_DOORBELL_SLEEP_MAX_US (2 ms) */
+		g_usleep(100 * 1000);
+	} else {
+		ring_kick(tx);
+	}
+	/* the client's end goes as a killed process's does */
+	sock = vfio_dev_lost_fd(vf->dev, &readable);
+	g_assert_cmpint(sock, >=, 0);
+	g_assert_cmpint(shutdown(sock, SHUT_RDWR), ==, 0);
+	g_assert_cmpint(ptrace(PTRACE_DETACH, vf->emu->pid, NULL, NULL), ==, 0);
+
+	deadline = g_get_monotonic_time() + WAIT_USEC;
+	while (vf_connected(vf)) {
+		if (g_get_monotonic_time() > deadline)
+			g_error("the emulator still serves a client 10 s after it hung up");
+		g_usleep(2000);
+	}
+	{
+		g_autoptr(JsonNode) st = vf_stats(vf);
+
+		if (mapped)
+			g_assert_cmpint(dbstat(st, "poller_signals"), >=, 1);
+		else
+			g_assert_cmpint(dbstat(st, "message_kicks"), >=, 2);
+		g_assert_cmpint(qstat(st, 1, "frames"), ==, 1);
+		g_assert_cmpint(qstat(st, 0, "frames"), ==, 1);
+	}
+	/* nothing was published in guest memory after the hang-up */
+	g_assert_cmpuint(ring_used_idx(tx), ==, 1);
+	g_assert_cmpuint(ring_used_idx(rx), ==, 1);
+	if (db)
+		munmap(db, (size_t)sysconf(_SC_PAGESIZE));
+	g_free(rx);
+	g_free(tx);
+}
+
 /* Frames flow through doorbells the driver writes (ifcvf_hw_notify_queue);
  * @mapped: they went through the mapped notify area, else as messages. */
 static void expect_kicks_work(Vf *vf, gboolean mapped)
@@ -2486,6 +2578,10 @@ int main(int argc, char **argv)
 			test_host_notifier_ordering);
 	g_test_add_func("/ifcvf-helper/emu-datapath/host-notifier/ordering-held",
 			test_host_notifier_ordering_held);
+	g_test_add_data_func("/ifcvf-helper/emu-datapath/hangup-stops-datapath/mapped",
+			     GINT_TO_POINTER(TRUE), test_hangup_stops_datapath);
+	g_test_add_data_func("/ifcvf-helper/emu-datapath/hangup-stops-datapath/message",
+			     GINT_TO_POINTER(FALSE), test_hangup_stops_datapath);
 	g_test_add_func("/ifcvf-helper/emu-datapath/host-notifier/message",
 			test_host_notifier_message);
 	g_test_add_func("/ifcvf-helper/emu-datapath/host-notifier/small-multiplier",

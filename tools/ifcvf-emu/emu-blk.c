@@ -727,6 +727,16 @@ void emu_blk_client(struct emu_blk *b, bool present)
 	b->client = present;
 }
 
+void emu_blk_hang_up(struct emu_blk *b)
+{
+	for (unsigned q = 0; q < b->nqueues; q++) {
+		b->q[q].pending = b->q[q].soft = b->q[q].dirty = false;
+		drop_inflight(b, q);
+	}
+	b->orphaned = true;
+	b->client = false;
+}
+
 int emu_blk_resize(struct emu_blk *b, struct cerr *e)
 {
 	uint64_t sectors;

@@ -121,6 +121,9 @@ void emu_blk_queue_stopping(struct emu_blk *b, unsigned q);
 void emu_blk_driver_ok(struct emu_blk *b);
 void emu_blk_reset(struct emu_blk *b);
 void emu_blk_client(struct emu_blk *b, bool present);
+/* The client hung up: as emu_net_hang_up(), requests in flight are
+ * neither completed nor published. */
+void emu_blk_hang_up(struct emu_blk *b);
 void emu_blk_before_unmap(struct emu_blk *b);
 
 /* One round: take and complete. True while some queue still has work. */

@@ -194,9 +194,18 @@ void emu_device_client_new(struct emu_device *dev)
 		emu_blk_client(&dev->blk, true);
 }
 
+void emu_device_client_hung_up(struct emu_device *dev)
+{
+	if (dev->virtio.net)
+		emu_net_hang_up(&dev->net);
+	if (dev->virtio.blk)
+		emu_blk_hang_up(&dev->blk);
+}
+
 void emu_device_client_gone(struct emu_device *dev)
 {
-	/* what the client rang before it left is served, as its messages were */
+	/* what a live client rang before it left is served, as its messages
+	 * were (one that hung up has its datapath stopped already) */
 	emu_device_doorbells(dev);
 	if (dev->virtio.net)
 		emu_net_client(&dev->net, false);

@@ -80,6 +80,12 @@ void emu_device_config_changed(struct emu_device *dev);
 /* A client connected: the datapath may run. */
 void emu_device_client_new(struct emu_device *dev);
 
+/* The client's socket hung up (it closed, or its process died): the
+ * datapath stops at once, before any doorbell still pending is taken; see
+ * emu_net_hang_up(). emu_device_client_gone() follows when the server
+ * drops the connection. */
+void emu_device_client_hung_up(struct emu_device *dev);
+
 /* The client disconnected: unmap its DMA, close its eventfds. */
 void emu_device_client_gone(struct emu_device *dev);
 

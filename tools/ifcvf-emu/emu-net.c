@@ -789,6 +789,21 @@ void emu_net_client(struct emu_net *n, bool present)
 	n->client = present;
 }
 
+void emu_net_hang_up(struct emu_net *n)
+{
+	for (unsigned q = 0; q < 2 * n->npairs; q++) {
+		struct emu_nq *nq = &n->q[q];
+
+		/* entries the frontend completed itself after taking the rings
+		 * over; publishing them now would hand the driver back heads
+		 * it already reused */
+		nq->pending = nq->soft = nq->dirty = false;
+		nq->unpublished = 0;
+	}
+	n->orphaned = true;
+	n->client = false;
+}
+
 void emu_net_before_unmap(struct emu_net *n)
 {
 	if (n->client)

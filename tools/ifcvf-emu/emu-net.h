@@ -142,6 +142,13 @@ void emu_net_drop_held(struct emu_net *n);
  * After a client went, no queue runs until the device is reset (a new
  * client resets it first): its rings were in the old client's memory. */
 void emu_net_client(struct emu_net *n, bool present);
+/* The client hung up (its process may be dead, and its frontend may have
+ * taken the rings over from the used index in guest memory already): the
+ * queues stop where they are, with nothing more read or written in guest
+ * memory, not even the used entries not published yet, and no interrupt;
+ * as a VF whose bus mastering went with the reset at the last close of its
+ * device fd. Until a new client resets the device. */
+void emu_net_hang_up(struct emu_net *n);
 void emu_net_before_unmap(struct emu_net *n);
 
 /* from the wire: a frame for RX of @pair, or for the pair a flow hash picks

@@ -15,6 +15,7 @@
  * away drops the client instead of killing us (emu-dma-guard.h). */
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,7 @@ struct emu_server {
 	struct vfu_server_stats stats;
 	struct vfu_conn conn;
 	bool connected;
+	bool hung_up;              /* the client's socket hung up: datapath stopped */
 	bool quit;
 	int listen_fd;
 	int signal_fd;
@@ -171,13 +173,54 @@ static void print_counters(const struct emu_server *s)
 	emu_device_print_stats(&s->dev, stderr);
 }
 
+/* The client's socket hung up: its process may have been killed, and its
+ * frontend (QEMU) then takes the rings over from the used index in guest
+ * memory and completes the entries beyond it itself, so the driver reuses
+ * their buffers. The datapath stops before anything else is done for the
+ * client, a doorbell it left pending included: a round run for that
+ * doorbell would send chains already completed and write used entries
+ * behind the frontend's back (duplicate frames, issue 18). A real VF
+ * stops the same way: the last close of its device fd resets it. */
+static void client_hung_up(struct emu_server *s)
+{
+	if (!s->connected || s->hung_up)
+		return;
+	s->hung_up = true;
+	emu_device_client_hung_up(&s->dev);
+	if (s->cfg->verbose)
+		fprintf(stderr, "ifcvf-emu: the client hung up: datapath stopped\n");
+}
+
+static bool is_hang_up(uint32_t events)
+{
+	return events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR);
+}
+
+/* Before a datapath round for a doorbell: has the client hung up since
+ * the epoll round that brought us here? */
+static bool check_hang_up(struct emu_server *s)
+{
+	struct pollfd p = { .fd = s->conn.fd, .events = POLLRDHUP };
+
+	if (s->connected && !s->hung_up && poll(&p, 1, 0) == 1 &&
+	    (p.revents & (POLLHUP | POLLRDHUP | POLLERR)))
+		client_hung_up(s);
+	return s->hung_up;
+}
+
 static void drop_client(struct emu_server *s, const struct cerr *why)
 {
 	if (why && (s->cfg->verbose || why->code != ECONNRESET))
 		fprintf(stderr, "ifcvf-emu: dropping the client: %s\n", why->msg);
+	/* a client that hung up between two checks: no used entry goes out
+	 * while the connection closes (emu_device_client_gone() publishes
+	 * what a live client's queues completed) */
+	if (why && why->code == ECONNRESET)
+		client_hung_up(s);
 	emu_loop_del(&s->loop, &s->client_watch);
 	vfu_conn_close(&s->conn);
 	s->connected = false;
+	s->hung_up = false;
 	/* let the next client in from the backlog */
 	if (emu_loop_add(&s->loop, &s->listen_watch, s->listen_fd, EPOLLIN, listen_ready, s) < 0)
 		fprintf(stderr, "ifcvf-emu: cannot watch the listening socket again\n");
@@ -198,12 +241,16 @@ static void accept_client(struct emu_server *s)
 		return;
 	}
 	vfu_conn_watch_stop(&s->conn, s->signal_fd, stop_requested, s);
-	if (emu_loop_add(&s->loop, &s->client_watch, fd, EPOLLIN, client_ready, s) < 0) {
+	/* EPOLLRDHUP: the hang-up is seen in the epoll round it happens in,
+	 * not only when a read finds the end of the stream */
+	if (emu_loop_add(&s->loop, &s->client_watch, fd, EPOLLIN | EPOLLRDHUP, client_ready,
+			 s) < 0) {
 		fprintf(stderr, "ifcvf-emu: cannot watch the client socket\n");
 		vfu_conn_close(&s->conn);
 		return;
 	}
 	s->connected = true;
+	s->hung_up = false;
 	emu_loop_del(&s->loop, &s->listen_watch);
 	if (s->cfg->verbose)
 		fprintf(stderr, "ifcvf-emu: client connected\n");
@@ -286,7 +333,10 @@ static void listen_ready(void *opaque, uint32_t events)
  * then queue_enable=0 would suspend the queue with the chain not fetched). */
 static void take_doorbells(struct emu_server *s)
 {
-	if (emu_device_doorbells(&s->dev) && s->dev.virtio.net) {
+	/* a client gone since the epoll round: its queues stop first, and the
+	 * doorbells are only taken off the page */
+	check_hang_up(s);
+	if (emu_device_doorbells(&s->dev) && s->dev.virtio.net && !s->hung_up) {
 		(void)emu_net_run(&s->dev.net);
 		check_client_faults(s);
 	}
@@ -297,7 +347,11 @@ static void client_ready(void *opaque, uint32_t events)
 	struct emu_server *s = opaque;
 	struct cerr e = { 0 };
 
-	(void)events;
+	/* a client that hung up gets no datapath round, not even for a
+	 * doorbell it rang before; what it still sent is served (the queues
+	 * stay stopped) until the read finds the end of the stream */
+	if (is_hang_up(events))
+		client_hung_up(s);
 	/* doorbells the client stored before sending this request come first,
 	 * with the datapath round a doorbell message would have had before
 	 * the next request (a kick then a reset sends the frame first) */
@@ -354,6 +408,12 @@ static int run(struct emu_server *s)
 			fprintf(stderr, "ifcvf-emu: epoll_wait: %s\n", strerror(errno));
 			return 1;
 		}
+		/* a hang-up stops the datapath before any handler of this
+		 * round runs one (the doorbell poller's eventfd or the wire may
+		 * come first in the list) */
+		for (int i = 0; i < n; i++)
+			if (ev[i].data.ptr == &s->client_watch && is_hang_up(ev[i].events))
+				client_hung_up(s);
 		for (int i = 0; i < n && !s->quit; i++) {
 			struct emu_watch *w = ev[i].data.ptr;
 
