@@ -19,11 +19,9 @@
 #define OWNER_WAIT_MS 20000
 #define OWNER_POLL_MS 20
 
-gboolean hook_exec_args_write(const char *path, const HookExecArgs *args, GError **error)
+char *hook_exec_args_format(const HookExecArgs *args, gsize *ret_len)
 {
 	g_autoptr(GKeyFile) kf = g_key_file_new();
-	g_autofree char *text = NULL;
-	gsize len = 0;
 
 	g_key_file_set_string(kf, GROUP, "VM", args->vm);
 	g_key_file_set_string(kf, GROUP, "Log", args->log);
@@ -36,7 +34,14 @@ gboolean hook_exec_args_write(const char *path, const HookExecArgs *args, GError
 					   g_strv_length((char **)args->sockets));
 	if (args->socket_user)
 		g_key_file_set_string(kf, GROUP, "SocketUser", args->socket_user);
-	text = g_key_file_to_data(kf, &len, NULL);
+	return g_key_file_to_data(kf, ret_len, NULL);
+}
+
+gboolean hook_exec_args_write(const char *path, const HookExecArgs *args, GError **error)
+{
+	gsize len = 0;
+	g_autofree char *text = hook_exec_args_format(args, &len);
+
 	if (!g_file_set_contents_full(path, text, (gssize)len, G_FILE_SET_CONTENTS_CONSISTENT,
 				      0600, error)) {
 		g_prefix_error(error, "argument file: ");

@@ -48,6 +48,9 @@ HookExecFile *hook_exec_args_parse(const char *text, gsize len, GError **error);
 void hook_exec_file_free(HookExecFile *f);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HookExecFile, hook_exec_file_free)
 
+/* The argument file's text for @args (@ret_len bytes, NUL-terminated). */
+char *hook_exec_args_format(const HookExecArgs *args, gsize *ret_len);
+
 /* Write @args to @path (mode 0600). */
 gboolean hook_exec_args_write(const char *path, const HookExecArgs *args, GError **error);
 

@@ -29,7 +29,6 @@
 #include "run-options.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 #define RUN_DIR "/run/ifcvf-helper"
 
@@ -80,8 +79,6 @@ static void require_spec_round_trip(const HookPort *p)
 	ifcvf_port_config_clear(&cfg);
 }
 
-static char *args_path;
-
 static void require_strv_equal(const char *what, const char *const *a, const char *const *b)
 {
 	guint i;
@@ -116,10 +113,9 @@ static void require_args_round_trip(const HookVm *vm, const char *const *argv)
 	g_ptr_array_add(sockets, NULL);
 	args.devices = (const char *const *)devices->pdata;
 	args.sockets = (const char *const *)sockets->pdata;
-	if (!hook_exec_args_write(args_path, &args, &error))
-		fail("hook_exec_args_write", error->message);
-	if (!g_file_get_contents(args_path, &text, &len, &error))
-		fail("reading the argument file back", error->message);
+	/* the text hook_exec_args_write() puts in the file, without the file:
+	 * a write, fsync and rename per input cost most of the time */
+	text = hook_exec_args_format(&args, &len);
 	f = hook_exec_args_parse(text, len, &error);
 	if (!f)
 		fail("hook exec refuses the argument file the hook wrote", error->message);
@@ -179,27 +175,6 @@ static void args_file(const char *text, size_t len)
 		fail("hook_exec_args_parse", "accepted an Argv without an absolute path first");
 	for (guint i = 0; f->devices[i]; i++)
 		require_lock_in_run_dir(f->devices[i]);
-}
-
-static void remove_args_dir(void)
-{
-	g_autofree char *dir = g_path_get_dirname(args_path);
-
-	unlink(args_path);
-	rmdir(dir);
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	/* on tmpfs when there is one: the hook's write may fsync */
-	g_autofree char *dir = g_strdup(g_file_test("/dev/shm", G_FILE_TEST_IS_DIR)
-					? "/dev/shm/fuzz-hook-XXXXXX" : "/tmp/fuzz-hook-XXXXXX");
-
-	if (!g_mkdtemp(dir))
-		fail("a scratch directory", g_strerror(errno));
-	args_path = g_build_filename(dir, "vm.args", NULL);
-	atexit(remove_args_dir);
-	return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
