@@ -390,8 +390,10 @@ hn_check() {
 		result host-notifier fail "$facts; $(grep 'host notifiers: \|WARNING' "$w/$hn_vm.log" | head -3 | oneline)"
 	fi
 }
+t0=$SECONDS
 start_bus || echo "GUEST dbus-daemon did not start: $(oneline < "$w/bus.log")"
 hn_check
+echo "GUEST host notifiers: D-Bus, helper and check took $((SECONDS - t0)) s"
 echo "GUEST helper log (host notifiers):"
 grep -v '^EAL\|^TELEMETRY' "$w/$hn_vm.log" 2>/dev/null | sed 's/^/GUEST   /' | tail -16
 
@@ -466,7 +468,9 @@ mq_check() {
 	t0=$(q_stat 0 TX-packets); t1=$(q_stat 1 TX-packets)
 	facts="$facts; pair 0 sent ${t0:-?} received ${r0:-?}, pair 1 sent ${t1:-?} received ${r1:-?}"
 	tp_quit || echo "GUEST testpmd (flowgen) did not quit cleanly"
+	t0=$SECONDS
 	hn_fallback_check
+	echo "GUEST host-notifier fallback took $((SECONDS - t0)) s"
 	if helper_stop; then facts="$facts; the helper exited 0"; else facts="$facts; the helper did not exit cleanly"; fi
 	if [ "$pairs" = 2 ] && [ "${t0:-0}" -gt 0 ] && [ "${t1:-0}" -gt 0 ] &&
 	   [ "${r0:-0}" -gt 0 ] && [ "${r1:-0}" -gt 0 ] && [[ "$facts" == *"exited 0" ]]; then
