@@ -404,7 +404,10 @@ int main(int argc, char **argv)
 
 		pthread_mutex_lock(&fe.hn_lock);
 		if (hn == HN_MAP) {
-			/* every kick a store into a page, on both vrings */
+			/* every kick a store into a page, on both vrings: QEMU's
+			 * virtio-net wants RX kicks until it has seen buffers
+			 * (used flags 0 in a fresh ring), so the first RX post
+			 * is always kicked */
 			if (mapped != 0x3 || !rx.kicks || !tx.kicks || fe.hn_doorbells != kicks)
 				fail("host notifiers: pages mapped 0x%llx; kicks RX %llu TX %llu, of them %llu on a doorbell page",
 				     (unsigned long long)mapped, (unsigned long long)rx.kicks,
