@@ -5,10 +5,12 @@
 # (kernel-vfio-test.sh) expects every name it lists, in any order.
 #
 # Environment (from the initramfs): KV_SRC, KV_BUILD, KV_HELPER,
-# KV_MIGRATION_TEST, KV_IRQ, KV_VF (the function under test), KV_OTHER (left on
+# KV_MIGRATION_TEST, KV_IRQ, KV_IFCVFCTL, KV_VF (the function under test,
+# page-per-vq=on: each queue's doorbell on its own page), KV_OTHER (left on
 # virtio-pci), KV_GROUP_A and KV_GROUP_B (one IOMMU group), KV_MQ (mq=on, 2
-# pairs, on a tap that sends every frame back on the queue it came by),
-# KV_HOT (behind a PCIe root port: QEMU's device "hot" can be removed).
+# pairs, on a tap that sends every frame back on the queue it came by; QEMU's
+# default notify multiplier, 4 bytes), KV_HOT (behind a PCIe root port:
+# QEMU's device "hot" can be removed).
 #
 # The control line to the host's kv-peer is /dev/ttyS1 (see kv-peer.c).
 # Every wait is bounded; a check that runs out of time fails.
@@ -67,8 +69,41 @@ vfio_holders() { # GROUP: pids with /dev/vfio/GROUP open
 # ---- processes ----
 helper_pid=
 tp_pid=
-helper_start() { # NAME PORT_OPTIONS [BDF]: ifcvf-helper run, waits until the port listens
-	"$KV_HELPER" run --bus none --port "device=pci:${3:-$KV_VF},socket=$w/$1.sock,$2" \
+# a private D-Bus (start_bus) for the helpers whose state is read there
+kv_bus=unix:path=$w/bus.sock
+bus_pid=
+start_bus() {
+	local i
+	cat > "$w/bus.conf" <<CONF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>$kv_bus</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+CONF
+	dbus-daemon --config-file="$w/bus.conf" --nofork --nopidfile > "$w/bus.log" 2>&1 &
+	bus_pid=$!
+	for ((i = 0; i < 100; i++)); do
+		[ -S "$w/bus.sock" ] && return 0
+		kill -0 "$bus_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill "$bus_pid" 2>/dev/null
+	bus_pid=
+	return 1
+}
+helper_start() { # NAME PORT_OPTIONS [BDF [UUID]]: ifcvf-helper run, waits until the port
+	# listens; with UUID on the private D-Bus as VM NAME
+	local bus=(--bus none)
+	[ -n "${4:-}" ] && bus=(--bus "$kv_bus" --uuid "$4" --name "$1")
+	"$KV_HELPER" run "${bus[@]}" --port "device=pci:${3:-$KV_VF},socket=$w/$1.sock,$2" \
 		> "$w/$1.log" 2>&1 &
 	helper_pid=$!
 	wait_log "$w/$1.log" "waiting: " 60
@@ -283,6 +318,85 @@ fi
 echo "GUEST helper log (datapath):"
 sed 's/^/GUEST   /' "$w/dp.log" | tail -40
 
+# ---- host notifiers: the guest's kicks straight to the function's doorbell ----
+# The helper hands kv-irq (the frontend) each vring's doorbell page: the
+# vfio-pci device fd at the notify BAR's region offset + the queue's notify
+# offset (page-per-vq=on gives each queue its own page). kv-irq maps them and
+# kicks by storing the queue index there: frames go out (kv-peer counts them
+# on the host) and come in, D-Bus shows both vrings on host-notifier, and the
+# helper relays no kick.
+echo "GUEST step: host notifiers"
+hn_vm=kv-hn
+hn_dbus() { # VM EXPECTED_KICKS OUT [ABOVE]: a command that puts the VM's status
+	# into OUT.status, once its Kicks line reads EXPECTED_KICKS, and its port's
+	# counters into OUT.stats, once kicks-relayed is above ABOVE (10 s each)
+	cat > "$w/$1-dbus.sh" <<SH
+for i in \$(seq 50); do
+	"$KV_IFCVFCTL" --bus "$kv_bus" status "$1" > "$3.status" 2>&1
+	grep -q "^ *Kicks: *$2\$" "$3.status" && break
+	sleep 0.2
+done
+for i in \$(seq 50); do
+	"$KV_IFCVFCTL" --bus "$kv_bus" stats "$1" 0 > "$3.stats" 2>&1
+	[ "\$(awk '\$2 == "kicks-relayed" { print \$3 }' "$3.stats")" -gt "${4:--1}" ] 2>/dev/null && break
+	sleep 0.2
+done
+SH
+	echo "bash $w/$1-dbus.sh"
+}
+kicks_relayed() { awk '$2 == "kicks-relayed" { print $3 }' "$1" 2>/dev/null; }
+hn_check() {
+	local all_hn="vring 0 host-notifier, vring 1 host-notifier" out facts kicks relayed sent bad
+	local n_tx=200 n_rx=100 st i stopped exit_relayed
+	if [ -z "$bus_pid" ]; then
+		result host-notifier fail "no D-Bus: $(oneline < "$w/bus.log")"
+		return
+	fi
+	if ! helper_start "$hn_vm" "generic-virtio=1,sw-live-migration=1" "$KV_VF" \
+		0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9; then
+		result host-notifier fail "the helper did not start: $(grep -v '^EAL\|^TELEMETRY' "$w/$hn_vm.log" | tail -3 | oneline)"
+		helper_stop
+		return
+	fi
+	if ! ctl gen-watch 8; then
+		result host-notifier fail "control line: $reply"
+		helper_stop
+		return
+	fi
+	timeout -s KILL 120 "$KV_IRQ" --socket "$w/$hn_vm.sock" --helper-log "$w/$hn_vm.log" \
+		--host-notifier map --tx "$n_tx" --frames "$n_rx" --bdf "$KV_VF" \
+		--feed "$KV_SRC/tests/kernel-vfio/guest-feed.sh" \
+		--exec "$(hn_dbus "$hn_vm" "$all_hn" "$w/hn")" > "$w/hn-irq.log" 2>&1
+	st=$?
+	out=$(sed 's/^kv-irq: //' "$w/hn-irq.log" | oneline)
+	[ "$st" -eq 0 ] || ctl flush
+	sent=0 bad=?
+	for ((i = 0; i < 150; i++)); do
+		ctl gen-count && read -r _ sent _ bad <<< "$reply"
+		[ "$sent" -ge "$n_tx" ] && break
+		sleep 0.2
+	done
+	helper_stop && stopped="exited 0" || stopped="did not exit cleanly"
+	kicks=$(grep -o 'Kicks: .*' "$w/hn.status" 2>/dev/null | sed 's/Kicks: *//')
+	relayed=$(kicks_relayed "$w/hn.stats")
+	# the helper's own count at exit: every kick it relayed in its life
+	exit_relayed=$(grep -o 'kicks relayed [0-9]*' "$w/$hn_vm.log" | tail -1 | grep -o '[0-9]*$')
+	facts="kv-irq: $out; D-Bus: Kicks: ${kicks:-?}, kicks-relayed ${relayed:-?}; kv-peer on the host got $sent of the $n_tx frames whole and in order (bad $bad); the helper $stopped, kicks relayed in its life: ${exit_relayed:-?}"
+	if [ "$st" -eq 0 ] && [ "$kicks" = "$all_hn" ] && [ "$relayed" = 0 ] &&
+	   [ "$sent" = "$n_tx" ] && [ "$bad" = 0 ] && [ "$stopped" = "exited 0" ] &&
+	   [ "$exit_relayed" = 0 ] && ! grep -q 'host notifiers: ' "$w/$hn_vm.log"; then
+		result host-notifier ok "$facts"
+	else
+		result host-notifier fail "$facts; $(grep 'host notifiers: \|WARNING' "$w/$hn_vm.log" | head -3 | oneline)"
+	fi
+}
+t0=$SECONDS
+start_bus || echo "GUEST dbus-daemon did not start: $(oneline < "$w/bus.log")"
+hn_check
+echo "GUEST host notifiers: D-Bus, helper and check took $((SECONDS - t0)) s"
+echo "GUEST helper log (host notifiers):"
+grep -v '^EAL\|^TELEMETRY' "$w/$hn_vm.log" 2>/dev/null | sed 's/^/GUEST   /' | tail -16
+
 # ---- live migration: the software relay switched on and off under traffic ----
 echo "GUEST step: live migration"
 rm -rf /tmp/ifcvf-lm-*
@@ -329,7 +443,8 @@ mq_check() {
 	fi
 	pairs=$(json_field "$w/mq.json" queue_pairs)
 	facts="probe: queue_pairs $pairs, msix $(json_field "$w/mq.json" msix_vectors)"
-	if ! helper_start mq "generic-virtio=1,sw-live-migration=1,queue-pairs=2" "$KV_MQ"; then
+	if ! helper_start mq "generic-virtio=1,sw-live-migration=1,queue-pairs=2" "$KV_MQ" \
+		${bus_pid:+6a7b8c9d-0e1f-4a2b-9c3d-4e5f6a7b8c9d}; then
 		result mq fail "$facts; the helper did not start: $(grep -v '^EAL\|^TELEMETRY' "$w/mq.log" | tail -3 | oneline)"
 		helper_stop
 		return
@@ -353,6 +468,9 @@ mq_check() {
 	t0=$(q_stat 0 TX-packets); t1=$(q_stat 1 TX-packets)
 	facts="$facts; pair 0 sent ${t0:-?} received ${r0:-?}, pair 1 sent ${t1:-?} received ${r1:-?}"
 	tp_quit || echo "GUEST testpmd (flowgen) did not quit cleanly"
+	t0=$SECONDS
+	hn_fallback_check
+	echo "GUEST host-notifier fallback took $((SECONDS - t0)) s"
 	if helper_stop; then facts="$facts; the helper exited 0"; else facts="$facts; the helper did not exit cleanly"; fi
 	if [ "$pairs" = 2 ] && [ "${t0:-0}" -gt 0 ] && [ "${t1:-0}" -gt 0 ] &&
 	   [ "${r0:-0}" -gt 0 ] && [ "${r1:-0}" -gt 0 ] && [[ "$facts" == *"exited 0" ]]; then
@@ -361,7 +479,40 @@ mq_check() {
 		result mq fail "$facts: $(grep -i 'warn\|fail\|pairs' "$w/mq.log" | tail -3 | oneline)"
 	fi
 }
+# host-notifier-fallback: a frontend asking for host notifiers on this
+# function (QEMU's default notify multiplier: every queue's doorbell 4 bytes
+# after the previous one, in one page) gets none; the helper says why in one
+# line and relays its kicks, and frames flow
+fallback_done=
+hn_fallback_check() {
+	local from before after kicks n_tx=100 why st facts
+	fallback_done=yes
+	if [ -z "$bus_pid" ]; then
+		result host-notifier-fallback fail "no D-Bus: $(oneline < "$w/bus.log")"
+		return
+	fi
+	"$KV_IFCVFCTL" --bus "$kv_bus" stats mq 0 > "$w/fb-before.stats" 2>&1
+	before=$(kicks_relayed "$w/fb-before.stats")
+	from=$(stat -c %s "$w/mq.log")
+	timeout -s KILL 120 "$KV_IRQ" --socket "$w/mq.sock" --helper-log "$w/mq.log" \
+		--host-notifier offer --tx "$n_tx" --frames 0 \
+		--exec "$(hn_dbus mq "vring 0 relay, vring 1 relay" "$w/fb" "${before:-0}")" \
+		> "$w/fb-irq.log" 2>&1
+	st=$?
+	kicks=$(grep -o 'Kicks: .*' "$w/fb.status" 2>/dev/null | sed 's/Kicks: *//')
+	after=$(kicks_relayed "$w/fb.stats")
+	why=$(tail -c +"$((from + 1))" "$w/mq.log" | grep 'host notifiers: ')
+	facts="kv-irq: $(sed 's/^kv-irq: //' "$w/fb-irq.log" | oneline); D-Bus: Kicks: ${kicks:-?}, kicks-relayed ${before:-?} -> ${after:-?}; the helper said: $(sed 's/.*host notifiers: //' <<< "$why" | oneline)"
+	if [ "$st" -eq 0 ] && [ "$kicks" = "vring 0 relay, vring 1 relay" ] &&
+	   [ "${after:-0}" -gt "${before:-0}" ] && [ "$(grep -c . <<< "$why")" -eq 1 ] &&
+	   [[ "$why" == *"notify_off_multiplier 4 does not put each queue's doorbell on its own 4096-byte page; kicks go through the relay" ]]; then
+		result host-notifier-fallback ok "$facts"
+	else
+		result host-notifier-fallback fail "$facts"
+	fi
+}
 mq_check
+[ -n "$fallback_done" ] || result host-notifier-fallback fail "the multiqueue function's helper did not run for it"
 echo "GUEST helper log (multiqueue):"
 grep -v '^EAL\|^TELEMETRY' "$w/mq.log" 2>/dev/null | sed 's/^/GUEST   /' | tail -20
 
@@ -513,4 +664,5 @@ hot_remove_check() {
 }
 hot_remove_check
 
+[ -n "$bus_pid" ] && kill "$bus_pid" 2>/dev/null
 exit $failed

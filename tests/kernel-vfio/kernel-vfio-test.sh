@@ -2,7 +2,9 @@
 # Kernel VFIO for real. A QEMU TCG guest (q35, emulated Intel IOMMU with
 # interrupt remapping, the host's Debian kernel) has five modern virtio-net
 # functions (iommu_platform=on, so their DMA goes through the vIOMMU):
-#   00:03.0  the VF under test; its wire is a UDP socket to kv-peer
+#   00:03.0  the VF under test; its wire is a UDP socket to kv-peer;
+#            page-per-vq=on (each queue's doorbell on its own page, as host
+#            notifiers need; the others keep QEMU's 4-byte steps)
 #   00:04.0  left on virtio-pci (a function bound to another driver)
 #   01:01.0, 01:02.0  behind a conventional pci-bridge, so one IOMMU group:
 #            the first goes to vfio-pci, the second stays on virtio-pci (a
@@ -34,10 +36,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/tap.sh"
 
 [ "$(id -u)" -eq 0 ] || bail "the kernel-vfio test needs root (QEMU reads the root-owned build through the 9p share)"
-for v in IFCVF_HELPER IFCVF_KV_PEER IFCVF_KV_IRQ IFCVF_MIGRATION_TEST IFCVF_BUILD_ROOT IFCVF_SOURCE_ROOT; do
+for v in IFCVF_HELPER IFCVF_KV_PEER IFCVF_KV_IRQ IFCVF_IFCVFCTL IFCVF_MIGRATION_TEST IFCVF_BUILD_ROOT IFCVF_SOURCE_ROOT; do
 	[ -n "${!v:-}" ] || bail "$v is not set: run through meson test"
 done
-for tool in qemu-system-x86_64 modprobe cpio gzip dpdk-testpmd stdbuf; do
+for tool in qemu-system-x86_64 modprobe cpio gzip dpdk-testpmd stdbuf dbus-daemon; do
 	command -v "$tool" >/dev/null || bail "$tool is missing: scripts/test installs it"
 done
 kernel=$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -1)
@@ -89,6 +91,7 @@ KV_BUILD=$IFCVF_BUILD_ROOT
 KV_HELPER=$IFCVF_HELPER
 KV_MIGRATION_TEST=$IFCVF_MIGRATION_TEST
 KV_IRQ=$IFCVF_KV_IRQ
+KV_IFCVFCTL=$IFCVF_IFCVFCTL
 KV_VF=$vf
 KV_OTHER=0000:00:04.0
 KV_GROUP_A=0000:01:01.0
@@ -112,7 +115,7 @@ qemu_args=(
 	-kernel "$kernel" -initrd "$workdir/initrd.gz"
 	-append "console=ttyS0 quiet panic=-1 intel_iommu=on"
 	-netdev "socket,id=nvf,udp=127.0.0.1:$peer_port,localaddr=127.0.0.1:$qemu_port"
-	$(vnet vf 0x3 "" nvf),mac=52:54:00:12:34:56
+	$(vnet vf 0x3 "" nvf),mac=52:54:00:12:34:56,page-per-vq=on
 	-netdev socket,id=nother,udp=127.0.0.1:9,localaddr=127.0.0.1:0
 	$(vnet other 0x4 "" nother)
 	-device pci-bridge,id=br0,chassis_nr=1,addr=0x5
@@ -167,7 +170,7 @@ fi
 # every check the guest must have reported, in its order
 checks=(
 	bind probe-generic probe-refused run-refused
-	tx rx reconnect msix lm mq
+	tx rx msix reconnect host-notifier lm mq host-notifier-fallback
 	busy release reprobe
 	err-other-driver err-other-driver-run err-not-viable err-not-viable-run
 	err-no-vfio err-permission

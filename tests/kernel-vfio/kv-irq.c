@@ -1,16 +1,31 @@
-/* kv-irq: MSI-X and DMA through kernel VFIO, seen from the guest's side of a
- * port. Run inside the kernel-vfio guest against `ifcvf-helper run` whose
- * port is a vfio-pci function. It is the frontend (tests/lib: memfd guest
- * memory at GPA 0, split rings), posts RX buffers, has the host send
- * numbered frames (--feed, like the migration test's), and learns about
- * received frames only from its RX callfd, which the VF signals itself:
- * the helper binds the VF's MSI-X vector to that eventfd with
- * VFIO_DEVICE_SET_IRQS, so nothing of ours relays it. A lost interrupt
+/* kv-irq: MSI-X, DMA and host notifiers through kernel VFIO, seen from the
+ * guest's side of a port. Run inside the kernel-vfio guest against
+ * `ifcvf-helper run` whose port is a vfio-pci function. It is the frontend
+ * (tests/lib: memfd guest memory at GPA 0, split rings), posts RX buffers,
+ * has the host send numbered frames (--feed, like the migration test's),
+ * and learns about received frames only from its RX callfd, which the VF
+ * signals itself: the helper binds the VF's MSI-X vector to that eventfd
+ * with VFIO_DEVICE_SET_IRQS, so nothing of ours relays it. A lost interrupt
  * leaves the wait to run out, and the check fails. Every frame must arrive
  * whole, once and in order (DMA into IOVA = GPA through the IOMMU).
  *
  * It also reads the guest's /proc/interrupts for the function's vfio-msix
  * vectors while the port still holds them.
+ *
+ * --host-notifier map: it negotiates HOST_NOTIFIER (+ BACKEND_REQ,
+ * BACKEND_SEND_FD, REPLY_ACK), serves the backend channel, and waits for the
+ * helper to hand over each vring's doorbell page (the vfio-pci device fd at
+ * the notify BAR's region offset + the queue's notify offset) before its
+ * first kick; every kick is then a store of the queue index into that page,
+ * straight to the function, and none goes to a kickfd. --host-notifier
+ * offer negotiates the same but expects no page (a function whose notify
+ * multiplier puts two queues in one page): every kick goes to the kickfd,
+ * which only the helper's relay carries to the function.
+ *
+ * --tx N sends N numbered frames (stream 8) on the TX vring first and waits
+ * for the function to complete them; the host's kv-peer counts them.
+ * --exec CMD runs CMD (sh -c) after the traffic, while the port still runs
+ * with the pages mapped (the caller reads the helper's D-Bus there).
  *
  * Output: one line, "kv-irq: ..." ; exit 0 when every frame came, 1 if not,
  * 2 on bad usage. Every wait is bounded. */
@@ -36,6 +51,10 @@
 #define STREAM 7u
 #define CALL_WAIT_MS 10000      /* hang guard for one interrupt */
 #define RUNNING_WAIT_S 60
+#define NOTIFIER_WAIT_S 30      /* the helper's host-notifier messages */
+#define TX_WAIT_S 30            /* the function completing what we sent */
+#define TX_STREAM 8u
+#define TX_BATCH 16u            /* frames per TX kick */
 
 #define F_VERSION_1 32
 #define F_PROTOCOL 30
@@ -132,12 +151,106 @@ static void post(struct virtq_drv *rx, struct vu_guest_mem *mem, uint64_t bufs)
 		fail("no free RX descriptor");
 }
 
+/* Reap what the function completed on TX; the number reaped. */
+static unsigned tx_reap(struct virtq_drv *tx)
+{
+	unsigned n = 0;
+	uint32_t id, len;
+	int r;
+
+	while ((r = virtq_drv_get_used(tx, &id, &len)) == 1)
+		n++;
+	if (r < 0)
+		fail("TX used ring: a used entry names no chain we posted");
+	return n;
+}
+
+/* Send @count numbered frames on TX, kicking after every TX_BATCH, and wait
+ * until the function completed them all (bounded). */
+static void tx_send(struct virtq_drv *tx, struct vu_guest_mem *mem, uint64_t bufs, unsigned count)
+{
+	static const uint8_t dst[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x02 };
+	unsigned done = 0, queued = 0;
+	time_t deadline = time(NULL) + TX_WAIT_S;
+
+	for (unsigned i = 0; i < count; i++) {
+		uint64_t gpa;
+		struct virtq_buf b;
+
+		while (tx->num_free == 0) {
+			done += tx_reap(tx);
+			if (tx->num_free)
+				break;
+			if (time(NULL) > deadline)
+				fail("TX: the function completed %u of %u frames within %d s (used idx %u)",
+				     done, count, TX_WAIT_S, tx->used->idx);
+			usleep(1000);
+		}
+		/* buffer i of the pool is used by head i, as on RX */
+		gpa = bufs + (uint64_t)tx->free_head * BUF;
+		memset(vu_gpa(mem, gpa), 0, HDR);
+		gen_frame_build(vu_gpa(mem, gpa + HDR), FRAME, dst, TX_STREAM, i);
+		b = (struct virtq_buf){ .gpa = gpa, .len = HDR + FRAME };
+		if (virtq_drv_add(tx, mem, &b, 1, false) < 0)
+			fail("no free TX descriptor");
+		if (++queued % TX_BATCH == 0 || i + 1 == count)
+			(void)virtq_drv_kick(tx);
+	}
+	while (done < count) {
+		done += tx_reap(tx);
+		if (done >= count)
+			break;
+		if (time(NULL) > deadline)
+			fail("TX: the function completed %u of %u frames within %d s (used idx %u)",
+			     done, count, TX_WAIT_S, tx->used->idx);
+		usleep(1000);
+	}
+}
+
+/* Both vrings' doorbell pages mapped, within NOTIFIER_WAIT_S. */
+static void wait_notifiers(struct vu_frontend *fe)
+{
+	unsigned long long mapped = 0;
+	unsigned installs, refusals;
+
+	for (int i = 0; i < NOTIFIER_WAIT_S * 100; i++) {
+		if ((mapped = vu_frontend_notifiers(fe)) == 0x3)
+			return;
+		usleep(10 * 1000);
+	}
+	pthread_mutex_lock(&fe->hn_lock);
+	installs = fe->hn_installs;
+	refusals = fe->hn_refusals;
+	pthread_mutex_unlock(&fe->hn_lock);
+	fail("the helper did not hand over both doorbell pages within %d s (mapped 0x%llx, %u installed, %u refused)",
+	     NOTIFIER_WAIT_S, mapped, installs, refusals);
+}
+
+/* The output line's facts, "; " between them. */
+static char facts[1536];
+
+static void fact(const char *fmt, ...)
+{
+	size_t n = strlen(facts);
+	va_list ap;
+
+	if (n && n + 2 < sizeof(facts)) {
+		strcpy(facts + n, "; ");
+		n += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(facts + n, sizeof(facts) - n, fmt, ap);
+	va_end(ap);
+}
+
 static void usage(void)
 {
-	fputs("usage: kv-irq --socket PATH --helper-log FILE --feed CMD --bdf DDDD:BB:DD.F "
-	      "[--frames N]\n", stderr);
+	fputs("usage: kv-irq --socket PATH --helper-log FILE [--frames N --feed CMD --bdf DDDD:BB:DD.F]\n"
+	      "              [--tx N] [--host-notifier map|offer] [--exec CMD]\n", stderr);
 	exit(2);
 }
+
+enum hn_want { HN_NONE, HN_MAP, HN_OFFER };
 
 int main(int argc, char **argv)
 {
@@ -147,16 +260,20 @@ int main(int argc, char **argv)
 		{ "feed", required_argument, NULL, 'f' },
 		{ "bdf", required_argument, NULL, 'b' },
 		{ "frames", required_argument, NULL, 'n' },
+		{ "tx", required_argument, NULL, 't' },
+		{ "host-notifier", required_argument, NULL, 'H' },
+		{ "exec", required_argument, NULL, 'x' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *sock = NULL, *log = NULL, *feed = NULL, *bdf = NULL;
-	unsigned frames = 300, got = 0, calls = 0;
+	const char *sock = NULL, *log = NULL, *feed = NULL, *bdf = NULL, *exec_cmd = NULL;
+	unsigned frames = 300, n_tx = 0, got = 0, calls = 0;
+	enum hn_want hn = HN_NONE;
 	struct vu_guest_mem mem;
 	struct vu_frontend fe;
 	struct virtq_drv rx, tx;
 	struct cerr ce = { 0 };
-	unsigned long long irqs;
-	uint64_t bufs, next_seq = 0;
+	unsigned long long irqs = 0;
+	uint64_t bufs, tx_bufs, next_seq = 0, protocol;
 	char cmd[1024];
 	long log_from;
 	int c, st;
@@ -168,23 +285,48 @@ int main(int argc, char **argv)
 		case 'f': feed = optarg; break;
 		case 'b': bdf = optarg; break;
 		case 'n': frames = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 't': n_tx = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'x': exec_cmd = optarg; break;
+		case 'H':
+			if (strcmp(optarg, "map") == 0)
+				hn = HN_MAP;
+			else if (strcmp(optarg, "offer") == 0)
+				hn = HN_OFFER;
+			else
+				usage();
+			break;
 		default: usage();
 		}
 	}
-	if (!sock || !log || !feed || !bdf || !frames || optind != argc)
+	if (!sock || !log || optind != argc || (frames && (!feed || !bdf)) || (!frames && !n_tx))
 		usage();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	log_from = log_size(log);
 
 	check(vu_guest_mem_init(&mem, MEM_SIZE, &ce), &ce, "guest memory");
 	bufs = vu_guest_mem_alloc(&mem, (uint64_t)QSIZE * BUF, 4096);
-	if (!bufs)
-		fail("guest memory: no room for %u buffers", QSIZE);
+	tx_bufs = vu_guest_mem_alloc(&mem, (uint64_t)QSIZE * BUF, 4096);
+	if (!bufs || !tx_bufs)
+		fail("guest memory: no room for %u buffers per vring", QSIZE);
 	check(virtq_drv_init(&rx, &mem, 0, QSIZE, false, &ce), &ce, "RX ring");
 	check(virtq_drv_init(&tx, &mem, 1, QSIZE, false, &ce), &ce, "TX ring");
 
 	check(vu_frontend_connect(&fe, sock, 10000, &ce), &ce, "connect");
-	check(vu_frontend_handshake(&fe, 1ull << VU_PROTOCOL_F_REPLY_ACK, &ce), &ce, "handshake");
+	protocol = 1ull << VU_PROTOCOL_F_REPLY_ACK;
+	if (hn != HN_NONE)
+		protocol |= 1ull << VU_PROTOCOL_F_BACKEND_REQ | 1ull << VU_PROTOCOL_F_BACKEND_SEND_FD |
+			    1ull << VU_PROTOCOL_F_HOST_NOTIFIER;
+	check(vu_frontend_handshake(&fe, protocol, &ce), &ce, "handshake");
+	if ((fe.protocol_features & protocol) != protocol)
+		fail("the port does not offer the protocol features asked for (offered 0x%llx, asked 0x%llx)",
+		     (unsigned long long)fe.protocol_features, (unsigned long long)protocol);
+	if (hn != HN_NONE) {
+		check(vu_frontend_set_backend_req(&fe, 0, &ce), &ce, "SET_BACKEND_REQ_FD");
+		check(vu_frontend_serve_backend(&fe, VU_NOTIFIER_ACCEPT, &ce), &ce,
+		      "serve the backend channel");
+		vu_frontend_kick_through(&fe, &rx);
+		vu_frontend_kick_through(&fe, &tx);
+	}
 	if ((fe.features & (1ull << F_VERSION_1)) == 0)
 		fail("the port does not offer VERSION_1 (features 0x%llx)",
 		     (unsigned long long)fe.features);
@@ -196,6 +338,9 @@ int main(int argc, char **argv)
 	check(vu_frontend_set_vring_enable(&fe, 0, true, &ce), &ce, "enable RX");
 	check(vu_frontend_set_vring_enable(&fe, 1, true, &ce), &ce, "enable TX");
 	wait_running(log, log_from);
+	/* no kick before the pages are there: it would take the kickfd */
+	if (hn == HN_MAP)
+		wait_notifiers(&fe);
 
 	/* interrupts on (avail flags 0, no EVENT_IDX): one per used batch */
 	virtq_drv_enable_interrupts(&rx);
@@ -203,10 +348,17 @@ int main(int argc, char **argv)
 		post(&rx, &mem, bufs);
 	(void)virtq_drv_kick(&rx);
 
-	snprintf(cmd, sizeof(cmd), "%s %u %u %u", feed, frames, STREAM, FRAME);
-	st = system(cmd);
-	if (st != 0)
-		fail("'%s' failed (status 0x%x)", cmd, st);
+	if (n_tx) {
+		tx_send(&tx, &mem, tx_bufs, n_tx);
+		fact("%u frames sent on TX and completed by the function", n_tx);
+	}
+
+	if (frames) {
+		snprintf(cmd, sizeof(cmd), "%s %u %u %u", feed, frames, STREAM, FRAME);
+		st = system(cmd);
+		if (st != 0)
+			fail("'%s' failed (status 0x%x)", cmd, st);
+	}
 
 	while (got < frames) {
 		uint32_t id, len;
@@ -238,12 +390,55 @@ int main(int argc, char **argv)
 		}
 		(void)virtq_drv_kick(&rx);
 	}
-	irqs = msix_interrupts(bdf);
-	if (irqs == 0)
-		fail("%u frames came with %u callfd signals, but /proc/interrupts shows no vfio-msix interrupt for %s",
-		     got, calls, bdf);
-	printf("kv-irq: %u frames whole and in order, woken %u times by the RX callfd; "
-	       "%llu vfio-msix interrupts on %s\n", got, calls, irqs, bdf);
+	if (frames) {
+		irqs = msix_interrupts(bdf);
+		if (irqs == 0)
+			fail("%u frames came with %u callfd signals, but /proc/interrupts shows no vfio-msix interrupt for %s",
+			     got, calls, bdf);
+		fact("%u frames whole and in order, woken %u times by the RX callfd; "
+		     "%llu vfio-msix interrupts on %s", got, calls, irqs, bdf);
+	}
+
+	if (hn != HN_NONE) {
+		uint64_t kicks = rx.kicks + tx.kicks, mapped = vu_frontend_notifiers(&fe);
+
+		pthread_mutex_lock(&fe.hn_lock);
+		if (hn == HN_MAP) {
+			/* every kick a store into a page, on both vrings: QEMU's
+			 * virtio-net wants RX kicks until it has seen buffers
+			 * (used flags 0 in a fresh ring), so the first RX post
+			 * is always kicked */
+			if (mapped != 0x3 || !rx.kicks || !tx.kicks || fe.hn_doorbells != kicks)
+				fail("host notifiers: pages mapped 0x%llx; kicks RX %llu TX %llu, of them %llu on a doorbell page",
+				     (unsigned long long)mapped, (unsigned long long)rx.kicks,
+				     (unsigned long long)tx.kicks, (unsigned long long)fe.hn_doorbells);
+			if (strcmp(fe.hn_fd_kind[0], "anon_inode:[vfio-device]") ||
+			    strcmp(fe.hn_fd_kind[1], "anon_inode:[vfio-device]"))
+				fail("host notifiers: the pages came from '%s' and '%s', not a vfio device fd",
+				     fe.hn_fd_kind[0], fe.hn_fd_kind[1]);
+			fact("doorbell pages of vrings 0 and 1 mapped from the helper's %s at 0x%llx and 0x%llx; "
+			     "all %llu kicks (RX %llu, TX %llu) stored there, none on a kickfd",
+			     fe.hn_fd_kind[0], (unsigned long long)fe.hn_offset[0],
+			     (unsigned long long)fe.hn_offset[1], (unsigned long long)kicks,
+			     (unsigned long long)rx.kicks, (unsigned long long)tx.kicks);
+		} else {
+			/* no page: the kicks went to the kickfd, the relay's */
+			if (mapped || fe.hn_installs || fe.hn_doorbells || !kicks)
+				fail("host notifiers: pages mapped 0x%llx (%u installed), %llu of %llu kicks on a page; expected none",
+				     (unsigned long long)mapped, fe.hn_installs,
+				     (unsigned long long)fe.hn_doorbells, (unsigned long long)kicks);
+			fact("no doorbell page handed over; all %llu kicks (RX %llu, TX %llu) on the kickfds",
+			     (unsigned long long)kicks, (unsigned long long)rx.kicks,
+			     (unsigned long long)tx.kicks);
+		}
+		pthread_mutex_unlock(&fe.hn_lock);
+	}
+	if (exec_cmd) {
+		st = system(exec_cmd);
+		if (st != 0)
+			fail("'%s' failed (status 0x%x)", exec_cmd, st);
+	}
+	printf("kv-irq: %s\n", facts);
 	vu_frontend_close(&fe);
 	virtq_drv_fini(&rx);
 	virtq_drv_fini(&tx);

@@ -18,6 +18,10 @@
  *   hello                    -> hello
  *   tx-reset                 -> ok            (restart the transmit count)
  *   tx-count                 -> tx-count N    (IPv4/UDP frames from the VF)
+ *   gen-watch STREAM         -> ok            (count the VF's generator frames
+ *                                              of STREAM from sequence 0 on)
+ *   gen-count                -> gen-count N bad B  (N whole and in order;
+ *                                              B corrupt, lost or repeated)
  *   send plain N SIZE        -> ok            (N frames of SIZE bytes)
  *   send gen N STREAM SIZE   -> ok            (sequence numbers 0..N-1)
  *   pending                  -> pending N drops D
@@ -71,6 +75,11 @@ struct peer {
 	uint64_t tx_frames;        /* since tx-reset */
 	uint64_t tx_total;
 	uint64_t other_frames;
+	/* generator frames the VF sends (gen-watch): of one stream */
+	bool watching;
+	uint32_t watch_stream;
+	uint64_t watch_next;       /* the next sequence number expected */
+	uint64_t watch_bad;
 	uint64_t sent_plain;
 	uint64_t sent_gen;
 	unsigned long qemu_drops;  /* last seen on QEMU's socket */
@@ -200,6 +209,15 @@ static void command(struct peer *p, char *cmd)
 		reply(p, "ok");
 	} else if (strcmp(cmd, "tx-count") == 0) {
 		reply(p, "tx-count %llu", (unsigned long long)p->tx_frames);
+	} else if (sscanf(cmd, "gen-watch %u", &stream) == 1) {
+		p->watching = true;
+		p->watch_stream = stream;
+		p->watch_next = 0;
+		p->watch_bad = 0;
+		reply(p, "ok");
+	} else if (strcmp(cmd, "gen-count") == 0) {
+		reply(p, "gen-count %llu bad %llu", (unsigned long long)p->watch_next,
+		      (unsigned long long)p->watch_bad);
 	} else if (sscanf(cmd, "send plain %llu %u", &n, &size) == 2 ||
 		   sscanf(cmd, "send gen %llu %u %u", &n, &stream, &size) == 3) {
 		if (p->to_send)
@@ -263,12 +281,23 @@ static void read_udp(struct peer *p)
 	ssize_t n;
 
 	while ((n = recv(p->udp, buf, sizeof(buf), MSG_DONTWAIT)) >= 0) {
+		uint32_t stream = 0;
+		uint64_t seq = 0;
+		enum gen_frame_kind k;
+
 		if (n >= 14 && buf[12] == 0x08 && buf[13] == 0x00) {
 			p->tx_frames++;
 			p->tx_total++;
-		} else {
-			p->other_frames++;
+			continue;
 		}
+		p->other_frames++;
+		k = gen_frame_parse(buf, (size_t)n, &stream, &seq);
+		if (!p->watching || k == GEN_FRAME_FOREIGN || stream != p->watch_stream)
+			continue;
+		if (k == GEN_FRAME_OK && seq == p->watch_next)
+			p->watch_next++;
+		else
+			p->watch_bad++;
 	}
 }
 

@@ -614,10 +614,15 @@ static int hn_read(int sock, struct vu_hdr *hdr, void *payload, size_t cap, int 
 static uint64_t hn_apply(struct vu_frontend *fe, const struct vu_area *a, int fd)
 {
 	unsigned idx = (unsigned)(a->u64 & 0xff);
+	char link[64], kind[48] = "";
 	void *page = NULL;
+	ssize_t n;
 
 	if (idx >= VU_MAX_NOTIFIERS)
 		return 1;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	if (fd >= 0 && (n = readlink(link, kind, sizeof(kind) - 1)) > 0)
+		kind[n] = '\0';
 	if (!(a->u64 & VU_VRING_NOFD)) {
 		if (fe->hn_mode == VU_NOTIFIER_REFUSE || fd < 0 || !a->size)
 			goto refuse;
@@ -630,8 +635,11 @@ static uint64_t hn_apply(struct vu_frontend *fe, const struct vu_area *a, int fd
 		munmap(fe->hn_page[idx], fe->hn_page_size[idx]);
 	fe->hn_page[idx] = page;
 	fe->hn_page_size[idx] = page ? a->size : 0;
-	if (page)
+	if (page) {
+		fe->hn_offset[idx] = a->offset;
+		memcpy(fe->hn_fd_kind[idx], kind, sizeof(kind));
 		fe->hn_installs++;
+	}
 	else
 		fe->hn_removals++;
 	pthread_mutex_unlock(&fe->hn_lock);

@@ -108,6 +108,11 @@ struct vu_frontend {
 	enum vu_notifier_mode hn_mode;
 	void *hn_page[VU_MAX_NOTIFIERS];    /* under hn_lock; NULL: none */
 	uint64_t hn_page_size[VU_MAX_NOTIFIERS];
+	/* where the last page of each vring came from (under hn_lock): the
+	 * offset into the fd and what the fd was (its /proc/self/fd link,
+	 * e.g. "anon_inode:[vfio-device]") */
+	uint64_t hn_offset[VU_MAX_NOTIFIERS];
+	char hn_fd_kind[VU_MAX_NOTIFIERS][48];
 	unsigned hn_installs, hn_removals, hn_refusals;   /* under hn_lock */
 	uint64_t hn_doorbells;       /* kicks written to a page (driver thread) */
 };
