@@ -404,6 +404,13 @@ static void *worker_main(void *unused)
 						  "device; libvirt: <driver page_per_vq='on'/>): its kicks "
 						  "go through the relay", c->label, r->qid);
 				}
+			} else if (x < 0 && x != -ECANCELED && !cancel_busy && r->fd < 0 &&
+				   (x == -EPIPE || x == -ECONNRESET)) {
+				/* a notifier taken back from a frontend that closed:
+				 * a VM that shut down, the end of a normal life */
+				c->hn_dead = true;
+				g_debug("%s: vring %u: no host notifier to take back, the frontend "
+					"closed its backend channel", c->label, r->qid);
 			} else if (x < 0 && x != -ECANCELED && !cancel_busy) {
 				c->hn_dead = true;
 				g_warning("%s: host notifiers given up on this backend channel, vring %u: "

@@ -68,6 +68,25 @@ static void test_mapped(void)
 	g_assert_cmpuint(kicks_relayed(log), ==, 0);
 }
 
+/* A VM that shuts down: its frontend closes the connection with every
+ * vring on a doorbell page. The helper takes the notifiers back as the
+ * device stops and finds the channel closed: that is the end of a normal
+ * life, said in passing, not a warning that host notifiers failed. */
+static void test_frontend_leaves(void)
+{
+	g_autoptr(Rig) r = rig_new_notifier("hn-leaves", 1, TRUE, VU_NOTIFIER_ACCEPT);
+	g_autofree char *log = NULL;
+
+	wait_notifiers(r, 0x3);
+	traffic(r, ROUNDS);
+	vu_frontend_close(&r->fe);
+	r->fe_open = FALSE;
+	(void)dp_proc_wait_log(r->helper, "waiting: the frontend disconnected", 0, NOTIFIER_WAIT_S);
+	log = rig_stop_helper(r);
+	g_assert_null(strstr(log, "given up"));
+	g_assert_null(strstr(log, "WARNING"));
+}
+
 /* @mode: a frontend that will not have host notifiers; @why: what the
  * helper's log says */
 static void check_fallback(const char *prefix, int mode, const char *why)
@@ -117,6 +136,7 @@ int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/datapath/host-notifier/mapped", test_mapped);
+	g_test_add_func("/datapath/host-notifier/frontend-leaves", test_frontend_leaves);
 	g_test_add_func("/datapath/host-notifier/refused", test_refused);
 	g_test_add_func("/datapath/host-notifier/closed", test_closed);
 	g_test_add_func("/datapath/host-notifier/never-read", test_never_read);
