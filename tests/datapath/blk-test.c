@@ -342,6 +342,133 @@ static void test_resize_inflight(void)
 	g_mutex_clear(&r.mem_lock);
 }
 
+/* ---- seg_max and the frontend's ring ---- */
+
+#define F_INDIRECT_DESC 28
+#define F_BLK_SEG_MAX 2
+#define CFG_SEG_MAX 12u
+#define CFG_SIZE_MAX 8u
+#define RING_DEFAULT 128u        /* QEMU's vhost-user-blk-pci queue-size */
+
+/* GET_CONFIG of the first 16 bytes: capacity, size_max, seg_max */
+static void get_limits(struct vu_frontend *fe, uint32_t *size_max, uint32_t *seg_max)
+{
+	struct {
+		uint32_t offset, size, flags;
+		uint8_t region[16];
+	} __attribute__((packed)) q = { 0, 16, 0, { 0 } }, a;
+	struct cerr ce = { 0 };
+
+	if (vu_frontend_request(fe, VU_GET_CONFIG, &q, sizeof(q), NULL, 0, &a, sizeof(a), &ce) < 0)
+		g_error("GET_CONFIG: %s", ce.msg);
+	memcpy(size_max, a.region + CFG_SIZE_MAX, 4);
+	memcpy(seg_max, a.region + CFG_SEG_MAX, 4);
+}
+
+/* QEMU reads the disk's configuration when the device is created, before
+ * any ring exists, and the guest's driver (Linux virtio_blk) builds
+ * requests of up to seg_max segments. Without indirect descriptors each
+ * segment takes a descriptor of the ring, plus the header's and the status
+ * byte's: a request of seg_max segments must fit the ring QEMU gives the
+ * disk by default, or the driver can never add it (Linux warns once in
+ * virtqueue_add_split() and retries forever: the guest's I/O hangs with
+ * the rings idle, the guest-blk hang). The test writes such a request and
+ * sees it served; a frontend with a smaller ring is refused, saying why. */
+static void test_seg_max(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *dir = g_dir_make_tmp("ifcvf-blkseg-XXXXXX", &error);
+	g_autoptr(TestEmu) emu = test_emu_start((const char *const[]){
+		"--type", "blk", "--capacity", "65536", NULL });
+	g_autofree char *sock = g_build_filename(dir, "vhost.sock", NULL);
+	g_autofree char *spec = g_strdup_printf("device=%s,socket=%s", emu->address, sock);
+	struct vu_guest_mem mem = { 0 };
+	struct virtq_drv q;
+	struct vu_frontend fe;
+	struct cerr ce = { 0 };
+	uint32_t size_max = 0, seg_max = 0, id, len;
+	struct virtq_buf *bufs;
+	uint64_t st;
+	DpProc *helper;
+	gsize off;
+	int head, status;
+
+	g_assert_no_error(error);
+	helper = dp_helper_start(dir, (const char *const[]){ spec, NULL });
+	if (vu_guest_mem_init(&mem, 16u << 20, &ce) < 0 ||
+	    vu_frontend_connect(&fe, sock, WAIT_S * 1000, &ce) < 0 ||
+	    vu_frontend_handshake(&fe, 1ull << VU_PROTOCOL_F_REPLY_ACK | 1ull << VU_PF_CONFIG, &ce) < 0)
+		g_error("frontend: %s", ce.msg);
+	get_limits(&fe, &size_max, &seg_max);
+	g_test_message("seg_max %u, size_max %u, indirect descriptors %s", seg_max, size_max,
+		       fe.features & (1ull << F_INDIRECT_DESC) ? "offered" : "not offered");
+	g_assert_cmpuint(seg_max, >, 0);
+	if (vu_frontend_set_features(&fe, 1ull << F_VERSION_1 | 1ull << F_PROTOCOL, &ce) < 0 ||
+	    vu_frontend_set_mem_table(&fe, &mem, &ce) < 0 ||
+	    virtq_drv_init(&q, &mem, 0, RING_DEFAULT, false, &ce) < 0 ||
+	    vu_frontend_setup_vring(&fe, &q, &ce) < 0 ||
+	    vu_frontend_set_vring_enable(&fe, 0, true, &ce) < 0)
+		g_error("frontend: %s", ce.msg);
+	dp_proc_wait_log(helper, "running: 1 of 1 vrings enabled", 0, WAIT_S);
+
+	/* a write of seg_max sectors, one segment each, as the driver may build */
+	bufs = g_new0(struct virtq_buf, seg_max + 2);
+	bufs[0] = (struct virtq_buf){ vu_guest_mem_alloc(&mem, 16, 16), 16, false };
+	memset(vu_gpa(&mem, bufs[0].gpa), 0, 16);
+	*(uint32_t *)vu_gpa(&mem, bufs[0].gpa) = 1;    /* OUT at sector 0 */
+	for (uint32_t i = 1; i <= seg_max; i++) {
+		bufs[i] = (struct virtq_buf){ vu_guest_mem_alloc(&mem, 512, 512), 512, false };
+		g_assert_cmpuint(bufs[i].gpa, !=, 0);
+	}
+	st = vu_guest_mem_alloc(&mem, 1, 1);
+	*(uint8_t *)vu_gpa(&mem, st) = 0xff;
+	bufs[seg_max + 1] = (struct virtq_buf){ st, 1, true };
+	head = virtq_drv_add(&q, &mem, bufs, seg_max + 2, false);
+	if (head < 0)
+		g_error("a write of %u segments, which the disk's seg_max allows, does not fit a %u-entry "
+			"ring without indirect descriptors (%s): the guest could never submit it",
+			seg_max, RING_DEFAULT, g_strerror(-head));
+	virtq_drv_kick(&q);
+	while (virtq_drv_get_used(&q, &id, &len) == 0)
+		if (virtq_drv_wait_call(&q, WAIT_S * 1000) != 1)
+			g_error("the write of %u segments never completed", seg_max);
+	g_assert_cmpint((int)id, ==, head);
+	g_assert_cmpuint(*(uint8_t *)vu_gpa(&mem, st), ==, 0);
+
+	vu_frontend_close(&fe);
+	virtq_drv_fini(&q);
+	off = dp_proc_wait_log(helper, "waiting: the frontend disconnected", 0, WAIT_S);
+
+	/* a ring too small for seg_max, without indirect descriptors: refused,
+	 * saying what to set, instead of a guest that hangs later */
+	if (vu_frontend_connect(&fe, sock, WAIT_S * 1000, &ce) < 0 ||
+	    vu_frontend_handshake(&fe, 1ull << VU_PROTOCOL_F_REPLY_ACK | 1ull << VU_PF_CONFIG, &ce) < 0 ||
+	    vu_frontend_set_features(&fe, 1ull << F_VERSION_1 | 1ull << F_PROTOCOL |
+					  1ull << F_BLK_SEG_MAX, &ce) < 0 ||
+	    vu_frontend_set_mem_table(&fe, &mem, &ce) < 0 ||
+	    virtq_drv_init(&q, &mem, 0, RING_DEFAULT / 2, false, &ce) < 0 ||
+	    vu_frontend_setup_vring(&fe, &q, &ce) < 0)
+		g_error("frontend: %s", ce.msg);
+	(void)vu_frontend_set_vring_enable(&fe, 0, true, &ce);
+	dp_proc_wait_log(helper, "vring 0: 64 entries cannot hold a request of the disk's seg_max 126 "
+			 "segments plus its header and status without indirect descriptors: give "
+			 "the disk a queue size of at least 128", off, WAIT_S);
+	vu_frontend_close(&fe);
+	virtq_drv_fini(&q);
+	vu_guest_mem_fini(&mem);
+	g_free(bufs);
+	status = dp_proc_stop(helper, WAIT_S);
+	g_assert_true(WIFEXITED(status));
+	g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+	dp_proc_free(helper);
+	for (const char *const *f = (const char *const[]){ "helper.log", "vhost.sock", NULL }; *f; f++) {
+		g_autofree char *path = g_build_filename(dir, *f, NULL);
+
+		(void)unlink(path);
+	}
+	(void)rmdir(dir);
+}
+
 /* ---- client mode: the frontend goes and comes back ---- */
 
 #define CLIENT_REQS 32u
@@ -454,8 +581,9 @@ static guint64 emu_writes(TestEmu *emu, const char *stats_file)
 }
 
 /* The helper in client mode (QEMU server=on): the frontend closes its
- * connection with writes in flight (completed out of order) and listens
- * again, CLIENT_SESSIONS times; the helper connects again by itself and the
+ * connection as soon as the first of a batch of writes completed (out of
+ * order), the rest still in the VF or not taken yet, and listens again,
+ * CLIENT_SESSIONS times; the helper connects again by itself and the
  * disk resumes on the same rings. Every write completes exactly once across
  * the connections, none is lost, and the VF served each exactly once. */
 static void test_client_reconnect(void)
@@ -498,7 +626,7 @@ static void test_client_reconnect(void)
 		while (client_reap(&g) == 0)
 			if (virtq_drv_wait_call(&g.q, WAIT_S * 1000) != 1)
 				g_error("session %u: no write completed", s);
-		/* gone without a word (no GET_VRING_BASE), writes in flight */
+		/* gone without a word (no GET_VRING_BASE) */
 		vu_frontend_close(&fe);
 		off = dp_proc_wait_log(helper, "waiting: the frontend disconnected", off, WAIT_S);
 		client_reap(&g);
@@ -545,6 +673,7 @@ int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/datapath/blk/resize-inflight", test_resize_inflight);
+	g_test_add_func("/datapath/blk/seg-max", test_seg_max);
 	g_test_add_func("/datapath/blk/client-reconnect", test_client_reconnect);
 	return g_test_run();
 }
