@@ -67,7 +67,9 @@ else
 	wait \$writer
 	KEY=write-new-end result [ \$? -eq 0 ]
 fi
-KEY=no-io-errors result sh -c '! dmesg | grep -q -i -E "I/O error|blk_update_request|critical"'
+# a kernel warning too (a request too large for its ring warns once in
+# virtqueue_add_split() before the queue stalls)
+KEY=no-io-errors result sh -c '! dmesg | grep -q -i -E "I/O error|blk_update_request|critical" && ! dmesg | grep -q "cut here"'
 dmesg | grep -i -E "virtio_blk|vda" | tail -5
 GUEST
 tests_dir=$(dirname "$0")
@@ -102,7 +104,7 @@ host_md5=$(head -c "$((disk_mb << 20))" "$workdir/disk.raw" | md5sum | cut -d' '
 check "the backing file holds exactly what the guest wrote" [ -n "$guest_md5" -a "$guest_md5" = "$host_md5" ]
 check "the guest sees the new capacity" guest_result vm resized
 check "the guest writes past the old end right after the resize" guest_result vm write-new-end
-check "no I/O error in the guest's kernel log" guest_result vm no-io-errors
+check "no I/O error or warning in the guest's kernel log" guest_result vm no-io-errors
 
 kill -USR1 "$emu"
 sleep 0.5
