@@ -17,7 +17,9 @@
 
 #define BIT(n) (1ull << (n))
 #define MEM_SIZE (8u << 20)
-#define QSIZE 64u
+/* what QEMU gives a vhost-user-blk-pci disk by default: a blk port refuses
+ * a ring that cannot hold a request of its seg_max (port_blk_seg_max()) */
+#define QSIZE 128u
 #define WAIT_S 30
 
 /* virtio feature bits, from the virtio specification */

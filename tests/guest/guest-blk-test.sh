@@ -4,13 +4,11 @@
 # serves a raw file and completes requests in random order: the guest writes
 # a random pattern over the whole disk, reads it back and compares; the file
 # on the host holds exactly that pattern; the disk grows while the guest
-# runs and the guest sees the new size. (Writing past the old end after the
-# resize hung once here, dd blocked with every request the VF had seen
-# completed; not explained yet, so the guest only reads the new size.)
+# runs, the guest sees the new size and writes past the old end at once.
 set -u
 . "$(dirname "$0")/guest-lib.sh"
 
-echo "1..10"
+echo "1..11"
 disk_mb=24
 truncate -s "${disk_mb}M" "$workdir/disk.raw"
 
@@ -49,7 +47,29 @@ for i in \$(seq 300); do
 	sleep 0.1
 done
 KEY=resized result [ "\$(cat /sys/block/vda/size)" -eq $((disk_mb * 2 * 2048)) ]
-KEY=no-io-errors result sh -c '! dmesg | grep -q -i -E "I/O error|blk_update_request|critical"'
+# right after the resize, past the old end; a write that does not finish
+# within 60 s is a hang: say what the queues hold instead of waiting for
+# the run's bound
+mount -t debugfs none /sys/kernel/debug 2>/dev/null
+dd if=/tmp/pattern of=/dev/vda bs=1M seek=$disk_mb conv=fsync 2>/dev/null &
+writer=\$!
+for i in \$(seq 600); do kill -0 \$writer 2>/dev/null || break; sleep 0.1; done
+if kill -0 \$writer 2>/dev/null; then
+	echo "RESULT write-new-end fail"
+	for h in /sys/kernel/debug/block/vda/hctx*; do
+		echo "GUEST \$h busy: \$(cat \$h/busy 2>&1 | tr '\n' ' ') dispatch: \$(cat \$h/dispatch 2>&1 | tr '\n' ' ')"
+	done
+	grep -i virtio /proc/interrupts | sed 's/^/GUEST irq /'
+	echo w > /proc/sysrq-trigger
+	sleep 1
+	dmesg | tail -40 | sed 's/^/GUEST dmesg /'
+else
+	wait \$writer
+	KEY=write-new-end result [ \$? -eq 0 ]
+fi
+# a kernel warning too (a request too large for its ring warns once in
+# virtqueue_add_split() before the queue stalls)
+KEY=no-io-errors result sh -c '! dmesg | grep -q -i -E "I/O error|blk_update_request|critical" && ! dmesg | grep -q "cut here"'
 dmesg | grep -i -E "virtio_blk|vda" | tail -5
 GUEST
 tests_dir=$(dirname "$0")
@@ -69,9 +89,11 @@ tests_dir=$(dirname "$0")
 ) &
 bg_pids+=("$!")
 
-# vectors=0 as for net (DESIGN.md): under TCG, QEMU 7.2 loses this device's
-# MSI-X interrupts now and then (seen here: both rings idle with every
-# request completed and published, the guest waiting for an interrupt)
+# vectors=0 as for net (DESIGN.md). The MSI-X hangs once seen here (both
+# rings idle, every request completed, the guest waiting) had the symptom of
+# the seg_max hang (a request too large for its ring, now capped by the
+# port): with the cap, this test and 12 rounds of resizes and whole-disk
+# writes ran clean with MSI-X, 4 runs of 4.
 run_guest_dev vm "$workdir/initrd.gz" \
 	-chardev socket,id=vb,path="$workdir/vhost.sock" \
 	-device vhost-user-blk-pci,chardev=vb,num-queues=2,vectors=0
@@ -83,7 +105,8 @@ guest_md5=$(sed -n 's/^GUEST md5 \([0-9a-f]*\).*/\1/p' "$workdir/vm.console")
 host_md5=$(head -c "$((disk_mb << 20))" "$workdir/disk.raw" | md5sum | cut -d' ' -f1)
 check "the backing file holds exactly what the guest wrote" [ -n "$guest_md5" -a "$guest_md5" = "$host_md5" ]
 check "the guest sees the new capacity" guest_result vm resized
-check "no I/O error in the guest's kernel log" guest_result vm no-io-errors
+check "the guest writes past the old end right after the resize" guest_result vm write-new-end
+check "no I/O error or warning in the guest's kernel log" guest_result vm no-io-errors
 
 kill -USR1 "$emu"
 sleep 0.5

@@ -564,6 +564,7 @@ void vu_frontend_log_clear(struct vu_frontend *fe)
 
 /* ---- host notifiers ---- */
 
+#define VU_BACKEND_CONFIG_CHANGE_MSG 2u
 #define VU_BACKEND_VRING_HOST_NOTIFIER_MSG 3u
 
 struct vu_area {
@@ -676,6 +677,11 @@ static void *hn_main(void *opaque)
 			status = hn_apply(fe, &a, fd);
 		else if (hdr.request == VU_BACKEND_VRING_HOST_NOTIFIER_MSG)
 			status = 1;
+		else if (hdr.request == VU_BACKEND_CONFIG_CHANGE_MSG) {
+			pthread_mutex_lock(&fe->hn_lock);
+			fe->config_changes++;
+			pthread_mutex_unlock(&fe->hn_lock);
+		}
 		if (fd >= 0)
 			close(fd);    /* a mapping keeps what it needs */
 		if (hdr.flags & VU_FLAG_NEED_REPLY) {
@@ -691,6 +697,16 @@ static void *hn_main(void *opaque)
 		}
 	}
 	return NULL;
+}
+
+unsigned vu_frontend_config_changes(struct vu_frontend *fe)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&fe->hn_lock);
+	n = fe->config_changes;
+	pthread_mutex_unlock(&fe->hn_lock);
+	return n;
 }
 
 int vu_frontend_serve_backend(struct vu_frontend *fe, enum vu_notifier_mode mode, struct cerr *e)

@@ -114,6 +114,7 @@ struct vu_frontend {
 	uint64_t hn_offset[VU_MAX_NOTIFIERS];
 	char hn_fd_kind[VU_MAX_NOTIFIERS][48];
 	unsigned hn_installs, hn_removals, hn_refusals;   /* under hn_lock */
+	unsigned config_changes;     /* config-change notices read (hn_lock) */
 	uint64_t hn_doorbells;       /* kicks written to a page (driver thread) */
 };
 
@@ -165,6 +166,9 @@ int vu_frontend_serve_backend(struct vu_frontend *fe, enum vu_notifier_mode mode
 int vu_frontend_kick(struct vu_frontend *fe, unsigned index, int kickfd);
 /* @q's kicks (virtq_drv_kick()) go through vu_frontend_kick(). */
 void vu_frontend_kick_through(struct vu_frontend *fe, struct virtq_drv *q);
+/* Config-change notices (VHOST_USER_BACKEND_CONFIG_CHANGE_MSG) the serving
+ * thread read so far; QEMU answers each with GET_CONFIG, the caller does. */
+unsigned vu_frontend_config_changes(struct vu_frontend *fe);
 /* Bit per vring with a doorbell page mapped now. */
 uint64_t vu_frontend_notifiers(struct vu_frontend *fe);
 

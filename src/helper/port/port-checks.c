@@ -127,6 +127,19 @@ int port_vring_accept(struct port *p, unsigned qid, struct ifcvf_vring_cfg *ret,
 	if (vr.size > p->qmax[qid])
 		return cerr_set(e, EINVAL, "vring %u: size %u is above the VF maximum %u", qid, vr.size,
 				p->qmax[qid]);
+	/* a request of seg_max segments must fit (port_blk_seg_max()) */
+	if (p->hw.type == IFCVF_DEV_BLK && !(p->features & (1ull << VIRTIO_RING_F_INDIRECT_DESC)) &&
+	    (p->features & (1ull << VIRTIO_BLK_F_SEG_MAX)) && vr.size < port_blk_seg_max(p) + 2) {
+		unsigned need = 1;
+
+		while (need < port_blk_seg_max(p) + 2)
+			need <<= 1;
+		return cerr_set(e, EINVAL, "vring %u: %u entries cannot hold a request of the disk's "
+				"seg_max %u segments plus its header and status without indirect "
+				"descriptors: give the disk a queue size of at least %u (QEMU: "
+				"vhost-user-blk-pci,queue-size=%u)", qid, vr.size, port_blk_seg_max(p),
+				need, need);
+	}
 	p->vr[qid] = vr;
 	if ((r = port_queue_cfg(p, qid, ret, e)) < 0)
 		return r;

@@ -654,6 +654,30 @@ void port_features_changed(struct port *p, uint64_t features)
 	pthread_mutex_unlock(&p->ctl);
 }
 
+uint32_t port_blk_seg_max(const struct port *p)
+{
+	uint32_t seg_max = p->hw.blk.seg_max;
+
+	if (!(p->offered & (1ull << VIRTIO_RING_F_INDIRECT_DESC)) &&
+	    seg_max > PORT_BLK_RING_MIN - 2)
+		seg_max = PORT_BLK_RING_MIN - 2;
+	return seg_max;
+}
+
+/* The seg_max bytes of the window [@offset, @offset + @len) in @buf get
+ * port_blk_seg_max() (little endian, as the field is). */
+static void put_seg_max(const struct port *p, uint32_t offset, uint8_t *buf, uint32_t len)
+{
+	uint32_t v = port_blk_seg_max(p);
+
+	for (uint32_t i = 0; i < 4; i++) {
+		uint64_t at = (uint64_t)VIRTIO_BLK_CFG_SEG_MAX + i;
+
+		if (at >= offset && at < (uint64_t)offset + len)
+			buf[at - offset] = (uint8_t)(v >> (8 * i));
+	}
+}
+
 int port_read_config(struct port *p, uint32_t offset, void *buf, uint32_t len, struct cerr *e)
 {
 	int r;
@@ -666,6 +690,8 @@ int port_read_config(struct port *p, uint32_t offset, void *buf, uint32_t len, s
 	else
 		r = ifcvf_hw_read_device_config(&p->hw, offset, buf, len, e);
 	pthread_mutex_unlock(&p->ctl);
+	if (r == 0)
+		put_seg_max(p, offset, buf, len);
 	return r;
 }
 

@@ -214,8 +214,21 @@ void port_log_base_changed(struct port *p);
 #define PORT_LM_MODE_WAIT_S 30
 int port_set_lm_mode(struct port *p, enum port_lm_mode mode, struct cerr *e);
 
-/* Device configuration bytes for the frontend's GET_CONFIG (blk). */
+/* Device configuration bytes for the frontend's GET_CONFIG (blk): the VF's,
+ * but seg_max as port_blk_seg_max() says. */
 int port_read_config(struct port *p, uint32_t offset, void *buf, uint32_t len, struct cerr *e);
+
+/* The seg_max a blk port's frontend sees. Without indirect descriptors a
+ * request takes one descriptor per segment plus two (header, status), and
+ * a driver that builds one larger than its ring can never add it (Linux
+ * warns once in virtqueue_add_split() and retries forever: the guest's
+ * I/O hangs with the rings idle). The frontend reads the configuration
+ * before it has rings (QEMU, when the device is created), so the VF's
+ * seg_max is capped for a ring of PORT_BLK_RING_MIN entries (QEMU's
+ * default queue-size for vhost-user-blk-pci) unless the port offers
+ * indirect descriptors; a smaller ring is refused (port_vring_accept()). */
+#define PORT_BLK_RING_MIN 128u
+uint32_t port_blk_seg_max(const struct port *p);
 
 void port_get_info(struct port *p, struct port_info *ret);
 
