@@ -182,7 +182,9 @@ static void serve(struct server *s)
 
 		if (__real_poll(&pfd, 1, 0) != 1)
 			return;
-		if (vfu_recv(s->conn, &m, VFU_MAX_MSG_SIZE, 1000, &e) < 0) {
+		/* the rest of a message cannot come while the client waits in
+		 * poll: a short bound, so a cut message is a hang-up, not a stall */
+		if (vfu_recv(s->conn, &m, VFU_MAX_MSG_SIZE, 10, &e) < 0) {
 			hang_up(s);
 			return;
 		}
