@@ -60,6 +60,8 @@ void ifcvf_bus_port_free(IfcvfBusPort *port);
 
 /* ifcvf-bus-unknown.c: answer calls to port paths nobody serves */
 guint ifcvf_bus_unknown_port_register(IfcvfBus *bus, GError **error);
+/* the subtree's vtable, for the fuzz target that dispatches as GDBus would */
+const GDBusSubtreeVTable *ifcvf_bus_unknown_port_vtable(void);
 
 /* Fail @invocation with ShuttingDown when the bus is stopping; TRUE if so. */
 gboolean ifcvf_bus_refuse_if_shutting_down(IfcvfBus *bus, GDBusMethodInvocation *invocation);

@@ -72,3 +72,8 @@ guint ifcvf_bus_unknown_port_register(IfcvfBus *bus, GError **error)
 						  G_DBUS_SUBTREE_FLAGS_DISPATCH_TO_UNENUMERATED_NODES,
 						  bus, NULL, error);
 }
+
+const GDBusSubtreeVTable *ifcvf_bus_unknown_port_vtable(void)
+{
+	return &subtree_vtable;
+}

@@ -16,13 +16,21 @@
  * memfd unsealed, 3 eventfd; bit 5 No_reply on a command; bit 6 a second
  * fd; bit 7 an unknown message type. The script's end hangs up.
  *
+ * The server runs in the client's own thread: the client waits for every
+ * answer in poll() (vfio-user-wire.c), which this program wraps (the link
+ * option --wrap=poll): before the client's poll the server reads what the
+ * client sent and answers it from the script. So there is no thread to
+ * start and no wakeup between two threads per message; the conversation is
+ * the one a server thread would have had, as the server only ever answers
+ * what it has read.
+ *
  * Oracles: no crash, sanitizer report or hang (the client's own timeout is
  * 300 ms: a deadlock shows as slowness); after the device is closed no fd
  * the client received is left open. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,10 +52,14 @@ static char sock_dir[64];
 static char sock_path[96];
 static int listen_fd = -1;
 
-struct server {
+/* the input's server: its script and its connection; main thread only */
+static struct server {
 	const uint8_t *p;
 	size_t n;
-};
+	bool active;       /* an input is being played */
+	bool accepted;     /* one connection per input, as the client makes */
+	int conn;          /* -1: none, or hung up */
+} srv = { .conn = -1 };
 
 static void cleanup(void)
 {
@@ -68,7 +80,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	snprintf(sock_path, sizeof(sock_path), "%s/s", sock_dir);
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
-	listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 	    listen(listen_fd, 4) < 0)
 		abort();
@@ -141,45 +153,75 @@ static bool answer(struct server *s, int conn, const struct vfu_hdr *req)
 	return false;
 }
 
-static void *server_main(void *arg)
+static void hang_up(struct server *s)
 {
-	struct server *s = arg;
-	struct pollfd pfd = { .fd = listen_fd, .events = POLLIN };
-	int conn;
+	if (s->conn >= 0)
+		close(s->conn);
+	s->conn = -1;
+}
 
-	if (poll(&pfd, 1, 1000) != 1)
-		return NULL;
-	conn = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-	if (conn < 0)
-		return NULL;
-	for (;;) {
+int __real_poll(struct pollfd *fds, nfds_t nfds, int timeout);
+int __wrap_poll(struct pollfd *fds, nfds_t nfds, int timeout);
+
+/* Everything the client sent so far, read and answered; a hang-up closes
+ * the connection. Whole messages only: the client's sendmsg() calls all
+ * returned before it polls. */
+static void serve(struct server *s)
+{
+	if (!s->accepted) {
+		s->conn = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (s->conn < 0)
+			return;   /* not connected yet */
+		s->accepted = true;
+	}
+	while (s->conn >= 0) {
+		struct pollfd pfd = { .fd = s->conn, .events = POLLIN };
 		struct vfu_msg m = VFU_MSG_INIT;
 		struct cerr e;
 		bool go_on;
 
-		if (vfu_recv(conn, &m, VFU_MAX_MSG_SIZE, 1000, &e) < 0)
-			break;
+		if (__real_poll(&pfd, 1, 0) != 1)
+			return;
+		/* the rest of a message cannot come while the client waits in
+		 * poll: a short bound, so a cut message is a hang-up, not a stall */
+		if (vfu_recv(s->conn, &m, VFU_MAX_MSG_SIZE, 10, &e) < 0) {
+			hang_up(s);
+			return;
+		}
 		/* the client's answers to our commands, and posted writes, want nothing */
 		if ((m.hdr.flags & VFU_FLAG_TYPE_MASK) != VFU_FLAG_TYPE_COMMAND ||
 		    (m.hdr.flags & VFU_FLAG_NO_REPLY)) {
 			vfu_msg_clear(&m);
 			continue;
 		}
-		go_on = answer(s, conn, &m.hdr);
+		go_on = answer(s, s->conn, &m.hdr);
 		vfu_msg_clear(&m);
 		if (!go_on)
-			break;
+			hang_up(s);
 	}
-	close(conn);
-	return NULL;
 }
 
-/* fds open in [from, from + 256) */
+/* every poll of this program: the client's waits, and the server's own
+ * reads (vfu_recv) which must not serve again */
+int __wrap_poll(struct pollfd *fds, nfds_t nfds, int timeout)
+{
+	static bool serving;
+
+	if (srv.active && !serving) {
+		serving = true;
+		serve(&srv);
+		serving = false;
+	}
+	return __real_poll(fds, nfds, timeout);
+}
+
+/* fds open in [from, from + 64): an input opens a few at a time (the
+ * client's socket and eventfds, a region's fds, the server's end) */
 static unsigned open_fds_from(int from)
 {
 	unsigned n = 0;
 
-	for (int fd = from; fd < from + 256; fd++)
+	for (int fd = from; fd < from + 64; fd++)
 		n += fcntl(fd, F_GETFD) >= 0;
 	return n;
 }
@@ -228,28 +270,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static uint8_t dma[0x2000];
 	char address[160];
 	struct vfio_dev_options opts = { .timeout_ms = 300 };
-	struct server s;
 	struct vfio_dev *dev = NULL;
 	struct cerr e;
-	pthread_t t;
-	int base;
+	int base, stale;
 	unsigned before;
 
 	if (size < 4)
 		return 0;
-	s.p = data + 4;
-	s.n = size - 4;
 	base = dup(2);
 	close(base);
 	before = open_fds_from(base);
-	if (pthread_create(&t, NULL, server_main, &s) != 0)
-		abort();
+	srv = (struct server){ .p = data + 4, .n = size - 4, .active = true, .conn = -1 };
 	snprintf(address, sizeof(address), "vfio-user:%s", sock_path);
 	if (vfio_dev_open(address, &opts, &dev, &e) == 0) {
 		drive(dev, data, dma);
 		vfio_dev_close(dev);
 	}
-	pthread_join(t, NULL);
+	/* the client is gone: so is the server's end, and a connection the
+	 * client made but never waited on */
+	srv.active = false;
+	hang_up(&srv);
+	while ((stale = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0)
+		close(stale);
 	if (open_fds_from(base) != before) {
 		fprintf(stderr, "vfio-user client fuzz: an fd is left open after close\n");
 		abort();
