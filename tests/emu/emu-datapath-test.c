@@ -2078,6 +2078,36 @@ static gint64 dbstat(JsonNode *root, const char *name)
 	return json_object_get_int_member(db, name);
 }
 
+/* A started pair of 64-entry rings with 4 RX buffers posted and kicked. */
+static void pair_start(Vf *vf, Ring **ret_rx, Ring **ret_tx)
+{
+	vf_begin(vf, 0);
+	*ret_rx = ring_new(vf, 0, 64);
+	*ret_tx = ring_new(vf, 1, 64);
+	ring_start(*ret_rx);
+	ring_start(*ret_tx);
+	vf_driver_ok(vf);
+	rx_post(*ret_rx, 4, 2048);
+	ring_kick(*ret_rx);
+}
+
+/* Stop the emulator's main thread only (ptrace is per thread): its
+ * doorbell poller runs on, requests queue up on the socket. */
+static void emu_hold(Vf *vf)
+{
+	int status;
+
+	g_assert_cmpint(ptrace(PTRACE_SEIZE, vf->emu->pid, NULL, NULL), ==, 0);
+	g_assert_cmpint(ptrace(PTRACE_INTERRUPT, vf->emu->pid, NULL, NULL), ==, 0);
+	g_assert_cmpint(waitpid(vf->emu->pid, &status, __WALL), ==, vf->emu->pid);
+	g_assert_true(WIFSTOPPED(status));
+}
+
+static void emu_release(Vf *vf)
+{
+	g_assert_cmpint(ptrace(PTRACE_DETACH, vf->emu->pid, NULL, NULL), ==, 0);
+}
+
 /* What a frontend does with a host notifier: map the page at the fd. */
 static guint16 *map_notify_area(Vf *vf, guint q)
 {
@@ -2173,14 +2203,7 @@ static void test_host_notifier_ordering(void)
 		Ring *rx, *tx;
 		guint8 f[100];
 
-		vf_begin(vf, 0);
-		rx = ring_new(vf, 0, 64);
-		tx = ring_new(vf, 1, 64);
-		ring_start(rx);
-		ring_start(tx);
-		vf_driver_ok(vf);
-		rx_post(rx, 4, 2048);
-		ring_kick(rx);
+		pair_start(vf, &rx, &tx);
 		db = map_notify_area(vf, 1);
 		vf_sync(vf);
 		g_usleep(60 * 1000);
@@ -2238,26 +2261,15 @@ static void test_host_notifier_ordering_held(void)
 	guint16 *db;
 	Ring *rx, *tx;
 	guint8 f[100];
-	int status;
 
-	vf_begin(vf, 0);
-	rx = ring_new(vf, 0, 64);
-	tx = ring_new(vf, 1, 64);
-	ring_start(rx);
-	ring_start(tx);
-	vf_driver_ok(vf);
-	rx_post(rx, 4, 2048);
-	ring_kick(rx);
+	pair_start(vf, &rx, &tx);
 	db = map_notify_area(vf, 1);
 	vf_sync(vf);
 	/* back in epoll_wait: the reply's socket event is no longer queued in
 	 * the epoll instance (it would come first in the held round) */
 	g_usleep(50 * 1000);
 
-	g_assert_cmpint(ptrace(PTRACE_SEIZE, vf->emu->pid, NULL, NULL), ==, 0);
-	g_assert_cmpint(ptrace(PTRACE_INTERRUPT, vf->emu->pid, NULL, NULL), ==, 0);
-	g_assert_cmpint(waitpid(vf->emu->pid, &status, __WALL), ==, vf->emu->pid);
-	g_assert_true(WIFSTOPPED(status));
+	emu_hold(vf);
 
 	fill(f, sizeof(f), 7);
 	tx_send(tx, f, sizeof(f), 0, FALSE);
@@ -2266,7 +2278,7 @@ static void test_host_notifier_ordering_held(void)
 	g_usleep(100 * 1000);
 	t = g_thread_new("reset", reset_job, &job);
 	g_usleep(100 * 1000);
-	g_assert_cmpint(ptrace(PTRACE_DETACH, vf->emu->pid, NULL, NULL), ==, 0);
+	emu_release(vf);
 	g_thread_join(t);
 	if (!job.ok)
 		g_error("reset: %s", job.msg);
@@ -2312,16 +2324,9 @@ static void test_hangup_stops_datapath(gconstpointer data)
 	Ring *rx, *tx;
 	guint8 f[100];
 	bool readable;
-	int status, sock;
+	int sock;
 
-	vf_begin(vf, 0);
-	rx = ring_new(vf, 0, 64);
-	tx = ring_new(vf, 1, 64);
-	ring_start(rx);
-	ring_start(tx);
-	vf_driver_ok(vf);
-	rx_post(rx, 4, 2048);
-	ring_kick(rx);
+	pair_start(vf, &rx, &tx);
 	if (mapped)
 		db = map_notify_area(vf, 1);
 	/* the datapath works: one frame out and back */
@@ -2329,10 +2334,7 @@ static void test_hangup_stops_datapath(gconstpointer data)
 	/* back in epoll_wait, with the poller asleep */
 	g_usleep(50 * 1000);
 
-	g_assert_cmpint(ptrace(PTRACE_SEIZE, vf->emu->pid, NULL, NULL), ==, 0);
-	g_assert_cmpint(ptrace(PTRACE_INTERRUPT, vf->emu->pid, NULL, NULL), ==, 0);
-	g_assert_cmpint(waitpid(vf->emu->pid, &status, __WALL), ==, vf->emu->pid);
-	g_assert_true(WIFSTOPPED(status));
+	emu_hold(vf);
 
 	fill(f, sizeof(f), 2);
 	tx_send(tx, f, sizeof(f), 0, FALSE);
@@ -2347,7 +2349,7 @@ static void test_hangup_stops_datapath(gconstpointer data)
 	sock = vfio_dev_lost_fd(vf->dev, &readable);
 	g_assert_cmpint(sock, >=, 0);
 	g_assert_cmpint(shutdown(sock, SHUT_RDWR), ==, 0);
-	g_assert_cmpint(ptrace(PTRACE_DETACH, vf->emu->pid, NULL, NULL), ==, 0);
+	emu_release(vf);
 
 	deadline = g_get_monotonic_time() + WAIT_USEC;
 	while (vf_connected(vf)) {
