@@ -86,10 +86,9 @@ void test_emu_stop(TestEmu *emu)
 		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 			g_error("ifcvf-emu ended with status 0x%x after SIGTERM", status);
 	}
-	if (emu->socket)
-		unlink(emu->socket);
+	/* the socket and whatever a test put next to it */
 	if (emu->dir)
-		rmdir(emu->dir);
+		test_rm_flat_dir(emu->dir);
 	g_free(emu->dir);
 	g_free(emu->socket);
 	g_free(emu->address);

@@ -19,7 +19,8 @@ typedef struct {
  * Fails the test on error. */
 TestEmu *test_emu_start(const char *const *argv);
 
-/* SIGTERM, reap (bounded wait; SIGKILL after 5 s), remove the directory. */
+/* SIGTERM, reap (bounded wait; SIGKILL after 5 s), remove the directory
+ * and the files in it. */
 void test_emu_stop(TestEmu *emu);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(TestEmu, test_emu_stop)

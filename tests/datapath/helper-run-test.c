@@ -174,6 +174,13 @@ static void test_socket_path_taken(void)
 	g_assert_cmpstr(content, ==, "precious\n");
 	g_assert_cmpint(lstat(live, &st), ==, 0);
 	g_assert_true(S_ISSOCK(st.st_mode));
+	/* and the test leaves nothing in /tmp */
+	{
+		g_autofree char *dir = g_strdup(emu->dir);
+
+		test_emu_stop(g_steal_pointer(&emu));
+		g_assert_false(g_file_test(dir, G_FILE_TEST_EXISTS));
+	}
 }
 
 /* A running helper maps only the DPDK it uses: no driver from DPDK's plugin
