@@ -546,6 +546,42 @@ static void test_helper_lazy(void)
 	test_rm_flat_dir(dir);
 }
 
+/* The same library found wanting when a migration begins (at-migration):
+ * the helper says which library and why, and keeps serving; the phase
+ * comes from vhost-user alone. */
+static void test_bad_library_lazy(void)
+{
+	g_autoptr(TestEmu) emu = test_emu_start((const char *const[]){ "--type", "net", NULL });
+	g_autofree char *dir = g_dir_make_tmp("ifcvf-lvz-XXXXXX", NULL);
+	g_autofree char *log = g_build_filename(dir, "helper.log", NULL);
+	g_autofree char *socket = g_build_filename(dir, "vhost.sock", NULL);
+	g_autofree char *was = g_strdup(g_getenv("LD_LIBRARY_PATH"));
+	g_autofree char *path = g_strconcat(test_program("FAKE_LIBVIRT_DIR"), was ? ":" : "", was,
+					    NULL);
+	g_autoptr(Guest) g = NULL;
+	GSubprocess *p;
+
+	/* the helper's environment only: this process has libvirt loaded */
+	g_setenv("LD_LIBRARY_PATH", path, TRUE);
+	p = helper_start(emu, dir, log, (const char *const[]){ "--uuid", OURS,
+		"--libvirt-uri", "test:///default", NULL });
+	if (was)
+		g_setenv("LD_LIBRARY_PATH", was, TRUE);
+	else
+		g_unsetenv("LD_LIBRARY_PATH");
+	g = guest_start(socket);
+	wait_log(p, log, "): running");
+	guest_log_all(g);
+	wait_log(p, log, "libvirt test:///default: cannot use libvirt.so.0: it has no "
+		 "virEventRunDefaultImpl (");
+	wait_log(p, log, "; migration phases from vhost-user alone");
+	g_assert_nonnull(g_subprocess_get_identifier(p));
+	g_clear_pointer(&g, guest_free);
+	helper_stop(p);
+	g_object_unref(p);
+	test_rm_flat_dir(dir);
+}
+
 /* A libvirt.so.0 that cannot be loaded, or lacks a function the watch
  * calls: a helper told to connect at start does not start, and says which
  * library and why. */
@@ -599,5 +635,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/ifcvf-helper/libvirt-watch/helper-maps", test_helper_maps);
 	g_test_add_func("/ifcvf-helper/libvirt-watch/helper-lazy", test_helper_lazy);
 	g_test_add_func("/ifcvf-helper/libvirt-watch/bad-library", test_bad_library);
+	g_test_add_func("/ifcvf-helper/libvirt-watch/bad-library-lazy", test_bad_library_lazy);
 	return g_test_run();
 }
