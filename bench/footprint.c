@@ -1,7 +1,11 @@
 /* Footprint of ifcvf-helper against the least a DPDK vhost-user backend
  * costs (bench/min-vhost: the helper's EAL arguments and N vhost-user
- * sockets, nothing else), with 1 and 8 ports, in one invocation:
- *   RSS and PSS   /proc/PID/smaps_rollup, a second after ready (idle)
+ * sockets, nothing else), with 1 and 8 ports, in one invocation, for the
+ * helper run by hand (`--bus none`) and as the hook starts it (with
+ * `--libvirt-uri qemu:///system --uuid U` too; idle, so libvirt is loaded
+ * only by a helper that connects at start):
+ *   RSS, PSS and private dirty
+ *                 /proc/PID/smaps_rollup, a second after ready (idle)
  *   threads       /proc/PID/status
  *   objects       shared objects mapped (distinct .so paths in
  *                 /proc/PID/maps), of which DPDK drivers (pmds-*)
@@ -12,7 +16,8 @@
  * median and min-max. Not a test: nothing passes or fails on these numbers.
  *
  * usage: footprint EMU HELPER MIN-VHOST [REPEATS] [--maps]
- *   --maps: also list the shared objects the helper maps (1 port)
+ *   --maps: also list the shared objects the helper maps (1 port, as the
+ *           hook starts it)
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -28,10 +33,15 @@
 #define MAX_PORTS 8
 #define MAX_REPEATS 20
 
-enum fig { F_RSS, F_PSS, F_THREADS, F_OBJECTS, F_PMDS, F_START_US, FIGS };
+enum fig { F_RSS, F_PSS, F_DIRTY, F_THREADS, F_OBJECTS, F_PMDS, F_START_US, FIGS };
 
-static const char *const fig_name[FIGS] = { "RSS kB", "PSS kB", "threads", "shared objects",
-					     "of which DPDK drivers", "start to ready us" };
+static const char *const fig_name[FIGS] = { "RSS kB", "PSS kB", "private dirty kB", "threads",
+					     "shared objects", "of which DPDK drivers",
+					     "start to ready us" };
+
+/* the hook's arguments (hook-helper.c), for the helper as it starts it */
+#define HOOK_URI "qemu:///system"
+#define HOOK_UUID "0a1b2c3d-4e5f-4061-8293-a4b5c6d7e8f9"
 
 static void die(const char *what)
 {
@@ -120,16 +130,19 @@ static void measure(pid_t pid, long long t0, long long ready, long long *v, bool
 	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
 	v[F_RSS] = field(path, "Rss:");
 	v[F_PSS] = field(path, "Pss:");
+	v[F_DIRTY] = field(path, "Private_Dirty:");
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
 	v[F_THREADS] = field(path, "Threads:");
 	objects(pid, &v[F_OBJECTS], &v[F_PMDS], list);
 }
 
-static void run_helper(const char *emu, const char *helper, unsigned ports, long long *v, bool list)
+/* @hook: with the arguments the hook adds (--libvirt-uri, --uuid) */
+static void run_helper(const char *emu, const char *helper, unsigned ports, bool hook, long long *v,
+		       bool list)
 {
 	char dir[] = "/tmp/ifcvf-bench-fp-XXXXXX", vf[MAX_PORTS][128], vu[MAX_PORTS][128];
 	char port_arg[MAX_PORTS][300], log[160];
-	char *argv[4 + 2 * MAX_PORTS + 1];
+	char *argv[8 + 2 * MAX_PORTS + 1];
 	pid_t emus[MAX_PORTS], h;
 	unsigned a = 0;
 	long long t0, ready;
@@ -149,6 +162,12 @@ static void run_helper(const char *emu, const char *helper, unsigned ports, long
 	argv[a++] = "run";
 	argv[a++] = "--bus";
 	argv[a++] = "none";
+	if (hook) {
+		argv[a++] = "--uuid";
+		argv[a++] = HOOK_UUID;
+		argv[a++] = "--libvirt-uri";
+		argv[a++] = HOOK_URI;
+	}
 	for (unsigned i = 0; i < ports; i++) {
 		argv[a++] = "--port";
 		argv[a++] = port_arg[i];
@@ -200,10 +219,35 @@ static void spread(long long *v, unsigned n, char *buf, size_t len)
 	snprintf(buf, len, "%lld (%lld-%lld)", v[n / 2], v[0], v[n - 1]);
 }
 
+static void print_table(const char *title, unsigned ports, unsigned reps,
+			long long ours[][FIGS], long long anchor[][FIGS])
+{
+	printf("footprint, %u port%s, %s, %u repeats: median (min-max)\n", ports,
+	       ports > 1 ? "s" : "", title, reps);
+	printf("  %-22s %-28s %-28s %s\n", "figure", "ifcvf-helper", "min-vhost (EAL+vhost)",
+	       "ratio of medians");
+	for (unsigned f = 0; f < FIGS; f++) {
+		long long o[MAX_REPEATS], m[MAX_REPEATS];
+		char so[64], sm[64];
+
+		for (unsigned k = 0; k < reps; k++) {
+			o[k] = ours[k][f];
+			m[k] = anchor[k][f];
+		}
+		spread(o, reps, so, sizeof(so));
+		spread(m, reps, sm, sizeof(sm));
+		if (m[reps / 2] > 0)
+			printf("  %-22s %-28s %-28s %.2f\n", fig_name[f], so, sm,
+			       (double)o[reps / 2] / (double)m[reps / 2]);
+		else
+			printf("  %-22s %-28s %-28s -\n", fig_name[f], so, sm);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const unsigned port_counts[] = { 1, 8 };
-	long long ours[MAX_REPEATS][FIGS], anchor[MAX_REPEATS][FIGS];
+	long long ours[MAX_REPEATS][FIGS], hook[MAX_REPEATS][FIGS], anchor[MAX_REPEATS][FIGS];
 	unsigned reps = 3;
 	bool list = false;
 
@@ -222,32 +266,17 @@ int main(int argc, char **argv)
 		unsigned ports = port_counts[pc];
 
 		if (list && ports == 1)
-			printf("shared objects ifcvf-helper maps with 1 port:\n");
-		/* alternate, so that a busy moment hits both alike */
+			printf("shared objects ifcvf-helper maps with 1 port, as the hook starts it:\n");
+		/* alternate, so that a busy moment hits all alike */
 		for (unsigned k = 0; k < reps; k++) {
-			run_helper(argv[1], argv[2], ports, ours[k], list && ports == 1 && k == 0);
+			run_helper(argv[1], argv[2], ports, false, ours[k], false);
+			run_helper(argv[1], argv[2], ports, true, hook[k],
+				   list && ports == 1 && k == 0);
 			run_min(argv[3], ports, anchor[k]);
 		}
-		printf("footprint, %u port%s, %u repeats: median (min-max)\n", ports, ports > 1 ? "s" : "",
-		       reps);
-		printf("  %-22s %-28s %-28s %s\n", "figure", "ifcvf-helper", "min-vhost (EAL+vhost)",
-		       "ratio of medians");
-		for (unsigned f = 0; f < FIGS; f++) {
-			long long o[MAX_REPEATS], m[MAX_REPEATS];
-			char so[64], sm[64];
-
-			for (unsigned k = 0; k < reps; k++) {
-				o[k] = ours[k][f];
-				m[k] = anchor[k][f];
-			}
-			spread(o, reps, so, sizeof(so));
-			spread(m, reps, sm, sizeof(sm));
-			if (m[reps / 2] > 0)
-				printf("  %-22s %-28s %-28s %.2f\n", fig_name[f], so, sm,
-				       (double)o[reps / 2] / (double)m[reps / 2]);
-			else
-				printf("  %-22s %-28s %-28s -\n", fig_name[f], so, sm);
-		}
+		print_table("--bus none", ports, reps, ours, anchor);
+		print_table("as the hook starts it (--libvirt-uri " HOOK_URI ")", ports, reps, hook,
+			    anchor);
 	}
 	return 0;
 }

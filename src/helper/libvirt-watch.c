@@ -13,8 +13,9 @@
 #include "helper-error.h"
 #include "libvirt-dl.h"
 
-/* libvirt's functions, set once by event_loop_ready() before any thread
- * of the watch starts */
+/* libvirt's functions, set once by event_loop_ready() (a GOnce): by
+ * _new() before the watch's thread starts, or by that thread itself
+ * (_start()); read by others only once a timer exists */
 static const IfcvfLibvirtDl *lv;
 
 enum { CB_LIFECYCLE, CB_ITERATION, CB_JOB_COMPLETED, CB_LAST };
@@ -32,8 +33,10 @@ struct _IfcvfLibvirtWatch {
 	gpointer user_data;
 
 	GThread *thread;
-	int timer;                 /* libvirt timeout: connect, retry, stop */
-	gint stop;                 /* atomic: free() asked the thread to end */
+	int timer;                 /* libvirt timeout: connect, retry, stop;
+				    * set by the loop thread under lock */
+	gint stop;                 /* atomic, set under lock: free() asked the
+				    * thread to end */
 
 	/* the first attempt to connect is over (under lock) */
 	GCond first_cond;
@@ -423,10 +426,46 @@ static void tick_cb(int timer, void *opaque)
 	lv->virEventUpdateTimeout(w->timer, IFCVF_LIBVIRT_RETRY_MS);
 }
 
+static gboolean event_loop_ready(GError **error);
+
+/* The library and libvirt's event loop (once per process), then the timer
+ * whose first tick connects. Under lock against free(): a timer added
+ * after free() looked would never be woken. FALSE when the thread is to
+ * end now. */
+static gboolean loop_start(IfcvfLibvirtWatch *w)
+{
+	g_autoptr(GError) error = NULL;
+	gboolean ok;
+
+	/* at-migration: dlopen() and libvirt's setup happen here, not on the
+	 * main loop (at-start: done by _new() already, the call returns) */
+	if (!event_loop_ready(&error)) {
+		g_warning("libvirt %s: %s; migration phases from vhost-user alone", w->uri,
+			  error->message);
+		first_attempt_done(w);
+		return FALSE;
+	}
+	g_mutex_lock(&w->lock);
+	ok = !g_atomic_int_get(&w->stop);
+	if (ok)
+		w->timer = lv->virEventAddTimeout(0, tick_cb, w, NULL);
+	g_mutex_unlock(&w->lock);
+	if (ok && w->timer < 0) {
+		g_warning("libvirt %s: cannot add a timer: %s; migration phases from vhost-user "
+			  "alone", w->uri, last_error());
+		ok = FALSE;
+	}
+	if (!ok)
+		first_attempt_done(w);
+	return ok;
+}
+
 static gpointer loop_thread(gpointer data)
 {
 	IfcvfLibvirtWatch *w = data;
 
+	if (!loop_start(w))
+		return NULL;
 	while (!g_atomic_int_get(&w->stop)) {
 		if (lv->virEventRunDefaultImpl() < 0) {
 			g_warning("libvirt %s: event loop failed: %s; no more libvirt events", w->uri,
@@ -485,15 +524,16 @@ static void wait_first_attempt(IfcvfLibvirtWatch *w)
 	g_mutex_unlock(&w->lock);
 }
 
-IfcvfLibvirtWatch *ifcvf_libvirt_watch_new(const char *uri, const char *uuid,
-					   IfcvfLibvirtWatchFunc func, gpointer user_data,
-					   GError **error)
+static IfcvfLibvirtWatch *watch_start(const char *uri, const char *uuid, gboolean wait,
+				      IfcvfLibvirtWatchFunc func, gpointer user_data,
+				      GError **error)
 {
 	IfcvfLibvirtWatch *w;
 	GError *local = NULL;
 
 	g_return_val_if_fail(uri != NULL && uuid != NULL && func != NULL, NULL);
-	if (!event_loop_ready(error))
+	/* at start, a library that cannot be used stops the helper, naming it */
+	if (wait && !event_loop_ready(error))
 		return NULL;
 
 	w = g_new0(IfcvfLibvirtWatch, 1);
@@ -520,14 +560,7 @@ IfcvfLibvirtWatch *ifcvf_libvirt_watch_new(const char *uri, const char *uuid,
 	g_source_set_callback(w->source, G_SOURCE_FUNC(drain_cb), w, NULL);
 	g_source_attach(w->source, g_main_context_get_thread_default());
 
-	/* the first tick connects, on the loop thread */
-	w->timer = lv->virEventAddTimeout(0, tick_cb, w, NULL);
-	if (w->timer < 0) {
-		g_set_error(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_FAILED,
-			    "libvirt watch: cannot add a timer: %s", last_error());
-		ifcvf_libvirt_watch_free(w);
-		return NULL;
-	}
+	/* the thread adds the timer whose first tick connects */
 	w->thread = g_thread_try_new("libvirt-watch", loop_thread, w, &local);
 	if (!w->thread) {
 		g_set_error(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_FAILED,
@@ -536,8 +569,23 @@ IfcvfLibvirtWatch *ifcvf_libvirt_watch_new(const char *uri, const char *uuid,
 		ifcvf_libvirt_watch_free(w);
 		return NULL;
 	}
-	wait_first_attempt(w);
+	if (wait)
+		wait_first_attempt(w);
 	return w;
+}
+
+IfcvfLibvirtWatch *ifcvf_libvirt_watch_new(const char *uri, const char *uuid,
+					   IfcvfLibvirtWatchFunc func, gpointer user_data,
+					   GError **error)
+{
+	return watch_start(uri, uuid, TRUE, func, user_data, error);
+}
+
+IfcvfLibvirtWatch *ifcvf_libvirt_watch_start(const char *uri, const char *uuid,
+					     IfcvfLibvirtWatchFunc func, gpointer user_data,
+					     GError **error)
+{
+	return watch_start(uri, uuid, FALSE, func, user_data, error);
 }
 
 void ifcvf_libvirt_watch_free(IfcvfLibvirtWatch *w)
@@ -545,9 +593,13 @@ void ifcvf_libvirt_watch_free(IfcvfLibvirtWatch *w)
 	if (!w)
 		return;
 	if (w->thread) {
+		g_mutex_lock(&w->lock);
 		g_atomic_int_set(&w->stop, 1);
-		/* wakes the loop thread's poll */
-		lv->virEventUpdateTimeout(w->timer, 0);
+		/* wakes the loop thread's poll; a thread still loading the
+		 * library adds no timer now, and ends */
+		if (w->timer >= 0)
+			lv->virEventUpdateTimeout(w->timer, 0);
+		g_mutex_unlock(&w->lock);
 		g_thread_join(w->thread);
 	}
 	if (w->timer >= 0)

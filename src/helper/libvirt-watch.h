@@ -24,16 +24,20 @@
  * after the connection was lost once, never at the first connect (made
  * while a hook may run); meanwhile vhost-user signals keep the phase going.
  *
- * libvirt.so.0 is loaded by the first ifcvf_libvirt_watch_new()
- * (libvirt-dl.h): a helper without --libvirt-uri never maps it.
+ * libvirt.so.0 is loaded by the first watch (libvirt-dl.h): a helper
+ * without --libvirt-uri never maps it, and one with it (the hook's) maps it
+ * only once a migration begins here (`run --libvirt-connect`, run-cmd.c),
+ * unless it was started for an incoming one. Once loaded it stays.
  *
- * Threads: ifcvf_libvirt_watch_new() registers libvirt's default event
- * loop (once per process) and starts one thread that runs it. That thread
+ * Threads: ifcvf_libvirt_watch_new() loads the library and registers
+ * libvirt's default event loop (once per process) on the calling thread
+ * and starts one thread that runs it; ifcvf_libvirt_watch_start() leaves
+ * the loading and the registering to that thread too. That thread
  * owns the virConnect, the callbacks and every libvirt call after start;
  * it touches no GLib object of the main loop: it pushes signals onto a
  * mutex-protected queue and writes an eventfd, which a GSource on the
  * GMainContext that was thread-default at _new() drains, calling @func
- * there. new() and free() belong to that main loop's thread; free() stops
+ * there. new(), start() and free() belong to that main loop's thread; free() stops
  * the loop thread with a zero-delay libvirt timeout (which wakes its poll)
  * and joins it, bounded by libvirt's own call timeouts (keepalive). A
  * re-read thread is not joined: it holds references to the watch and the
@@ -65,6 +69,15 @@ typedef void (*IfcvfLibvirtWatchFunc)(enum migration_signal signal, const char *
 IfcvfLibvirtWatch *ifcvf_libvirt_watch_new(const char *uri, const char *uuid,
 					   IfcvfLibvirtWatchFunc func, gpointer user_data,
 					   GError **error);
+
+/* The same without waiting for anything, for the main loop once it runs
+ * (a migration begins): the library is loaded, and the connection made,
+ * on the watch's thread. A library that cannot be used is logged there
+ * (a warning naming it and why), and the watch then stays idle; fails
+ * only when the thread or its eventfd cannot be set up. */
+IfcvfLibvirtWatch *ifcvf_libvirt_watch_start(const char *uri, const char *uuid,
+					     IfcvfLibvirtWatchFunc func, gpointer user_data,
+					     GError **error);
 
 /* Stop the thread, close the connection; no @func call after this. */
 void ifcvf_libvirt_watch_free(IfcvfLibvirtWatch *w);

@@ -12,7 +12,10 @@
  *   SUSPENDED_MIGRATED on the source, RESUMED after a failed migration,
  *   STOPPED_MIGRATED, RESUMED_MIGRATED), MIGRATION_ITERATION and
  *   JOB_COMPLETED. Only libvirt tells a destination that a guest is
- *   coming.
+ *   coming. A source helper connects only at its first LOG_ALL (run
+ *   --libvirt-connect at-migration): what libvirt said before then
+ *   (MIGRATION_ITERATION 1 comes with LOG_ALL) is lost, and LOG_ALL
+ *   itself gives iterating; a destination's connects at start.
  *
  * The rules (migration_phase_next(), one table in migration-phase.c):
  *

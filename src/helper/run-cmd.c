@@ -34,7 +34,11 @@ typedef struct {
 	struct port **ports;
 	guint n_ports;
 	IfcvfBusGlue *glue;       /* NULL with --bus none */
-	IfcvfLibvirtWatch *libvirt; /* NULL without --libvirt-uri */
+	IfcvfLibvirtWatch *libvirt; /* NULL without --libvirt-uri, or not started yet */
+	/* --libvirt-uri at-migration: the URI and UUID until the watch starts
+	 * (the first port that logs); NULL otherwise */
+	const char *libvirt_later;
+	const char *uuid;
 	IfcvfDeviceWatch *devices;  /* lost devices: fail, re-attach */
 	guint *mem_checks;        /* per port: a memory-table check pending, or 0 */
 	gboolean stopping;        /* a signal or Shutdown() asked to stop */
@@ -105,11 +109,14 @@ static void log_event(Run *run, const struct port_event *ev)
 			  cfg ? cfg->socket : "?", port_state_to_string(ev->state), sep, ev->reason);
 }
 
+static void libvirt_at_migration(Run *run, guint port);
+
 static void drain_events(Run *run)
 {
 	struct port_event ev;
 
 	while (port_events_pop(run->events, &ev)) {
+		libvirt_at_migration(run, ev.port);
 		if (ev.refresh) {
 			ifcvf_bus_glue_port_event(run->glue, &ev);
 			continue;
@@ -157,6 +164,32 @@ static void on_libvirt_signal(enum migration_signal signal, const char *what, gp
 
 	g_message("libvirt: domain event: %s", what);
 	ifcvf_bus_glue_migration_signal(run->glue, signal, what);
+}
+
+/* --libvirt-connect at-migration: libvirt is loaded and connected the
+ * first time a port logs (QEMU set VHOST_F_LOG_ALL: a migration out
+ * begins), without waiting: an idle helper maps no libvirt (~12 MB of RSS
+ * less). What libvirt said before is covered by vhost-user: LOG_ALL gives
+ * iterating, the VF stopped while logging stop-and-copy, the frontend
+ * leaving completed (migration-phase.h). Once started the watch stays. */
+static void libvirt_at_migration(Run *run, guint port)
+{
+	g_autoptr(GError) error = NULL;
+	struct port_info info;
+	const char *uri = run->libvirt_later;
+
+	if (!uri || port >= run->n_ports || !run->ports[port])
+		return;
+	port_get_info(run->ports[port], &info);
+	if (info.lm_state == PORT_LM_DIRECT)
+		return;
+	run->libvirt_later = NULL;
+	g_message("port %u logs (a migration begins): connecting to libvirt %s to follow "
+		  "domain %s", port, uri, run->uuid);
+	run->libvirt = ifcvf_libvirt_watch_start(uri, run->uuid, on_libvirt_signal, run, &error);
+	if (!run->libvirt)
+		g_warning("libvirt %s: %s; migration phases from vhost-user alone", uri,
+			  error->message);
 }
 
 /* The start path's steps, in ms since the previous one, at debug level
@@ -304,7 +337,7 @@ static void stop_sockets(Run *run, guint started)
 
 static int run_helper(const struct port_config *cfgs, guint n, const char *bus,
 		      const char *name, const char *uuid, const char *libvirt_uri,
-		      gboolean verbose)
+		      enum ifcvf_libvirt_connect libvirt_connect, gboolean verbose)
 {
 	g_autoptr(GError) error = NULL;
 	g_autofree char *cause = NULL; /* why it exits, logged last */
@@ -356,16 +389,21 @@ static int run_helper(const struct port_config *cfgs, guint n, const char *bus,
 		goto out;
 	}
 	start_step(&t, "DPDK's EAL");
-	/* before the sockets listen (the hook waits for them), so that a
-	 * destination's helper hears its domain start; bounded */
-	if (libvirt_uri &&
+	/* at-start: before the sockets listen (the hook waits for them), so
+	 * that a destination's helper hears its domain start; bounded */
+	if (libvirt_uri && libvirt_connect == IFCVF_LIBVIRT_CONNECT_AT_START &&
 	    !(run.libvirt = ifcvf_libvirt_watch_new(libvirt_uri, uuid, on_libvirt_signal, &run,
 						    &error))) {
 		cause = g_strdup_printf("--libvirt-uri %s: %s", libvirt_uri, error->message);
 		goto out;
 	}
-	if (libvirt_uri)
+	if (run.libvirt)
 		start_step(&t, "libvirt connection");
+	if (libvirt_uri && !run.libvirt) {
+		run.libvirt_later = libvirt_uri;
+		run.uuid = uuid;
+		g_message("libvirt %s: connecting once a migration begins here", libvirt_uri);
+	}
 	if (!start_sockets(&run, &started, &error)) {
 		cause = g_strdup(error->message);
 		goto out;
@@ -377,6 +415,8 @@ static int run_helper(const struct port_config *cfgs, guint n, const char *bus,
 		g_main_loop_run(run.loop);
 
 out:
+	/* no watch starts while the ports stop */
+	run.libvirt_later = NULL;
 	g_clear_pointer(&run.libvirt, ifcvf_libvirt_watch_free);
 	/* no re-attach races the shutdown */
 	g_clear_pointer(&run.devices, ifcvf_device_watch_free);
@@ -419,6 +459,8 @@ int ifcvf_cmd_run(int argc, char **argv)
 	g_autofree char *uuid = NULL;
 	g_autofree char *bus = NULL;
 	g_autofree char *libvirt_uri = NULL;
+	g_autofree char *libvirt_when = NULL;
+	enum ifcvf_libvirt_connect libvirt_connect = IFCVF_LIBVIRT_CONNECT_AT_MIGRATION;
 	gboolean verbose = FALSE;
 	const GOptionEntry entries[] = {
 		{ "port", 'p', 0, G_OPTION_ARG_STRING_ARRAY, &port_specs,
@@ -434,6 +476,9 @@ int ifcvf_cmd_run(int argc, char **argv)
 		{ "libvirt-uri", 0, 0, G_OPTION_ARG_STRING, &libvirt_uri,
 		  "Follow the VM's migration in libvirt's events over a read-only connection "
 		  "to URI (requires --uuid)", "URI" },
+		{ "libvirt-connect", 0, 0, G_OPTION_ARG_STRING, &libvirt_when,
+		  "When to load libvirt and connect: at-migration (default) or at-start "
+		  "(requires --libvirt-uri)", "WHEN" },
 		{ "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose,
 		  "Let DPDK's vhost library log every message", NULL },
 		{ NULL }
@@ -470,6 +515,12 @@ int ifcvf_cmd_run(int argc, char **argv)
 		"its own read-only connection and follows the domain of --uuid: its lifecycle,\n"
 		"migration-iteration and job-completed events, together with what vhost-user\n"
 		"shows (dirty logging on/off, the VF stopped), give Domain.MigrationPhase.\n"
+		"With --libvirt-connect at-migration (the default) libvirt is loaded and the\n"
+		"connection opened only when a port starts dirty logging (a migration out\n"
+		"begins), without holding anything up: an idle helper maps no libvirt; once\n"
+		"loaded it stays. With at-start (the hook passes it to a helper it starts for\n"
+		"an incoming migration) the helper connects before its sockets listen,\n"
+		"waiting at most 5 s, so that it hears its domain start on the destination.\n"
 		"A libvirtd that is down or goes away is logged once and retried every 2 s;\n"
 		"the ports never wait for it. Without --libvirt-uri (plain QEMU) the phase\n"
 		"comes from vhost-user alone.\n"
@@ -499,6 +550,14 @@ int ifcvf_cmd_run(int argc, char **argv)
 		return 2;
 	}
 	if (libvirt_uri && !ifcvf_libvirt_uri_check(libvirt_uri, &error)) {
+		fprintf(stderr, "ifcvf-helper run: %s\n", error->message);
+		return 2;
+	}
+	if (libvirt_when && !libvirt_uri) {
+		fprintf(stderr, "ifcvf-helper run: --libvirt-connect needs --libvirt-uri\n");
+		return 2;
+	}
+	if (libvirt_when && !ifcvf_libvirt_connect_parse(libvirt_when, &libvirt_connect, &error)) {
 		fprintf(stderr, "ifcvf-helper run: %s\n", error->message);
 		return 2;
 	}
@@ -533,7 +592,7 @@ int ifcvf_cmd_run(int argc, char **argv)
 		goto out;
 	}
 	status = run_helper((struct port_config *)(void *)cfgs->data, cfgs->len, bus, name, uuid,
-			    libvirt_uri, verbose);
+			    libvirt_uri, libvirt_connect, verbose);
 out:
 	for (guint i = 0; i < cfgs->len; i++)
 		ifcvf_port_config_clear(&g_array_index(cfgs, struct port_config, i));

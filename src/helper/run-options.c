@@ -159,3 +159,19 @@ gboolean ifcvf_libvirt_uri_check(const char *uri, GError **error)
 	}
 	return TRUE;
 }
+
+gboolean ifcvf_libvirt_connect_parse(const char *when, enum ifcvf_libvirt_connect *ret,
+				     GError **error)
+{
+	if (g_str_equal(when, "at-migration")) {
+		*ret = IFCVF_LIBVIRT_CONNECT_AT_MIGRATION;
+		return TRUE;
+	}
+	if (g_str_equal(when, "at-start")) {
+		*ret = IFCVF_LIBVIRT_CONNECT_AT_START;
+		return TRUE;
+	}
+	g_set_error(error, IFCVF_HELPER_ERROR, IFCVF_HELPER_ERROR_INVALID_ARGS,
+		    "--libvirt-connect '%s' is neither at-migration nor at-start", when);
+	return FALSE;
+}

@@ -12,6 +12,9 @@
  * qemu+unix:///system?socket=PATH...), checked for its syntax only; whether
  * libvirtd answers there is found out at run time.
  *
+ * `--libvirt-connect WHEN`: at-migration (default) or at-start, when a
+ * helper with --libvirt-uri loads libvirt and connects (run-cmd.c).
+ *
  * Threads: no state. */
 #pragma once
 
@@ -27,3 +30,15 @@ gboolean ifcvf_port_configs_check(const struct port_config *cfgs, guint n, GErro
 
 /* @uri is a non-empty URI with a scheme (qemu:///system). */
 gboolean ifcvf_libvirt_uri_check(const char *uri, GError **error);
+
+enum ifcvf_libvirt_connect {
+	/* when the first port starts dirty logging (a migration out): an
+	 * idle helper maps no libvirt */
+	IFCVF_LIBVIRT_CONNECT_AT_MIGRATION,
+	/* before the sockets listen: a destination hears its domain start */
+	IFCVF_LIBVIRT_CONNECT_AT_START,
+};
+
+/* "at-migration" or "at-start"; @error names the value otherwise. */
+gboolean ifcvf_libvirt_connect_parse(const char *when, enum ifcvf_libvirt_connect *ret,
+				     GError **error);

@@ -14,6 +14,7 @@
 #include "helper-error.h"
 #include "hook-config.h"
 #include "hook-exec.h"
+#include "hook-files.h"
 #include "hook-supervise.h"
 #include "hook-helper.h"
 #include "hook-systemd.h"
@@ -40,7 +41,12 @@ static const char hook_usage[] =
 	"  release end      stop the VM's helper and remove its pidfile, argument file,\n"
 	"                   VF locks and sockets; needs only the UUID (from the XML, else\n"
 	"                   the helper started under DOMAIN): ports are not read again\n"
-	"  migrate begin    (destination) check the VFs exist and are free; XML unchanged\n"
+	"  migrate begin    (destination) check the VFs exist and are free; XML unchanged;\n"
+	"                   with a libvirt URI, leave RUN-DIR/UUID.incoming: the next\n"
+	"                   prepare begin takes it and starts the helper with\n"
+	"                   --libvirt-connect at-start (it hears its domain start);\n"
+	"                   a marker older than 2 minutes is ignored, release end\n"
+	"                   removes one left behind\n"
 	"  reconnect begin  (libvirtd restarted) start the helper unless it runs\n"
 	"  anything else    nothing\n"
 	"\n"
@@ -81,7 +87,8 @@ static const char hook_usage[] =
 	"                            when it exists; empty: leave them to root\n"
 	"  IFCVF_HELPER_TIMEOUT_MS   how long the helper may take to serve (20000)\n"
 	"  IFCVF_HELPER_LIBVIRT_URI  passed to `run --libvirt-uri` (" DEFAULT_LIBVIRT_URI ");\n"
-	"                            empty: not passed\n"
+	"                            empty: not passed. The helper connects once a\n"
+	"                            migration out begins, or at start after migrate begin\n"
 	"  IFCVF_HELPER_SYSTEMD_RUN  systemd-run to start the helper with (default: systemd-run\n"
 	"                            when /run/systemd/system exists); empty: double fork\n"
 	"  IFCVF_HELPER_SYSTEMCTL    systemctl to stop the unit with (systemctl)\n"
@@ -235,6 +242,8 @@ static gboolean release(const char *domain, const char *xml, gsize len, GError *
 
 	if (!env_init(&env, error) || !(uuid = release_uuid(&env, domain, xml, len, error)))
 		return FALSE;
+	/* a migration in that never got to prepare, or failed there */
+	(void)hook_incoming_take(env.run_dir, uuid);
 	return hook_helper_stop(&env, uuid, error);
 }
 
@@ -257,10 +266,15 @@ static gboolean run_op(const char *domain, const char *op, const char *sub, cons
 		return FALSE;
 	if (!vm->ports->len)
 		return TRUE;
+	/* the destination: only libvirt tells its helper that the guest is
+	 * coming, so prepare starts it connected (hook-files.h) */
 	if (migrate)
-		return hook_vfs_check(&env, vm, error);
+		return hook_vfs_check(&env, vm, error) &&
+		       (!env.libvirt_uri || hook_incoming_mark(env.run_dir, vm->uuid, error));
 	if (reconnect && hook_helper_running(&env, vm->uuid))
 		return TRUE;
+	if (prepare)
+		env.libvirt_at_start = hook_incoming_take(env.run_dir, vm->uuid);
 	return hook_helper_start(&env, vm, error);
 }
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "helper-error.h"
+#include "hook-safe-dir.h"
 
 #define POLL_MS 20
 #define LOCK_GONE_MS 2000
@@ -47,6 +48,65 @@ char *hook_record_path(const char *run_dir, const char *uuid)
 char *hook_args_path(const char *run_dir, const char *uuid)
 {
 	return run_file(run_dir, uuid, ".args");
+}
+
+/* ---- the incoming-migration marker ---- */
+
+static char *incoming_name(const char *uuid)
+{
+	return g_strconcat(uuid, ".incoming", NULL);
+}
+
+gboolean hook_incoming_mark(const char *run_dir, const char *uuid, GError **error)
+{
+	g_autofree char *name = incoming_name(uuid);
+	int dir_fd = hook_safe_dir_open(run_dir, error), fd;
+
+	if (dir_fd < 0) {
+		g_prefix_error(error, "run directory %s: ", run_dir);
+		return FALSE;
+	}
+	/* a new file, so its mtime is now; O_EXCL|O_NOFOLLOW: never through
+	 * whatever was there */
+	if (unlinkat(dir_fd, name, 0) < 0 && errno != ENOENT) {
+		ifcvf_helper_fail(error, "marker %s/%s: %s", run_dir, name, g_strerror(errno));
+		close(dir_fd);
+		return FALSE;
+	}
+	fd = openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		ifcvf_helper_fail(error, "marker %s/%s: %s", run_dir, name, g_strerror(errno));
+		close(dir_fd);
+		return FALSE;
+	}
+	close(fd);
+	close(dir_fd);
+	return TRUE;
+}
+
+gboolean hook_incoming_take(const char *run_dir, const char *uuid)
+{
+	g_autofree char *name = incoming_name(uuid);
+	int dir_fd = hook_safe_dir_open(run_dir, NULL);
+	gint64 age;
+	struct stat st;
+	gboolean fresh;
+
+	if (dir_fd < 0)
+		return FALSE;
+	if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		close(dir_fd);
+		return FALSE;
+	}
+	age = g_get_real_time() / G_USEC_PER_SEC - (gint64)st.st_mtim.tv_sec;
+	/* a second back for the clock's granularity */
+	fresh = S_ISREG(st.st_mode) && age >= -1 && age <= HOOK_INCOMING_MAX_AGE_S;
+	if (!fresh)
+		g_debug("marker %s/%s: ignored (%s)", run_dir, name,
+			S_ISREG(st.st_mode) ? "too old" : "not a file");
+	(void)unlinkat(dir_fd, name, 0);
+	close(dir_fd);
+	return fresh;
 }
 
 char *hook_lock_path(const char *run_dir, const char *device)

@@ -4,6 +4,9 @@
  *   vf-<escaped device>.lock  one per VF; flock()ed by the helper for as
  *                             long as it runs, so no VF serves two VMs; the
  *                             holder writes "VM <name>" into it
+ *   <uuid>.incoming           empty: `migrate begin` ran here (the
+ *                             destination of a migration); `prepare begin`
+ *                             takes it (its mtime says when it was left)
  *
  * The record (<uuid>.pid) is what `release` needs to stop the helper and
  * clean up after it, line by line:
@@ -43,6 +46,19 @@ gboolean hook_record_write(const char *path, const HookRecord *rec, GError **err
  * it for whoever finds the VF taken. Returns the locked fd (O_CLOEXEC), or
  * -1 with @error: "VF <device> is already used by VM '<holder>'". */
 int hook_lock_take(const char *path, const char *device, const char *holder, GError **error);
+
+/* A marker older than this is not the migration `prepare begin` is for
+ * (libvirt runs prepare right after migrate on the destination). */
+#define HOOK_INCOMING_MAX_AGE_S 120
+
+/* Leave @uuid's .incoming marker in @run_dir (replacing an old one),
+ * created in the directory opened safely (hook-safe-dir.h), never through
+ * a symbolic link. */
+gboolean hook_incoming_mark(const char *run_dir, const char *uuid, GError **error);
+/* Remove @uuid's marker; TRUE when there was one, a regular file left at
+ * most HOOK_INCOMING_MAX_AGE_S ago. Nothing there, an unsafe directory or
+ * an old marker: FALSE. */
+gboolean hook_incoming_take(const char *run_dir, const char *uuid);
 
 /* Remove a lock file once nobody holds it (a helper that just died may
  * still be closing its fds: waits up to 2 s, then leaves it). */

@@ -342,6 +342,8 @@ GStrv hook_helper_argv(const HookEnv *env, const HookVm *vm)
 				"--uuid", vm->uuid, "--name", vm->name, NULL);
 	if (env->libvirt_uri)
 		g_strv_builder_add_many(b, "--libvirt-uri", env->libvirt_uri, NULL);
+	if (env->libvirt_uri && env->libvirt_at_start)
+		g_strv_builder_add_many(b, "--libvirt-connect", "at-start", NULL);
 	for (guint i = 0; i < vm->ports->len; i++) {
 		g_autofree char *spec = hook_port_to_spec(g_ptr_array_index(vm->ports, i));
 

@@ -19,6 +19,9 @@ typedef struct {
 	char *bus;           /* system, session, a D-Bus address; NULL: none */
 	char *socket_user;   /* owner of the sockets (QEMU's user); NULL: leave as is */
 	char *libvirt_uri;   /* `run --libvirt-uri`; NULL: not passed */
+	/* with libvirt_uri: `run --libvirt-connect at-start` (a helper for an
+	 * incoming migration, hook-files.h); else at-migration, the default */
+	gboolean libvirt_at_start;
 	char *systemd_run;   /* systemd-run to start the helper with; NULL: double fork */
 	char *systemctl;     /* to stop a unit the record names */
 	guint timeout_ms;    /* how long `run` may take to serve */

@@ -6,8 +6,11 @@
  * --libvirt-uri. One test runs a private libvirtd (no drivers but the
  * built-in test driver, its own socket) and restarts it: after each
  * reconnect the watch reads the domain again. The real helper on the
- * emulator maps libvirt.so.0 only with --libvirt-uri, and does not start
- * with a libvirt.so.0 it cannot use (tests/helper/fake-libvirt). The events
+ * emulator maps libvirt.so.0 only with --libvirt-uri, and then only once a
+ * frontend (tests/lib) turns dirty logging on, unless told to connect at
+ * start; it does not start with a libvirt.so.0 it cannot use at start
+ * (tests/helper/fake-libvirt), and keeps serving with one it finds
+ * unusable when a migration begins. The events
  * of the real migration are in tests/libvirt/libvirt-migrate-test.sh. */
 #include <gio/gio.h>
 #include <glib.h>
@@ -21,6 +24,8 @@
 
 #include "libvirt-watch.h"
 #include "test-util.h"
+#include "virtq-drv.h"
+#include "vu-frontend.h"
 
 #define OURS "7a3c3d6e-2f57-4a38-9e3e-0d8c1b1f0a11"
 #define OTHER "8b4d4e7f-3068-4b49-8f4f-1e9d2c2f1b22"
@@ -396,9 +401,93 @@ static gboolean maps_libvirt(GSubprocess *p)
 	return strstr(maps, "/libvirt.so.") != NULL;
 }
 
+/* wait until @log holds @needle (30 s at most) */
+static void wait_log(GSubprocess *p, const char *log, const char *needle)
+{
+	gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+
+	for (;;) {
+		g_autofree char *text = NULL;
+
+		if (g_file_get_contents(log, &text, NULL, NULL) && strstr(text, needle))
+			return;
+		if (g_subprocess_get_identifier(p) == NULL || g_get_monotonic_time() > deadline)
+			g_error("the helper did not log '%s': %s", needle, text ? text : "(no log)");
+		settle(50);
+	}
+}
+
+/* ---- a frontend that migrates out: QEMU's vhost-user steps, no guest ---- */
+
+#define F_LOG_ALL 26
+#define F_PROTOCOL 30
+#define F_VERSION_1 32
+
+typedef struct {
+	struct vu_guest_mem mem;
+	struct virtq_drv rx, tx;
+	struct vu_frontend fe;
+	gboolean open;
+	uint64_t features;
+} Guest;
+
+static void fe_check(int r, const struct cerr *ce, const char *what)
+{
+	if (r < 0)
+		g_error("%s: %s", what, ce->msg);
+}
+
+static void guest_free(Guest *g)
+{
+	if (g->open)
+		vu_frontend_close(&g->fe);
+	virtq_drv_fini(&g->rx);
+	virtq_drv_fini(&g->tx);
+	vu_guest_mem_fini(&g->mem);
+	g_free(g);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Guest, guest_free)
+
+/* connect, negotiate, map memory, set up and enable both vrings; with
+ * REPLY_ACK every request is done when it returns */
+static Guest *guest_start(const char *socket)
+{
+	Guest *g = g_new0(Guest, 1);
+	struct cerr ce = { 0 };
+
+	g->fe.log_fd = -1;
+	fe_check(vu_guest_mem_init(&g->mem, 8u << 20, &ce), &ce, "guest memory");
+	fe_check(virtq_drv_init(&g->rx, &g->mem, 0, 256, false, &ce), &ce, "RX ring");
+	fe_check(virtq_drv_init(&g->tx, &g->mem, 1, 256, false, &ce), &ce, "TX ring");
+	fe_check(vu_frontend_connect(&g->fe, socket, 10000, &ce), &ce, "connect");
+	g->open = TRUE;
+	fe_check(vu_frontend_handshake(&g->fe, 1ull << VU_PROTOCOL_F_REPLY_ACK |
+					       1ull << VU_PROTOCOL_F_LOG_SHMFD, &ce), &ce, "handshake");
+	g_assert_true(g->fe.reply_ack);
+	g->features = 1ull << F_VERSION_1 | 1ull << F_PROTOCOL;
+	fe_check(vu_frontend_set_features(&g->fe, g->features, &ce), &ce, "SET_FEATURES");
+	fe_check(vu_frontend_set_mem_table(&g->fe, &g->mem, &ce), &ce, "SET_MEM_TABLE");
+	fe_check(vu_frontend_setup_vring(&g->fe, &g->rx, &ce), &ce, "RX vring");
+	fe_check(vu_frontend_setup_vring(&g->fe, &g->tx, &ce), &ce, "TX vring");
+	fe_check(vu_frontend_set_vring_enable(&g->fe, 0, true, &ce), &ce, "enable RX");
+	fe_check(vu_frontend_set_vring_enable(&g->fe, 1, true, &ce), &ce, "enable TX");
+	return g;
+}
+
+/* what QEMU does when a migration begins: the log, then VHOST_F_LOG_ALL */
+static void guest_log_all(Guest *g)
+{
+	struct cerr ce = { 0 };
+
+	fe_check(vu_frontend_set_log_base(&g->fe, &ce), &ce, "SET_LOG_BASE");
+	fe_check(vu_frontend_set_features(&g->fe, g->features | 1ull << F_LOG_ALL, &ce), &ce,
+		 "SET_FEATURES (LOG_ALL)");
+}
+
 /* A helper without --libvirt-uri (plain QEMU) does not map libvirt and
  * what it pulls in (~7 MB); with it, libvirt is loaded and the watch
- * follows the domain. */
+ * follows the domain at start only with --libvirt-connect at-start (what
+ * the hook asks for on the destination of a migration). */
 static void test_helper_maps(void)
 {
 	g_autoptr(TestEmu) emu = test_emu_start((const char *const[]){ NULL });
@@ -415,7 +504,7 @@ static void test_helper_maps(void)
 	g_object_unref(p);
 
 	p = helper_start(emu, dir, log_lv, (const char *const[]){ "--uuid", OURS,
-		"--libvirt-uri", "test:///default", NULL });
+		"--libvirt-uri", "test:///default", "--libvirt-connect", "at-start", NULL });
 	g_assert_true(maps_libvirt(p));
 	g_assert_true(g_file_get_contents(log_lv, &text, NULL, NULL));
 	g_assert_nonnull(strstr(text, "libvirt test:///default: connected, following domain " OURS));
@@ -424,8 +513,78 @@ static void test_helper_maps(void)
 	test_rm_flat_dir(dir);
 }
 
+/* The helper as the hook starts it on a source (--libvirt-uri, connect at
+ * migration, the default): idle, with no frontend or with one running, it
+ * maps no libvirt; once the frontend turns dirty logging on (a migration
+ * begins), libvirt is loaded and the watch follows the domain. */
+static void test_helper_lazy(void)
+{
+	g_autoptr(TestEmu) emu = test_emu_start((const char *const[]){ "--type", "net", NULL });
+	g_autofree char *dir = g_dir_make_tmp("ifcvf-lvl-XXXXXX", NULL);
+	g_autofree char *log = g_build_filename(dir, "helper.log", NULL);
+	g_autofree char *socket = g_build_filename(dir, "vhost.sock", NULL);
+	g_autoptr(Guest) g = NULL;
+	GSubprocess *p;
+
+	p = helper_start(emu, dir, log, (const char *const[]){ "--uuid", OURS,
+		"--libvirt-uri", "test:///default", NULL });
+	if (maps_libvirt(p))
+		g_error("an idle helper with --libvirt-uri maps libvirt.so.0");
+	wait_log(p, log, "libvirt test:///default: connecting once a migration begins here");
+	g = guest_start(socket);
+	wait_log(p, log, "): running");
+	if (maps_libvirt(p))
+		g_error("a helper with --libvirt-uri and a running frontend maps libvirt.so.0 "
+			"before any migration");
+	guest_log_all(g);
+	wait_log(p, log, "port 0 logs (a migration begins): connecting to libvirt test:///default");
+	wait_log(p, log, "libvirt test:///default: connected, following domain " OURS);
+	g_assert_true(maps_libvirt(p));
+	g_clear_pointer(&g, guest_free);
+	helper_stop(p);
+	g_object_unref(p);
+	test_rm_flat_dir(dir);
+}
+
+/* The same library found wanting when a migration begins (at-migration):
+ * the helper says which library and why, and keeps serving; the phase
+ * comes from vhost-user alone. */
+static void test_bad_library_lazy(void)
+{
+	g_autoptr(TestEmu) emu = test_emu_start((const char *const[]){ "--type", "net", NULL });
+	g_autofree char *dir = g_dir_make_tmp("ifcvf-lvz-XXXXXX", NULL);
+	g_autofree char *log = g_build_filename(dir, "helper.log", NULL);
+	g_autofree char *socket = g_build_filename(dir, "vhost.sock", NULL);
+	g_autofree char *was = g_strdup(g_getenv("LD_LIBRARY_PATH"));
+	g_autofree char *path = g_strconcat(test_program("FAKE_LIBVIRT_DIR"), was ? ":" : "", was,
+					    NULL);
+	g_autoptr(Guest) g = NULL;
+	GSubprocess *p;
+
+	/* the helper's environment only: this process has libvirt loaded */
+	g_setenv("LD_LIBRARY_PATH", path, TRUE);
+	p = helper_start(emu, dir, log, (const char *const[]){ "--uuid", OURS,
+		"--libvirt-uri", "test:///default", NULL });
+	if (was)
+		g_setenv("LD_LIBRARY_PATH", was, TRUE);
+	else
+		g_unsetenv("LD_LIBRARY_PATH");
+	g = guest_start(socket);
+	wait_log(p, log, "): running");
+	guest_log_all(g);
+	wait_log(p, log, "libvirt test:///default: cannot use libvirt.so.0: it has no "
+		 "virEventRunDefaultImpl (");
+	wait_log(p, log, "; migration phases from vhost-user alone");
+	g_assert_nonnull(g_subprocess_get_identifier(p));
+	g_clear_pointer(&g, guest_free);
+	helper_stop(p);
+	g_object_unref(p);
+	test_rm_flat_dir(dir);
+}
+
 /* A libvirt.so.0 that cannot be loaded, or lacks a function the watch
- * calls: the helper does not start, and says which library and why. */
+ * calls: a helper told to connect at start does not start, and says which
+ * library and why. */
 static void test_bad_library(void)
 {
 	g_autoptr(TestEmu) emu = test_emu_start((const char *const[]){ NULL });
@@ -456,7 +615,8 @@ static void test_bad_library(void)
 		/* the helper's environment only */
 		status = test_run((const char *const[]){ "env", path,
 			test_program("IFCVF_HELPER"), "run", "--bus", "none", "--uuid", OURS,
-			"--libvirt-uri", "test:///default", "--port", port, NULL }, &out, &err);
+			"--libvirt-uri", "test:///default", "--libvirt-connect", "at-start",
+			"--port", port, NULL }, &out, &err);
 		g_test_message("status %d, stderr: %s", status, err);
 		g_assert_cmpint(status, ==, 1);
 		if (!strstr(err, cases[i].cause))
@@ -473,6 +633,8 @@ int main(int argc, char **argv)
 	g_test_add_func("/ifcvf-helper/libvirt-watch/usage", test_usage);
 	g_test_add_func("/ifcvf-helper/libvirt-watch/libvirtd-restart", test_libvirtd_restart);
 	g_test_add_func("/ifcvf-helper/libvirt-watch/helper-maps", test_helper_maps);
+	g_test_add_func("/ifcvf-helper/libvirt-watch/helper-lazy", test_helper_lazy);
 	g_test_add_func("/ifcvf-helper/libvirt-watch/bad-library", test_bad_library);
+	g_test_add_func("/ifcvf-helper/libvirt-watch/bad-library-lazy", test_bad_library_lazy);
 	return g_test_run();
 }

@@ -7,12 +7,14 @@
  * This process is a child subreaper so that the detached helpers become
  * its children and can be reaped (PID 1 of a container may never do it). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <gio/gio.h>
@@ -898,6 +900,114 @@ static void test_libvirt_uri(Ctx *c, gconstpointer data)
 	assert_clean(c, UUID1, sock);
 }
 
+static char *read_dir_file(Ctx *c, const char *dir, const char *name);
+
+/* VM @uuid's helper command line, arguments joined by spaces */
+static char *helper_cmdline(Ctx *c, const char *uuid)
+{
+	g_autofree char *path = g_strdup_printf("/proc/%d/cmdline", (int)run_pid(c, uuid));
+	char *cmd = NULL;
+	gsize len = 0;
+
+	g_assert_true(g_file_get_contents(path, &cmd, &len, NULL));
+	for (gsize i = 0; i < len; i++)
+		if (cmd[i] == '\0')
+			cmd[i] = ' ';
+	return cmd;
+}
+
+/* prepare begin with the helper running: whether it was started to connect
+ * to libvirt at start, in its command line and in the argument file that a
+ * restart runs again */
+static gboolean started_at_start(Ctx *c, const char *uuid)
+{
+	g_autofree char *cmd = helper_cmdline(c, uuid);
+	g_autofree char *name = g_strconcat(uuid, ".args", NULL);
+	g_autofree char *args = read_dir_file(c, c->run_dir, name);
+	gboolean in_cmd = strstr(cmd, " --libvirt-connect at-start ") != NULL;
+	gboolean in_args = strstr(args, ";--libvirt-connect;at-start;") != NULL;
+
+	g_test_message("helper: %s", cmd);
+	g_assert_cmpint(in_cmd, ==, in_args);
+	/* the default is not spelled out */
+	g_assert_null(strstr(cmd, "at-migration"));
+	return in_cmd;
+}
+
+/* The destination of a migration: `migrate begin` leaves a marker that the
+ * next `prepare begin` takes, starting the helper connected to libvirt at
+ * start (only libvirt tells it that the guest is coming); prepare alone
+ * (a plain start, or a source) does not; `release end` removes a marker
+ * left behind; one too old is not for this prepare. */
+static void test_incoming(Ctx *c, gconstpointer data)
+{
+	g_autofree char *sock = sock_path(c, "net0.sock");
+	g_autofree char *xml = domain_xml("vm1", UUID1, sock, c->emu->address);
+	g_autofree char *marker = g_strconcat(c->run_dir, "/" UUID1 ".incoming", NULL);
+	struct timespec old[2];
+
+	g_free(c->libvirt_uri);
+	c->libvirt_uri = g_strdup_printf("qemu+unix:///system?socket=%s/no-libvirtd.sock", c->dir);
+
+	/* migrate, then prepare */
+	g_assert_cmpint(run_hook(c, "migrate", "begin", xml, NULL), ==, 0);
+	g_assert_cmpint(run_hook(c, "prepare", "begin", xml, NULL), ==, 0);
+	assert_serving(c, UUID1, sock);
+	if (!started_at_start(c, UUID1))
+		g_error("prepare after migrate did not start the helper with --libvirt-connect "
+			"at-start");
+	g_assert_false(g_file_test(marker, G_FILE_TEST_EXISTS));
+	g_assert_cmpint(run_hook(c, "release", "end", xml, NULL), ==, 0);
+	assert_clean(c, UUID1, sock);
+
+	/* prepare alone */
+	g_assert_cmpint(run_hook(c, "prepare", "begin", xml, NULL), ==, 0);
+	g_assert_false(started_at_start(c, UUID1));
+	g_assert_cmpint(run_hook(c, "release", "end", xml, NULL), ==, 0);
+	assert_clean(c, UUID1, sock);
+
+	/* a migration in that never got to prepare */
+	g_assert_cmpint(run_hook(c, "migrate", "begin", xml, NULL), ==, 0);
+	g_assert_true(g_file_test(marker, G_FILE_TEST_IS_REGULAR));
+	g_assert_cmpint(run_hook(c, "release", "end", xml, NULL), ==, 0);
+	assert_clean(c, UUID1, sock);
+
+	/* a symbolic link where the marker goes is replaced, never followed,
+	 * and one found by prepare is not a marker */
+	{
+		g_autofree char *victim = g_build_filename(c->dir, "victim", NULL);
+		g_autofree char *text = NULL;
+
+		g_assert_true(g_file_set_contents(victim, "intact", -1, NULL));
+		g_assert_cmpint(symlink(victim, marker), ==, 0);
+		g_assert_cmpint(run_hook(c, "migrate", "begin", xml, NULL), ==, 0);
+		g_assert_true(g_file_test(marker, G_FILE_TEST_IS_REGULAR) &&
+			      !g_file_test(marker, G_FILE_TEST_IS_SYMLINK));
+		g_assert_cmpint(g_unlink(marker), ==, 0);
+		g_assert_cmpint(symlink(victim, marker), ==, 0);
+		g_assert_cmpint(run_hook(c, "prepare", "begin", xml, NULL), ==, 0);
+		g_assert_false(started_at_start(c, UUID1));
+		g_assert_false(g_file_test(marker, G_FILE_TEST_EXISTS | G_FILE_TEST_IS_SYMLINK));
+		g_assert_true(g_file_get_contents(victim, &text, NULL, NULL));
+		g_assert_cmpstr(text, ==, "intact");
+		g_assert_cmpint(g_unlink(victim), ==, 0);
+		g_assert_cmpint(run_hook(c, "release", "end", xml, NULL), ==, 0);
+		assert_clean(c, UUID1, sock);
+	}
+
+	/* a marker an hour old */
+	g_assert_cmpint(run_hook(c, "migrate", "begin", xml, NULL), ==, 0);
+	old[0] = old[1] = (struct timespec){ .tv_sec = time(NULL) - 3600 };
+	g_assert_cmpint(utimensat(AT_FDCWD, marker, old, 0), ==, 0);
+	g_assert_cmpint(run_hook(c, "prepare", "begin", xml, NULL), ==, 0);
+	if (started_at_start(c, UUID1))
+		g_error("a marker an hour old made prepare start the helper with "
+			"--libvirt-connect at-start");
+	g_assert_false(g_file_test(marker, G_FILE_TEST_EXISTS));
+	g_assert_cmpint(run_hook(c, "release", "end", xml, NULL), ==, 0);
+	assert_clean(c, UUID1, sock);
+}
+
 /* ---- the systemd path, with a fake systemd-run and systemctl ------------
  * systemd is not PID 1 here, so the transient unit cannot be started for
  * real. The fakes record their arguments and do what the hook relies on:
@@ -1285,6 +1395,7 @@ int main(int argc, char **argv)
 	ADD("/hook/reconnect", test_reconnect);
 	ADD("/hook/cycles", test_cycles);
 	ADD("/hook/libvirt-uri", test_libvirt_uri);
+	ADD("/hook/incoming", test_incoming);
 	ADD("/hook/systemd-run", test_systemd_run);
 	ADD("/hook/systemd-run-fails", test_systemd_run_fails);
 	ADD("/hook/exec-lock", test_exec_lock);

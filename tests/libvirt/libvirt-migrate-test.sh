@@ -15,8 +15,14 @@
 # on both hosts. The VFs' TAP wires are bridged in a network namespace
 # whose address the guest pings every second.
 #
-# Steps: helper A starts while libvirtd A is down (logs it once) and
-# connects when it comes up; the VM starts on A; a migration to B slowed
+# Helper B connects to libvirt at start (--libvirt-connect at-start, what
+# the hook asks for on a destination: only libvirt tells it a guest is
+# coming); helper A as the hook starts it on a source (the default,
+# at-migration): it maps no libvirt until the first migration begins.
+#
+# Steps: helper B starts while libvirtd B is down (logs it once) and
+# connects when it comes up; helper A starts idle, without libvirt; the VM
+# starts on A; a migration to B slowed
 # down and aborted with `virsh domjobabort` shows A iterating -> cancelled,
 # B incoming -> cancelled, the guest still answering on A; the same with
 # libvirtd A restarted while iterating instead (libvirt's recovery cancels
@@ -119,7 +125,7 @@ lm_cleanup() {
 trap lm_cleanup EXIT
 trap "exit 1" TERM INT   # meson's timeout: clean up too
 
-echo "1..48"
+echo "1..51"
 
 # ---- the hosts: namespaces, dbus-daemons ---------------------------------------
 # start_anchor HOST: the mount namespace, held by a sleep
@@ -206,10 +212,10 @@ for h in a b; do
 done
 
 # ---- helpers, phases --------------------------------------------------------------------
-start_helper() { # HOST
+start_helper() { # HOST WHEN (--libvirt-connect)
 	local h=$1
 	nsenter -t "${anchor[$h]}" -m -- "$IFCVF_HELPER" run --bus "${bus[$h]}" --uuid "$uuid" --name "$dom" \
-		--libvirt-uri "${uri_ro[$h]}" \
+		--libvirt-uri "${uri_ro[$h]}" --libvirt-connect "$2" \
 		--port "device=vfio-user:$workdir/vf-$h.sock,socket=$vhost_sock" \
 		>> "$workdir/helper-$h.log" 2>&1 &
 	helper[$h]=$!
@@ -269,20 +275,20 @@ heard() {
 not_heard() { ! heard "$@"; }
 phases_are() { phase_is a "$1" && phase_is b "$2"; }
 
-# ---- helper A starts while libvirtd A is down ----------------------------------------------
-libvirtd_start b || bail "libvirtd b did not answer: $(tail -5 "$workdir/b/libvirtd.log" 2>/dev/null)"
-check "helper B starts with libvirtd B up" start_helper b
-check "helper B connects to libvirtd B" \
-	wait_until 30 grep -q "libvirt .*: connected, following domain $uuid" "$workdir/helper-b.log"
-check "helper A starts while libvirtd A is down" start_helper a
+# ---- helper B starts while libvirtd B is down; helper A idle without libvirt ----------------
+maps_libvirt() { grep -q '/libvirt\.so\.' "/proc/${helper[$1]}/maps"; }
+check "helper B starts while libvirtd B is down (libvirt at start)" start_helper b at-start
 sleep $((2 * 2 + 1))   # two retries at least
-check "helper A says once that libvirtd is not reachable" log_count_is a ": not reachable (" 1
+check "helper B says once that libvirtd is not reachable" log_count_is b ": not reachable (" 1
+check "helper B publishes phase none" phase_is b none
+libvirtd_start b || bail "libvirtd b did not answer: $(tail -5 "$workdir/b/libvirtd.log" 2>/dev/null)"
+check "helper B connects when libvirtd B comes up" \
+	wait_until 30 grep -q "libvirt .*: connected, following domain $uuid" "$workdir/helper-b.log"
+check "helper A starts (libvirt at migration)" start_helper a at-migration
 check "helper A publishes phase none" phase_is a none
 # B's QEMU capabilities are A's too (same binary, same qemu.conf): no second probe
 cp -a "$workdir/b/cache/." "$workdir/a/cache/" 2>/dev/null
 libvirtd_start a || bail "libvirtd a did not answer: $(tail -5 "$workdir/a/libvirtd.log" 2>/dev/null)"
-check "helper A connects when libvirtd A comes up" \
-	wait_until 30 grep -q "libvirt .*: connected, following domain $uuid" "$workdir/helper-a.log"
 
 # ---- the VM on A ------------------------------------------------------------------------------
 cat > "$workdir/guest.sh" <<'GUEST'
@@ -318,6 +324,10 @@ migrate_aborted() { [ "$mig_status" -ne 0 ] && grep -q 'operation aborted' "$wor
 
 check "virsh create on A" vsh a create "$workdir/$dom.xml"
 check "the guest pings through VF A" wait_until 180 pings_after 0
+check "helper A, its guest running, maps no libvirt before a migration" eval '! maps_libvirt a'
+check "helper A waits for a migration to connect to libvirt" \
+	eval 'grep -q "connecting once a migration begins here" "$workdir/helper-a.log" &&
+		! grep -q "connected, following domain" "$workdir/helper-a.log"'
 
 # ---- a migration to B, aborted while iterating --------------------------------------------------
 mark a
@@ -335,7 +345,12 @@ check "A: iterating -> cancelled" wait_until 30 expect_phases a "iterating cance
 check "B: incoming -> cancelled" wait_until 30 expect_phases b "incoming cancelled"
 check "the VM runs on A, not on B" only_on a b
 check "the guest still pings through VF A" wait_until 60 pings_after "$before"
-check "helper A heard libvirt's iteration event" heard a 0 "migration iteration"
+# libvirt's first iteration event comes with LOG_ALL, before helper A is
+# connected; vhost-user said iterating
+check "helper A connected to libvirtd A when the migration began" \
+	eval 'grep -q "port 0 logs (a migration begins): connecting to libvirt" "$workdir/helper-a.log" &&
+		grep -q "libvirt .*: connected, following domain $uuid" "$workdir/helper-a.log"'
+check "helper A maps libvirt now" maps_libvirt a
 
 # ---- a migration to B, libvirtd A restarted while iterating (issue 18) ----------------------------
 # libvirtd A goes away mid-migration and comes back: libvirt's recovery
