@@ -7,9 +7,13 @@
  *   the frontend at once: the sentinel's copy does not keep it open;
  * - SIGKILL: the frontend sees the close, the sentinel says what it did
  *   and exits (checked by pid);
- * - SIGTERM: exit status 0 and no sentinel left.
+ * - SIGTERM: exit status 0 and no sentinel left;
+ * - the sentinel alone (sentinel.c linked in, a forked "helper" that dies
+ *   holding a memfd as its device): device_status is 0 and Bus Master off
+ *   in that memfd by the time the connection it held reads EOF.
  * Every wait is bounded and only guards against a hang. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -19,7 +23,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include "datapath-util.h"
+#include "sentinel.h"
 #include "vu-frontend.h"
 
 #define WAIT_S 10   /* hang guard */
@@ -235,6 +244,137 @@ static void test_sigterm(void)
 	g_assert_null(strstr(log, "ifcvf-helper sentinel ("));
 }
 
+/* where the fake device keeps its registers */
+#define FAKE_STATUS 0x114u
+#define FAKE_COMMAND 0x4u
+
+static void fake_helper(int memfd, const char *path, const char *log) __attribute__((noreturn));
+static void fake_helper(int memfd, const char *path, const char *log)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int lfd, cfd, afd, logfd;
+	uint32_t vf = 0, conn = 0;
+
+	logfd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (logfd < 0 || dup2(logfd, STDERR_FILENO) < 0 || sentinel_start() < 0)
+		_exit(10);
+	g_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 1) < 0)
+		_exit(11);
+	/* the "frontend" end goes to the test through the socket's path */
+	cfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (cfd < 0 || connect(cfd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		_exit(12);
+	afd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (afd < 0)
+		_exit(13);
+	if (sentinel_hold_vf("fake:vf", memfd, FAKE_STATUS, FAKE_COMMAND, &vf) < 0 || !vf ||
+	    sentinel_hold_conn("fake port", path, 0, &conn) < 0 || !conn)
+		_exit(14);
+	/* hand the frontend end over: fd 3 of a pipe-less world, by path */
+	{
+		char byte = 'k';
+		struct msghdr mh = { 0 };
+		struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+		union {
+			struct cmsghdr h;
+			char buf[CMSG_SPACE(sizeof(int))];
+		} c;
+		int out = 4;
+
+		memset(&c, 0, sizeof(c));
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = c.buf;
+		mh.msg_controllen = sizeof(c.buf);
+		c.h.cmsg_level = SOL_SOCKET;
+		c.h.cmsg_type = SCM_RIGHTS;
+		c.h.cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(&c.h), &cfd, sizeof(int));
+		if (sendmsg(out, &mh, 0) != 1)
+			_exit(15);
+	}
+	/* dies as a killed helper does: no quit */
+	_exit(0);
+}
+
+static void test_stop_order(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *dir = g_dir_make_tmp("sentinel-unit-XXXXXX", &error);
+	g_autofree char *path = g_build_filename(dir, "conn.sock", NULL);
+	g_autofree char *log_path = g_build_filename(dir, "helper.log", NULL);
+	g_autofree char *log = NULL;
+	uint8_t *regs;
+	int memfd, sv[2], conn = -1, status;
+	char byte, buf[16];
+	ssize_t n;
+	pid_t pid;
+
+	g_assert_no_error(error);
+	memfd = memfd_create("fake-vf", MFD_CLOEXEC);
+	g_assert_cmpint(memfd, >=, 0);
+	g_assert_cmpint(ftruncate(memfd, 4096), ==, 0);
+	regs = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	g_assert_true(regs != MAP_FAILED);
+	regs[FAKE_STATUS] = 0x0f;          /* DRIVER_OK and the rest */
+	regs[FAKE_COMMAND] = 0x07;         /* I/O, memory, Bus Master */
+	g_assert_cmpint(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv), ==, 0);
+	pid = fork();
+	g_assert_cmpint(pid, >=, 0);
+	if (pid == 0) {
+		if (dup2(sv[1], 4) < 0)
+			_exit(9);
+		fake_helper(memfd, path, log_path);
+	}
+	close(sv[1]);
+	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+	g_assert_true(WIFEXITED(status));
+	g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+	{
+		struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+		union {
+			struct cmsghdr h;
+			char b[CMSG_SPACE(sizeof(int))];
+		} c;
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.b,
+				     .msg_controllen = sizeof(c.b) };
+
+		g_assert_cmpint(recvmsg(sv[0], &mh, MSG_CMSG_CLOEXEC), ==, 1);
+		g_assert_nonnull(CMSG_FIRSTHDR(&mh));
+		memcpy(&conn, CMSG_DATA(CMSG_FIRSTHDR(&mh)), sizeof(int));
+	}
+	close(sv[0]);
+	/* the connection closes once the sentinel let go... */
+	{
+		struct pollfd p = { .fd = conn, .events = POLLIN };
+
+		g_assert_cmpint(poll(&p, 1, WAIT_S * 1000), ==, 1);
+		n = read(conn, buf, sizeof(buf));
+		g_assert_cmpint(n, ==, 0);
+	}
+	/* ...and by then the device was stopped */
+	g_assert_cmpuint(regs[FAKE_STATUS], ==, 0);
+	g_assert_cmpuint(regs[FAKE_COMMAND], ==, 0x03);
+	close(conn);
+	/* the line is written before the device fd goes: wait for the file */
+	for (int i = 0; i < WAIT_S * 100; i++) {
+		g_clear_pointer(&log, g_free);
+		g_assert_true(g_file_get_contents(log_path, &log, NULL, NULL));
+		if (strstr(log, "\n"))
+			break;
+		g_usleep(10000);
+	}
+	if (!strstr(log, "the helper died: VF fake:vf stopped (device_status 0 read back 0, bus "
+		    "master off, function reset not available); 1 vhost-user connection closed after "
+		    "that"))
+		g_error("the sentinel's line: %s", log);
+	munmap(regs, 4096);
+	close(memfd);
+	test_rm_flat_dir(dir);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -242,5 +382,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/helper/sentinel/helper-drops-connection", test_helper_drops);
 	g_test_add_func("/helper/sentinel/sigkill", test_sigkill);
 	g_test_add_func("/helper/sentinel/sigterm", test_sigterm);
+	g_test_add_func("/helper/sentinel/stop-order", test_stop_order);
 	return g_test_run();
 }
