@@ -117,6 +117,13 @@ static Rig *rig_new(const char *prefix)
 	comm_path = g_strdup_printf("/proc/%d/comm", (int)r->sentinel);
 	g_assert_true(g_file_get_contents(comm_path, &comm, NULL, NULL));
 	g_assert_cmpstr(g_strstrip(comm), ==, "ifcvf-sentinel");
+	g_assert_true(process_alive(r->sentinel));
+	/* not a second copy of the helper's command line (ps, scripts) */
+	g_free(comm_path);
+	g_free(comm);
+	comm_path = g_strdup_printf("/proc/%d/cmdline", (int)r->sentinel);
+	g_assert_true(g_file_get_contents(comm_path, &comm, NULL, NULL));
+	g_assert_cmpstr(comm, ==, "ifcvf-sentinel");
 
 	if (vu_frontend_connect(&r->fe, r->socket, WAIT_S * 1000, &e) < 0 ||
 	    vu_frontend_handshake(&r->fe, 0, &e) < 0)
