@@ -26,6 +26,7 @@
 #include "libvirt-watch.h"
 #include "port.h"
 #include "run-options.h"
+#include "sentinel.h"
 #include "vhost-glue.h"
 
 typedef struct {
@@ -591,8 +592,16 @@ int ifcvf_cmd_run(int argc, char **argv)
 		status = 2;
 		goto out;
 	}
+	/* while the process has one thread and nothing open (sentinel.h) */
+	if ((status = sentinel_start()) < 0)
+		g_warning("cannot start the sentinel (%s): if the helper dies, its VFs are not "
+			  "stopped before the frontends see their connections close",
+			  g_strerror(-status));
+	else
+		port_set_vf_keeper(sentinel_hold_vf, sentinel_drop);
 	status = run_helper((struct port_config *)(void *)cfgs->data, cfgs->len, bus, name, uuid,
 			    libvirt_uri, libvirt_connect, verbose);
+	sentinel_stop();
 out:
 	for (guint i = 0; i < cfgs->len; i++)
 		ifcvf_port_config_clear(&g_array_index(cfgs, struct port_config, i));

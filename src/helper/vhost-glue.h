@@ -22,6 +22,12 @@
  * the post hook runs, and without REPLY_ACK an error drops the connection;
  * so a new log the port cannot use fails the port instead (port/port-lm.c).
  *
+ * The sentinel (sentinel.h) gets a copy of each connection a port accepts
+ * (new_connection, on the vhost thread; found by its socket's name, as DPDK
+ * gives no fd) and lets it go when DPDK closes it (destroy_connection) or
+ * the port's socket is unregistered (which closes the connections without
+ * destroy_connection): ifcvf_vhost_remove_port() drops them first.
+ *
  * Threads: ifcvf_vhost_add_ports/remove_port run on the main thread;
  * the callbacks run on DPDK's vhost threads (and on the main thread inside
  * rte_vhost_driver_unregister) and only call into port.h. */
@@ -39,5 +45,6 @@ void ifcvf_vhost_set_ports(struct port **ports, unsigned n);
 /* Register and start @p's socket. */
 gboolean ifcvf_vhost_add_port(struct port *p, GError **error);
 
-/* Unregister @p's socket (closes its connection). */
+/* Unregister @p's socket (closes its connection; the sentinel's copy is
+ * dropped first). */
 void ifcvf_vhost_remove_port(struct port *p);

@@ -193,3 +193,5 @@ int vfio_region_access(struct vfio_dev *dev, unsigned index, uint64_t offset, vo
  * "filled by the transport's open". On failure nothing is left open. */
 int vfio_kernel_open(struct vfio_dev *dev, const char *bdf, struct cerr *e);
 int vfio_user_open(struct vfio_dev *dev, const char *path, struct cerr *e);
+/* The kernel transport's device fd (vfio_dev_kernel_handle()). */
+int vfio_kernel_device_fd(const struct vfio_dev *dev);

@@ -171,6 +171,15 @@ void vfio_dev_lost_reason(struct vfio_dev *dev, char *buf, size_t len);
 int vfio_dev_region_mmap_fd(const struct vfio_dev *dev, unsigned index, uint64_t offset,
 			    uint64_t len, int *ret_fd, uint64_t *ret_fd_offset, struct cerr *e);
 
+/* What another process needs to stop a kernel VFIO device once this one is
+ * gone (the helper's sentinel, src/helper/sentinel.h): the device fd (the
+ * device keeps owning it: dup it to hand it on), the offset in that fd of
+ * byte @offset of region @index, and the offset in it of configuration
+ * space. -ENOTSUP over vfio-user (the server stops the device itself when
+ * the socket hangs up); -EINVAL for a bad index or offset. Any thread. */
+int vfio_dev_kernel_handle(const struct vfio_dev *dev, unsigned index, uint64_t offset,
+			   int *ret_fd, uint64_t *ret_fd_offset, uint64_t *ret_config_fd_offset);
+
 /* Fixed-width helpers over vfio_dev_read/vfio_dev_write. */
 int vfio_dev_read8(struct vfio_dev *dev, unsigned region, uint64_t off, uint8_t *v, struct cerr *e);
 int vfio_dev_read16(struct vfio_dev *dev, unsigned region, uint64_t off, uint16_t *v, struct cerr *e);

@@ -569,3 +569,8 @@ fail:
 	vk_free(k);
 	return r;
 }
+
+int vfio_kernel_device_fd(const struct vfio_dev *dev)
+{
+	return ((const struct vk_dev *)dev->priv)->device;
+}

@@ -708,3 +708,17 @@ int vfio_dev_region_mmap_fd(const struct vfio_dev *dev, unsigned index, uint64_t
 			dev->address, (unsigned long long)offset, (unsigned long long)len, index,
 			reg->n_maps);
 }
+
+int vfio_dev_kernel_handle(const struct vfio_dev *dev, unsigned index, uint64_t offset,
+			   int *ret_fd, uint64_t *ret_fd_offset, uint64_t *ret_config_fd_offset)
+{
+	if (dev->transport != VFIO_TRANSPORT_KERNEL)
+		return -ENOTSUP;
+	if (index >= dev->num_regions || VFIO_DEV_REGION_CONFIG >= dev->num_regions ||
+	    offset >= dev->regions[index].size)
+		return -EINVAL;
+	*ret_fd = vfio_kernel_device_fd(dev);
+	*ret_fd_offset = dev->region_offsets[index] + offset;
+	*ret_config_fd_offset = dev->region_offsets[VFIO_DEV_REGION_CONFIG];
+	return 0;
+}

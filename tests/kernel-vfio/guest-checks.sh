@@ -397,6 +397,55 @@ echo "GUEST host notifiers: D-Bus, helper and check took $((SECONDS - t0)) s"
 echo "GUEST helper log (host notifiers):"
 grep -v '^EAL\|^TELEMETRY' "$w/$hn_vm.log" 2>/dev/null | sed 's/^/GUEST   /' | tail -16
 
+# ---- the helper killed with the doorbell pages mapped (issue 18) ----
+# kv-irq maps both doorbell pages of the function (the helper's vfio-pci
+# device fd: the mapping keeps the device open, so the kernel does not reset
+# the function when the helper dies), sends TX frames, SIGKILLs the helper,
+# and once the vhost-user connection closed posts more TX frames and kicks
+# through the page, as QEMU's guest may while QEMU completes its TX entries
+# itself. The helper's sentinel must have stopped the function before the
+# connection closed: none of them is used (kv-irq) nor reaches kv-peer.
+echo "GUEST step: helper killed under host notifiers"
+crash_check() {
+	local vm=kv-crash n_tx=32 st out sent=? bad=? said i
+	if ! helper_start "$vm" "generic-virtio=1,sw-live-migration=1"; then
+		result crash-notifier fail "the helper did not start: $(grep -v '^EAL\|^TELEMETRY' "$w/$vm.log" | tail -3 | oneline)"
+		helper_stop
+		return
+	fi
+	if ! ctl gen-watch 8; then
+		result crash-notifier fail "control line: $reply"
+		helper_stop
+		return
+	fi
+	timeout -s KILL 60 "$KV_IRQ" --socket "$w/$vm.sock" --helper-log "$w/$vm.log" \
+		--host-notifier map --tx "$n_tx" --frames 0 --kill-helper "$helper_pid" \
+		> "$w/crash-irq.log" 2>&1
+	st=$?
+	out=$(sed 's/^kv-irq: //' "$w/crash-irq.log" | oneline)
+	kill -KILL "$helper_pid" 2>/dev/null
+	wait "$helper_pid" 2>/dev/null
+	helper_pid=
+	# kv-irq waited a second after its last kick: what the function sent
+	# is at kv-peer by now (its count only grows past n_tx if it sent more)
+	ctl gen-count && read -r _ sent _ bad <<< "$reply"
+	for ((i = 0; i < 50; i++)); do
+		said=$(grep -a 'ifcvf-helper sentinel' "$w/$vm.log" | oneline)
+		[ -n "$said" ] && break
+		sleep 0.1
+	done
+	if [ "$st" -eq 0 ] && [ "$sent" = "$n_tx" ] && [ "$bad" = 0 ] &&
+	   [[ "$said" == *"VF pci:$KV_VF stopped"*"1 vhost-user connection closed after that"* ]]; then
+		result crash-notifier ok "kv-irq: $out; kv-peer got $sent frames, exactly the $n_tx sent before the kill (bad $bad); $said"
+	else
+		result crash-notifier fail "kv-irq (exit $st): $out; kv-peer got $sent frames in order for the $n_tx sent before the kill (bad $bad); sentinel: ${said:-said nothing}"
+	fi
+}
+t0=$SECONDS
+crash_check
+echo "GUEST helper killed under host notifiers: took $((SECONDS - t0)) s"
+grep -v '^EAL\|^TELEMETRY' "$w/kv-crash.log" 2>/dev/null | sed 's/^/GUEST   /' | tail -6
+
 # ---- live migration: the software relay switched on and off under traffic ----
 echo "GUEST step: live migration"
 rm -rf /tmp/ifcvf-lm-*

@@ -170,7 +170,7 @@ fi
 # every check the guest must have reported, in its order
 checks=(
 	bind probe-generic probe-refused run-refused
-	tx rx msix reconnect host-notifier lm mq host-notifier-fallback
+	tx rx msix reconnect host-notifier crash-notifier lm mq host-notifier-fallback
 	busy release reprobe
 	err-other-driver err-other-driver-run err-not-viable err-not-viable-run
 	err-no-vfio err-permission

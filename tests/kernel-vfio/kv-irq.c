@@ -27,10 +27,20 @@
  * --exec CMD runs CMD (sh -c) after the traffic, while the port still runs
  * with the pages mapped (the caller reads the helper's D-Bus there).
  *
+ * --kill-helper PID (with --host-notifier map and --tx): after the traffic,
+ * SIGKILL the helper, wait for the vhost-user connection to close, then do
+ * what QEMU may do meanwhile, its mapping still there: post AFTER_KILL more
+ * TX frames (the sequence goes on) and kick through the doorbell page. After
+ * AFTER_KILL_WAIT_MS none of them may have been used: the helper's sentinel
+ * stopped the function before the connection closed. The caller checks that
+ * kv-peer got none of them either.
+ *
  * Output: one line, "kv-irq: ..." ; exit 0 when every frame came, 1 if not,
  * 2 on bad usage. Every wait is bounded. */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +65,9 @@
 #define TX_WAIT_S 30            /* the function completing what we sent */
 #define TX_STREAM 8u
 #define TX_BATCH 16u            /* frames per TX kick */
+#define AFTER_KILL 16u          /* TX frames posted once the helper died */
+#define CLOSE_WAIT_S 10         /* hang guard: the connection closing */
+#define AFTER_KILL_WAIT_MS 1000 /* what a running function takes in far less */
 
 #define F_VERSION_1 32
 #define F_PROTOCOL 30
@@ -167,16 +180,26 @@ static unsigned tx_reap(struct virtq_drv *tx)
 
 /* Send @count numbered frames on TX, kicking after every TX_BATCH, and wait
  * until the function completed them all (bounded). */
-static void tx_send(struct virtq_drv *tx, struct vu_guest_mem *mem, uint64_t bufs, unsigned count)
+static void tx_post(struct virtq_drv *tx, struct vu_guest_mem *mem, uint64_t bufs, uint64_t seq)
 {
 	static const uint8_t dst[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x02 };
+	/* buffer i of the pool is used by head i, as on RX */
+	uint64_t gpa = bufs + (uint64_t)tx->free_head * BUF;
+	struct virtq_buf b;
+
+	memset(vu_gpa(mem, gpa), 0, HDR);
+	gen_frame_build(vu_gpa(mem, gpa + HDR), FRAME, dst, TX_STREAM, seq);
+	b = (struct virtq_buf){ .gpa = gpa, .len = HDR + FRAME };
+	if (virtq_drv_add(tx, mem, &b, 1, false) < 0)
+		fail("no free TX descriptor");
+}
+
+static void tx_send(struct virtq_drv *tx, struct vu_guest_mem *mem, uint64_t bufs, unsigned count)
+{
 	unsigned done = 0, queued = 0;
 	time_t deadline = time(NULL) + TX_WAIT_S;
 
 	for (unsigned i = 0; i < count; i++) {
-		uint64_t gpa;
-		struct virtq_buf b;
-
 		while (tx->num_free == 0) {
 			done += tx_reap(tx);
 			if (tx->num_free)
@@ -186,13 +209,7 @@ static void tx_send(struct virtq_drv *tx, struct vu_guest_mem *mem, uint64_t buf
 				     done, count, TX_WAIT_S, tx->used->idx);
 			usleep(1000);
 		}
-		/* buffer i of the pool is used by head i, as on RX */
-		gpa = bufs + (uint64_t)tx->free_head * BUF;
-		memset(vu_gpa(mem, gpa), 0, HDR);
-		gen_frame_build(vu_gpa(mem, gpa + HDR), FRAME, dst, TX_STREAM, i);
-		b = (struct virtq_buf){ .gpa = gpa, .len = HDR + FRAME };
-		if (virtq_drv_add(tx, mem, &b, 1, false) < 0)
-			fail("no free TX descriptor");
+		tx_post(tx, mem, bufs, i);
 		if (++queued % TX_BATCH == 0 || i + 1 == count)
 			(void)virtq_drv_kick(tx);
 	}
@@ -226,6 +243,54 @@ static void wait_notifiers(struct vu_frontend *fe)
 	     NOTIFIER_WAIT_S, mapped, installs, refusals);
 }
 
+static void fact(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The helper SIGKILLed under traffic with the pages mapped: once the
+ * connection closed, AFTER_KILL more TX frames kicked through the page
+ * must stay unused. */
+static void kill_helper(struct vu_frontend *fe, struct virtq_drv *tx, struct vu_guest_mem *mem,
+			uint64_t bufs, unsigned n_tx, pid_t helper)
+{
+	struct pollfd p = { .fd = fe->sock, .events = POLLIN };
+	uint16_t used_before = __atomic_load_n(&tx->used->idx, __ATOMIC_ACQUIRE), used_after;
+	char buf[256];
+	ssize_t n = 1;
+	int r;
+
+	if (!vu_frontend_notifiers(fe))
+		fail("--kill-helper: no doorbell page mapped");
+	if (kill(helper, SIGKILL) < 0)
+		fail("cannot kill the helper (pid %d): %s", (int)helper, strerror(errno));
+	/* the vhost-user connection closing is what QEMU acts on */
+	while (n > 0) {
+		r = poll(&p, 1, CLOSE_WAIT_S * 1000);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r == 0)
+			fail("the vhost-user connection is still open %d s after the helper was killed",
+			     CLOSE_WAIT_S);
+		n = read(fe->sock, buf, sizeof(buf));
+	}
+	for (unsigned i = 0; i < AFTER_KILL; i++)
+		tx_post(tx, mem, bufs, n_tx + i);
+	__atomic_store_n(&tx->avail->idx, tx->avail_idx, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	/* on the page whatever the used flags say: a kick the function
+	 * would take if it still ran */
+	if (vu_frontend_kick(fe, tx->index, tx->kickfd) != 1)
+		fail("the kick after the helper died did not go to the doorbell page");
+	usleep(AFTER_KILL_WAIT_MS * 1000);
+	used_after = __atomic_load_n(&tx->used->idx, __ATOMIC_ACQUIRE);
+	if (used_after != used_before)
+		fail("after the helper was killed and its connection closed, the function still used "
+		     "%u of the %u TX entries posted and kicked through the doorbell page (used idx "
+		     "%u -> %u)", (unsigned)(uint16_t)(used_after - used_before), AFTER_KILL,
+		     used_before, used_after);
+	fact("helper killed, its connection closed; %u more TX frames kicked through the doorbell "
+	     "page: none used within %d ms (used idx stays %u)", AFTER_KILL, AFTER_KILL_WAIT_MS,
+	     used_before);
+}
+
 /* The output line's facts, "; " between them. */
 static char facts[1536];
 
@@ -246,7 +311,8 @@ static void fact(const char *fmt, ...)
 static void usage(void)
 {
 	fputs("usage: kv-irq --socket PATH --helper-log FILE [--frames N --feed CMD --bdf DDDD:BB:DD.F]\n"
-	      "              [--tx N] [--host-notifier map|offer] [--exec CMD]\n", stderr);
+	      "              [--tx N] [--host-notifier map|offer] [--exec CMD] [--kill-helper PID]\n",
+	      stderr);
 	exit(2);
 }
 
@@ -263,10 +329,12 @@ int main(int argc, char **argv)
 		{ "tx", required_argument, NULL, 't' },
 		{ "host-notifier", required_argument, NULL, 'H' },
 		{ "exec", required_argument, NULL, 'x' },
+		{ "kill-helper", required_argument, NULL, 'k' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sock = NULL, *log = NULL, *feed = NULL, *bdf = NULL, *exec_cmd = NULL;
 	unsigned frames = 300, n_tx = 0, got = 0, calls = 0;
+	pid_t kill_pid = 0;
 	enum hn_want hn = HN_NONE;
 	struct vu_guest_mem mem;
 	struct vu_frontend fe;
@@ -287,6 +355,7 @@ int main(int argc, char **argv)
 		case 'n': frames = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 't': n_tx = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'x': exec_cmd = optarg; break;
+		case 'k': kill_pid = (pid_t)strtol(optarg, NULL, 10); break;
 		case 'H':
 			if (strcmp(optarg, "map") == 0)
 				hn = HN_MAP;
@@ -298,7 +367,8 @@ int main(int argc, char **argv)
 		default: usage();
 		}
 	}
-	if (!sock || !log || optind != argc || (frames && (!feed || !bdf)) || (!frames && !n_tx))
+	if (!sock || !log || optind != argc || (frames && (!feed || !bdf)) || (!frames && !n_tx) ||
+	    (kill_pid && (hn != HN_MAP || !n_tx || kill_pid < 2)))
 		usage();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	log_from = log_size(log);
@@ -438,6 +508,8 @@ int main(int argc, char **argv)
 		if (st != 0)
 			fail("'%s' failed (status 0x%x)", exec_cmd, st);
 	}
+	if (kill_pid)
+		kill_helper(&fe, &tx, &mem, tx_bufs, n_tx, kill_pid);
 	printf("kv-irq: %s\n", facts);
 	vu_frontend_close(&fe);
 	virtq_drv_fini(&rx);

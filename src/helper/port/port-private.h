@@ -29,6 +29,8 @@ struct port {
 	struct port_events *events;
 	struct vfio_dev *dev;
 	struct ifcvf_hw hw;
+	uint32_t kept;            /* the VF keeper's id for dev, 0: none
+				   * (under ctl, or before the port is shared) */
 	uint64_t offered;
 	uint64_t protocol;
 	unsigned queues;          /* pairs (net) or queues (blk) offered */
@@ -319,3 +321,9 @@ void port_lm_release(struct port *p);
 void port_lm_unpause(struct port *p);
 /* Close the log's fds (the frontend went away, or the port closes). */
 void port_lm_drop_log_fds(struct port *p);
+/* port-reattach.c: hand a kernel VFIO device to the VF keeper (port.h,
+ * port_set_vf_keeper()) as it is opened, and take it back before it is
+ * closed. A device the keeper cannot take is noted (a warning), not
+ * refused: the port works as without a keeper. */
+void port_vf_keep(struct port *p);
+void port_vf_unkeep(struct port *p);

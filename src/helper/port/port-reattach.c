@@ -19,6 +19,45 @@
 #include "kick-relay.h"
 #include "port-private.h"
 
+static port_vf_hold_fn keeper_hold;
+static port_vf_drop_fn keeper_drop;
+
+void port_set_vf_keeper(port_vf_hold_fn hold, port_vf_drop_fn drop)
+{
+	keeper_hold = hold;
+	keeper_drop = drop;
+}
+
+/* device_status in the virtio common configuration (virtio 1.x §4.1.4.3) */
+#define COMMON_CFG_DEVICE_STATUS 0x14u
+/* PCI command register (PCI Local Bus 3.0 §6.2.2) */
+#define PCI_COMMAND 0x04u
+
+void port_vf_keep(struct port *p)
+{
+	const struct ifcvf_cap_loc *common = &p->hw.caps.common;
+	uint64_t status_off, config_off;
+	int fd, r;
+
+	p->kept = 0;
+	if (!keeper_hold || !p->dev || vfio_dev_transport(p->dev) != VFIO_TRANSPORT_KERNEL)
+		return;
+	r = vfio_dev_kernel_handle(p->dev, common->bar, common->offset + COMMON_CFG_DEVICE_STATUS,
+				   &fd, &status_off, &config_off);
+	if (r == 0)
+		r = keeper_hold(p->cfg.device, fd, status_off, config_off + PCI_COMMAND, &p->kept);
+	if (r < 0)
+		port_note(p, true, "the sentinel cannot hold the VF (%s): if the helper dies, the VF "
+			  "is not stopped before the frontend sees its connection close", strerror(-r));
+}
+
+void port_vf_unkeep(struct port *p)
+{
+	if (p->kept && keeper_drop)
+		keeper_drop(p->kept);
+	p->kept = 0;
+}
+
 int port_device_lost_fd(struct port *p, bool *ret_readable)
 {
 	*ret_readable = false;
@@ -70,6 +109,7 @@ void port_device_lost(struct port *p, const char *why)
 	config_relay_free(p->config);
 	p->config = NULL;
 	port_lm_release(p);
+	port_vf_unkeep(p);
 	vfio_dev_close(p->dev);
 	p->dev = NULL;
 	p->hw.dev = NULL;
@@ -126,6 +166,7 @@ int port_device_reattach(struct port *p, struct cerr *e)
 	}
 	p->dev = dev;
 	p->hw = hw;
+	port_vf_keep(p);
 	atomic_store(&p->capacity, hw.type == IFCVF_DEV_BLK ? hw.blk.capacity : 0);
 	p->vf_touched = false;
 	p->vf_fresh = false;

@@ -280,6 +280,7 @@ int port_open(unsigned index, const struct port_config *cfg,
 	atomic_store(&p->capacity, p->hw.type == IFCVF_DEV_BLK ? p->hw.blk.capacity : 0);
 	port_lm_init(p);
 	p->state = PORT_STATE_PROBED;
+	port_vf_keep(p);
 	if (!ifcvf_vhost_migratable(p->hw.type, p->hw.is_ifcvf))
 		port_note(p, true, "live migration is not offered: a plain virtio blk function drops "
 			  "the requests in flight when it is reset (virtio 1.x has no per-queue "
@@ -346,6 +347,7 @@ void port_close(struct port *p)
 	port_lm_release(p);
 	ifcvf_ctrlq_free(p->ctrlq, p->dev);
 	port_lm_drop_log_fds(p);
+	port_vf_unkeep(p);
 	pthread_mutex_unlock(&p->ctl);
 	vfio_dev_close(p->dev);
 	pthread_mutex_destroy(&p->ctl);

@@ -53,6 +53,17 @@
 #include "port-mem.h"
 #include "port-state.h"
 
+/* Who else must be able to stop a kernel VFIO device when this process
+ * dies (the helper's sentinel, src/helper/sentinel.h): @hold gets each
+ * kernel VFIO port's device as it is opened (its fd, the fd offsets of the
+ * virtio device_status and of the PCI command register) and returns an id;
+ * @drop gets that id before the port closes the device. Set once, before
+ * any port opens (main thread); without it (tests) nothing is handed on. */
+typedef int (*port_vf_hold_fn)(const char *name, int fd, uint64_t status_off,
+			       uint64_t command_off, uint32_t *ret_id);
+typedef void (*port_vf_drop_fn)(uint32_t id);
+void port_set_vf_keeper(port_vf_hold_fn hold, port_vf_drop_fn drop);
+
 struct port_config {
 	char *device;            /* pci:... or vfio-user:... */
 	char *socket;            /* vhost-user socket path */
