@@ -105,7 +105,8 @@ static void objects(pid_t pid, long long *n, long long *pmds, bool list)
 }
 
 /* wait until every socket in @socks exists (polled every 100 us, 20 s at
- * most); returns the time it was seen */
+ * most); returns the time it was seen, or -1 (said on stderr): the caller
+ * cleans up and exits */
 static long long wait_sockets(char socks[][128], unsigned n, pid_t pid)
 {
 	for (long long end = bench_now_ns() + 20000000000LL; bench_now_ns() < end;) {
@@ -117,13 +118,29 @@ static long long wait_sockets(char socks[][128], unsigned n, pid_t pid)
 		if (ready == n)
 			return bench_now_ns();
 		if (waitpid(pid, NULL, WNOHANG) == pid) {
-			fprintf(stderr, "footprint: the process exited before its sockets were ready\n");
-			exit(1);
+			fprintf(stderr, "footprint: the program to listen on %s exited before it did\n",
+				socks[0]);
+			return -1;
 		}
 		usleep(100);
 	}
 	fprintf(stderr, "footprint: the sockets did not appear within 20 s\n");
-	exit(1);
+	return -1;
+}
+
+/* the helper's log on stderr, when it did not come up */
+static void show_log(const char *log)
+{
+	char buf[4096];
+	size_t n;
+	FILE *f = fopen(log, "r");
+
+	if (!f)
+		return;
+	fprintf(stderr, "footprint: %s:\n", log);
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		fwrite(buf, 1, n, stderr);
+	fclose(f);
 }
 
 /* the children of @pid (its sentinel): how many, and their memory summed */
@@ -203,7 +220,10 @@ static void run_helper(const char *emu, const char *helper, unsigned ports, bool
 	t0 = bench_now_ns();
 	h = bench_spawn(argv, log);
 	ready = wait_sockets(vu, ports, h);
-	measure(h, t0, ready, v, list);
+	if (ready >= 0)
+		measure(h, t0, ready, v, list);
+	else
+		show_log(log);
 	bench_stop(h);
 	for (unsigned i = 0; i < ports; i++) {
 		bench_stop(emus[i]);
@@ -212,6 +232,8 @@ static void run_helper(const char *emu, const char *helper, unsigned ports, bool
 	}
 	unlink(log);
 	rmdir(dir);
+	if (ready < 0)
+		exit(1);
 }
 
 static void run_min(const char *min, unsigned ports, long long *v)
@@ -232,11 +254,14 @@ static void run_min(const char *min, unsigned ports, long long *v)
 	t0 = bench_now_ns();
 	pid = bench_spawn(argv, NULL);
 	ready = wait_sockets(vu, ports, pid);
-	measure(pid, t0, ready, v, false);
+	if (ready >= 0)
+		measure(pid, t0, ready, v, false);
 	bench_stop(pid);
 	for (unsigned i = 0; i < ports; i++)
 		unlink(vu[i]);
 	rmdir(dir);
+	if (ready < 0)
+		exit(1);
 }
 
 /* "median (min-max)" of @v[0..n) */
