@@ -9,6 +9,8 @@
  *   threads       /proc/PID/status
  *   objects       shared objects mapped (distinct .so paths in
  *                 /proc/PID/maps), of which DPDK drivers (pmds-*)
+ *   children      the helper's child processes (its sentinel) and their
+ *                 RSS, PSS and private dirty, summed: per VM they cost too
  *   start         from fork to the last vhost-user socket appearing
  *                 (the helper binds and listens on it in one step)
  * The helper runs `run --bus none` with one ifcvf-emu per port (started
@@ -33,10 +35,13 @@
 #define MAX_PORTS 8
 #define MAX_REPEATS 20
 
-enum fig { F_RSS, F_PSS, F_DIRTY, F_THREADS, F_OBJECTS, F_PMDS, F_START_US, FIGS };
+enum fig { F_RSS, F_PSS, F_DIRTY, F_THREADS, F_OBJECTS, F_PMDS, F_KIDS, F_KID_RSS, F_KID_PSS,
+	   F_KID_DIRTY, F_START_US, FIGS };
 
 static const char *const fig_name[FIGS] = { "RSS kB", "PSS kB", "private dirty kB", "threads",
 					     "shared objects", "of which DPDK drivers",
+					     "child processes", "children's RSS kB",
+					     "children's PSS kB", "children's priv. dirty kB",
 					     "start to ready us" };
 
 /* the hook's arguments (hook-helper.c), for the helper as it starts it */
@@ -100,7 +105,8 @@ static void objects(pid_t pid, long long *n, long long *pmds, bool list)
 }
 
 /* wait until every socket in @socks exists (polled every 100 us, 20 s at
- * most); returns the time it was seen */
+ * most); returns the time it was seen, or -1 (said on stderr): the caller
+ * cleans up and exits */
 static long long wait_sockets(char socks[][128], unsigned n, pid_t pid)
 {
 	for (long long end = bench_now_ns() + 20000000000LL; bench_now_ns() < end;) {
@@ -112,13 +118,50 @@ static long long wait_sockets(char socks[][128], unsigned n, pid_t pid)
 		if (ready == n)
 			return bench_now_ns();
 		if (waitpid(pid, NULL, WNOHANG) == pid) {
-			fprintf(stderr, "footprint: the process exited before its sockets were ready\n");
-			exit(1);
+			fprintf(stderr, "footprint: the program to listen on %s exited before it did\n",
+				socks[0]);
+			return -1;
 		}
 		usleep(100);
 	}
 	fprintf(stderr, "footprint: the sockets did not appear within 20 s\n");
-	exit(1);
+	return -1;
+}
+
+/* the helper's log on stderr, when it did not come up */
+static void show_log(const char *log)
+{
+	char buf[4096];
+	size_t n;
+	FILE *f = fopen(log, "r");
+
+	if (!f)
+		return;
+	fprintf(stderr, "footprint: %s:\n", log);
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		fwrite(buf, 1, n, stderr);
+	fclose(f);
+}
+
+/* the children of @pid (its sentinel): how many, and their memory summed */
+static void children(pid_t pid, long long *v)
+{
+	char path[64];
+	FILE *f;
+	int kid;
+
+	v[F_KIDS] = v[F_KID_RSS] = v[F_KID_PSS] = v[F_KID_DIRTY] = 0;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+	if (!(f = fopen(path, "r")))
+		die(path);
+	while (fscanf(f, "%d", &kid) == 1) {
+		snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", kid);
+		v[F_KIDS]++;
+		v[F_KID_RSS] += field(path, "Rss:");
+		v[F_KID_PSS] += field(path, "Pss:");
+		v[F_KID_DIRTY] += field(path, "Private_Dirty:");
+	}
+	fclose(f);
 }
 
 static void measure(pid_t pid, long long t0, long long ready, long long *v, bool list)
@@ -134,6 +177,7 @@ static void measure(pid_t pid, long long t0, long long ready, long long *v, bool
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
 	v[F_THREADS] = field(path, "Threads:");
 	objects(pid, &v[F_OBJECTS], &v[F_PMDS], list);
+	children(pid, v);
 }
 
 /* @hook: with the arguments the hook adds (--libvirt-uri, --uuid) */
@@ -176,7 +220,10 @@ static void run_helper(const char *emu, const char *helper, unsigned ports, bool
 	t0 = bench_now_ns();
 	h = bench_spawn(argv, log);
 	ready = wait_sockets(vu, ports, h);
-	measure(h, t0, ready, v, list);
+	if (ready >= 0)
+		measure(h, t0, ready, v, list);
+	else
+		show_log(log);
 	bench_stop(h);
 	for (unsigned i = 0; i < ports; i++) {
 		bench_stop(emus[i]);
@@ -185,6 +232,8 @@ static void run_helper(const char *emu, const char *helper, unsigned ports, bool
 	}
 	unlink(log);
 	rmdir(dir);
+	if (ready < 0)
+		exit(1);
 }
 
 static void run_min(const char *min, unsigned ports, long long *v)
@@ -205,11 +254,14 @@ static void run_min(const char *min, unsigned ports, long long *v)
 	t0 = bench_now_ns();
 	pid = bench_spawn(argv, NULL);
 	ready = wait_sockets(vu, ports, pid);
-	measure(pid, t0, ready, v, false);
+	if (ready >= 0)
+		measure(pid, t0, ready, v, false);
 	bench_stop(pid);
 	for (unsigned i = 0; i < ports; i++)
 		unlink(vu[i]);
 	rmdir(dir);
+	if (ready < 0)
+		exit(1);
 }
 
 /* "median (min-max)" of @v[0..n) */
@@ -224,7 +276,7 @@ static void print_table(const char *title, unsigned ports, unsigned reps,
 {
 	printf("footprint, %u port%s, %s, %u repeats: median (min-max)\n", ports,
 	       ports > 1 ? "s" : "", title, reps);
-	printf("  %-22s %-28s %-28s %s\n", "figure", "ifcvf-helper", "min-vhost (EAL+vhost)",
+	printf("  %-28s %-28s %-28s %s\n", "figure", "ifcvf-helper", "min-vhost (EAL+vhost)",
 	       "ratio of medians");
 	for (unsigned f = 0; f < FIGS; f++) {
 		long long o[MAX_REPEATS], m[MAX_REPEATS];
@@ -237,10 +289,10 @@ static void print_table(const char *title, unsigned ports, unsigned reps,
 		spread(o, reps, so, sizeof(so));
 		spread(m, reps, sm, sizeof(sm));
 		if (m[reps / 2] > 0)
-			printf("  %-22s %-28s %-28s %.2f\n", fig_name[f], so, sm,
+			printf("  %-28s %-28s %-28s %.2f\n", fig_name[f], so, sm,
 			       (double)o[reps / 2] / (double)m[reps / 2]);
 		else
-			printf("  %-22s %-28s %-28s -\n", fig_name[f], so, sm);
+			printf("  %-28s %-28s %-28s -\n", fig_name[f], so, sm);
 	}
 }
 

@@ -22,6 +22,7 @@
 
 #include "datapath-util.h"
 #include "dbus-test-util.h"
+#include "test-guest.h"
 #include "virtq-drv.h"
 #include "vu-frontend.h"
 
@@ -833,77 +834,13 @@ static void test_second_helper(void)
 #define F_PROTOCOL 30
 #define F_VERSION_1 32
 
-typedef struct {
-	struct vu_guest_mem mem;
-	struct virtq_drv rx, tx;
-	struct vu_frontend fe;
-	gboolean open;
-	uint64_t features;
-} Guest;
+#define NET_FEATURES (1ull << F_VERSION_1 | 1ull << F_PROTOCOL | 1ull << F_GUEST_ANNOUNCE)
 
-static void fe_check(int r, const struct cerr *ce, const char *what)
-{
-	if (r < 0)
-		g_error("%s: %s", what, ce->msg);
-}
-
-static void guest_free(Guest *g)
-{
-	if (g->open)
-		vu_frontend_close(&g->fe);
-	virtq_drv_fini(&g->rx);
-	virtq_drv_fini(&g->tx);
-	vu_guest_mem_fini(&g->mem);
-	g_free(g);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(Guest, guest_free)
-
-/* connect, negotiate @protocol, map memory, set up both vrings */
-static Guest *guest_setup(const char *socket, uint64_t protocol)
-{
-	Guest *g = g_new0(Guest, 1);
-	struct cerr ce = { 0 };
-
-	g->fe.log_fd = -1;
-	fe_check(vu_guest_mem_init(&g->mem, 8u << 20, &ce), &ce, "guest memory");
-	fe_check(virtq_drv_init(&g->rx, &g->mem, 0, 256, false, &ce), &ce, "RX ring");
-	fe_check(virtq_drv_init(&g->tx, &g->mem, 1, 256, false, &ce), &ce, "TX ring");
-	fe_check(vu_frontend_connect(&g->fe, socket, 10000, &ce), &ce, "connect");
-	g->open = TRUE;
-	fe_check(vu_frontend_handshake(&g->fe, protocol, &ce), &ce, "handshake");
-	g->features = 1ull << F_VERSION_1 | 1ull << F_PROTOCOL | 1ull << F_GUEST_ANNOUNCE;
-	fe_check(vu_frontend_set_features(&g->fe, g->features, &ce), &ce, "SET_FEATURES");
-	fe_check(vu_frontend_set_mem_table(&g->fe, &g->mem, &ce), &ce, "SET_MEM_TABLE");
-	fe_check(vu_frontend_setup_vring(&g->fe, &g->rx, &ce), &ce, "RX vring");
-	fe_check(vu_frontend_setup_vring(&g->fe, &g->tx, &ce), &ce, "TX vring");
-	return g;
-}
-
-static void guest_enable(Guest *g)
+static void guest_log_all(TestGuest *g, gboolean on)
 {
 	struct cerr ce = { 0 };
 
-	fe_check(vu_frontend_set_vring_enable(&g->fe, 0, true, &ce), &ce, "enable RX");
-	fe_check(vu_frontend_set_vring_enable(&g->fe, 1, true, &ce), &ce, "enable TX");
-}
-
-/* connect, negotiate, map memory, set up and enable both vrings */
-static Guest *guest_start(const char *socket)
-{
-	Guest *g = guest_setup(socket, 1ull << VU_PROTOCOL_F_REPLY_ACK |
-					       1ull << VU_PROTOCOL_F_LOG_SHMFD);
-
-	/* with REPLY_ACK every request is done when it returns */
-	g_assert_true(g->fe.reply_ack);
-	guest_enable(g);
-	return g;
-}
-
-static void guest_log_all(Guest *g, gboolean on)
-{
-	struct cerr ce = { 0 };
-
-	fe_check(vu_frontend_set_features(&g->fe, g->features | (on ? 1ull << F_LOG_ALL : 0), &ce),
+	test_guest_check(vu_frontend_set_features(&g->fe, g->features | (on ? 1ull << F_LOG_ALL : 0), &ce),
 		 &ce, "SET_FEATURES");
 }
 
@@ -968,14 +905,14 @@ static void test_migration_state(void)
 	g_autoptr(TestEmu) emu = test_emu_start((const char *const[]){ "--type", "net", NULL });
 	g_autofree char *socket = g_build_filename(r->dir, "vhost.sock", NULL);
 	g_autofree char *spec = g_strdup_printf("device=%s,socket=%s", emu->address, socket);
-	g_autoptr(Guest) g = NULL;
+	g_autoptr(TestGuest) g = NULL;
 	struct cerr ce = { 0 };
 	DpProc *helper;
 	StateWait w = { 0 };
 	int status;
 
 	helper = helper_start(r, VM_NAME, (const char *const[]){ spec, NULL });
-	g = guest_start(socket);
+	g = test_guest_start(socket, NET_FEATURES);
 	w = (StateWait){ 0, "running", 0 };
 	wait_until(state_seen, r, &w, "State running");
 	{
@@ -984,7 +921,7 @@ static void test_migration_state(void)
 
 		g_assert_true(g_variant_get_boolean(v));
 	}
-	fe_check(vu_frontend_set_log_base(&g->fe, &ce), &ce, "SET_LOG_BASE");
+	test_guest_check(vu_frontend_set_log_base(&g->fe, &ce), &ce, "SET_LOG_BASE");
 
 	/* hw: the VF logs */
 	w = (StateWait){ 0, "logging-hw", n_states(r, 0) };
@@ -1028,11 +965,11 @@ static void test_migration_state(void)
 	{
 		uint32_t base;
 
-		fe_check(vu_frontend_get_vring_base(&g->fe, 0, &base, &ce), &ce, "GET_VRING_BASE");
+		test_guest_check(vu_frontend_get_vring_base(&g->fe, 0, &base, &ce), &ce, "GET_VRING_BASE");
 	}
 	wait_phase(r, "stop-and-copy");
 	w = (StateWait){ 0, "waiting", n_states(r, 0) };
-	g_clear_pointer(&g, guest_free);
+	g_clear_pointer(&g, test_guest_free);
 	wait_until(last_state_is, r, &w, "State waiting after the frontend left");
 	wait_phase(r, "completed");
 
@@ -1079,10 +1016,10 @@ static void test_no_mem_table(void)
 
 	helper = helper_start(r, VM_NAME, (const char *const[]){ spec, NULL });
 	w = (StateWait){ 0, "connected", n_states(r, 0) };
-	fe_check(vu_frontend_connect(&fe, socket, 10000, &ce), &ce, "connect");
-	fe_check(vu_frontend_handshake(&fe, 1ull << VU_PROTOCOL_F_REPLY_ACK, &ce), &ce,
+	test_guest_check(vu_frontend_connect(&fe, socket, 10000, &ce), &ce, "connect");
+	test_guest_check(vu_frontend_handshake(&fe, 1ull << VU_PROTOCOL_F_REPLY_ACK, &ce), &ce,
 		 "handshake");
-	fe_check(vu_frontend_set_features(&fe, 1ull << F_VERSION_1 | 1ull << F_PROTOCOL, &ce), &ce,
+	test_guest_check(vu_frontend_set_features(&fe, 1ull << F_VERSION_1 | 1ull << F_PROTOCOL, &ce), &ce,
 		 "SET_FEATURES");
 	wait_until(state_seen, r, &w, "State connected");
 	wait_reason(r, "the frontend sent no usable memory table: guest memory must be shared");
@@ -1098,8 +1035,8 @@ static void test_no_mem_table(void)
 	assert_has(out, "State:               connected (the frontend sent no usable memory table");
 
 	/* the table, late: the reason moves on */
-	fe_check(vu_guest_mem_init(&mem, 2u << 20, &ce), &ce, "guest memory");
-	fe_check(vu_frontend_set_mem_table(&fe, &mem, &ce), &ce, "SET_MEM_TABLE");
+	test_guest_check(vu_guest_mem_init(&mem, 2u << 20, &ce), &ce, "guest memory");
+	test_guest_check(vu_frontend_set_mem_table(&fe, &mem, &ce), &ce, "SET_MEM_TABLE");
 	wait_reason(r, "the frontend sent its memory table");
 
 	w = (StateWait){ 0, "waiting", n_states(r, 0) };
@@ -1117,31 +1054,31 @@ static void test_no_mem_table(void)
 
 /* a blk frontend on @socket with the backend channel, its send buffer
  * shrunk to the minimum so that a few unread notices fill it */
-static Guest *blk_guest_start(const char *socket)
+static TestGuest *blk_guest_start(const char *socket)
 {
-	Guest *g = g_new0(Guest, 1);
+	TestGuest *g = g_new0(TestGuest, 1);
 	struct cerr ce = { 0 };
 
 	g->fe.log_fd = -1;
 	/* a blk guest has no second vring: nothing of it to close (fd 0 is
 	 * not its own, it may be the next test's bus connection) */
 	g->tx.kickfd = g->tx.callfd = -1;
-	fe_check(vu_guest_mem_init(&g->mem, 8u << 20, &ce), &ce, "guest memory");
-	fe_check(virtq_drv_init(&g->rx, &g->mem, 0, 256, false, &ce), &ce, "vring 0");
+	test_guest_check(vu_guest_mem_init(&g->mem, 8u << 20, &ce), &ce, "guest memory");
+	test_guest_check(virtq_drv_init(&g->rx, &g->mem, 0, 256, false, &ce), &ce, "vring 0");
 	/* a hang, not a slow machine: answers come in milliseconds */
-	fe_check(vu_frontend_connect(&g->fe, socket, WAIT_S * 1000, &ce), &ce, "connect");
+	test_guest_check(vu_frontend_connect(&g->fe, socket, WAIT_S * 1000, &ce), &ce, "connect");
 	g->open = TRUE;
-	fe_check(vu_frontend_handshake(&g->fe, 1ull << VU_PROTOCOL_F_REPLY_ACK |
+	test_guest_check(vu_frontend_handshake(&g->fe, 1ull << VU_PROTOCOL_F_REPLY_ACK |
 					       1ull << VU_PROTOCOL_F_BACKEND_REQ |
 					       1ull << VU_PROTOCOL_F_CONFIG, &ce), &ce, "handshake");
 	g_assert_true(g->fe.reply_ack);
 	g_assert_true(g->fe.protocol_features & (1ull << VU_PROTOCOL_F_BACKEND_REQ));
 	g->features = 1ull << F_VERSION_1 | 1ull << F_PROTOCOL;
-	fe_check(vu_frontend_set_features(&g->fe, g->features, &ce), &ce, "SET_FEATURES");
-	fe_check(vu_frontend_set_backend_req(&g->fe, 1, &ce), &ce, "SET_BACKEND_REQ_FD");
-	fe_check(vu_frontend_set_mem_table(&g->fe, &g->mem, &ce), &ce, "SET_MEM_TABLE");
-	fe_check(vu_frontend_setup_vring(&g->fe, &g->rx, &ce), &ce, "vring 0");
-	fe_check(vu_frontend_set_vring_enable(&g->fe, 0, true, &ce), &ce, "enable vring 0");
+	test_guest_check(vu_frontend_set_features(&g->fe, g->features, &ce), &ce, "SET_FEATURES");
+	test_guest_check(vu_frontend_set_backend_req(&g->fe, 1, &ce), &ce, "SET_BACKEND_REQ_FD");
+	test_guest_check(vu_frontend_set_mem_table(&g->fe, &g->mem, &ce), &ce, "SET_MEM_TABLE");
+	test_guest_check(vu_frontend_setup_vring(&g->fe, &g->rx, &ce), &ce, "vring 0");
+	test_guest_check(vu_frontend_set_vring_enable(&g->fe, 0, true, &ce), &ce, "enable vring 0");
 	return g;
 }
 
@@ -1183,8 +1120,8 @@ static void test_backend_channel_full(void)
 	g_autofree char *sock1 = g_build_filename(r->dir, "net.sock", NULL);
 	g_autofree char *spec0 = g_strdup_printf("device=%s,socket=%s", blk->address, sock0);
 	g_autofree char *spec1 = g_strdup_printf("device=%s,socket=%s", net->address, sock1);
-	g_autoptr(Guest) g = NULL;
-	g_autoptr(Guest) g2 = NULL;
+	g_autoptr(TestGuest) g = NULL;
+	g_autoptr(TestGuest) g2 = NULL;
 	struct cerr ce = { 0 };
 	StateWait w;
 	DpProc *helper;
@@ -1202,7 +1139,7 @@ static void test_backend_channel_full(void)
 	/* a configuration change reaches the frontend as a backend message */
 	g_assert_cmpint(kill(blk->pid, SIGUSR2), ==, 0);
 	wait_counter(r, 0, "config-interrupts", ++irqs);
-	fe_check(vu_frontend_backend_read(&g->fe, &request, &ce), &ce, "backend channel");
+	test_guest_check(vu_frontend_backend_read(&g->fe, &request, &ce), &ce, "backend channel");
 	g_assert_cmpuint(request, ==, VU_BACKEND_CONFIG_CHANGE);
 
 	/* now nobody reads: one interrupt at a time, until the channel is full */
@@ -1211,7 +1148,7 @@ static void test_backend_channel_full(void)
 
 		g_assert_cmpint(kill(blk->pid, SIGUSR2), ==, 0);
 		wait_counter(r, 0, "config-interrupts", ++irqs);
-		fe_check(vu_frontend_backend_queued(&g->fe, &queued, &b, &ce), &ce, "backend channel");
+		test_guest_check(vu_frontend_backend_queued(&g->fe, &queued, &b, &ce), &ce, "backend channel");
 		full = b;
 		if (irqs > 10000)
 			g_error("the backend channel is not full after %" G_GUINT64_FORMAT
@@ -1225,10 +1162,10 @@ static void test_backend_channel_full(void)
 
 	/* the frontend stops the device: answered */
 	w = (StateWait){ 0, "stopped", n_states(r, 0) };
-	fe_check(vu_frontend_get_vring_base(&g->fe, 0, &base, &ce), &ce, "GET_VRING_BASE");
+	test_guest_check(vu_frontend_get_vring_base(&g->fe, 0, &base, &ce), &ce, "GET_VRING_BASE");
 	wait_until(state_seen, r, &w, "State stopped");
 	/* another port's frontend is served */
-	g2 = guest_start(sock1);
+	g2 = test_guest_start(sock1, NET_FEATURES);
 	w = (StateWait){ 1, "running", 0 };
 	wait_until(state_seen, r, &w, "port 1 running");
 	/* what was lost is said */
@@ -1268,7 +1205,7 @@ static void test_blk_capacity(void)
 	g_autofree char *out = NULL;
 	g_autofree char *sq = NULL;
 	g_autofree char *state = NULL;
-	g_autoptr(Guest) g = NULL;
+	g_autoptr(TestGuest) g = NULL;
 	struct cerr ce = { 0 };
 	CapacityWait cw = { 0, 4096 };
 	uint32_t request;
@@ -1289,7 +1226,7 @@ static void test_blk_capacity(void)
 
 	/* the resize: the frontend hears of it, the bus shows the new size */
 	g_assert_cmpint(kill(blk->pid, SIGUSR2), ==, 0);
-	fe_check(vu_frontend_backend_read(&g->fe, &request, &ce), &ce, "backend channel");
+	test_guest_check(vu_frontend_backend_read(&g->fe, &request, &ce), &ce, "backend channel");
 	g_assert_cmpuint(request, ==, VU_BACKEND_CONFIG_CHANGE);
 	{
 		guint tick = g_timeout_add(20, wake_cb, NULL);
@@ -1319,7 +1256,7 @@ static void test_blk_capacity(void)
 
 /* @n one-sector reads (sector i) on vring 0, published and kicked; their
  * heads in @heads, status bytes preset to 0xff (not written yet) */
-static void blk_submit(Guest *g, unsigned n, int *heads, uint64_t *status_gpa)
+static void blk_submit(TestGuest *g, unsigned n, int *heads, uint64_t *status_gpa)
 {
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t hdr = vu_guest_mem_alloc(&g->mem, 16, 16);
@@ -1341,7 +1278,7 @@ static void blk_submit(Guest *g, unsigned n, int *heads, uint64_t *status_gpa)
 
 /* Reap what the VF completed: each id one of @heads, never twice, its
  * status byte written (OK). Returns how many. */
-static unsigned blk_reap(Guest *g, const int *heads, unsigned n, const uint64_t *status_gpa,
+static unsigned blk_reap(TestGuest *g, const int *heads, unsigned n, const uint64_t *status_gpa,
 			 gboolean *seen)
 {
 	unsigned count = 0;
@@ -1395,7 +1332,7 @@ static void test_blk_stop_drains(void)
 									"random", NULL });
 	g_autofree char *sock = g_build_filename(r->dir, "blk.sock", NULL);
 	g_autofree char *spec = g_strdup_printf("device=%s,socket=%s", blk->address, sock);
-	g_autoptr(Guest) g = NULL;
+	g_autoptr(TestGuest) g = NULL;
 	struct cerr ce = { 0 };
 	int heads[BLK_REQS];
 	uint64_t status_gpa[256] = { 0 };
@@ -1416,7 +1353,7 @@ static void test_blk_stop_drains(void)
 	while (__atomic_load_n(&g->rx.used->idx, __ATOMIC_ACQUIRE) == 0)
 		g_assert_cmpint(virtq_drv_wait_call(&g->rx, WAIT_S * 1000), ==, 1);
 	w = (StateWait){ 0, "stopped", n_states(r, 0) };
-	fe_check(vu_frontend_get_vring_base(&g->fe, 0, &base, &ce), &ce, "GET_VRING_BASE");
+	test_guest_check(vu_frontend_get_vring_base(&g->fe, 0, &base, &ce), &ce, "GET_VRING_BASE");
 	used_idx = __atomic_load_n(&g->rx.used->idx, __ATOMIC_ACQUIRE);
 	g_test_message("GET_VRING_BASE %u, used index %u", base, used_idx);
 	g_assert_cmpuint(base, ==, used_idx);
@@ -1445,7 +1382,7 @@ static void test_blk_no_drain(void)
 									NULL });
 	g_autofree char *sock = g_build_filename(r->dir, "blk.sock", NULL);
 	g_autofree char *spec = g_strdup_printf("device=%s,socket=%s", blk->address, sock);
-	g_autoptr(Guest) g = NULL;
+	g_autoptr(TestGuest) g = NULL;
 	struct cerr ce = { 0 };
 	int heads[8];
 	uint64_t status_gpa[256] = { 0 };
@@ -1464,7 +1401,7 @@ static void test_blk_no_drain(void)
 	while (emu_requests_taken(blk, stats) < 8)
 		g_usleep(10 * 1000);
 	w = (StateWait){ 0, "failed", n_states(r, 0) };
-	fe_check(vu_frontend_get_vring_base(&g->fe, 0, &base, &ce), &ce, "GET_VRING_BASE");
+	test_guest_check(vu_frontend_get_vring_base(&g->fe, 0, &base, &ce), &ce, "GET_VRING_BASE");
 	g_test_message("GET_VRING_BASE %u", base);
 	/* the 8 requests were never completed: resuming past them loses them */
 	g_assert_cmpuint(base, ==, 0);
@@ -1490,7 +1427,7 @@ static void test_blk_reconnect(void)
 									"random", NULL });
 	g_autofree char *sock = g_build_filename(r->dir, "blk.sock", NULL);
 	g_autofree char *spec = g_strdup_printf("device=%s,socket=%s", blk->address, sock);
-	g_autoptr(Guest) g = NULL;
+	g_autoptr(TestGuest) g = NULL;
 	struct cerr ce = { 0 };
 	int heads[BLK_REQS + 8];
 	uint64_t status_gpa[256] = { 0 };
@@ -1519,15 +1456,15 @@ static void test_blk_reconnect(void)
 	/* back, on the same memory and rings */
 	w = (StateWait){ 0, "running", n_states(r, 0) };
 	g->fe.log_fd = -1;
-	fe_check(vu_frontend_connect(&g->fe, sock, WAIT_S * 1000, &ce), &ce, "reconnect");
+	test_guest_check(vu_frontend_connect(&g->fe, sock, WAIT_S * 1000, &ce), &ce, "reconnect");
 	g->open = TRUE;
-	fe_check(vu_frontend_handshake(&g->fe, 1ull << VU_PROTOCOL_F_REPLY_ACK |
+	test_guest_check(vu_frontend_handshake(&g->fe, 1ull << VU_PROTOCOL_F_REPLY_ACK |
 					       1ull << VU_PROTOCOL_F_BACKEND_REQ |
 					       1ull << VU_PROTOCOL_F_CONFIG, &ce), &ce, "handshake");
-	fe_check(vu_frontend_set_features(&g->fe, g->features, &ce), &ce, "SET_FEATURES");
-	fe_check(vu_frontend_set_mem_table(&g->fe, &g->mem, &ce), &ce, "SET_MEM_TABLE");
-	fe_check(vu_frontend_setup_vring(&g->fe, &g->rx, &ce), &ce, "vring 0");
-	fe_check(vu_frontend_set_vring_enable(&g->fe, 0, true, &ce), &ce, "enable vring 0");
+	test_guest_check(vu_frontend_set_features(&g->fe, g->features, &ce), &ce, "SET_FEATURES");
+	test_guest_check(vu_frontend_set_mem_table(&g->fe, &g->mem, &ce), &ce, "SET_MEM_TABLE");
+	test_guest_check(vu_frontend_setup_vring(&g->fe, &g->rx, &ce), &ce, "vring 0");
+	test_guest_check(vu_frontend_set_vring_enable(&g->fe, 0, true, &ce), &ce, "enable vring 0");
 	wait_until(state_seen, r, &w, "State running again");
 
 	blk_submit(g, 8, heads + BLK_REQS, status_gpa);
@@ -1616,7 +1553,7 @@ static void test_lm_mode_during_bring_up(void)
 	g_autofree char *emu_sock = g_build_filename(r->dir, "emu.sock", NULL);
 	g_autofree char *socket = g_build_filename(r->dir, "vhost.sock", NULL);
 	g_autofree char *spec = NULL;
-	g_autoptr(Guest) g = NULL;
+	g_autoptr(TestGuest) g = NULL;
 	AsyncCall set = { 0 }, get = { 0 };
 	DpProc *emu, *helper;
 	StateWait w;
@@ -1628,9 +1565,9 @@ static void test_lm_mode_during_bring_up(void)
 	helper = helper_start(r, VM_NAME, (const char *const[]){ spec, NULL });
 
 	/* no REPLY_ACK: the enables return before the bring-up they start ends */
-	g = guest_setup(socket, 1ull << VU_PROTOCOL_F_LOG_SHMFD);
+	g = test_guest_setup(socket, 1ull << VU_PROTOCOL_F_LOG_SHMFD, NET_FEATURES);
 	g_assert_false(g->fe.reply_ack);
-	guest_enable(g);
+	test_guest_enable(g);
 	seen = dp_proc_wait_log(emu, "slow-dma-map: answering DMA_MAP", 0, WAIT_S);
 	/* the helper maps guest memory in the bring-up, with the port locked */
 	call_async(r, 0, PORT_IFACE, "SetLiveMigrationMode", g_variant_new("(s)", "sw"), &set);
@@ -1656,12 +1593,12 @@ static void test_lm_mode_during_bring_up(void)
 	async_call_clear(&set);
 	async_call_clear(&get);
 	w = (StateWait){ 0, "waiting", n_states(r, 0) };
-	g_clear_pointer(&g, guest_free);
+	g_clear_pointer(&g, test_guest_free);
 	wait_until(state_seen, r, &w, "State waiting after the frontend left");
 	/* this bring-up's map, not a later line of the first one */
 	seen = dp_proc_log_size(emu);
-	g = guest_setup(socket, 1ull << VU_PROTOCOL_F_LOG_SHMFD);
-	guest_enable(g);
+	g = test_guest_setup(socket, 1ull << VU_PROTOCOL_F_LOG_SHMFD, NET_FEATURES);
+	test_guest_enable(g);
 	dp_proc_wait_log(emu, "slow-dma-map: answering DMA_MAP", seen, WAIT_S);
 	call_async(r, 0, PORT_IFACE, "SetLiveMigrationMode", g_variant_new("(s)", "hw"), &set);
 	/* answered after the set reached the helper: the set waits there */
@@ -1715,7 +1652,7 @@ static void test_device_lost(void)
 	g_autoptr(TestEmu) emu = test_emu_start((const char *const[]){ "--type", "net", NULL });
 	g_autofree char *socket = g_build_filename(r->dir, "vhost.sock", NULL);
 	g_autofree char *spec = g_strdup_printf("device=%s,socket=%s", emu->address, socket);
-	g_autoptr(Guest) g = NULL;
+	g_autoptr(TestGuest) g = NULL;
 	g_autofree char *reason = NULL;
 	DpProc *helper;
 	StateWait w;
@@ -1723,7 +1660,7 @@ static void test_device_lost(void)
 	int status;
 
 	helper = helper_start(r, VM_NAME, (const char *const[]){ spec, NULL });
-	g = guest_start(socket);
+	g = test_guest_start(socket, NET_FEATURES);
 	w = (StateWait){ 0, "running", 0 };
 	wait_until(state_seen, r, &w, "State running");
 	fds = dp_count_fds(helper->pid);
@@ -1764,14 +1701,14 @@ static void test_bus_restart(void)
 	g_autofree char *spec = g_strdup_printf("device=%s,socket=%s", emu->address, socket);
 	g_autofree char *config_path = g_build_filename(r->dir, "bus.conf", NULL);
 	g_autofree char *path0 = port_path(0);
-	g_autoptr(Guest) g = NULL;
+	g_autoptr(TestGuest) g = NULL;
 	DpProc *helper;
 	StateWait w = { 0 };
 	gsize log_at = 0;
 	int status;
 
 	helper = helper_start(r, VM_NAME, (const char *const[]){ spec, NULL });
-	g = guest_start(socket);
+	g = test_guest_start(socket, NET_FEATURES);
 	w = (StateWait){ 0, "running", 0 };
 	wait_until(state_seen, r, &w, "State running");
 
@@ -1823,7 +1760,7 @@ static void test_bus_restart(void)
 
 	/* a change after the restarts reaches the new bus */
 	w = (StateWait){ 0, "waiting", n_states(r, 0) };
-	g_clear_pointer(&g, guest_free);
+	g_clear_pointer(&g, test_guest_free);
 	wait_until(state_seen, r, &w, "State waiting on the restarted bus");
 
 	status = dp_proc_stop(helper, 30);

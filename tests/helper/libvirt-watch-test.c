@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "libvirt-watch.h"
+#include "test-guest.h"
 #include "test-util.h"
 #include "virtq-drv.h"
 #include "vu-frontend.h"
@@ -423,64 +424,19 @@ static void wait_log(GSubprocess *p, const char *log, const char *needle)
 #define F_PROTOCOL 30
 #define F_VERSION_1 32
 
-typedef struct {
-	struct vu_guest_mem mem;
-	struct virtq_drv rx, tx;
-	struct vu_frontend fe;
-	gboolean open;
-	uint64_t features;
-} Guest;
-
-static void fe_check(int r, const struct cerr *ce, const char *what)
+/* connect, negotiate, map memory, set up and enable both vrings */
+static TestGuest *guest_start(const char *socket)
 {
-	if (r < 0)
-		g_error("%s: %s", what, ce->msg);
-}
-
-static void guest_free(Guest *g)
-{
-	if (g->open)
-		vu_frontend_close(&g->fe);
-	virtq_drv_fini(&g->rx);
-	virtq_drv_fini(&g->tx);
-	vu_guest_mem_fini(&g->mem);
-	g_free(g);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(Guest, guest_free)
-
-/* connect, negotiate, map memory, set up and enable both vrings; with
- * REPLY_ACK every request is done when it returns */
-static Guest *guest_start(const char *socket)
-{
-	Guest *g = g_new0(Guest, 1);
-	struct cerr ce = { 0 };
-
-	g->fe.log_fd = -1;
-	fe_check(vu_guest_mem_init(&g->mem, 8u << 20, &ce), &ce, "guest memory");
-	fe_check(virtq_drv_init(&g->rx, &g->mem, 0, 256, false, &ce), &ce, "RX ring");
-	fe_check(virtq_drv_init(&g->tx, &g->mem, 1, 256, false, &ce), &ce, "TX ring");
-	fe_check(vu_frontend_connect(&g->fe, socket, 10000, &ce), &ce, "connect");
-	g->open = TRUE;
-	fe_check(vu_frontend_handshake(&g->fe, 1ull << VU_PROTOCOL_F_REPLY_ACK |
-					       1ull << VU_PROTOCOL_F_LOG_SHMFD, &ce), &ce, "handshake");
-	g_assert_true(g->fe.reply_ack);
-	g->features = 1ull << F_VERSION_1 | 1ull << F_PROTOCOL;
-	fe_check(vu_frontend_set_features(&g->fe, g->features, &ce), &ce, "SET_FEATURES");
-	fe_check(vu_frontend_set_mem_table(&g->fe, &g->mem, &ce), &ce, "SET_MEM_TABLE");
-	fe_check(vu_frontend_setup_vring(&g->fe, &g->rx, &ce), &ce, "RX vring");
-	fe_check(vu_frontend_setup_vring(&g->fe, &g->tx, &ce), &ce, "TX vring");
-	fe_check(vu_frontend_set_vring_enable(&g->fe, 0, true, &ce), &ce, "enable RX");
-	fe_check(vu_frontend_set_vring_enable(&g->fe, 1, true, &ce), &ce, "enable TX");
-	return g;
+	return test_guest_start(socket, 1ull << F_VERSION_1 | 1ull << F_PROTOCOL);
 }
 
 /* what QEMU does when a migration begins: the log, then VHOST_F_LOG_ALL */
-static void guest_log_all(Guest *g)
+static void guest_log_all(TestGuest *g)
 {
 	struct cerr ce = { 0 };
 
-	fe_check(vu_frontend_set_log_base(&g->fe, &ce), &ce, "SET_LOG_BASE");
-	fe_check(vu_frontend_set_features(&g->fe, g->features | 1ull << F_LOG_ALL, &ce), &ce,
+	test_guest_check(vu_frontend_set_log_base(&g->fe, &ce), &ce, "SET_LOG_BASE");
+	test_guest_check(vu_frontend_set_features(&g->fe, g->features | 1ull << F_LOG_ALL, &ce), &ce,
 		 "SET_FEATURES (LOG_ALL)");
 }
 
@@ -523,7 +479,7 @@ static void test_helper_lazy(void)
 	g_autofree char *dir = g_dir_make_tmp("ifcvf-lvl-XXXXXX", NULL);
 	g_autofree char *log = g_build_filename(dir, "helper.log", NULL);
 	g_autofree char *socket = g_build_filename(dir, "vhost.sock", NULL);
-	g_autoptr(Guest) g = NULL;
+	g_autoptr(TestGuest) g = NULL;
 	GSubprocess *p;
 
 	p = helper_start(emu, dir, log, (const char *const[]){ "--uuid", OURS,
@@ -540,7 +496,7 @@ static void test_helper_lazy(void)
 	wait_log(p, log, "port 0 logs (a migration begins): connecting to libvirt test:///default");
 	wait_log(p, log, "libvirt test:///default: connected, following domain " OURS);
 	g_assert_true(maps_libvirt(p));
-	g_clear_pointer(&g, guest_free);
+	g_clear_pointer(&g, test_guest_free);
 	helper_stop(p);
 	g_object_unref(p);
 	test_rm_flat_dir(dir);
@@ -558,7 +514,7 @@ static void test_bad_library_lazy(void)
 	g_autofree char *was = g_strdup(g_getenv("LD_LIBRARY_PATH"));
 	g_autofree char *path = g_strconcat(test_program("FAKE_LIBVIRT_DIR"), was ? ":" : "", was,
 					    NULL);
-	g_autoptr(Guest) g = NULL;
+	g_autoptr(TestGuest) g = NULL;
 	GSubprocess *p;
 
 	/* the helper's environment only: this process has libvirt loaded */
@@ -576,7 +532,7 @@ static void test_bad_library_lazy(void)
 		 "virEventRunDefaultImpl (");
 	wait_log(p, log, "; migration phases from vhost-user alone");
 	g_assert_nonnull(g_subprocess_get_identifier(p));
-	g_clear_pointer(&g, guest_free);
+	g_clear_pointer(&g, test_guest_free);
 	helper_stop(p);
 	g_object_unref(p);
 	test_rm_flat_dir(dir);

@@ -70,24 +70,12 @@ vfio_holders() { # GROUP: pids with /dev/vfio/GROUP open
 helper_pid=
 tp_pid=
 # a private D-Bus (start_bus) for the helpers whose state is read there
+. "$KV_SRC/tests/libvirt/test-bus.sh"
 kv_bus=unix:path=$w/bus.sock
 bus_pid=
 start_bus() {
 	local i
-	cat > "$w/bus.conf" <<CONF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>$kv_bus</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-CONF
+	test_bus_conf "$w/bus"
 	dbus-daemon --config-file="$w/bus.conf" --nofork --nopidfile > "$w/bus.log" 2>&1 &
 	bus_pid=$!
 	for ((i = 0; i < 100; i++)); do
@@ -344,6 +332,23 @@ done
 SH
 	echo "bash $w/$1-dbus.sh"
 }
+# helper_up CHECK NAME PORT_OPTIONS [BDF [UUID]]: helper_start, then kv-peer
+# watching the generator; when either fails, a fail RESULT for CHECK, the
+# helper stopped, and 1
+helper_up() {
+	local check=$1 vm=$2
+	shift 2
+	if ! helper_start "$vm" "$@"; then
+		result "$check" fail "the helper did not start: $(grep -v '^EAL\|^TELEMETRY' "$w/$vm.log" | tail -3 | oneline)"
+		helper_stop
+		return 1
+	fi
+	if ! ctl gen-watch 8; then
+		result "$check" fail "control line: $reply"
+		helper_stop
+		return 1
+	fi
+}
 kicks_relayed() { awk '$2 == "kicks-relayed" { print $3 }' "$1" 2>/dev/null; }
 hn_check() {
 	local all_hn="vring 0 host-notifier, vring 1 host-notifier" out facts kicks relayed sent bad
@@ -352,17 +357,8 @@ hn_check() {
 		result host-notifier fail "no D-Bus: $(oneline < "$w/bus.log")"
 		return
 	fi
-	if ! helper_start "$hn_vm" "generic-virtio=1,sw-live-migration=1" "$KV_VF" \
-		0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9; then
-		result host-notifier fail "the helper did not start: $(grep -v '^EAL\|^TELEMETRY' "$w/$hn_vm.log" | tail -3 | oneline)"
-		helper_stop
-		return
-	fi
-	if ! ctl gen-watch 8; then
-		result host-notifier fail "control line: $reply"
-		helper_stop
-		return
-	fi
+	helper_up host-notifier "$hn_vm" "generic-virtio=1,sw-live-migration=1" "$KV_VF" \
+		0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9 || return
 	timeout -s KILL 120 "$KV_IRQ" --socket "$w/$hn_vm.sock" --helper-log "$w/$hn_vm.log" \
 		--host-notifier map --tx "$n_tx" --frames "$n_rx" --bdf "$KV_VF" \
 		--feed "$KV_SRC/tests/kernel-vfio/guest-feed.sh" \
@@ -408,16 +404,7 @@ grep -v '^EAL\|^TELEMETRY' "$w/$hn_vm.log" 2>/dev/null | sed 's/^/GUEST   /' | t
 echo "GUEST step: helper killed under host notifiers"
 crash_check() {
 	local vm=kv-crash n_tx=32 st out sent=? bad=? said i
-	if ! helper_start "$vm" "generic-virtio=1,sw-live-migration=1"; then
-		result crash-notifier fail "the helper did not start: $(grep -v '^EAL\|^TELEMETRY' "$w/$vm.log" | tail -3 | oneline)"
-		helper_stop
-		return
-	fi
-	if ! ctl gen-watch 8; then
-		result crash-notifier fail "control line: $reply"
-		helper_stop
-		return
-	fi
+	helper_up crash-notifier "$vm" "generic-virtio=1,sw-live-migration=1" || return
 	timeout -s KILL 60 "$KV_IRQ" --socket "$w/$vm.sock" --helper-log "$w/$vm.log" \
 		--host-notifier map --tx "$n_tx" --frames 0 --kill-helper "$helper_pid" \
 		> "$w/crash-irq.log" 2>&1
