@@ -347,21 +347,28 @@ int ifcvf_hw_enable_logging(struct ifcvf_hw *hw, uint64_t log_iova, uint64_t log
 		return cerr_prefix(e, "cannot enable dirty logging");
 	/* the writes are posted: read them back, so that the VF logs before
 	 * the frontend is told it does, and into this log (one the VF lost
-	 * would have it write unlogged, or log elsewhere) */
+	 * would have it write unlogged, or log elsewhere); in one exchange,
+	 * one round trip over vfio-user */
 	{
 		static const uint32_t regs[] = { IFCVF_LM_BASE_ADDR_LOW, IFCVF_LM_BASE_ADDR_HIGH,
 						 IFCVF_LM_END_ADDR_LOW, IFCVF_LM_END_ADDR_HIGH,
 						 IFCVF_LM_LOGGING_CTRL };
 		const uint32_t want[] = { (uint32_t)log_iova, (uint32_t)(log_iova >> 32),
 					  (uint32_t)end, (uint32_t)(end >> 32), IFCVF_LM_ENABLE_VF };
+		enum { N = sizeof(regs) / sizeof(regs[0]) };
+		struct vfio_dev_read reads[N];
+		uint32_t got[N];
 
-		for (unsigned i = 0; i < sizeof(regs) / sizeof(regs[0]); i++) {
-			uint32_t v;
+		for (unsigned i = 0; i < N; i++)
+			reads[i] = (struct vfio_dev_read){ IFCVF_LM_BAR, regs[i], &got[i],
+							   sizeof(got[i]) };
+		if ((r = vfio_dev_read_batch(hw->dev, reads, N, e)) < 0) {
+			cerr_prefix(e, "cannot enable dirty logging");
+			goto off;
+		}
+		for (unsigned i = 0; i < N; i++) {
+			uint32_t v = le32toh(got[i]);
 
-			if ((r = ifcvf_lm_read32(hw, regs[i], &v, e)) < 0) {
-				cerr_prefix(e, "cannot enable dirty logging");
-				goto off;
-			}
 			if (v != want[i]) {
 				r = cerr_set(e, EIO, "cannot enable dirty logging: the VF did not "
 					     "take 0x%x at register 0x%x (reads 0x%x)", want[i],
