@@ -58,9 +58,12 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int sock = -1;            /* our end of the pair; -1: no sentinel */
 static pid_t child;              /* its pid until reaped, or 0 */
 static uint32_t next_id = 1;
-/* connections handed over (to skip them in the next /proc/self/fd scan) */
+/* connections handed over: the caller's names for the drops, and the
+ * socket's identity to skip it in the next /proc/self/fd scan */
 static struct {
 	uint32_t id;
+	int key;
+	const void *group;
 	dev_t dev;
 	ino_t ino;
 } conns[SENTINEL_MAX_HELD];
@@ -225,13 +228,13 @@ static int find_conn_locked(const char *path, int client, struct stat *ret_st)
 	return found;
 }
 
-int sentinel_hold_conn(const char *name, const char *path, int client, uint32_t *ret_id)
+int sentinel_hold_conn(const char *name, const char *path, int client, int key,
+		       const void *group)
 {
 	struct stat st = { 0 }, st2;
 	int fd, dup_fd, r;
 	uint32_t id;
 
-	*ret_id = 0;
 	pthread_mutex_lock(&lock);
 	if (sock < 0) {
 		r = 0;
@@ -262,10 +265,12 @@ int sentinel_hold_conn(const char *name, const char *path, int client, uint32_t 
 	close(dup_fd);
 	if (r == 0) {
 		conns[n_conns].id = id;
+		conns[n_conns].key = key;
+		conns[n_conns].group = group;
 		conns[n_conns].dev = st.st_dev;
 		conns[n_conns].ino = st.st_ino;
 		n_conns++;
-		*ret_id = id;
+		r = 1;
 	}
 out:
 	pthread_mutex_unlock(&lock);
@@ -277,13 +282,46 @@ void sentinel_drop(uint32_t id)
 	if (!id)
 		return;
 	pthread_mutex_lock(&lock);
-	for (unsigned i = 0; i < n_conns; i++)
-		if (conns[i].id == id) {
-			conns[i] = conns[--n_conns];
-			break;
-		}
 	if (sock >= 0)
 		(void)send_locked(SENTINEL_DROP, id, NULL, -1, 0, 0);
+	pthread_mutex_unlock(&lock);
+}
+
+/* Under lock: drop the held connections @match accepts. */
+static void drop_conns_locked(bool (*match)(unsigned i, const void *what), const void *what)
+{
+	for (unsigned i = 0; i < n_conns;) {
+		if (!match(i, what)) {
+			i++;
+			continue;
+		}
+		if (sock >= 0)
+			(void)send_locked(SENTINEL_DROP, conns[i].id, NULL, -1, 0, 0);
+		conns[i] = conns[--n_conns];
+	}
+}
+
+static bool key_is(unsigned i, const void *what)
+{
+	return conns[i].key == *(const int *)what;
+}
+
+static bool group_is(unsigned i, const void *what)
+{
+	return conns[i].group == what;
+}
+
+void sentinel_drop_conn(int key)
+{
+	pthread_mutex_lock(&lock);
+	drop_conns_locked(key_is, &key);
+	pthread_mutex_unlock(&lock);
+}
+
+void sentinel_drop_group(const void *group)
+{
+	pthread_mutex_lock(&lock);
+	drop_conns_locked(group_is, group);
 	pthread_mutex_unlock(&lock);
 }
 

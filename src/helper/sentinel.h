@@ -56,12 +56,21 @@ int sentinel_hold_vf(const char *name, int fd, uint64_t status_off, uint64_t com
  * DPDK's API gives no connection fd, so it is found among this process's
  * fds: a connected socket (not listening) whose own name (server, the
  * helper listens on @path) or peer name (@client) is @path and that is not
- * held already. -ENOENT when there is none, -EEXIST when several match. */
-int sentinel_hold_conn(const char *name, const char *path, int client, uint32_t *ret_id);
+ * held already. The caller names it by @key (DPDK's vid) and @group (its
+ * port) for the drops below. 1 when held, 0 when no sentinel runs; -ENOENT
+ * when there is none, -EEXIST when several match, -ENOSPC when the table
+ * is full. */
+int sentinel_hold_conn(const char *name, const char *path, int client, int key,
+		       const void *group);
 
-/* The helper closes what @id names itself: the sentinel closes its dup
- * without touching it. 0 is ignored. */
+/* The helper closes what @id (a VF) names itself: the sentinel closes its
+ * dup without touching it. 0 is ignored. */
 void sentinel_drop(uint32_t id);
+
+/* The same for the connection held under @key, or for every connection
+ * held under @group (unregistering a socket closes its connections). */
+void sentinel_drop_conn(int key);
+void sentinel_drop_group(const void *group);
 
 /* Clean stop: "quit" (the sentinel closes everything, resets nothing) and
  * reap it, SIGKILL after a bounded wait. Nothing is left running. */

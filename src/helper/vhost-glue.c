@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -390,60 +389,22 @@ static void warn_refused(const struct port *p, const char *path)
 	quiet = 0;
 }
 
-/* Connections handed to the sentinel (sentinel.h), by DPDK's vid: dropped
- * when DPDK closes one (destroy_connection comes after its close) and, as
- * unregistering closes a socket's connections without destroy_connection,
- * before a port's socket is unregistered. Under held_lock (vhost threads
- * and the main thread). */
-#define HELD_MAX 64u
-
-static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-	int vid;
-	const struct port *port;
-	uint32_t id;
-} held[HELD_MAX];
-static unsigned n_held;
-
+/* Hand the new connection to the sentinel (sentinel.h), named by DPDK's
+ * vid and its port: dropped when DPDK closes it (destroy_connection comes
+ * after its close) and, as unregistering closes a socket's connections
+ * without destroy_connection, before a port's socket is unregistered. */
 static void hold_connection(struct port *p, int vid)
 {
 	const struct port_config *cfg = port_config(p);
 	char name[64];
-	uint32_t id = 0;
 	int r;
 
 	g_snprintf(name, sizeof(name), "port %u", port_index(p));
-	pthread_mutex_lock(&held_lock);
-	if (n_held == HELD_MAX)
-		r = -ENOSPC;
-	else
-		r = sentinel_hold_conn(name, cfg->socket, cfg->client, &id);
-	if (r == 0 && id) {
-		held[n_held].vid = vid;
-		held[n_held].port = p;
-		held[n_held].id = id;
-		n_held++;
-	}
-	pthread_mutex_unlock(&held_lock);
+	r = sentinel_hold_conn(name, cfg->socket, cfg->client, vid, p);
 	if (r < 0)
 		g_warning("port %u: the sentinel cannot hold the connection on %s (%s): if the "
 			  "helper dies, the frontend may see it close before the VF stopped",
 			  port_index(p), cfg->socket, g_strerror(-r));
-}
-
-/* @p: every connection of that port; else the one of @vid */
-static void drop_connections(const struct port *p, int vid)
-{
-	pthread_mutex_lock(&held_lock);
-	for (unsigned i = 0; i < n_held;) {
-		if (p ? held[i].port == p : held[i].vid == vid) {
-			sentinel_drop(held[i].id);
-			held[i] = held[--n_held];
-			continue;
-		}
-		i++;
-	}
-	pthread_mutex_unlock(&held_lock);
 }
 
 static int on_new_connection(int vid)
@@ -482,7 +443,7 @@ static void on_destroy_connection(int vid)
 
 	/* DPDK closed its fd already: the frontend sees the close once the
 	 * sentinel's copy goes too */
-	drop_connections(NULL, vid);
+	sentinel_drop_conn(vid);
 	backend_channel_clear(vid);
 	if (p)
 		port_disconnect(p, vid);
@@ -613,6 +574,6 @@ gboolean ifcvf_vhost_add_port(struct port *p, GError **error)
 
 void ifcvf_vhost_remove_port(struct port *p)
 {
-	drop_connections(p, -1);
+	sentinel_drop_group(p);
 	(void)rte_vhost_driver_unregister(port_config(p)->socket);
 }

@@ -260,7 +260,7 @@ static void fake_helper(int memfd, const char *path, const char *log)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int lfd, cfd, afd, logfd;
-	uint32_t vf = 0, conn = 0;
+	uint32_t vf = 0;
 
 	logfd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (logfd < 0 || dup2(logfd, STDERR_FILENO) < 0 || sentinel_start() < 0)
@@ -277,7 +277,7 @@ static void fake_helper(int memfd, const char *path, const char *log)
 	if (afd < 0)
 		_exit(13);
 	if (sentinel_hold_vf("fake:vf", memfd, FAKE_STATUS, FAKE_COMMAND, &vf) < 0 || !vf ||
-	    sentinel_hold_conn("fake port", path, 0, &conn) < 0 || !conn)
+	    sentinel_hold_conn("fake port", path, 0, 1, NULL) != 1)
 		_exit(14);
 	/* hand the frontend end over: fd 3 of a pipe-less world, by path */
 	{
